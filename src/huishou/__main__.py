@@ -1,0 +1,5 @@
+import sys
+
+from huishou.cli import main
+
+sys.exit(main())

@@ -1,0 +1,52 @@
+"""`huishou <stage>`: argument parsing only; each command calls one stage function."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from importlib import import_module
+
+from huishou.config import ConfigError, load_settings
+from huishou.schemas import DataValidationError
+
+STAGES = {
+    "simulate": ("huishou.simulate", "simulate the built-in loan book into data/raw (plus its hidden ground truth)"),
+    "validate": ("huishou.validate", "check data/raw against the table contracts"),
+    "features": ("huishou.features", "point-in-time features and target for every snapshot"),
+    "train": ("huishou.train", "train LightGBM + logistic challenger, log to MLflow, set 'challenger'"),
+    "evaluate": ("huishou.evaluate", "out-of-time metrics, plots, oracle comparison"),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="huishou", description=__doc__)
+    parser.add_argument("--params", default="params.yaml", help="path to params.yaml (default: ./params.yaml)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (_, help_text) in STAGES.items():
+        sub.add_parser(name, help=help_text)
+    promote = sub.add_parser("promote", help="point the registry alias 'champion' at a model version")
+    promote.add_argument("--version", help="model version (default: the current 'challenger')")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(args.params)
+        if args.command == "promote":
+            from huishou.tracking import promote
+
+            version = promote(settings.tracking, args.version)
+            print(f"champion -> {settings.tracking.registered_model} version {version}")
+            return 0
+        result = import_module(STAGES[args.command][0]).run(settings)
+    except (ConfigError, DataValidationError) as err:
+        print(f"huishou {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2, default=str)[:4000])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

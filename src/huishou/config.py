@@ -1,0 +1,158 @@
+"""Load params.yaml into typed, validated settings.
+
+Every tunable lives in params.yaml; code never hard-codes one. Unknown keys are an
+error so that a typo in `dvc exp run -S ...` fails loudly instead of being ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+
+class ConfigError(ValueError):
+    """params.yaml is missing a key, has an unknown one, or a value breaks a rule."""
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    raw_dir: str = "data/raw"
+    truth_dir: str = "data/truth"
+    validated_dir: str = "data/validated"
+    features_dir: str = "data/features"
+    models_dir: str = "models"
+
+
+@dataclass(frozen=True)
+class SimulateSettings:
+    seed: int = 20261122
+    n_borrowers: int = 50_000
+    start_date: str = "2024-01-01"
+    months: int = 24
+    extra_loans_mean: float = 0.7
+    max_loans_per_borrower: int = 4
+    base_miss_logit: float = -3.1
+    risk_weight: float = 0.5
+    drift_sd: float = 0.04
+    hardship_rate: float = 0.05
+    policy_epsilon: float = 0.25
+    cure_shift: float = 0.0
+    lender_score_noise: float = 0.25
+    write_oracle: bool = True
+
+    @property
+    def as_of(self) -> pd.Timestamp:
+        """Extract date: events on or after it are not in the book yet."""
+        return pd.Timestamp(self.start_date) + pd.DateOffset(months=self.months)
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    engine: str = "duckdb"
+    first_snapshot: str = "2024-04-01"
+    last_snapshot: str = "2025-11-01"
+    snapshot_every_months: int = 1
+    horizon_days: int = 60
+    default_dpd: int = 30
+    paid_tolerance: float = 0.01
+    valid_from: str = "2025-06-01"
+    test_from: str = "2025-09-01"
+
+    def snapshot_dates(self) -> list[pd.Timestamp]:
+        """The snapshot grid T (midnight; features see events strictly before T)."""
+        dates = pd.date_range(
+            self.first_snapshot, self.last_snapshot, freq=pd.DateOffset(months=self.snapshot_every_months)
+        )
+        return list(dates)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    engine: str = "local"
+    seed: int = 7
+    num_leaves: int = 31
+    learning_rate: float = 0.05
+    num_boost_round: int = 600
+    early_stopping_rounds: int = 50
+    min_child_samples: int = 100
+    feature_fraction: float = 0.8
+    bagging_fraction: float = 0.8
+    lambda_l2: float = 1.0
+    monotone: bool = True
+    monotone_constraints: dict[str, int] = field(default_factory=dict)
+    calibration: str = "platt"
+    logreg_C: float = 0.5
+
+
+@dataclass(frozen=True)
+class EvaluateSettings:
+    lift_top_fraction: float = 0.10
+    calibration_bins: int = 10
+
+
+@dataclass(frozen=True)
+class TrackingSettings:
+    experiment: str = "huishou-overdue-risk"
+    registered_model: str = "huishou-overdue-risk"
+    default_uri: str = "sqlite:///mlflow.db"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data: DataSettings = field(default_factory=DataSettings)
+    simulate: SimulateSettings = field(default_factory=SimulateSettings)
+    features: FeatureSettings = field(default_factory=FeatureSettings)
+    train: TrainSettings = field(default_factory=TrainSettings)
+    evaluate: EvaluateSettings = field(default_factory=EvaluateSettings)
+    tracking: TrackingSettings = field(default_factory=TrackingSettings)
+
+
+def _build(cls: type, raw: dict[str, Any] | None, section: str) -> Any:
+    raw = raw or {}
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"params.yaml: unknown key(s) in '{section}': {unknown}; known: {sorted(known)}")
+    return cls(**raw)
+
+
+def _check(settings: Settings) -> None:
+    f = settings.features
+    if f.engine not in {"duckdb", "pandas"}:
+        raise ConfigError(f"params.yaml: features.engine must be duckdb or pandas, got {f.engine!r}")
+    if settings.train.engine not in {"local", "dask"}:
+        raise ConfigError(f"params.yaml: train.engine must be local or dask, got {settings.train.engine!r}")
+    if settings.train.calibration not in {"platt", "isotonic", "none"}:
+        raise ConfigError("params.yaml: train.calibration must be platt, isotonic or none")
+    if not pd.Timestamp(f.valid_from) < pd.Timestamp(f.test_from):
+        raise ConfigError("params.yaml: features.valid_from must be before features.test_from")
+    if f.horizon_days <= 0 or f.default_dpd <= 0:
+        raise ConfigError("params.yaml: features.horizon_days and features.default_dpd must be positive")
+
+
+def settings_from_dict(raw: dict[str, Any]) -> Settings:
+    """Build settings from a parsed params mapping (sections may be missing: defaults apply)."""
+    sections = {f.name: f.type for f in dataclasses.fields(Settings)}
+    unknown = sorted(set(raw) - set(sections))
+    if unknown:
+        raise ConfigError(f"params.yaml: unknown section(s) {unknown}; known: {sorted(sections)}")
+    classes = {f.name: f.default_factory for f in dataclasses.fields(Settings)}
+    built = {name: _build(classes[name], raw.get(name), name) for name in sections}
+    settings = Settings(**built)
+    _check(settings)
+    return settings
+
+
+def load_settings(path: str | Path = "params.yaml") -> Settings:
+    """Read and validate params.yaml."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: not found (run from the repository root or pass --params)")
+    with path.open() as fh:
+        raw = yaml.safe_load(fh) or {}
+    return settings_from_dict(raw)

@@ -1,0 +1,36 @@
+"""Point-in-time features: one module per family, joined in `build`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from huishou.features.build import assign_split, build_features, feature_columns
+
+__all__ = ["FEATURES_FILE", "assign_split", "build_features", "feature_columns", "run"]
+
+FEATURES_FILE = "features.parquet"
+
+
+def run(settings) -> dict:
+    """`huishou features`: features and target for every snapshot, with the train/valid/test split."""
+    from huishou.io import write_json, write_parquet
+    from huishou.validate import assert_validated, read_raw
+
+    f = settings.features
+    report = assert_validated(settings.data.raw_dir, settings.data.validated_dir)
+    tables = read_raw(settings.data.raw_dir)
+    frame = build_features(tables, f.snapshot_dates(), as_of=pd.Timestamp(report["as_of"]),
+                           horizon_days=f.horizon_days, default_dpd=f.default_dpd, paid_tolerance=f.paid_tolerance)
+    frame["split"] = assign_split(frame, pd.Timestamp(f.valid_from), pd.Timestamp(f.test_from), f.horizon_days)
+    out_dir = Path(settings.data.features_dir)
+    write_parquet(frame, out_dir / FEATURES_FILE)
+    summary = {
+        split: {"rows": len(g), "target_rate": float(g["target"].astype(float).mean()),
+                "snapshots": int(g["snapshot_date"].nunique())}
+        for split, g in frame.groupby("split")
+    }
+    summary["n_features"] = len(feature_columns(frame))
+    write_json(summary, out_dir / "summary.json")
+    return summary

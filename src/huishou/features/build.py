@@ -1,0 +1,108 @@
+"""Point-in-time feature build: spine x snapshot, every family joined on (loan_id, snapshot_date).
+
+Pure function of in-memory tables (no file I/O); DuckDB does the heavy aggregation
+(measured several times faster than a pandas groupby on the same data, see benchmarks/).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from huishou.features.application import CATEGORICAL, application_sql
+from huishou.features.callback import callback_sql
+from huishou.features.collection import collection_sql
+from huishou.features.population import spine_sql, target_sql
+from huishou.features.repayment import earlier_loans_sql, repayment_sql
+from huishou.schemas import OPTIONAL_TABLES, empty_table
+
+KEYS = ["loan_id", "snapshot_date"]
+FAMILIES = {
+    "application": application_sql,
+    "repayment": repayment_sql,
+    "earlier_loans": earlier_loans_sql,
+    "callback": callback_sql,
+    "collection": collection_sql,
+}
+FAMILY_OF_TABLE = {"callbacks": "callback", "collection_actions": "collection"}
+
+
+def _connect(tables: Mapping[str, pd.DataFrame], snapshots: Sequence[pd.Timestamp], threads: int | None) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    for name, df in tables.items():
+        con.register(name, df)
+    for name in OPTIONAL_TABLES:
+        if name not in tables:
+            con.register(name, empty_table(name))
+    snaps = pd.DataFrame({"snapshot_date": pd.to_datetime(list(snapshots)).astype("datetime64[us]")})
+    con.register("snapshots", snaps)
+    return con
+
+
+def build_features(
+    tables: Mapping[str, pd.DataFrame],
+    snapshots: Sequence[pd.Timestamp],
+    *,
+    as_of: pd.Timestamp,
+    horizon_days: int,
+    default_dpd: int,
+    paid_tolerance: float,
+    threads: int | None = None,
+) -> pd.DataFrame:
+    """One row per (active loan, snapshot T) with every feature family and the target.
+
+    Features use only events dated strictly before T. `target` is NULL for snapshots whose
+    outcome window (T, T + horizon] is not covered by the extract date `as_of`.
+    """
+    con = _connect(tables, snapshots, threads)
+    params = {"tol": paid_tolerance, "dpd": default_dpd, "horizon": horizon_days, "as_of": pd.Timestamp(as_of)}
+    con.execute(f"CREATE TEMP TABLE spine AS {spine_sql()}", {k: params[k] for k in ("tol", "dpd")})
+    frame = con.execute("SELECT * FROM spine ORDER BY snapshot_date, loan_id").df()
+    for sql in FAMILIES.values():
+        needed = {k: v for k, v in params.items() if f"${k}" in sql()}
+        part = con.execute(sql(), needed).df()
+        frame = frame.merge(part, on=KEYS, how="left", validate="one_to_one")
+    target = con.execute(target_sql(), {k: params[k] for k in ("tol", "dpd", "horizon", "as_of")}).df()
+    frame = frame.merge(target, on=KEYS, how="left", validate="one_to_one")
+    con.close()
+    return _finish(frame, tables)
+
+
+def _finish(frame: pd.DataFrame, tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Absent source tables leave their family missing (NaN), never zero-filled."""
+    for table, family in FAMILY_OF_TABLE.items():
+        if table not in tables:
+            prefix = {"callback": "cb_", "collection": "cl_"}[family]
+            for col in [c for c in frame.columns if c.startswith(prefix)]:
+                frame[col] = np.nan
+    for col in feature_columns(frame):
+        # one dtype contract for every model: categories, or float64 with NaN for missing
+        frame[col] = frame[col].astype("category") if col in CATEGORICAL else frame[col].astype("float64")
+    frame["target"] = frame["target"].astype("Int8")
+    return frame.sort_values(KEYS[::-1], ignore_index=True)
+
+
+def feature_columns(frame: pd.DataFrame) -> list[str]:
+    """Model inputs: every family column (prefix app_, rp_, pl_, cb_, cl_)."""
+    return [c for c in frame.columns if c.split("_", 1)[0] in {"app", "rp", "pl", "cb", "cl"}]
+
+
+def assign_split(frame: pd.DataFrame, valid_from: pd.Timestamp, test_from: pd.Timestamp, horizon_days: int) -> pd.Series:
+    """train / valid / test by snapshot date, with gaps so no training label is observed after a later set's T.
+
+    train: T + horizon <= valid_from; valid: valid_from <= T and T + horizon <= test_from;
+    test (out of time): T >= test_from; snapshots in the gaps are 'gap' and unused.
+    """
+    t = frame["snapshot_date"]
+    end = t + pd.Timedelta(days=horizon_days)
+    split = np.select(
+        [end <= valid_from, (t >= valid_from) & (end <= test_from), t >= test_from],
+        ["train", "valid", "test"],
+        default="gap",
+    )
+    return pd.Series(split, index=frame.index, name="split")

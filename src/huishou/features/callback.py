@@ -1,0 +1,49 @@
+"""Callback-consistency (回访) features: reachability and contradictions with the application.
+
+Only calls placed before T count. A loan with no call yet has cb_n_attempts = 0 and the
+rest missing; a book without any callback data has every cb_ column missing (never faked).
+"""
+
+from __future__ import annotations
+
+INCOME_UNDERSTATED = 0.85  # stated income below 85 % of the declared one counts as a contradiction
+
+
+def callback_sql() -> str:
+    return f"""
+    WITH calls AS (
+      SELECT s.loan_id, s.snapshot_date, c.*, a.purpose AS declared_purpose, a.employer AS declared_employer,
+             a.declared_income, a.disbursed_at,
+             row_number() OVER (PARTITION BY s.loan_id, s.snapshot_date ORDER BY c.called_at) AS attempt_no
+      FROM spine s
+      JOIN callbacks c ON c.loan_id = s.loan_id AND c.called_at < s.snapshot_date
+      JOIN applications a ON a.loan_id = s.loan_id
+    ),
+    agg AS (
+      SELECT loan_id, snapshot_date,
+        count(*) AS cb_n_attempts,
+        max(reached::INTEGER) AS cb_reached,
+        min(attempt_no) FILTER (reached) AS cb_attempts_to_reach,
+        date_diff('hour', any_value(disbursed_at), min(called_at) FILTER (reached)) / 24.0 AS cb_days_to_reach,
+        max(skipped::INTEGER) AS cb_skipped,
+        max((answered_by = 'other')::INTEGER) AS cb_third_party,
+        max((identity_verified = false)::INTEGER) AS cb_identity_failed,
+        max((stated_purpose <> declared_purpose)::INTEGER) AS cb_purpose_mismatch,
+        max(stated_income) / nullif(any_value(declared_income), 0) AS cb_income_ratio,
+        max((stated_employer <> declared_employer)::INTEGER) AS cb_employer_mismatch,
+        max((repayment_plan_stated IN ('other_loan', 'none'))::INTEGER) AS cb_weak_repayment_plan,
+        sum(call_duration_s) AS cb_call_seconds
+      FROM calls GROUP BY loan_id, snapshot_date
+    )
+    SELECT s.loan_id, s.snapshot_date,
+      coalesce(g.cb_n_attempts, 0) AS cb_n_attempts,
+      g.cb_reached, g.cb_attempts_to_reach, g.cb_days_to_reach, g.cb_skipped, g.cb_third_party,
+      g.cb_identity_failed, g.cb_purpose_mismatch, g.cb_income_ratio, g.cb_employer_mismatch,
+      g.cb_weak_repayment_plan, g.cb_call_seconds,
+      CASE WHEN g.cb_n_attempts IS NULL THEN NULL ELSE
+        (1 - g.cb_reached) + coalesce(g.cb_skipped, 0) + coalesce(g.cb_third_party, 0)
+        + coalesce(g.cb_identity_failed, 0) + coalesce(g.cb_purpose_mismatch, 0)
+        + coalesce(g.cb_employer_mismatch, 0) + coalesce((g.cb_income_ratio < {INCOME_UNDERSTATED})::INTEGER, 0)
+      END AS cb_n_inconsistencies
+    FROM spine s LEFT JOIN agg g ON g.loan_id = s.loan_id AND g.snapshot_date = s.snapshot_date
+    """

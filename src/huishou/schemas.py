@@ -1,0 +1,165 @@
+"""Table contracts for the raw loan book, enforced at the boundary with pandera.
+
+Each raw table is declared once here (columns, types, ranges, allowed values, keys);
+`validate_table` turns pandera's failure cases into one readable error that names the
+file, the column, the rule broken and a few offending rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import pandera.pandas as pa
+
+CHANNELS = ("none", "sms", "app_push", "email_letter", "call", "visit", "repayment_plan")
+OUTCOMES = ("none", "no_answer", "reached", "promise_to_pay", "paid", "refused", "wrong_number")
+REQUIRED_TABLES = ("applications", "installments")
+OPTIONAL_TABLES = ("callbacks", "collection_actions")
+ALL_TABLES = REQUIRED_TABLES + OPTIONAL_TABLES
+
+
+class DataValidationError(ValueError):
+    """A raw table breaks its contract; the message names file, column, rule and rows."""
+
+
+@dataclass(frozen=True)
+class Col:
+    dtype: str  # int | float | str | bool | datetime
+    nullable: bool = False
+    ge: float | None = None
+    le: float | None = None
+    isin: tuple | None = None
+
+
+SPECS: dict[str, dict[str, Col]] = {
+    "applications": {
+        "borrower_id": Col("int", ge=1),
+        "loan_id": Col("int", ge=1),
+        "applied_at": Col("datetime"),
+        "disbursed_at": Col("datetime"),
+        "amount": Col("float", ge=1, le=1e7),
+        "term_months": Col("int", ge=1, le=60),
+        "rate": Col("float", ge=0, le=1.0),
+        "declared_income": Col("float", nullable=True, ge=0),
+        "employer": Col("str", nullable=True),
+        "employment_type": Col("str", nullable=True),
+        "purpose": Col("str", nullable=True),
+        "age": Col("int", ge=18, le=100),
+        "city_tier": Col("int", nullable=True, ge=1, le=4),
+        "channel": Col("str", nullable=True),
+        "device_os": Col("str", nullable=True),
+        "phone_age_months": Col("int", nullable=True, ge=0),
+        "n_earlier_loans": Col("int", ge=0),
+    },
+    "callbacks": {
+        "loan_id": Col("int", ge=1),
+        "called_at": Col("datetime"),
+        "reached": Col("bool"),
+        "answered_by": Col("str", isin=("borrower", "other", "none")),
+        "skipped": Col("bool"),
+        "identity_verified": Col("bool", nullable=True),
+        "stated_purpose": Col("str", nullable=True),
+        "stated_income": Col("float", nullable=True, ge=0),
+        "stated_employer": Col("str", nullable=True),
+        "repayment_plan_stated": Col("str", nullable=True),
+        "call_duration_s": Col("float", ge=0),
+    },
+    "installments": {
+        "loan_id": Col("int", ge=1),
+        "seq": Col("int", ge=1),
+        "due_date": Col("datetime"),
+        "amount_due": Col("float", ge=0),
+        "paid_date": Col("datetime", nullable=True),
+        "amount_paid": Col("float", ge=0),
+    },
+    "collection_actions": {
+        "loan_id": Col("int", ge=1),
+        "action_at": Col("datetime"),
+        "channel": Col("str", isin=CHANNELS),
+        "outcome": Col("str", isin=OUTCOMES),
+        "collector_id": Col("str", nullable=True),
+        "promised_amount": Col("float", nullable=True, ge=0),
+        "hardship_reported": Col("bool"),
+        "propensity": Col("float", ge=0, le=1),
+        "policy_stage": Col("str", isin=("early", "recovery")),
+    },
+}
+KEYS = {
+    "applications": ["loan_id"],
+    "installments": ["loan_id", "seq"],
+    "callbacks": None,
+    "collection_actions": None,
+}
+_PANDERA_DTYPE = {"int": "int64", "float": "float64", "str": "str", "bool": "bool", "datetime": "datetime64[us]"}
+
+
+def _checks(col: Col) -> list[pa.Check]:
+    checks = []
+    if col.ge is not None:
+        checks.append(pa.Check.ge(col.ge))
+    if col.le is not None:
+        checks.append(pa.Check.le(col.le))
+    if col.isin is not None:
+        checks.append(pa.Check.isin(list(col.isin)))
+    return checks
+
+
+def _kind_ok(series: pd.Series, kind: str) -> bool:
+    checks = {
+        "int": pd.api.types.is_integer_dtype,
+        "float": pd.api.types.is_numeric_dtype,
+        "str": lambda s: pd.api.types.is_string_dtype(s) or s.isna().all(),
+        "bool": lambda s: pd.api.types.is_bool_dtype(s) or s.dropna().isin([True, False]).all(),
+        "datetime": pd.api.types.is_datetime64_any_dtype,
+    }
+    return bool(checks[kind](series))
+
+
+def pandera_schema(table: str) -> pa.DataFrameSchema:
+    """Value-level rules; types are checked first by `_check_types` for clearer messages."""
+    columns = {
+        name: pa.Column(None, checks=_checks(col), nullable=col.nullable, required=True)
+        for name, col in SPECS[table].items()
+    }
+    return pa.DataFrameSchema(columns, unique=KEYS[table], strict=False, name=table)
+
+
+def _check_types(df: pd.DataFrame, table: str, source: str) -> None:
+    missing = [c for c in SPECS[table] if c not in df.columns]
+    if missing:
+        raise DataValidationError(f"{source}: missing column(s) {missing} (rule: required columns of '{table}')")
+    for name, col in SPECS[table].items():
+        if not _kind_ok(df[name], col.dtype):
+            raise DataValidationError(
+                f"{source}: column '{name}' has dtype {df[name].dtype}, rule: must be {col.dtype}; "
+                f"first values: {df[name].head(3).tolist()}"
+            )
+
+
+def format_failures(source: str, failures: pd.DataFrame, df: pd.DataFrame, max_rows: int = 5) -> str:
+    lines = [f"{source}: {len(failures)} value(s) break the table contract"]
+    for (column, check), group in failures.groupby(["column", "check"], dropna=False, sort=False):
+        idx = [i for i in group["index"].tolist() if i is not None and not pd.isna(i)][:max_rows]
+        sample = df.loc[idx].head(max_rows).to_string() if idx and set(idx) <= set(df.index) else ""
+        lines.append(f"  column '{column}', rule {check}: {len(group)} row(s), e.g. values "
+                     f"{group['failure_case'].head(max_rows).tolist()}")
+        if sample:
+            lines.append("    " + sample.replace("\n", "\n    "))
+    return "\n".join(lines)
+
+
+def validate_table(df: pd.DataFrame, table: str, source: str | None = None) -> pd.DataFrame:
+    """Check one raw table against its contract; raise DataValidationError naming what broke."""
+    source = source or table
+    _check_types(df, table, source)
+    try:
+        pandera_schema(table).validate(df, lazy=True)
+    except pa.errors.SchemaErrors as err:
+        raise DataValidationError(format_failures(source, err.failure_cases, df)) from None
+    return df
+
+
+def empty_table(table: str) -> pd.DataFrame:
+    """An empty frame with the table's columns and dtypes (for absent optional tables)."""
+    return pd.DataFrame({name: pd.Series(dtype=_PANDERA_DTYPE[col.dtype]) for name, col in SPECS[table].items()})

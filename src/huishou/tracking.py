@@ -1,0 +1,141 @@
+"""The only module that talks to MLflow.
+
+Default store: a local sqlite file (params.yaml tracking.default_uri); the environment
+variable MLFLOW_TRACKING_URI overrides it. Models are logged as pyfunc models whose
+`predict` returns probabilities, registered, and given the `challenger` alias;
+`promote` moves `champion`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+
+import mlflow
+import pandas as pd
+
+from huishou.config import TrackingSettings
+
+CHALLENGER, CHAMPION = "challenger", "champion"
+
+
+def _quiet() -> None:
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def tracking_uri(cfg: TrackingSettings) -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or cfg.default_uri
+
+
+def _setup(cfg: TrackingSettings):
+    _quiet()
+    mlflow.set_tracking_uri(tracking_uri(cfg))
+    mlflow.set_registry_uri(tracking_uri(cfg))
+    if mlflow.get_experiment_by_name(cfg.experiment) is None:
+        mlflow.create_experiment(cfg.experiment, artifact_location=_artifact_root(cfg))
+    mlflow.set_experiment(cfg.experiment)
+    return mlflow
+
+
+def _artifact_root(cfg: TrackingSettings) -> str | None:
+    """Keep artifacts beside a local sqlite store (./mlartifacts), not in the working directory root."""
+    uri = tracking_uri(cfg)
+    if uri.startswith("sqlite:///"):
+        db = Path(uri.removeprefix("sqlite:///")).resolve()
+        return (db.parent / "mlartifacts").as_uri()
+    return None
+
+
+class RiskPyfunc(mlflow.pyfunc.PythonModel):
+    """pyfunc wrapper: predict(DataFrame of features) -> DataFrame with column `probability`."""
+
+    def load_context(self, context):
+        from huishou.train import RiskModel
+
+        self.model = RiskModel.load(context.artifacts["risk_model"])
+
+    def predict(self, context, model_input, params=None):
+        return pd.DataFrame({"probability": self.model.predict_proba(model_input)})
+
+
+def log_train_run(
+    cfg: TrackingSettings,
+    *,
+    params: Mapping[str, Any],
+    metrics: Mapping[str, float],
+    data_version: Mapping[str, str],
+    features: list[str],
+    artifacts: Mapping[str, Path],
+    model_path: Path,
+    tags: Mapping[str, str] | None = None,
+) -> dict:
+    """Log one training run, register its model and point the `challenger` alias at it."""
+    _setup(cfg)
+    with mlflow.start_run(run_name="train") as run:
+        mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+        mlflow.set_tags({f"data.{k}": v for k, v in data_version.items()} | dict(tags or {}))
+        mlflow.log_dict({"features": features}, "feature_list.json")
+        mlflow.log_dict(dict(data_version), "data_version.json")
+        for name, path in artifacts.items():
+            mlflow.log_artifact(str(path), artifact_path=name)
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=RiskPyfunc(),
+            artifacts={"risk_model": str(model_path)},
+            pip_requirements=_requirements(),
+            registered_model_name=cfg.registered_model,
+        )
+        version = str(info.registered_model_version)
+        mlflow.MlflowClient().set_registered_model_alias(cfg.registered_model, CHALLENGER, version)
+        return {"run_id": run.info.run_id, "model_version": version, "model_uri": info.model_uri,
+                "tracking_uri": tracking_uri(cfg)}
+
+
+def _requirements() -> list[str]:
+    req = Path(__file__).resolve().parents[2] / "requirements.txt"
+    keep = ("lightgbm", "scikit-learn", "pandas", "numpy", "joblib", "mlflow")
+    if not req.exists():
+        return list(keep)
+    lines = [ln.strip() for ln in req.read_text().splitlines()]
+    return [ln for ln in lines if ln.split("==")[0].lower() in keep]
+
+
+def log_evaluation(cfg: TrackingSettings, run_id: str, metrics: Mapping[str, float], artifacts: list[Path]) -> None:
+    """Add out-of-time evaluation results to the training run they belong to."""
+    _setup(cfg)
+    with mlflow.start_run(run_id=run_id):
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+        for path in artifacts:
+            mlflow.log_artifact(str(path), artifact_path="evaluation")
+
+
+def promote(cfg: TrackingSettings, version: str | None = None) -> str:
+    """Point `champion` at `version` (default: the current challenger); returns the version."""
+    _setup(cfg)
+    client = mlflow.MlflowClient()
+    if version is None:
+        version = client.get_model_version_by_alias(cfg.registered_model, CHALLENGER).version
+    client.get_model_version(cfg.registered_model, str(version))  # raises if it does not exist
+    client.set_registered_model_alias(cfg.registered_model, CHAMPION, str(version))
+    return str(version)
+
+
+def load_registered(cfg: TrackingSettings, alias: str = CHAMPION):
+    """Load the RiskModel behind a registry alias, with its name and version."""
+    _setup(cfg)
+    client = mlflow.MlflowClient()
+    mv = client.get_model_version_by_alias(cfg.registered_model, alias)
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{cfg.registered_model}@{alias}")
+    model = pyfunc.unwrap_python_model().model
+    return model, {"model_name": cfg.registered_model, "model_version": str(mv.version), "alias": alias}
+
+

@@ -1,0 +1,234 @@
+"""Overdue-risk models: a LightGBM champion candidate and a logistic-regression challenger.
+
+`RiskModel` bundles an estimator, its probability calibrator and the exact feature
+contract (names, order, categorical levels) so that scoring can refuse mismatched data.
+No file or MLflow I/O happens here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import joblib
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from huishou.config import TrainSettings
+
+
+class FeatureMismatchError(ValueError):
+    """The features handed to a model do not match the ones it was trained on."""
+
+
+class Calibrator:
+    """Maps raw scores to calibrated probabilities: Platt (logistic on the logit), isotonic or identity."""
+
+    def __init__(self, method: str = "platt"):
+        self.method = method
+        self._model = None
+
+    @staticmethod
+    def _logit(p: np.ndarray) -> np.ndarray:
+        p = np.clip(p, 1e-6, 1 - 1e-6)
+        return np.log(p / (1 - p)).reshape(-1, 1)
+
+    def fit(self, raw: np.ndarray, y: np.ndarray) -> Calibrator:
+        if self.method == "platt":
+            self._model = LogisticRegression(C=1e6).fit(self._logit(raw), y)
+        elif self.method == "isotonic":
+            self._model = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1).fit(raw, y)
+        return self
+
+    def transform(self, raw: np.ndarray) -> np.ndarray:
+        if self.method == "platt":
+            return self._model.predict_proba(self._logit(raw))[:, 1]
+        if self.method == "isotonic":
+            return self._model.predict(raw)
+        return raw
+
+
+@dataclass
+class FeatureContract:
+    """Names, order and categorical levels the model was trained with."""
+
+    columns: list[str]
+    categories: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, columns: list[str]) -> FeatureContract:
+        cats = {c: [str(v) for v in frame[c].cat.categories] for c in columns if isinstance(frame[c].dtype, pd.CategoricalDtype)}
+        return cls(list(columns), cats)
+
+    def align(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Select and order the model's columns; categorical levels are set to the training ones."""
+        missing = [c for c in self.columns if c not in frame.columns]
+        if missing:
+            raise FeatureMismatchError(f"features are missing {len(missing)} model column(s): {missing[:10]}")
+        out = frame[self.columns].copy()
+        for col, levels in self.categories.items():
+            out[col] = pd.Categorical(out[col].astype("object").where(out[col].notna(), None), categories=levels)
+        for col in self.columns:
+            if col not in self.categories and not pd.api.types.is_numeric_dtype(out[col]):
+                raise FeatureMismatchError(f"feature '{col}' must be numeric, got dtype {out[col].dtype}")
+        return out
+
+
+@dataclass
+class RiskModel:
+    """A fitted overdue-risk model: P(first 30+ DPD within the horizon | features at T)."""
+
+    kind: str
+    estimator: object
+    calibrator: Calibrator
+    contract: FeatureContract
+    meta: dict = field(default_factory=dict)
+
+    def raw_score(self, frame: pd.DataFrame) -> np.ndarray:
+        x = self.contract.align(frame)
+        if self.kind == "lightgbm":
+            return self.estimator.predict(x, num_threads=self.meta.get("num_threads", 0))
+        return self.estimator.predict_proba(x)[:, 1]
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.calibrator.transform(self.raw_score(frame))
+
+    def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """TreeSHAP contributions on the raw log-odds scale (LightGBM only), one column per feature + bias."""
+        if self.kind != "lightgbm":
+            raise NotImplementedError("contributions are available for the LightGBM model")
+        contrib = self.estimator.predict(self.contract.align(frame), pred_contrib=True)
+        return pd.DataFrame(contrib, columns=[*self.contract.columns, "bias"], index=frame.index)
+
+    def save(self, path) -> None:
+        joblib.dump(self, path)
+
+    @staticmethod
+    def load(path) -> RiskModel:
+        model = joblib.load(path)
+        if not isinstance(model, RiskModel):
+            raise TypeError(f"{path}: not a huishou RiskModel")
+        return model
+
+
+def lightgbm_params(cfg: TrainSettings, columns: list[str]) -> dict:
+    params = {
+        "objective": "binary",
+        "learning_rate": cfg.learning_rate,
+        "num_leaves": cfg.num_leaves,
+        "min_child_samples": cfg.min_child_samples,
+        "feature_fraction": cfg.feature_fraction,
+        "bagging_fraction": cfg.bagging_fraction,
+        "bagging_freq": 1,
+        "lambda_l2": cfg.lambda_l2,
+        "seed": cfg.seed,
+        "deterministic": True,
+        "force_col_wise": True,
+        "verbose": -1,
+    }
+    if cfg.monotone:
+        unknown = sorted(set(cfg.monotone_constraints) - set(columns))
+        if unknown:
+            raise ValueError(f"params.yaml train.monotone_constraints names unknown feature(s): {unknown}")
+        params["monotone_constraints"] = [int(cfg.monotone_constraints.get(c, 0)) for c in columns]
+        params["monotone_constraints_method"] = "intermediate"
+    return params
+
+
+def fit_lightgbm(train: pd.DataFrame, valid: pd.DataFrame, columns: list[str], cfg: TrainSettings) -> RiskModel:
+    """Gradient boosting with early stopping on the validation snapshots, then calibration on them."""
+    contract = FeatureContract.from_frame(train, columns)
+    x_train, x_valid = contract.align(train), contract.align(valid)
+    y_train, y_valid = train["target"].astype(int), valid["target"].astype(int)
+    params = lightgbm_params(cfg, columns)
+    dtrain = lgb.Dataset(x_train, y_train, free_raw_data=False)
+    dvalid = lgb.Dataset(x_valid, y_valid, reference=dtrain)
+    booster = lgb.train(params, dtrain, cfg.num_boost_round, valid_sets=[dvalid],
+                        callbacks=[lgb.early_stopping(cfg.early_stopping_rounds, verbose=False)])
+    model = RiskModel("lightgbm", booster, Calibrator("none"), contract,
+                      {"best_iteration": booster.best_iteration, "params": params})
+    model.calibrator = Calibrator(cfg.calibration).fit(model.raw_score(valid), y_valid.to_numpy())
+    return model
+
+
+def logistic_pipeline(frame: pd.DataFrame, columns: list[str], C: float) -> Pipeline:
+    categorical = [c for c in columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
+    numeric = [c for c in columns if c not in categorical]
+    numeric_steps = make_pipeline(SimpleImputer(strategy="median", add_indicator=True,
+                                                keep_empty_features=True), StandardScaler())
+    prep = ColumnTransformer([
+        ("num", numeric_steps, numeric),
+        ("cat", OneHotEncoder(handle_unknown="ignore"), categorical),
+    ])
+    return Pipeline([("prep", prep), ("clf", LogisticRegression(C=C, max_iter=2000))])
+
+
+def fit_logistic(train: pd.DataFrame, valid: pd.DataFrame, columns: list[str], cfg: TrainSettings) -> RiskModel:
+    """The challenger: standardised logistic regression with missing indicators, calibrated like the champion."""
+    contract = FeatureContract.from_frame(train, columns)
+    pipe = logistic_pipeline(train, columns, cfg.logreg_C).fit(contract.align(train), train["target"].astype(int))
+    model = RiskModel("logistic", pipe, Calibrator("none"), contract)
+    model.calibrator = Calibrator(cfg.calibration).fit(model.raw_score(valid), valid["target"].astype(int).to_numpy())
+    return model
+
+
+# ---------------------------------------------------------------- stage entry point
+
+
+def run(settings) -> dict:
+    """`huishou train`: fit both models on train, calibrate on valid, log to MLflow, save to models/."""
+    import dataclasses
+    from pathlib import Path
+
+    from huishou import evaluate, plots, tracking
+    from huishou.features import FEATURES_FILE, feature_columns
+    from huishou.io import dir_md5, file_md5, write_json
+
+    cfg = settings.train
+    features_path = Path(settings.data.features_dir) / FEATURES_FILE
+    frame = pd.read_parquet(features_path)
+    columns = feature_columns(frame)
+    train, valid = frame[frame["split"] == "train"], frame[frame["split"] == "valid"]
+    _require_labels(train, "train"), _require_labels(valid, "valid")
+    fit = fit_lightgbm_dask if cfg.engine == "dask" else fit_lightgbm
+    models = {"lightgbm": fit(train, valid, columns, cfg), "logistic": fit_logistic(train, valid, columns, cfg)}
+    out = Path(settings.data.models_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    metrics, curves = {}, []
+    for name, model in models.items():
+        model.save(out / f"{name}.joblib")
+        p = model.predict_proba(valid)
+        for key, value in evaluate.classification_metrics(valid["target"], p).items():
+            metrics[f"valid_{name}_{key}"] = value
+        curves.append(evaluate.roc_points(valid["target"], p).assign(model=name))
+    metrics["lightgbm_best_iteration"] = models["lightgbm"].meta["best_iteration"]
+    write_json({"features": columns}, out / "feature_list.json")
+    write_json(metrics, out / "train_metrics.json")
+    roc_png = plots.roc_png(pd.concat(curves), out / "plots" / "valid_roc.png")
+    data_version = {"features": file_md5(features_path)} | {f"raw/{k}": v for k, v in dir_md5(settings.data.raw_dir).items()}
+    params = {f"train.{k}": v for k, v in dataclasses.asdict(cfg).items()} | {
+        f"features.{k}": v for k, v in dataclasses.asdict(settings.features).items()}
+    run_info = tracking.log_train_run(
+        settings.tracking, params=params, metrics=metrics, data_version=data_version, features=columns,
+        artifacts={"plots": roc_png, "logistic": out / "logistic.joblib"},
+        model_path=out / "lightgbm.joblib",
+    )
+    write_json(run_info, out / "run.json")
+    return metrics | run_info
+
+
+def _require_labels(frame: pd.DataFrame, split: str) -> None:
+    if frame.empty or frame["target"].isna().any() or frame["target"].nunique() < 2:
+        raise ValueError(f"the {split} split needs labelled rows of both classes; check features.valid_from / "
+                         "test_from / snapshot dates in params.yaml against the extract date")
+
+
+def fit_lightgbm_dask(train: pd.DataFrame, valid: pd.DataFrame, columns: list[str], cfg: TrainSettings) -> RiskModel:
+    """Same model trained with lightgbm.dask on a local Dask cluster (scale-out path)."""
+    raise NotImplementedError("train.engine: dask is not available yet; use train.engine: local")

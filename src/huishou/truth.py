@@ -1,0 +1,26 @@
+"""Simulator ground truth under data/truth/: written by `simulate`, read only by `evaluate`.
+
+Nothing that trains or scores may import this module; tests/test_truth_isolation.py
+enforces that on imports and on dvc.yaml deps.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from huishou.io import write_parquet
+
+ORACLE = "oracle.parquet"
+
+
+def write_truth(tables: dict[str, pd.DataFrame], truth_dir: str | Path) -> None:
+    for name, frame in tables.items():
+        write_parquet(frame, Path(truth_dir) / f"{name}.parquet")
+
+
+def load_oracle(truth_dir: str | Path) -> pd.DataFrame | None:
+    """True probabilities per (loan_id, snapshot_date), or None when the book has no oracle (real data)."""
+    path = Path(truth_dir) / ORACLE
+    return pd.read_parquet(path) if path.exists() else None

@@ -1,0 +1,50 @@
+"""Shared fixtures: small simulated books built in memory, and hand-made tiny books."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+import pytest
+
+from huishou.config import Settings
+from huishou.features import assign_split, build_features
+from huishou.simulate import simulate_book
+
+
+def small_settings(n_borrowers: int = 2500, seed: int = 11) -> Settings:
+    base = Settings()
+    return dataclasses.replace(base, simulate=dataclasses.replace(base.simulate, n_borrowers=n_borrowers, seed=seed))
+
+
+def features_for(book, settings: Settings, snapshots=None) -> pd.DataFrame:
+    f = settings.features
+    return build_features(book.raw_tables(), snapshots or f.snapshot_dates(), as_of=settings.simulate.as_of,
+                          horizon_days=f.horizon_days, default_dpd=f.default_dpd, paid_tolerance=f.paid_tolerance)
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return small_settings()
+
+
+@pytest.fixture(scope="session")
+def book(settings):
+    f = settings.features
+    return simulate_book(settings.simulate, f.snapshot_dates(), f.horizon_days, f.default_dpd, progress=False)
+
+
+@pytest.fixture(scope="session")
+def features(book, settings) -> pd.DataFrame:
+    frame = features_for(book, settings)
+    f = settings.features
+    frame["split"] = assign_split(frame, pd.Timestamp(f.valid_from), pd.Timestamp(f.test_from), f.horizon_days)
+    return frame
+
+
+@pytest.fixture(scope="session")
+def medium_book():
+    """A book large enough for calibration-level statements (12k borrowers)."""
+    s = small_settings(12_000, seed=3)
+    f = s.features
+    return s, simulate_book(s.simulate, f.snapshot_dates(), f.horizon_days, f.default_dpd, progress=False)

@@ -1,0 +1,100 @@
+"""End to end on a small book: `dvc repro`, `dvc exp run -S ...`, MLflow registry and pyfunc, promotion."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def _run(args, cwd, env):
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, f"{args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("project")
+    shutil.copytree(ROOT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "dvc.yaml", root / "dvc.yaml")
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["simulate"]["n_borrowers"] = 3000
+    params["train"]["num_boost_round"] = 150
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (root / ".gitignore").write_text("mlflow.db\nmlartifacts/\n")
+    env = os.environ | {
+        "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
+        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org",
+    }
+    _run(["git", "init", "-q"], root, env)
+    _run(["dvc", "init", "-q"], root, env)
+    _run(["dvc", "config", "core.analytics", "false"], root, env)
+    _run(["git", "add", "-A"], root, env)
+    _run(["git", "commit", "-qm", "init"], root, env)
+    _run(["dvc", "repro"], root, env)
+    return root, env
+
+
+def test_repro_writes_models_metrics_and_plots(project):
+    root, _ = project
+    metrics = json.loads((root / "models" / "metrics.json").read_text())
+    for model in ("lightgbm", "logistic"):
+        for key in ("auc", "gini", "ks", "pr_auc", "brier", "ece", "lift_top_10pct"):
+            assert key in metrics[model]
+    assert 0.6 < metrics["lightgbm"]["auc"] <= 1
+    assert 0.78 <= metrics["oracle"]["oracle_auc"] <= 0.92
+    for plot in ("roc.csv", "calibration.csv", "lift.csv", "roc.png", "calibration.png", "lift.png"):
+        assert (root / "models" / "plots" / plot).stat().st_size > 0
+    summary = json.loads((root / "data" / "features" / "summary.json").read_text())
+    assert {"train", "valid", "test"} <= set(summary)
+
+
+def test_registry_pyfunc_returns_probabilities_and_promotion_works(project):
+    root, env = project
+    os.environ["MLFLOW_TRACKING_URI"] = env["MLFLOW_TRACKING_URI"]
+    try:
+        import mlflow
+
+        from huishou.cli import main
+        from huishou.config import load_settings
+
+        settings = load_settings(root / "params.yaml")
+        name = settings.tracking.registered_model
+        client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
+        challenger = client.get_model_version_by_alias(name, "challenger")
+        model = mlflow.pyfunc.load_model(f"models:/{name}@challenger")
+        features = pd.read_parquet(root / "data" / "features" / "features.parquet").head(200)
+        out = model.predict(features)
+        assert list(out.columns) == ["probability"]
+        assert out["probability"].between(0, 1).all() and out["probability"].nunique() > 10
+        run = client.get_run(challenger.run_id)
+        assert "test_oracle_auc" in run.data.metrics and "valid_lightgbm_auc" in run.data.metrics
+        assert any(k.startswith("data.raw/") for k in run.data.tags)
+        assert main(["--params", str(root / "params.yaml"), "promote"]) == 0
+        assert client.get_model_version_by_alias(name, "champion").version == challenger.version
+    finally:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+
+
+def test_dvc_exp_run_with_param_override(project):
+    root, env = project
+    _run(["dvc", "exp", "run", "-S", "train.num_leaves=15"], root, env)
+    table = pd.read_csv(io.StringIO(_run(["dvc", "exp", "show", "--csv"], root, env).stdout))
+    leaves = next(c for c in table.columns if c.endswith("num_leaves"))
+    experiments = table[table["Experiment"].notna()]
+    assert (experiments[leaves].astype(str) == "15").any()
+    assert experiments["valid_lightgbm_auc"].astype(float).between(0.5, 1).all()

@@ -1,0 +1,76 @@
+"""Model fitting: monotone constraints hold, the feature contract is enforced, save/load is exact."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from huishou.config import load_settings
+from huishou.features import feature_columns
+from huishou.train import FeatureMismatchError, RiskModel, fit_lightgbm, fit_logistic
+
+FAST = dataclasses.replace(load_settings("params.yaml").train, num_boost_round=60, early_stopping_rounds=20)
+
+
+@pytest.fixture(scope="module")
+def fitted(features):
+    cols = feature_columns(features)
+    train, valid = features[features["split"] == "train"], features[features["split"] == "valid"]
+    return fit_lightgbm(train, valid, cols, FAST), fit_logistic(train, valid, cols, FAST), valid
+
+
+def test_models_beat_chance_and_return_probabilities(fitted):
+    from sklearn.metrics import roc_auc_score
+
+    for model in fitted[:2]:
+        p = model.predict_proba(fitted[2])
+        assert ((p > 0) & (p < 1)).all()
+        assert roc_auc_score(fitted[2]["target"].astype(int), p) > 0.7
+
+
+def test_monotone_constraint_on_current_dpd(fitted):
+    lgbm, _, valid = fitted
+    assert FAST.monotone_constraints["rp_dpd_now"] == 1
+    rows = valid.head(50).copy()
+    previous = None
+    for dpd in (0, 5, 10, 20, 29):
+        rows["rp_dpd_now"] = float(dpd)
+        p = lgbm.raw_score(rows)
+        if previous is not None:
+            assert np.all(p >= previous - 1e-12)
+        previous = p
+
+
+def test_feature_contract_rejects_missing_and_non_numeric_columns(fitted):
+    lgbm, _, valid = fitted
+    with pytest.raises(FeatureMismatchError, match="rp_dpd_now"):
+        lgbm.predict_proba(valid.drop(columns=["rp_dpd_now"]))
+    bad = valid.head(5).copy()
+    bad["rp_dpd_max"] = "high"
+    with pytest.raises(FeatureMismatchError, match="rp_dpd_max"):
+        lgbm.predict_proba(bad)
+
+
+def test_unseen_category_is_treated_as_missing_not_an_error(fitted):
+    lgbm, _, valid = fitted
+    rows = valid.head(5).copy()
+    rows["app_purpose"] = rows["app_purpose"].cat.add_categories(["crypto"]).fillna("crypto")
+    rows.loc[rows.index[0], "app_purpose"] = "crypto"
+    assert np.isfinite(lgbm.predict_proba(rows)).all()
+
+
+def test_save_and_load_round_trip(fitted, tmp_path):
+    for model in fitted[:2]:
+        model.save(tmp_path / "m.joblib")
+        again = RiskModel.load(tmp_path / "m.joblib")
+        np.testing.assert_array_equal(again.predict_proba(fitted[2]), model.predict_proba(fitted[2]))
+
+
+def test_contributions_add_up_to_the_raw_log_odds(fitted):
+    lgbm, _, valid = fitted
+    rows = valid.head(20)
+    contrib = lgbm.contributions(rows)
+    raw = lgbm.raw_score(rows)
+    np.testing.assert_allclose(1 / (1 + np.exp(-contrib.sum(axis=1))), raw, rtol=1e-6)

@@ -1,0 +1,122 @@
+"""Each class of bad input stops validation with the file, column, rule and offending rows named."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+from huishou.cli import main
+from huishou.io import write_parquet
+from huishou.schemas import DataValidationError
+from huishou.validate import validate_book
+
+SRC = "data/raw/{}.parquet"
+
+
+def _tables(book):
+    return {k: v.copy() for k, v in book.raw_tables().items()}
+
+
+def _expect(tables, as_of, *fragments):
+    with pytest.raises(DataValidationError) as err:
+        validate_book(tables, as_of, {k: SRC.format(k) for k in tables})
+    for fragment in fragments:
+        assert fragment in str(err.value), str(err.value)
+    return str(err.value)
+
+
+def test_clean_simulated_book_passes(book, settings):
+    counts = validate_book(book.raw_tables(), settings.simulate.as_of)
+    assert counts["applications"] == len(book.applications)
+
+
+def test_missing_column(book, settings):
+    t = _tables(book)
+    t["installments"] = t["installments"].drop(columns=["amount_due"])
+    _expect(t, settings.simulate.as_of, "installments.parquet", "amount_due", "required columns")
+
+
+def test_wrong_type(book, settings):
+    t = _tables(book)
+    t["applications"]["amount"] = t["applications"]["amount"].astype(str)
+    _expect(t, settings.simulate.as_of, "applications.parquet", "'amount'", "must be float")
+
+
+def test_out_of_range_value_shows_rows(book, settings):
+    t = _tables(book)
+    t["applications"].loc[5, "age"] = 7
+    msg = _expect(t, settings.simulate.as_of, "applications.parquet", "'age'", "greater_than_or_equal_to(18)")
+    assert str(t["applications"].loc[5, "loan_id"]) in msg
+
+
+def test_unknown_category(book, settings):
+    t = _tables(book)
+    t["collection_actions"].loc[0, "channel"] = "threat_letter"
+    _expect(t, settings.simulate.as_of, "collection_actions.parquet", "'channel'", "isin", "threat_letter")
+
+
+def test_duplicate_key(book, settings):
+    t = _tables(book)
+    t["installments"] = pd.concat([t["installments"], t["installments"].iloc[[0]]], ignore_index=True)
+    _expect(t, settings.simulate.as_of, "installments.parquet", "loan_id", "seq")
+
+
+def test_null_in_required_column(book, settings):
+    t = _tables(book)
+    t["installments"].loc[2, "due_date"] = pd.NaT
+    _expect(t, settings.simulate.as_of, "installments.parquet", "'due_date'", "not_nullable")
+
+
+def test_orphan_loan_reference(book, settings):
+    t = _tables(book)
+    t["callbacks"].loc[0, "loan_id"] = 10**9
+    _expect(t, settings.simulate.as_of, "callbacks.parquet", "'loan_id'", "must exist in applications.loan_id")
+
+
+def test_dates_out_of_order(book, settings):
+    t = _tables(book)
+    t["applications"].loc[0, "applied_at"] = t["applications"].loc[0, "disbursed_at"] + pd.Timedelta(days=1)
+    _expect(t, settings.simulate.as_of, "applications.parquet", "disbursed_at >= applied_at")
+
+
+def test_event_after_extract_date(book, settings):
+    t = _tables(book)
+    t["collection_actions"].loc[0, "action_at"] = settings.simulate.as_of + pd.Timedelta(days=3)
+    _expect(t, settings.simulate.as_of, "collection_actions.parquet", "'action_at'", "before the extract date")
+
+
+def test_overpayment(book, settings):
+    t = _tables(book)
+    paid = t["installments"]["paid_date"].notna().idxmax()
+    t["installments"].loc[paid, "amount_paid"] = t["installments"].loc[paid, "amount_due"] * 3
+    _expect(t, settings.simulate.as_of, "installments.parquet", "'amount_paid'", "amount_paid <= amount_due")
+
+
+def test_missing_required_table(book, settings):
+    t = _tables(book)
+    del t["installments"]
+    _expect(t, settings.simulate.as_of, "installments.parquet")
+
+
+def test_cli_stops_and_keeps_previous_report(tmp_path, book, settings, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(__file__.replace("tests/test_validate.py", "params.yaml"), tmp_path / "params.yaml")
+    raw = tmp_path / "data" / "raw"
+    for name, frame in book.raw_tables().items():
+        write_parquet(frame, raw / f"{name}.parquet")
+    (raw / "manifest.json").write_text(json.dumps({"as_of": str(settings.simulate.as_of.date())}))
+    assert main(["validate"]) == 0
+    report = tmp_path / "data" / "validated" / "report.json"
+    good = report.read_text()
+    bad = book.installments.copy()
+    bad.loc[0, "amount_due"] = -1.0
+    write_parquet(bad, raw / "installments.parquet")
+    assert main(["validate"]) == 2
+    err = capsys.readouterr().err
+    assert "data/raw/installments.parquet" in err and "'amount_due'" in err
+    assert report.read_text() == good
+    assert main(["features"]) == 2  # features refuse raw files that changed since validation
+    assert "changed since validation" in capsys.readouterr().err
