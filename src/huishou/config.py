@@ -36,6 +36,7 @@ class SimulateSettings:
     months: int = 24
     extra_loans_mean: float = 0.7
     max_loans_per_borrower: int = 4
+    term_mix: dict[int, float] = field(default_factory=lambda: {3: 0.3, 6: 0.4, 12: 0.3})
     base_miss_logit: float = -3.1
     risk_weight: float = 0.5
     drift_sd: float = 0.04

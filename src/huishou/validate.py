@@ -9,7 +9,7 @@ downstream output stays as it was.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -79,10 +79,14 @@ def validate_book(tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp,
     return {name: len(df) for name, df in tables.items()}
 
 
-def read_raw(raw_dir: str | Path, reader: Callable[[Path], pd.DataFrame] = pd.read_parquet) -> dict[str, pd.DataFrame]:
+def raw_paths(raw_dir: str | Path) -> dict[str, Path]:
     """Every known table present under raw_dir as `<table>.parquet`."""
     raw_dir = Path(raw_dir)
-    return {name: reader(raw_dir / f"{name}.parquet") for name in ALL_TABLES if (raw_dir / f"{name}.parquet").exists()}
+    return {name: raw_dir / f"{name}.parquet" for name in ALL_TABLES if (raw_dir / f"{name}.parquet").exists()}
+
+
+def read_raw(raw_dir: str | Path) -> dict[str, pd.DataFrame]:
+    return {name: pd.read_parquet(path) for name, path in raw_paths(raw_dir).items()}
 
 
 def read_manifest(raw_dir: str | Path) -> dict:

@@ -16,11 +16,11 @@ FEATURES_FILE = "features.parquet"
 def run(settings) -> dict:
     """`huishou features`: features and target for every snapshot, with the train/valid/test split."""
     from huishou.io import write_json, write_parquet
-    from huishou.validate import assert_validated, read_raw
+    from huishou.validate import assert_validated, raw_paths
 
     f = settings.features
     report = assert_validated(settings.data.raw_dir, settings.data.validated_dir)
-    tables = read_raw(settings.data.raw_dir)
+    tables = raw_paths(settings.data.raw_dir)
     frame = build_features(tables, f.snapshot_dates(), as_of=pd.Timestamp(report["as_of"]),
                            horizon_days=f.horizon_days, default_dpd=f.default_dpd, paid_tolerance=f.paid_tolerance)
     frame["split"] = assign_split(frame, pd.Timestamp(f.valid_from), pd.Timestamp(f.test_from), f.horizon_days)

@@ -8,8 +8,12 @@ CATEGORICAL = ("app_employment_type", "app_purpose", "app_channel", "app_device_
 def application_sql() -> str:
     """Ratios use the contractual schedule (known at disbursal), never payments."""
     return """
-    WITH sched AS (SELECT loan_id, avg(amount_due) AS annuity FROM installments GROUP BY loan_id)
-    SELECT s.loan_id, s.snapshot_date,
+    WITH sched AS (
+      SELECT i.loan_id, avg(i.amount_due) AS annuity
+      FROM installments i SEMI JOIN (SELECT DISTINCT loan_id FROM spine) s ON s.loan_id = i.loan_id
+      GROUP BY i.loan_id
+    )
+    SELECT s.sid,
       a.amount AS app_amount, a.term_months AS app_term_months, a.rate AS app_rate,
       a.declared_income AS app_income,
       a.amount / nullif(a.declared_income, 0) AS app_amount_to_income,

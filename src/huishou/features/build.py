@@ -7,6 +7,7 @@ Pure function of in-memory tables (no file I/O); DuckDB does the heavy aggregati
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -15,7 +16,7 @@ import pandas as pd
 from huishou.features.application import CATEGORICAL, application_sql
 from huishou.features.callback import callback_sql
 from huishou.features.collection import collection_sql
-from huishou.features.population import spine_sql, target_sql
+from huishou.features.population import loan_status_sql, spine_sql, target_sql
 from huishou.features.repayment import earlier_loans_sql, repayment_sql
 from huishou.schemas import OPTIONAL_TABLES, empty_table
 
@@ -30,12 +31,26 @@ FAMILIES = {
 FAMILY_OF_TABLE = {"callbacks": "callback", "collection_actions": "collection"}
 
 
-def _connect(tables: Mapping[str, pd.DataFrame], snapshots: Sequence[pd.Timestamp], threads: int | None) -> duckdb.DuckDBPyConnection:
+Table = pd.DataFrame | Path
+
+
+def _register(con: duckdb.DuckDBPyConnection, name: str, table: Table) -> None:
+    if isinstance(table, pd.DataFrame):
+        con.register(name, table)
+    else:  # a parquet file: decoded once into DuckDB's columnar store, never into pandas
+        con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM read_parquet('{Path(table).as_posix()}')")
+
+
+def _connect(tables: Mapping[str, Table], snapshots: Sequence[pd.Timestamp], threads: int | None,
+             memory_limit: str | None) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     if threads:
         con.execute(f"SET threads = {int(threads)}")
-    for name, df in tables.items():
-        con.register(name, df)
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+    con.execute("SET preserve_insertion_order = false")
+    for name, table in tables.items():
+        _register(con, name, table)
     for name in OPTIONAL_TABLES:
         if name not in tables:
             con.register(name, empty_table(name))
@@ -45,7 +60,7 @@ def _connect(tables: Mapping[str, pd.DataFrame], snapshots: Sequence[pd.Timestam
 
 
 def build_features(
-    tables: Mapping[str, pd.DataFrame],
+    tables: Mapping[str, Table],
     snapshots: Sequence[pd.Timestamp],
     *,
     as_of: pd.Timestamp,
@@ -53,27 +68,35 @@ def build_features(
     default_dpd: int,
     paid_tolerance: float,
     threads: int | None = None,
+    memory_limit: str | None = None,
 ) -> pd.DataFrame:
     """One row per (active loan, snapshot T) with every feature family and the target.
 
-    Features use only events dated strictly before T. `target` is NULL for snapshots whose
-    outcome window (T, T + horizon] is not covered by the extract date `as_of`.
+    `tables` maps table names to DataFrames or parquet paths. Features use only events
+    dated strictly before T. `target` is NULL for snapshots whose outcome window
+    (T, T + horizon] is not covered by the extract date `as_of`.
     """
-    con = _connect(tables, snapshots, threads)
+    con = _connect(tables, snapshots, threads, memory_limit)
     params = {"tol": paid_tolerance, "dpd": default_dpd, "horizon": horizon_days, "as_of": pd.Timestamp(as_of)}
-    con.execute(f"CREATE TEMP TABLE spine AS {spine_sql()}", {k: params[k] for k in ("tol", "dpd")})
-    frame = con.execute("SELECT * FROM spine ORDER BY snapshot_date, loan_id").df()
-    for sql in FAMILIES.values():
-        needed = {k: v for k, v in params.items() if f"${k}" in sql()}
-        part = con.execute(sql(), needed).df()
-        frame = frame.merge(part, on=KEYS, how="left", validate="one_to_one")
-    target = con.execute(target_sql(), {k: params[k] for k in ("tol", "dpd", "horizon", "as_of")}).df()
-    frame = frame.merge(target, on=KEYS, how="left", validate="one_to_one")
+
+    def run(sql: str, create: str | None = None):
+        needed = {k: v for k, v in params.items() if f"${k}" in sql}
+        return con.execute(f"CREATE TEMP TABLE {create} AS {sql}" if create else sql, needed)
+
+    run(loan_status_sql(), "loan_status")
+    run(spine_sql(), "spine")
+    parts = [*FAMILIES, "target"]
+    for family, sql in FAMILIES.items():
+        run(sql(), family)
+    run(target_sql(), "target")
+    joins = " ".join(f"LEFT JOIN {p} USING (sid)" for p in parts)
+    # Arrow then pandas is about twice as fast as DuckDB's direct DataFrame conversion here
+    frame = con.sql(f"SELECT * EXCLUDE (sid) FROM spine {joins} ORDER BY snapshot_date, loan_id").to_arrow_table().to_pandas()
     con.close()
     return _finish(frame, tables)
 
 
-def _finish(frame: pd.DataFrame, tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+def _finish(frame: pd.DataFrame, tables: Mapping[str, Table]) -> pd.DataFrame:
     """Absent source tables leave their family missing (NaN), never zero-filled."""
     for table, family in FAMILY_OF_TABLE.items():
         if table not in tables:
@@ -84,7 +107,7 @@ def _finish(frame: pd.DataFrame, tables: Mapping[str, pd.DataFrame]) -> pd.DataF
         # one dtype contract for every model: categories, or float64 with NaN for missing
         frame[col] = frame[col].astype("category") if col in CATEGORICAL else frame[col].astype("float64")
     frame["target"] = frame["target"].astype("Int8")
-    return frame.sort_values(KEYS[::-1], ignore_index=True)
+    return frame
 
 
 def feature_columns(frame: pd.DataFrame) -> list[str]:

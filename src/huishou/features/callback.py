@@ -12,15 +12,15 @@ INCOME_UNDERSTATED = 0.85  # stated income below 85 % of the declared one counts
 def callback_sql() -> str:
     return f"""
     WITH calls AS (
-      SELECT s.loan_id, s.snapshot_date, c.*, a.purpose AS declared_purpose, a.employer AS declared_employer,
+      SELECT s.sid, c.* EXCLUDE (loan_id), a.purpose AS declared_purpose, a.employer AS declared_employer,
              a.declared_income, a.disbursed_at,
-             row_number() OVER (PARTITION BY s.loan_id, s.snapshot_date ORDER BY c.called_at) AS attempt_no
+             row_number() OVER (PARTITION BY s.sid ORDER BY c.called_at) AS attempt_no
       FROM spine s
       JOIN callbacks c ON c.loan_id = s.loan_id AND c.called_at < s.snapshot_date
       JOIN applications a ON a.loan_id = s.loan_id
     ),
     agg AS (
-      SELECT loan_id, snapshot_date,
+      SELECT sid,
         count(*) AS cb_n_attempts,
         max(reached::INTEGER) AS cb_reached,
         min(attempt_no) FILTER (reached) AS cb_attempts_to_reach,
@@ -33,9 +33,9 @@ def callback_sql() -> str:
         max((stated_employer <> declared_employer)::INTEGER) AS cb_employer_mismatch,
         max((repayment_plan_stated IN ('other_loan', 'none'))::INTEGER) AS cb_weak_repayment_plan,
         sum(call_duration_s) AS cb_call_seconds
-      FROM calls GROUP BY loan_id, snapshot_date
+      FROM calls GROUP BY sid
     )
-    SELECT s.loan_id, s.snapshot_date,
+    SELECT s.sid,
       coalesce(g.cb_n_attempts, 0) AS cb_n_attempts,
       g.cb_reached, g.cb_attempts_to_reach, g.cb_days_to_reach, g.cb_skipped, g.cb_third_party,
       g.cb_identity_failed, g.cb_purpose_mismatch, g.cb_income_ratio, g.cb_employer_mismatch,
@@ -45,5 +45,5 @@ def callback_sql() -> str:
         + coalesce(g.cb_identity_failed, 0) + coalesce(g.cb_purpose_mismatch, 0)
         + coalesce(g.cb_employer_mismatch, 0) + coalesce((g.cb_income_ratio < {INCOME_UNDERSTATED})::INTEGER, 0)
       END AS cb_n_inconsistencies
-    FROM spine s LEFT JOIN agg g ON g.loan_id = s.loan_id AND g.snapshot_date = s.snapshot_date
+    FROM spine s LEFT JOIN agg g ON g.sid = s.sid
     """

@@ -16,12 +16,12 @@ def collection_sql() -> str:
     kept_payment = settled_before("s.snapshot_date")
     return f"""
     WITH acts AS (
-      SELECT s.loan_id, s.snapshot_date, c.action_at, c.channel, c.outcome, c.hardship_reported
+      SELECT s.sid, s.snapshot_date, c.action_at, c.channel, c.outcome, c.hardship_reported
       FROM spine s
       JOIN collection_actions c ON c.loan_id = s.loan_id AND c.action_at < s.snapshot_date AND c.channel <> 'none'
     ),
     promises AS (
-      SELECT s.loan_id, s.snapshot_date, c.action_at,
+      SELECT s.sid, c.action_at,
         EXISTS (SELECT 1 FROM installments i WHERE i.loan_id = s.loan_id AND {kept_payment}
                 AND i.paid_date >= CAST(c.action_at AS DATE)
                 AND i.paid_date <= CAST(c.action_at AS DATE) + {PROMISE_GRACE_DAYS}) AS kept
@@ -30,7 +30,7 @@ def collection_sql() -> str:
        AND CAST(c.action_at AS DATE) + {PROMISE_GRACE_DAYS} < s.snapshot_date
     ),
     agg AS (
-      SELECT loan_id, snapshot_date,
+      SELECT sid,
         count(*) AS cl_n_contacts,
         count(*) FILTER (action_at >= snapshot_date - INTERVAL 30 DAY) AS cl_n_contacts_30d,
         avg((outcome IN {REACHED})::DOUBLE) AS cl_reach_rate,
@@ -39,20 +39,20 @@ def collection_sql() -> str:
         max((outcome = 'wrong_number')::INTEGER) AS cl_wrong_number,
         max(hardship_reported::INTEGER) AS cl_hardship_reported,
         date_diff('hour', max(action_at), any_value(snapshot_date)) / 24.0 AS cl_days_since_contact
-      FROM acts GROUP BY loan_id, snapshot_date
+      FROM acts GROUP BY sid
     ),
     prom AS (
-      SELECT loan_id, snapshot_date, count(*) FILTER (kept) AS cl_promises_kept,
+      SELECT sid, count(*) FILTER (kept) AS cl_promises_kept,
              count(*) FILTER (NOT kept) AS cl_promises_broken
-      FROM promises GROUP BY loan_id, snapshot_date
+      FROM promises GROUP BY sid
     )
-    SELECT s.loan_id, s.snapshot_date,
+    SELECT s.sid,
       coalesce(g.cl_n_contacts, 0) AS cl_n_contacts, coalesce(g.cl_n_contacts_30d, 0) AS cl_n_contacts_30d,
       g.cl_reach_rate, coalesce(g.cl_n_calls_visits, 0) AS cl_n_calls_visits,
       coalesce(g.cl_n_refused, 0) AS cl_n_refused, coalesce(g.cl_wrong_number, 0) AS cl_wrong_number,
       coalesce(g.cl_hardship_reported, 0) AS cl_hardship_reported, g.cl_days_since_contact,
       coalesce(p.cl_promises_kept, 0) AS cl_promises_kept, coalesce(p.cl_promises_broken, 0) AS cl_promises_broken
     FROM spine s
-    LEFT JOIN agg g ON g.loan_id = s.loan_id AND g.snapshot_date = s.snapshot_date
-    LEFT JOIN prom p ON p.loan_id = s.loan_id AND p.snapshot_date = s.snapshot_date
+    LEFT JOIN agg g ON g.sid = s.sid
+    LEFT JOIN prom p ON p.sid = s.sid
     """

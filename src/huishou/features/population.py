@@ -20,34 +20,40 @@ def settled_before(day_expr: str, tol: str = "$tol") -> str:
     return f"(i.paid_date IS NOT NULL AND i.paid_date < {day_expr} AND i.amount_paid >= i.amount_due - {tol})"
 
 
-def spine_sql() -> str:
-    """One row per (loan, snapshot) in the population; needs views applications, installments, snapshots."""
+def loan_status_sql() -> str:
+    """Per loan: the day it first defaults (NULL: never, as of the extract) and the day it closed.
+
+    Both are used only through comparisons that are decided before T: `first_default_day <= T`
+    depends on payments before that day, and `closed_day < T` on payments before T.
+    """
     default_day = "i.due_date + to_days(CAST($dpd AS INTEGER))"
     return f"""
-    SELECT a.loan_id, a.borrower_id, a.disbursed_at, s.snapshot_date
+    SELECT i.loan_id,
+      min({default_day}) FILTER (NOT {settled_before(default_day)}) AS first_default_day,
+      CASE WHEN bool_and(i.paid_date IS NOT NULL AND i.amount_paid >= i.amount_due - $tol)
+           THEN max(i.paid_date) END AS closed_day
+    FROM installments i GROUP BY i.loan_id
+    """
+
+
+def spine_sql() -> str:
+    """One row per (loan, snapshot) in the population: disbursed before T, not closed, never defaulted."""
+    return """
+    SELECT row_number() OVER () AS sid, a.loan_id, a.borrower_id, a.disbursed_at, s.snapshot_date
     FROM applications a
+    JOIN loan_status l ON l.loan_id = a.loan_id
     JOIN snapshots s ON a.disbursed_at < s.snapshot_date
-    JOIN installments i ON i.loan_id = a.loan_id
-    GROUP BY ALL
-    HAVING NOT bool_or({default_day} <= s.snapshot_date AND NOT {settled_before(default_day)})
-       AND NOT bool_and({settled_before("s.snapshot_date")})
+    WHERE NOT coalesce(l.first_default_day <= s.snapshot_date, false)
+      AND NOT coalesce(l.closed_day < s.snapshot_date, false)
     """
 
 
 def target_sql() -> str:
-    """target per spine row: first default in (T, T + horizon]; NULL past the extract's as_of."""
-    default_day = "i.due_date + to_days(CAST($dpd AS INTEGER))"
-    window_end = "s.snapshot_date + to_days(CAST($horizon AS INTEGER))"
-    return f"""
-    WITH hit AS (
-      SELECT s.loan_id, s.snapshot_date,
-        bool_or({default_day} > s.snapshot_date AND {default_day} <= {window_end}
-                AND NOT {settled_before(default_day)}) AS defaults_in_window
-      FROM spine s JOIN installments i ON i.loan_id = s.loan_id
-      GROUP BY s.loan_id, s.snapshot_date
-    )
-    SELECT loan_id, snapshot_date,
-      CASE WHEN snapshot_date + to_days(CAST($horizon AS INTEGER)) > $as_of THEN NULL
-           ELSE defaults_in_window::INTEGER END AS target
-    FROM hit
+    """target per spine row: first default in (T, T + horizon]; NULL when the extract's as_of does not cover it."""
+    return """
+    SELECT s.sid,
+      CASE WHEN s.snapshot_date + to_days(CAST($horizon AS INTEGER)) > $as_of THEN NULL
+           ELSE coalesce(l.first_default_day <= s.snapshot_date + to_days(CAST($horizon AS INTEGER)), false)::INTEGER
+      END AS target
+    FROM spine s JOIN loan_status l ON l.loan_id = s.loan_id
     """
