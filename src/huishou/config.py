@@ -88,6 +88,22 @@ class TrainSettings:
     monotone_constraints: dict[str, int] = field(default_factory=dict)
     calibration: str = "platt"
     logreg_C: float = 0.5
+    reference_features: int = 10
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    engine: str = "local"
+    scores_dir: str = "data/scores"
+    chunk_size: int = 200_000
+    duckdb_memory_limit: str = "2GB"
+    band_thresholds: list[float] = field(default_factory=lambda: [0.01, 0.03, 0.07, 0.15, 0.30])
+    band_labels: list[str] = field(default_factory=lambda: ["A", "B", "C", "D", "E", "F"])
+    psi_warn: float = 0.10
+    psi_flag: float = 0.25
+    scheduler: str | None = None
+    dask_workers: int = 2
+    dask_partitions: int = 8
 
 
 @dataclass(frozen=True)
@@ -101,6 +117,7 @@ class TrackingSettings:
     experiment: str = "huishou-overdue-risk"
     registered_model: str = "huishou-overdue-risk"
     default_uri: str = "sqlite:///mlflow.db"
+    scoring_experiment: str = "huishou-scoring"
 
 
 @dataclass(frozen=True)
@@ -111,6 +128,7 @@ class Settings:
     train: TrainSettings = field(default_factory=TrainSettings)
     evaluate: EvaluateSettings = field(default_factory=EvaluateSettings)
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
+    score: ScoreSettings = field(default_factory=ScoreSettings)
 
 
 def _build(cls: type, raw: dict[str, Any] | None, section: str) -> Any:
@@ -128,6 +146,10 @@ def _check(settings: Settings) -> None:
         raise ConfigError(f"params.yaml: features.engine must be duckdb or pandas, got {f.engine!r}")
     if settings.train.engine not in {"local", "dask"}:
         raise ConfigError(f"params.yaml: train.engine must be local or dask, got {settings.train.engine!r}")
+    if settings.score.engine not in {"local", "dask"}:
+        raise ConfigError(f"params.yaml: score.engine must be local or dask, got {settings.score.engine!r}")
+    if len(settings.score.band_labels) != len(settings.score.band_thresholds) + 1:
+        raise ConfigError("params.yaml: score.band_labels needs one label more than score.band_thresholds")
     if settings.train.calibration not in {"platt", "isotonic", "none"}:
         raise ConfigError("params.yaml: train.calibration must be platt, isotonic or none")
     if not pd.Timestamp(f.valid_from) < pd.Timestamp(f.test_from):

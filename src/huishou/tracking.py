@@ -18,10 +18,11 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 
-import mlflow
-import pandas as pd
+import mlflow  # noqa: E402
+import pandas as pd  # noqa: E402
 
-from huishou.config import TrackingSettings
+from huishou.config import TrackingSettings  # noqa: E402
+from huishou.train import ModelNotFoundError  # noqa: E402
 
 CHALLENGER, CHAMPION = "challenger", "champion"
 
@@ -35,14 +36,14 @@ def tracking_uri(cfg: TrackingSettings) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or cfg.default_uri
 
 
-def _setup(cfg: TrackingSettings):
+def _setup(cfg: TrackingSettings, experiment: str | None = None) -> None:
     _quiet()
     mlflow.set_tracking_uri(tracking_uri(cfg))
     mlflow.set_registry_uri(tracking_uri(cfg))
-    if mlflow.get_experiment_by_name(cfg.experiment) is None:
-        mlflow.create_experiment(cfg.experiment, artifact_location=_artifact_root(cfg))
-    mlflow.set_experiment(cfg.experiment)
-    return mlflow
+    name = experiment or cfg.experiment
+    if mlflow.get_experiment_by_name(name) is None:
+        mlflow.create_experiment(name, artifact_location=_artifact_root(cfg))
+    mlflow.set_experiment(name)
 
 
 def _artifact_root(cfg: TrackingSettings) -> str | None:
@@ -133,9 +134,26 @@ def load_registered(cfg: TrackingSettings, alias: str = CHAMPION):
     """Load the RiskModel behind a registry alias, with its name and version."""
     _setup(cfg)
     client = mlflow.MlflowClient()
-    mv = client.get_model_version_by_alias(cfg.registered_model, alias)
+    try:
+        mv = client.get_model_version_by_alias(cfg.registered_model, alias)
+    except mlflow.exceptions.MlflowException as err:
+        raise ModelNotFoundError(
+            f"registry {tracking_uri(cfg)}: model '{cfg.registered_model}' has no alias '{alias}'; train it "
+            "(`dvc repro`), promote it (`huishou promote`), or pass --model-path") from err
     pyfunc = mlflow.pyfunc.load_model(f"models:/{cfg.registered_model}@{alias}")
     model = pyfunc.unwrap_python_model().model
     return model, {"model_name": cfg.registered_model, "model_version": str(mv.version), "alias": alias}
 
 
+
+
+def log_scoring(cfg: TrackingSettings, summary: Mapping[str, Any], drift: Mapping[str, Any]) -> str:
+    """One run per scoring job in the scoring experiment: PSI of the score and top features."""
+    _setup(cfg, cfg.scoring_experiment)
+    with mlflow.start_run(run_name=f"score {summary['snapshot']}") as run:
+        mlflow.set_tags({k: str(v) for k, v in summary.items()})
+        metrics = {"psi_score": drift["score"]["psi"], "rows": float(summary["rows"])}
+        metrics |= {f"psi_{name}": entry["psi"] for name, entry in drift["features"].items()}
+        mlflow.log_metrics(metrics)
+        mlflow.log_dict(dict(drift), "drift.json")
+        return run.info.run_id

@@ -21,10 +21,15 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from huishou.config import TrainSettings
+from huishou.drift import build_reference
 
 
 class FeatureMismatchError(ValueError):
     """The features handed to a model do not match the ones it was trained on."""
+
+
+class ModelNotFoundError(LookupError):
+    """No model where one was asked for (registry alias or file)."""
 
 
 class Calibrator:
@@ -198,6 +203,9 @@ def run(settings) -> dict:
     _require_labels(train, "train"), _require_labels(valid, "valid")
     fit = fit_lightgbm_dask if cfg.engine == "dask" else fit_lightgbm
     models = {"lightgbm": fit(train, valid, columns, cfg), "logistic": fit_logistic(train, valid, columns, cfg)}
+    watched = top_features(models["lightgbm"], cfg.reference_features)
+    for model in models.values():
+        model.meta["reference"] = build_reference(model.predict_proba(train), train, watched)
     out = Path(settings.data.models_dir)
     out.mkdir(parents=True, exist_ok=True)
     metrics, curves = {}, []
@@ -229,6 +237,56 @@ def _require_labels(frame: pd.DataFrame, split: str) -> None:
                          "test_from / snapshot dates in params.yaml against the extract date")
 
 
-def fit_lightgbm_dask(train: pd.DataFrame, valid: pd.DataFrame, columns: list[str], cfg: TrainSettings) -> RiskModel:
-    """Same model trained with lightgbm.dask on a local Dask cluster (scale-out path)."""
-    raise NotImplementedError("train.engine: dask is not available yet; use train.engine: local")
+def top_features(model: RiskModel, n: int) -> list[str]:
+    """The n features with the largest total split gain."""
+    gain = pd.Series(model.estimator.feature_importance("gain"), index=model.contract.columns)
+    return gain.sort_values(ascending=False).head(n).index.tolist()
+
+
+def best_iteration(booster: lgb.Booster, x_valid: pd.DataFrame, y_valid: np.ndarray, step: int = 10) -> int:
+    """Iteration with the lowest validation log-loss, scanning in blocks of `step` trees (raw scores accumulate)."""
+    raw = np.zeros(len(x_valid))
+    best, best_loss = step, np.inf
+    for start in range(0, booster.num_trees(), step):
+        raw += booster.predict(x_valid, start_iteration=start, num_iteration=step, raw_score=True)
+        p = np.clip(1 / (1 + np.exp(-raw)), 1e-12, 1 - 1e-12)
+        loss = -np.mean(y_valid * np.log(p) + (1 - y_valid) * np.log(1 - p))
+        if loss < best_loss:
+            best, best_loss = min(start + step, booster.num_trees()), loss
+    return best
+
+
+def fit_lightgbm_dask(train: pd.DataFrame, valid: pd.DataFrame, columns: list[str], cfg: TrainSettings,
+                      client=None) -> RiskModel:
+    """The same model trained with `lightgbm.dask` on a Dask cluster (local by default).
+
+    lightgbm.dask has no early stopping, so all rounds are trained and the best validation
+    iteration is chosen afterwards; calibration is then fitted exactly as in `fit_lightgbm`.
+    """
+    import dask.dataframe as dd
+    from lightgbm import DaskLGBMClassifier
+
+    from huishou.score import dask_client
+
+    contract = FeatureContract.from_frame(train, columns)
+    own = client is None
+    client = client or dask_client(None, 2)
+    try:
+        parts = max(1, len(client.scheduler_info().get("workers", {})))
+        x = dd.from_pandas(contract.align(train), npartitions=parts)
+        y = dd.from_pandas(train["target"].astype(int), npartitions=parts)
+        params = lightgbm_params(cfg, columns)
+        params.pop("force_col_wise", None)
+        clf = DaskLGBMClassifier(client=client, n_estimators=cfg.num_boost_round, **params).fit(x, y)
+        booster = clf.booster_
+    finally:
+        if own:
+            cluster = client.cluster
+            client.close()
+            cluster.close()
+    y_valid = valid["target"].astype(int).to_numpy()
+    booster.best_iteration = best_iteration(booster, contract.align(valid), y_valid)
+    model = RiskModel("lightgbm", booster, Calibrator("none"), contract,
+                      {"best_iteration": booster.best_iteration, "params": params, "engine": "dask"})
+    model.calibrator = Calibrator(cfg.calibration).fit(model.raw_score(valid), y_valid)
+    return model
