@@ -18,6 +18,8 @@ STAGES = {
     "features": ("huishou.features", "point-in-time features and target for every snapshot"),
     "train": ("huishou.train", "train LightGBM + logistic challenger, log to MLflow, set 'challenger'"),
     "evaluate": ("huishou.evaluate", "out-of-time metrics, plots, oracle comparison"),
+    "strategy": ("huishou.strategy", "action effects, lawful plans and per-collector worklists"),
+    "evaluate-strategy": ("huishou.strategy.truth_eval", "strategy vs DPD ladder vs oracle on the simulated truth"),
 }
 
 

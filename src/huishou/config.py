@@ -26,6 +26,7 @@ class DataSettings:
     validated_dir: str = "data/validated"
     features_dir: str = "data/features"
     models_dir: str = "models"
+    worklists_dir: str = "data/worklists"
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,37 @@ class ScoreSettings:
 
 
 @dataclass(frozen=True)
+class StrategySettings:
+    eval_days_before_as_of: list[int] = field(default_factory=lambda: [28, 21, 14, 7, 0])
+    response_days: int = 7
+    max_dpd: int = 29
+    costs: dict[str, float] = field(default_factory=lambda: {
+        "none": 0.0, "sms": 0.1, "app_push": 0.02, "email_letter": 1.5, "call": 6.0, "visit": 120.0,
+        "repayment_plan": 15.0})
+    minutes: dict[str, int] = field(default_factory=lambda: {
+        "none": 0, "sms": 0, "app_push": 0, "email_letter": 0, "call": 8, "visit": 90, "repayment_plan": 20})
+    collectors: int = 8
+    collector_minutes: int = 240
+    collector_overrides: dict[str, int] = field(default_factory=dict)
+    max_contacts_7d: int = 3
+    min_noncontact_before_call: int = 1
+    visit_min_amount: float = 5000.0
+    visit_min_dpd: int = 15
+    visit_min_unreached_attempts: int = 2
+    plan_min_dpd: int = 8
+    quiet_start: str = "21:00"
+    quiet_end: str = "08:00"
+    mip_time_limit_s: float = 20.0
+    effect_model: dict[str, float] = field(default_factory=lambda: {
+        "num_leaves": 31, "learning_rate": 0.05, "num_boost_round": 400, "min_child_samples": 40, "max_weight": 20.0})
+
+    def capacities(self) -> dict[str, int]:
+        """Daily minutes per collector id."""
+        ids = [f"C{i:03d}" for i in range(1, self.collectors + 1)]
+        return {c: int(self.collector_overrides.get(c, self.collector_minutes)) for c in ids}
+
+
+@dataclass(frozen=True)
 class EvaluateSettings:
     lift_top_fraction: float = 0.10
     calibration_bins: int = 10
@@ -118,6 +150,7 @@ class TrackingSettings:
     registered_model: str = "huishou-overdue-risk"
     default_uri: str = "sqlite:///mlflow.db"
     scoring_experiment: str = "huishou-scoring"
+    strategy_experiment: str = "huishou-strategy"
 
 
 @dataclass(frozen=True)
@@ -129,6 +162,7 @@ class Settings:
     evaluate: EvaluateSettings = field(default_factory=EvaluateSettings)
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
     score: ScoreSettings = field(default_factory=ScoreSettings)
+    strategy: StrategySettings = field(default_factory=StrategySettings)
 
 
 def _build(cls: type, raw: dict[str, Any] | None, section: str) -> Any:

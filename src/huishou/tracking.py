@@ -157,3 +157,23 @@ def log_scoring(cfg: TrackingSettings, summary: Mapping[str, Any], drift: Mappin
         mlflow.log_metrics(metrics)
         mlflow.log_dict(dict(drift), "drift.json")
         return run.info.run_id
+
+
+def _flatten(prefix: str, obj: Any) -> dict[str, float]:
+    if isinstance(obj, Mapping):
+        out = {}
+        for k, v in obj.items():
+            out |= _flatten(f"{prefix}.{k}" if prefix else str(k), v)
+        return out
+    return {prefix: float(obj)} if isinstance(obj, int | float) and not isinstance(obj, bool) else {}
+
+
+def log_strategy(cfg: TrackingSettings, metrics: Mapping[str, Any], worklist: Path) -> str:
+    """One run per strategy build: off-policy values, solver statistics, the published worklist."""
+    _setup(cfg, cfg.strategy_experiment)
+    with mlflow.start_run(run_name=f"strategy {metrics['published']}") as run:
+        flat = {k.replace(" ", "_"): v for k, v in _flatten("", metrics).items()}
+        mlflow.log_metrics({k[:250]: v for k, v in flat.items() if v == v})
+        mlflow.log_dict(dict(metrics), "strategy_metrics.json")
+        mlflow.log_artifact(str(worklist), artifact_path="worklists")
+        return run.info.run_id

@@ -24,3 +24,12 @@ def load_oracle(truth_dir: str | Path) -> pd.DataFrame | None:
     """True probabilities per (loan_id, snapshot_date), or None when the book has no oracle (real data)."""
     path = Path(truth_dir) / ORACLE
     return pd.read_parquet(path) if path.exists() else None
+
+
+def load_borrowers(truth_dir: str | Path) -> pd.DataFrame:
+    """Latent borrower state (z, hardship, drift) of the simulated book."""
+    path = Path(truth_dir) / "borrowers.parquet"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no simulator truth; the strategy can only be checked against truth on "
+                                "the simulated book")
+    return pd.read_parquet(path)

@@ -6,18 +6,13 @@ CATEGORICAL = ("app_employment_type", "app_purpose", "app_channel", "app_device_
 
 
 def application_sql() -> str:
-    """Ratios use the contractual schedule (known at disbursal), never payments."""
+    """Ratios use the contractual schedule (annuity, known at disbursal), never payments."""
     return """
-    WITH sched AS (
-      SELECT i.loan_id, avg(i.amount_due) AS annuity
-      FROM installments i SEMI JOIN (SELECT DISTINCT loan_id FROM spine) s ON s.loan_id = i.loan_id
-      GROUP BY i.loan_id
-    )
     SELECT s.sid,
       a.amount AS app_amount, a.term_months AS app_term_months, a.rate AS app_rate,
       a.declared_income AS app_income,
       a.amount / nullif(a.declared_income, 0) AS app_amount_to_income,
-      sched.annuity / nullif(a.declared_income, 0) AS app_annuity_to_income,
+      l.annuity / nullif(a.declared_income, 0) AS app_annuity_to_income,
       a.age AS app_age, a.city_tier AS app_city_tier, a.phone_age_months AS app_phone_age_months,
       a.n_earlier_loans AS app_n_earlier_loans,
       date_diff('day', a.disbursed_at, s.snapshot_date) AS app_loan_age_days,
@@ -26,5 +21,5 @@ def application_sql() -> str:
       a.channel AS app_channel, a.device_os AS app_device_os
     FROM spine s
     JOIN applications a ON a.loan_id = s.loan_id
-    LEFT JOIN sched ON sched.loan_id = s.loan_id
+    JOIN loan_status l ON l.loan_id = s.loan_id
     """

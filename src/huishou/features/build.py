@@ -12,6 +12,8 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from huishou.features.application import CATEGORICAL, application_sql
 from huishou.features.callback import callback_sql
@@ -28,7 +30,8 @@ FAMILIES = {
     "callback": callback_sql,
     "collection": collection_sql,
 }
-FAMILY_OF_TABLE = {"callbacks": "callback", "collection_actions": "collection"}
+FAMILY_PREFIXES = {"app", "rp", "pl", "cb", "cl"}
+PREFIX_OF_OPTIONAL_TABLE = {"callbacks": "cb_", "collection_actions": "cl_"}
 
 
 Table = pd.DataFrame | Path
@@ -85,34 +88,54 @@ def build_features(
 
     run(loan_status_sql(), "loan_status")
     run(spine_sql(), "spine")
-    parts = [*FAMILIES, "target"]
     for family, sql in FAMILIES.items():
         run(sql(), family)
     run(target_sql(), "target")
-    joins = " ".join(f"LEFT JOIN {p} USING (sid)" for p in parts)
-    # Arrow then pandas is about twice as fast as DuckDB's direct DataFrame conversion here
-    frame = con.sql(f"SELECT * EXCLUDE (sid) FROM spine {joins} ORDER BY snapshot_date, loan_id").to_arrow_table().to_pandas()
+    frame = _assemble(con, ["spine", *FAMILIES, "target"])
     con.close()
     return _finish(frame, tables)
 
 
+def _assemble(con: duckdb.DuckDBPyConnection, parts: list[str]) -> pd.DataFrame:
+    """Side-by-side concatenation of tables that each hold one row per spine id, in spine order.
+
+    Cheaper than a 7-way join: each part is sorted by `sid` and its Arrow columns are placed
+    next to each other without copying; categorical columns are dictionary-encoded on the way.
+    """
+    columns, names = [], []
+    n_rows = None
+    for part in parts:
+        table = con.sql(f"SELECT * FROM {part} ORDER BY sid").to_arrow_table()
+        if n_rows is None:
+            n_rows = table.num_rows
+        if table.num_rows != n_rows:
+            raise AssertionError(f"feature part '{part}' has {table.num_rows} rows for {n_rows} spine rows")
+        for name in table.column_names:
+            if name == "sid":
+                continue
+            col = table[name]
+            if name in CATEGORICAL:
+                col = pc.dictionary_encode(col)
+            elif name.split("_", 1)[0] in FAMILY_PREFIXES:
+                col = col.cast(pa.float64())
+            columns.append(col)
+            names.append(name)
+    return pa.table(columns, names=names).to_pandas()
+
+
 def _finish(frame: pd.DataFrame, tables: Mapping[str, Table]) -> pd.DataFrame:
     """Absent source tables leave their family missing (NaN), never zero-filled."""
-    for table, family in FAMILY_OF_TABLE.items():
+    for table, prefix in PREFIX_OF_OPTIONAL_TABLE.items():
         if table not in tables:
-            prefix = {"callback": "cb_", "collection": "cl_"}[family]
             for col in [c for c in frame.columns if c.startswith(prefix)]:
                 frame[col] = np.nan
-    for col in feature_columns(frame):
-        # one dtype contract for every model: categories, or float64 with NaN for missing
-        frame[col] = frame[col].astype("category") if col in CATEGORICAL else frame[col].astype("float64")
     frame["target"] = frame["target"].astype("Int8")
     return frame
 
 
 def feature_columns(frame: pd.DataFrame) -> list[str]:
     """Model inputs: every family column (prefix app_, rp_, pl_, cb_, cl_)."""
-    return [c for c in frame.columns if c.split("_", 1)[0] in {"app", "rp", "pl", "cb", "cl"}]
+    return [c for c in frame.columns if c.split("_", 1)[0] in FAMILY_PREFIXES]
 
 
 def assign_split(frame: pd.DataFrame, valid_from: pd.Timestamp, test_from: pd.Timestamp, horizon_days: int) -> pd.Series:

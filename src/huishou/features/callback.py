@@ -13,8 +13,7 @@ def callback_sql() -> str:
     return f"""
     WITH calls AS (
       SELECT s.sid, c.* EXCLUDE (loan_id), a.purpose AS declared_purpose, a.employer AS declared_employer,
-             a.declared_income, a.disbursed_at,
-             row_number() OVER (PARTITION BY s.sid ORDER BY c.called_at) AS attempt_no
+             a.declared_income, a.disbursed_at
       FROM spine s
       JOIN callbacks c ON c.loan_id = s.loan_id AND c.called_at < s.snapshot_date
       JOIN applications a ON a.loan_id = s.loan_id
@@ -23,7 +22,7 @@ def callback_sql() -> str:
       SELECT sid,
         count(*) AS cb_n_attempts,
         max(reached::INTEGER) AS cb_reached,
-        min(attempt_no) FILTER (reached) AS cb_attempts_to_reach,
+        list_position(list(reached ORDER BY called_at), true) AS cb_attempts_to_reach,
         date_diff('hour', any_value(disbursed_at), min(called_at) FILTER (reached)) / 24.0 AS cb_days_to_reach,
         max(skipped::INTEGER) AS cb_skipped,
         max((answered_by = 'other')::INTEGER) AS cb_third_party,

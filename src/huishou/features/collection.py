@@ -20,14 +20,20 @@ def collection_sql() -> str:
       FROM spine s
       JOIN collection_actions c ON c.loan_id = s.loan_id AND c.action_at < s.snapshot_date AND c.channel <> 'none'
     ),
-    promises AS (
-      SELECT s.sid, c.action_at,
-        EXISTS (SELECT 1 FROM installments i WHERE i.loan_id = s.loan_id AND {kept_payment}
-                AND i.paid_date >= CAST(c.action_at AS DATE)
-                AND i.paid_date <= CAST(c.action_at AS DATE) + {PROMISE_GRACE_DAYS}) AS kept
+    due_promises AS (
+      SELECT s.sid, s.loan_id, s.snapshot_date, c.action_at, CAST(c.action_at AS DATE) AS promised_on
       FROM spine s
       JOIN collection_actions c ON c.loan_id = s.loan_id AND c.outcome = 'promise_to_pay'
        AND CAST(c.action_at AS DATE) + {PROMISE_GRACE_DAYS} < s.snapshot_date
+    ),
+    promises AS (  -- kept: an installment paid in full within the grace period, before T
+      SELECT p.sid, p.action_at,
+        coalesce(bool_or(i.paid_date IS NOT NULL), false) AS kept
+      FROM due_promises p
+      LEFT JOIN installments i ON i.loan_id = p.loan_id
+        AND i.paid_date >= p.promised_on AND i.paid_date <= p.promised_on + {PROMISE_GRACE_DAYS}
+        AND {kept_payment.replace("s.snapshot_date", "p.snapshot_date")}
+      GROUP BY p.sid, p.action_at
     ),
     agg AS (
       SELECT sid,

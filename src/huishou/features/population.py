@@ -21,14 +21,14 @@ def settled_before(day_expr: str, tol: str = "$tol") -> str:
 
 
 def loan_status_sql() -> str:
-    """Per loan: the day it first defaults (NULL: never, as of the extract) and the day it closed.
+    """Per loan: contractual annuity, the day it first defaults (NULL: never, as of the extract), the day it closed.
 
     Both are used only through comparisons that are decided before T: `first_default_day <= T`
     depends on payments before that day, and `closed_day < T` on payments before T.
     """
     default_day = "i.due_date + to_days(CAST($dpd AS INTEGER))"
     return f"""
-    SELECT i.loan_id,
+    SELECT i.loan_id, avg(i.amount_due) AS annuity,
       min({default_day}) FILTER (NOT {settled_before(default_day)}) AS first_default_day,
       CASE WHEN bool_and(i.paid_date IS NOT NULL AND i.amount_paid >= i.amount_due - $tol)
            THEN max(i.paid_date) END AS closed_day
@@ -39,7 +39,7 @@ def loan_status_sql() -> str:
 def spine_sql() -> str:
     """One row per (loan, snapshot) in the population: disbursed before T, not closed, never defaulted."""
     return """
-    SELECT row_number() OVER () AS sid, a.loan_id, a.borrower_id, a.disbursed_at, s.snapshot_date
+    SELECT row_number() OVER (ORDER BY s.snapshot_date, a.loan_id) AS sid, a.loan_id, a.borrower_id, a.disbursed_at, s.snapshot_date
     FROM applications a
     JOIN loan_status l ON l.loan_id = a.loan_id
     JOIN snapshots s ON a.disbursed_at < s.snapshot_date

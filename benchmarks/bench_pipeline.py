@@ -1,0 +1,204 @@
+"""Benchmark: simulate books of 1e5 and 1e6 loans (12 installments each), time the feature build,
+training and end-to-end scoring, with peak memory; compare the DuckDB build against a plain
+pandas groupby implementation in the same process.
+
+    python benchmarks/bench_pipeline.py                 # 1e5 and 1e6 loans -> benchmarks/results/pipeline.json
+    python benchmarks/bench_pipeline.py --loans 100000  # one size
+
+Each phase runs in its own process so that its peak memory (ru_maxrss) is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+WORK = HERE / "work"
+RESULTS = HERE / "results"
+START, MONTHS = "2025-01-01", 13  # a young book: most loans are still active at the extract date
+
+
+def _peak_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+
+
+def _settings():
+    from huishou.config import load_settings
+
+    return load_settings(HERE.parent / "params.yaml")
+
+
+def phase_simulate(n_loans: int, raw: Path) -> dict:
+    from huishou.io import write_json, write_parquet
+    from huishou.simulate import simulate_book
+
+    base = _settings().simulate
+    cfg = dataclasses.replace(base, n_borrowers=n_loans, start_date=START, months=MONTHS, term_mix={12: 1.0},
+                              extra_loans_mean=0.0, write_oracle=False)
+    t0 = time.perf_counter()
+    book = simulate_book(cfg, progress=False)
+    seconds = time.perf_counter() - t0
+    for name, frame in book.raw_tables().items():
+        write_parquet(frame, raw / f"{name}.parquet")
+    write_json({"as_of": str(cfg.as_of.date()), "source": "benchmark"}, raw / "manifest.json")
+    return {"seconds": seconds, "loans": len(book.applications), "installments": len(book.installments)}
+
+
+def _snapshots(raw: Path) -> tuple[pd.Timestamp, pd.Timestamp]:
+    as_of = pd.Timestamp(json.loads((raw / "manifest.json").read_text())["as_of"])
+    return as_of, as_of - pd.Timedelta(days=_settings().features.horizon_days + 1)
+
+
+def _kwargs(as_of: pd.Timestamp) -> dict:
+    f = _settings().features
+    return {"as_of": as_of, "horizon_days": f.horizon_days, "default_dpd": f.default_dpd,
+            "paid_tolerance": f.paid_tolerance}
+
+
+def phase_features(raw: Path) -> dict:
+    """Full DuckDB build (all families) from the parquet files, at the nightly snapshot."""
+    from huishou.features import build_features
+    from huishou.io import write_parquet
+    from huishou.validate import raw_paths
+
+    as_of, _ = _snapshots(raw)
+    tables = raw_paths(raw)
+    rows = pd.read_parquet(tables["installments"], columns=["loan_id"]).shape[0]
+    timings = []
+    for _ in range(2):  # cold (first in the process) and warm (allocator and page cache primed)
+        t0 = time.perf_counter()
+        frame = build_features(tables, [as_of], **_kwargs(as_of))
+        timings.append(time.perf_counter() - t0)
+    write_parquet(frame, raw.parent / "features.parquet")
+    return {"seconds_cold": timings[0], "seconds_warm": timings[1], "installment_rows": rows,
+            "installment_rows_per_s_cold": rows / timings[0], "installment_rows_per_s_warm": rows / timings[1],
+            "feature_rows": len(frame), "feature_columns": frame.shape[1]}
+
+
+def phase_compare(raw: Path) -> dict:
+    """Population + repayment family: DuckDB SQL vs plain pandas groupby, same process, same data in memory."""
+    import duckdb
+
+    from huishou.features import reference_pandas as ref
+    from huishou.features.build import _connect
+    from huishou.features.population import loan_status_sql, spine_sql
+    from huishou.features.repayment import repayment_sql
+
+    as_of, _ = _snapshots(raw)
+    f = _settings().features
+    apps = pd.read_parquet(raw / "applications.parquet", columns=["loan_id", "borrower_id", "disbursed_at"])
+    inst = pd.read_parquet(raw / "installments.parquet")
+    t0 = time.perf_counter()
+    spine = ref.spine(apps, inst, as_of, f.default_dpd, f.paid_tolerance)
+    pandas_out = ref.repayment(spine, inst, as_of, f.paid_tolerance)
+    pandas_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    con: duckdb.DuckDBPyConnection = _connect({"applications": apps, "installments": inst}, [as_of], None, None)
+    params = {"tol": f.paid_tolerance, "dpd": f.default_dpd}
+    con.execute(f"CREATE TEMP TABLE loan_status AS {loan_status_sql()}", params)
+    con.execute(f"CREATE TEMP TABLE spine AS {spine_sql()}")
+    duck_out = con.sql(repayment_sql().replace("$tol", str(f.paid_tolerance))).to_arrow_table().to_pandas()
+    duck_s = time.perf_counter() - t0
+    assert len(duck_out) == len(pandas_out)
+    return {"installment_rows": len(inst), "duckdb_seconds": duck_s, "pandas_seconds": pandas_s,
+            "duckdb_rows_per_s": len(inst) / duck_s, "pandas_rows_per_s": len(inst) / pandas_s,
+            "speedup": pandas_s / duck_s, "feature_rows": len(duck_out)}
+
+
+def phase_train(raw: Path) -> dict:
+    """LightGBM on a labelled snapshot (features built first, not timed here)."""
+    from huishou.features import build_features, feature_columns
+    from huishou.train import fit_lightgbm
+    from huishou.validate import raw_paths
+
+    as_of, t_train = _snapshots(raw)
+    frame = build_features(raw_paths(raw), [t_train], **_kwargs(as_of))
+    cols = feature_columns(frame)
+    valid_mask = frame["loan_id"] % 5 == 0
+    cfg = dataclasses.replace(_settings().train, early_stopping_rounds=10_000)  # fixed rounds: comparable timing
+    t0 = time.perf_counter()
+    model = fit_lightgbm(frame[~valid_mask], frame[valid_mask], cols, cfg)
+    seconds = time.perf_counter() - t0
+    model.save(raw.parent / "model.joblib")
+    return {"seconds": seconds, "train_rows": int((~valid_mask).sum()), "rounds": cfg.num_boost_round,
+            "rows_x_rounds_per_s": int((~valid_mask).sum()) * cfg.num_boost_round / seconds}
+
+
+def phase_score(raw: Path) -> dict:
+    """End to end: read the features parquet, score in chunks, write the scores parquet."""
+    from huishou.io import write_parquet
+    from huishou.score import assemble_scores, feature_data_hash, score_frame
+    from huishou.train import RiskModel
+
+    s = _settings()
+    model = RiskModel.load(raw.parent / "model.joblib")
+    t0 = time.perf_counter()
+    features = pd.read_parquet(raw.parent / "features.parquet")
+    probability = score_frame(model, features, s.score.chunk_size)
+    scores = assemble_scores(features, probability, {"model_name": "bench", "model_version": "0"},
+                             feature_data_hash(features, model.contract.columns), "bench", s.score)
+    write_parquet(scores, raw.parent / "scores.parquet")
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "loans_scored": len(scores), "loans_per_s": len(scores) / seconds}
+
+
+PHASES = {"simulate": phase_simulate, "features": phase_features, "compare": phase_compare,
+          "train": phase_train, "score": phase_score}
+
+
+def _run_phase(name: str, *args: str) -> dict:
+    cmd = [sys.executable, __file__, "--phase", name, *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"phase {name} failed:\n{proc.stderr[-4000:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(f"  {name:9s} {json.dumps(result)}", flush=True)
+    return result
+
+
+def bench_size(n_loans: int) -> dict:
+    raw = WORK / f"loans_{n_loans}" / "raw"
+    print(f"book of {n_loans:,} loans", flush=True)
+    out = {"simulate": _run_phase("simulate", str(n_loans), str(raw))}
+    for name in ("features", "compare", "train", "score"):
+        out[name] = _run_phase(name, str(raw))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--loans", type=int, nargs="*", default=[100_000, 1_000_000])
+    parser.add_argument("--phase", help=argparse.SUPPRESS)
+    parser.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+    parser.add_argument("--out", default=str(RESULTS / "pipeline.json"))
+    ns = parser.parse_args()
+    if ns.phase:
+        args = [int(ns.args[0]), Path(ns.args[1])] if ns.phase == "simulate" else [Path(ns.args[0])]
+        result = PHASES[ns.phase](*args)
+        result["peak_rss_gib"] = round(_peak_gib(), 3)
+        print(json.dumps(result))
+        return
+    report = {
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor(),
+                    "python": platform.python_version()},
+        "sizes": {str(n): bench_size(n) for n in ns.loans},
+    }
+    from huishou.io import write_json
+
+    write_json(report, ns.out)
+    print(f"wrote {ns.out}")
+
+
+if __name__ == "__main__":
+    main()

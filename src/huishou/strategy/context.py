@@ -1,0 +1,131 @@
+"""Decision context: what was known about a delinquent loan at the moment of a collection decision.
+
+Used twice with the same code: for every logged legacy decision (to learn action effects)
+and for every delinquent loan on a worklist date D (to plan). Only events before the
+decision time t count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import duckdb
+import pandas as pd
+
+from huishou.schemas import OPTIONAL_TABLES, empty_table
+
+NONCONTACT = "('sms', 'app_push', 'email_letter')"
+REACHED = "('reached', 'promise_to_pay', 'paid', 'refused')"
+CONTEXT_FEATURES = [
+    "dpd", "step", "overdue_amount", "outstanding", "amount", "age", "ios", "rate", "declared_income",
+    "city_tier", "phone_age_months", "cb_mismatches", "cb_unreached", "prior_late_installments",
+    "episode_contacts", "episode_noncontact", "episode_reached", "contacts_7d", "hardship_reported",
+    "wrong_number",
+]
+
+
+def _connect(tables: Mapping[str, pd.DataFrame], decisions: pd.DataFrame) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    for name, frame in tables.items():
+        con.register(name, frame)
+    for name in OPTIONAL_TABLES:
+        if name not in tables:
+            con.register(name, empty_table(name))
+    con.register("decisions", decisions)
+    return con
+
+
+def decision_context(tables: Mapping[str, pd.DataFrame], decisions: pd.DataFrame, tol: float = 0.01,
+                     step_days: tuple[int, ...] = (1, 8, 15, 22)) -> pd.DataFrame:
+    """One row per decision (columns decision_id, loan_id, t) with CONTEXT_FEATURES.
+
+    The open episode is the earliest installment due before t and not paid in full before t;
+    decisions with no open episode get dpd NULL (callers drop them).
+    """
+    # payments carry a date only: one dated on the decision day is not known at decision time
+    settled = f"(i.paid_date < CAST(d.t AS DATE) AND i.amount_paid >= i.amount_due - {tol})"
+    sql = f"""
+    WITH inst AS (
+      SELECT d.decision_id, min(i.due_date) FILTER (i.due_date < d.t AND NOT {settled}) AS open_due,
+        sum(i.amount_due - CASE WHEN i.paid_date < CAST(d.t AS DATE) THEN i.amount_paid ELSE 0 END)
+          FILTER (i.due_date < d.t AND NOT {settled}) AS overdue_amount,
+        sum(i.amount_due - CASE WHEN i.paid_date < CAST(d.t AS DATE) THEN i.amount_paid ELSE 0 END) AS outstanding,
+        count(*) FILTER (i.due_date < d.t AND (i.paid_date IS NULL OR i.paid_date > i.due_date)
+                         AND i.due_date < d.t - INTERVAL 30 DAY) AS prior_late_installments
+      FROM decisions d JOIN installments i ON i.loan_id = d.loan_id
+      GROUP BY d.decision_id
+    ),
+    acts AS (
+      SELECT d.decision_id,
+        count(*) FILTER (c.action_at >= inst.open_due AND c.channel <> 'none') AS episode_contacts,
+        count(*) FILTER (c.action_at >= inst.open_due AND c.channel IN {NONCONTACT}) AS episode_noncontact,
+        count(*) FILTER (c.action_at >= inst.open_due AND c.outcome IN {REACHED}) AS episode_reached,
+        count(*) FILTER (c.action_at >= d.t - INTERVAL 7 DAY AND c.channel <> 'none') AS contacts_7d,
+        max(c.hardship_reported::INTEGER) AS hardship_reported,
+        arg_max((c.outcome = 'wrong_number')::INTEGER, c.action_at)
+          FILTER (c.channel IN ('call', 'visit')) AS wrong_number
+      FROM decisions d JOIN inst USING (decision_id)
+      JOIN collection_actions c ON c.loan_id = d.loan_id AND c.action_at < d.t
+      GROUP BY d.decision_id
+    ),
+    calls AS (
+      SELECT d.decision_id,
+        sum((cb.stated_purpose <> a.purpose)::INTEGER + (cb.stated_employer <> a.employer)::INTEGER
+            + (cb.answered_by = 'other')::INTEGER + coalesce((cb.identity_verified = false)::INTEGER, 0)) AS cb_mismatches,
+        1 - max(cb.reached::INTEGER) AS cb_unreached
+      FROM decisions d JOIN applications a ON a.loan_id = d.loan_id
+      JOIN callbacks cb ON cb.loan_id = d.loan_id AND cb.called_at < d.t
+      GROUP BY d.decision_id
+    )
+    SELECT d.decision_id, d.loan_id, d.t, a.borrower_id,
+      date_diff('day', inst.open_due, CAST(d.t AS DATE)) AS dpd,
+      inst.open_due,
+      inst.overdue_amount, inst.outstanding, a.amount, a.age, (a.device_os = 'ios')::INTEGER AS ios, a.rate,
+      a.declared_income, a.city_tier, a.phone_age_months,
+      coalesce(calls.cb_mismatches, 0) AS cb_mismatches, coalesce(calls.cb_unreached, 1) AS cb_unreached,
+      inst.prior_late_installments,
+      coalesce(acts.episode_contacts, 0) AS episode_contacts, coalesce(acts.episode_noncontact, 0) AS episode_noncontact,
+      coalesce(acts.episode_reached, 0) AS episode_reached, coalesce(acts.contacts_7d, 0) AS contacts_7d,
+      coalesce(acts.hardship_reported, 0) AS hardship_reported, coalesce(acts.wrong_number, 0) AS wrong_number
+    FROM decisions d
+    JOIN applications a ON a.loan_id = d.loan_id
+    LEFT JOIN inst ON inst.decision_id = d.decision_id
+    LEFT JOIN acts ON acts.decision_id = d.decision_id
+    LEFT JOIN calls ON calls.decision_id = d.decision_id
+    ORDER BY d.decision_id
+    """
+    out = con_df(_connect(tables, decisions), sql)
+    dpd = out["dpd"]
+    out["step"] = sum((dpd >= s).astype(int) for s in step_days[1:]).where(dpd.notna())
+    for col in CONTEXT_FEATURES:
+        out[col] = out[col].astype(float)
+    return out
+
+
+def con_df(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
+    try:
+        return con.sql(sql).to_arrow_table().to_pandas()
+    finally:
+        con.close()
+
+
+def logged_decisions(tables: Mapping[str, pd.DataFrame], before: pd.Timestamp, response_days: int,
+                     tol: float = 0.01) -> pd.DataFrame:
+    """Early-stage legacy decisions before `before` with context, action, propensity and outcome.
+
+    paid = the loan's open installment was paid in full within `response_days` of the decision.
+    """
+    acts = tables["collection_actions"]
+    acts = acts[(acts["policy_stage"] == "early") & (acts["action_at"] < before)].reset_index(drop=True)
+    decisions = pd.DataFrame({"decision_id": range(len(acts)), "loan_id": acts["loan_id"], "t": acts["action_at"]})
+    ctx = decision_context(tables, decisions, tol)
+    ctx["action"] = acts["channel"].to_numpy()
+    ctx["propensity"] = acts["propensity"].to_numpy()
+    inst = tables["installments"][["loan_id", "due_date", "paid_date", "amount_due", "amount_paid"]]
+    paid = ctx[["decision_id", "loan_id", "t", "open_due"]].merge(inst, on="loan_id")
+    day = paid["t"].dt.normalize()
+    hit = ((paid["due_date"] == paid["open_due"]) & (paid["paid_date"] >= day)
+           & (paid["paid_date"] < day + pd.Timedelta(days=response_days))
+           & (paid["amount_paid"] >= paid["amount_due"] - tol))
+    ctx["paid"] = ctx["decision_id"].isin(paid.loc[hit, "decision_id"]).astype(int)
+    return ctx[ctx["dpd"].notna()].reset_index(drop=True)
