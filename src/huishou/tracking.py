@@ -168,12 +168,14 @@ def _flatten(prefix: str, obj: Any) -> dict[str, float]:
     return {prefix: float(obj)} if isinstance(obj, int | float) and not isinstance(obj, bool) else {}
 
 
-def log_strategy(cfg: TrackingSettings, metrics: Mapping[str, Any], worklist: Path) -> str:
-    """One run per strategy build: off-policy values, solver statistics, the published worklist."""
-    _setup(cfg, cfg.strategy_experiment)
-    with mlflow.start_run(run_name=f"strategy {metrics['published']}") as run:
-        flat = {k.replace(" ", "_"): v for k, v in _flatten("", metrics).items()}
-        mlflow.log_metrics({k[:250]: v for k, v in flat.items() if v == v})
-        mlflow.log_dict(dict(metrics), "strategy_metrics.json")
-        mlflow.log_artifact(str(worklist), artifact_path="worklists")
+def log_run(cfg: TrackingSettings, experiment: str, run_name: str, metrics: Mapping[str, Any],
+            artifacts: list[Path] = ()) -> str:
+    """A run of nested metrics (flattened to dotted names) and artifacts, e.g. a strategy build or its evaluation."""
+    _setup(cfg, experiment)
+    with mlflow.start_run(run_name=run_name) as run:
+        flat = {k.replace(" ", "_")[:250]: v for k, v in _flatten("", metrics).items() if v == v}
+        mlflow.log_metrics(flat)
+        mlflow.log_dict(dict(metrics), "metrics.json")
+        for path in artifacts:
+            mlflow.log_artifact(str(path))
         return run.info.run_id

@@ -153,5 +153,6 @@ def run(settings) -> dict:
     metrics = {"off_policy": ope, "plans": stats, "published": index["published"],
                "worklist_rows": len(lists), "human_actions": int(lists["collector_id"].ne(AUTO).sum())}
     write_json(metrics, Path(settings.data.models_dir) / "strategy_metrics.json")
-    tracking.log_strategy(settings.tracking, metrics, out_dir / f"worklist_{publish.date()}.parquet")
+    tracking.log_run(settings.tracking, settings.tracking.strategy_experiment, f"strategy {publish.date()}", metrics,
+                     [out_dir / f"worklist_{publish.date()}.parquet"])
     return metrics

@@ -49,6 +49,7 @@ def run(settings) -> dict:
     """`huishou evaluate-strategy`: the strategy's true recovery vs the ladder and the oracle (simulated book)."""
     from pathlib import Path
 
+    from huishou import tracking
     from huishou.io import read_json, write_json
     from huishou.truth import load_borrowers
 
@@ -70,5 +71,6 @@ def run(settings) -> dict:
                "uplift_vs_ladder": totals["strategy"] / totals["ladder"] - 1 if totals["ladder"] else None,
                "share_of_oracle": totals["strategy"] / totals["oracle"] if totals["oracle"] else None}
     write_json(metrics, Path(settings.data.models_dir) / "strategy_truth.json")
+    tracking.log_run(settings.tracking, settings.tracking.strategy_experiment, "strategy vs truth", metrics)
     return metrics
 
