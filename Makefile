@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv repro test bench lint mlflow-ui clean
+.PHONY: venv repro test bench taiwan lint mlflow-ui clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,3 +33,12 @@ mlflow-ui: venv  ## MLflow UI on http://127.0.0.1:5000 over the local sqlite sto
 
 clean:
 	rm -rf $(VENV)
+
+TAIWAN_CSV ?= ../shared/data/taiwan_default/UCI_Credit_Card_named.csv
+taiwan: venv  ## the real Taiwan data through the pipeline, then the comparison with its reference model
+	$(BIN)/huishou --params params_taiwan.yaml adapt taiwan --input $(TAIWAN_CSV)
+	$(BIN)/huishou --params params_taiwan.yaml validate
+	$(BIN)/huishou --params params_taiwan.yaml features
+	$(BIN)/huishou --params params_taiwan.yaml train
+	$(BIN)/huishou --params params_taiwan.yaml evaluate
+	$(BIN)/python benchmarks/bench_taiwan.py $(TAIWAN_CSV)

@@ -61,9 +61,7 @@ def _snapshots(raw: Path) -> tuple[pd.Timestamp, pd.Timestamp]:
 
 
 def _kwargs(as_of: pd.Timestamp) -> dict:
-    f = _settings().features
-    return {"as_of": as_of, "horizon_days": f.horizon_days, "default_dpd": f.default_dpd,
-            "paid_tolerance": f.paid_tolerance}
+    return _settings().features.build_kwargs(as_of)
 
 
 def phase_features(raw: Path) -> dict:
@@ -105,10 +103,11 @@ def phase_compare(raw: Path) -> dict:
     pandas_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     con: duckdb.DuckDBPyConnection = _connect({"applications": apps, "installments": inst}, [as_of], None, None)
-    params = {"tol": f.paid_tolerance, "dpd": f.default_dpd}
+    params = {"tol": f.paid_tolerance, "share": f.settle_share, "dpd": f.default_dpd}
     con.execute(f"CREATE TEMP TABLE loan_status AS {loan_status_sql()}", params)
     con.execute(f"CREATE TEMP TABLE spine AS {spine_sql()}")
-    duck_out = con.sql(repayment_sql().replace("$tol", str(f.paid_tolerance))).to_arrow_table().to_pandas()
+    sql = repayment_sql().replace("$tol", str(f.paid_tolerance)).replace("$share", str(f.settle_share))
+    duck_out = con.sql(sql).to_arrow_table().to_pandas()
     duck_s = time.perf_counter() - t0
     assert len(duck_out) == len(pandas_out)
     return {"installment_rows": len(inst), "duckdb_seconds": duck_s, "pandas_seconds": pandas_s,
@@ -144,7 +143,9 @@ def phase_score(raw: Path) -> dict:
     s = _settings()
     model = RiskModel.load(raw.parent / "model.joblib")
     t0 = time.perf_counter()
-    features = pd.read_parquet(raw.parent / "features.parquet")
+    from huishou.features import load_features
+
+    features = load_features(raw.parent / "features.parquet")
     probability = score_frame(model, features, s.score.chunk_size)
     scores = assemble_scores(features, probability, {"model_name": "bench", "model_version": "0"},
                              feature_data_hash(features, model.contract.columns), "bench", s.score)

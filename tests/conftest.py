@@ -19,8 +19,7 @@ def small_settings(n_borrowers: int = 2500, seed: int = 11) -> Settings:
 
 def features_for(book, settings: Settings, snapshots=None) -> pd.DataFrame:
     f = settings.features
-    return build_features(book.raw_tables(), snapshots or f.snapshot_dates(), as_of=settings.simulate.as_of,
-                          horizon_days=f.horizon_days, default_dpd=f.default_dpd, paid_tolerance=f.paid_tolerance)
+    return build_features(book.raw_tables(), snapshots or f.snapshot_dates(), **f.build_kwargs(settings.simulate.as_of))
 
 
 @pytest.fixture(scope="session")

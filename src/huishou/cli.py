@@ -29,6 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (_, help_text) in STAGES.items():
         sub.add_parser(name, help=help_text)
+    adapt = sub.add_parser("adapt", help="map an external data set to the raw tables in data.raw_dir")
+    adapt.add_argument("name", help="adapter name (taiwan)")
+    adapt.add_argument("--input", required=True, help="path of the source file")
     score = sub.add_parser("score", help="score every active loan at a snapshot; writes data/scores/")
     score.add_argument("--snapshot", help="snapshot date T (default: the extract date of data/raw)")
     score.add_argument("--model-path", help="a RiskModel file instead of the registry (e.g. models/lightgbm.joblib)")
@@ -50,7 +53,11 @@ def main(argv: list[str] | None = None) -> int:
             version = promote(settings.tracking, args.version)
             print(f"champion -> {settings.tracking.registered_model} version {version}")
             return 0
-        if args.command == "score":
+        if args.command == "adapt":
+            from huishou.adapters import run as adapt
+
+            result = adapt(settings, args.name, args.input)
+        elif args.command == "score":
             from huishou.score import run as score
 
             if args.scheduler:

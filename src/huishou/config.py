@@ -55,13 +55,21 @@ class SimulateSettings:
 
 @dataclass(frozen=True)
 class FeatureSettings:
-    engine: str = "duckdb"
     first_snapshot: str = "2024-04-01"
     last_snapshot: str = "2025-11-01"
     snapshot_every_months: int = 1
     horizon_days: int = 60
     default_dpd: int = 30
     paid_tolerance: float = 0.01
+    settle_share: float = 1.0
+    split_mode: str = "time"
+    hash_valid_share: float = 0.2
+    hash_test_share: float = 0.2
+
+    def build_kwargs(self, as_of) -> dict:
+        """Keyword arguments of `build_features` that come from these settings."""
+        return {"as_of": pd.Timestamp(as_of), "horizon_days": self.horizon_days, "default_dpd": self.default_dpd,
+                "paid_tolerance": self.paid_tolerance, "settle_share": self.settle_share}
     valid_from: str = "2025-06-01"
     test_from: str = "2025-09-01"
 
@@ -176,8 +184,8 @@ def _build(cls: type, raw: dict[str, Any] | None, section: str) -> Any:
 
 def _check(settings: Settings) -> None:
     f = settings.features
-    if f.engine not in {"duckdb", "pandas"}:
-        raise ConfigError(f"params.yaml: features.engine must be duckdb or pandas, got {f.engine!r}")
+    if f.split_mode not in {"time", "hash"}:
+        raise ConfigError(f"params.yaml: features.split_mode must be time or hash, got {f.split_mode!r}")
     if settings.train.engine not in {"local", "dask"}:
         raise ConfigError(f"params.yaml: train.engine must be local or dask, got {settings.train.engine!r}")
     if settings.score.engine not in {"local", "dask"}:

@@ -102,13 +102,13 @@ def run(settings) -> dict:
     from pathlib import Path
 
     from huishou import plots, tracking
-    from huishou.features import FEATURES_FILE
+    from huishou.features import FEATURES_FILE, load_features
     from huishou.io import write_csv, write_json
     from huishou.train import RiskModel
     from huishou.truth import load_oracle
 
     cfg = settings.evaluate
-    frame = pd.read_parquet(Path(settings.data.features_dir) / FEATURES_FILE)
+    frame = load_features(Path(settings.data.features_dir) / FEATURES_FILE)
     test = frame[frame["split"] == "test"]
     if test.empty or test["target"].isna().any():
         raise ValueError("the out-of-time test split is empty or unlabelled; check features.test_from in params.yaml")

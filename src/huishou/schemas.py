@@ -40,7 +40,7 @@ SPECS: dict[str, dict[str, Col]] = {
         "disbursed_at": Col("datetime"),
         "amount": Col("float", ge=1, le=1e7),
         "term_months": Col("int", ge=1, le=60),
-        "rate": Col("float", ge=0, le=1.0),
+        "rate": Col("float", nullable=True, ge=0, le=1.0),
         "declared_income": Col("float", nullable=True, ge=0),
         "employer": Col("str", nullable=True),
         "employment_type": Col("str", nullable=True),

@@ -171,8 +171,7 @@ def run(settings: Settings, snapshot: str | None = None, model_path: str | None 
     t = pd.Timestamp(snapshot or report["as_of"])
     model, info = load_model(settings, model_path, alias)
     f = settings.features
-    kwargs = {"as_of": pd.Timestamp(report["as_of"]), "horizon_days": f.horizon_days, "default_dpd": f.default_dpd,
-              "paid_tolerance": f.paid_tolerance}
+    kwargs = f.build_kwargs(report["as_of"])
     tables = raw_paths(settings.data.raw_dir)
     engine = engine or cfg.engine
     if engine == "dask":

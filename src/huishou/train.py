@@ -192,12 +192,12 @@ def run(settings) -> dict:
     from pathlib import Path
 
     from huishou import evaluate, plots, tracking
-    from huishou.features import FEATURES_FILE, feature_columns
+    from huishou.features import FEATURES_FILE, feature_columns, load_features
     from huishou.io import dir_md5, file_md5, write_json
 
     cfg = settings.train
     features_path = Path(settings.data.features_dir) / FEATURES_FILE
-    frame = pd.read_parquet(features_path)
+    frame = load_features(features_path)
     columns = feature_columns(frame)
     train, valid = frame[frame["split"] == "train"], frame[frame["split"] == "valid"]
     _require_labels(train, "train"), _require_labels(valid, "valid")

@@ -6,11 +6,23 @@ from pathlib import Path
 
 import pandas as pd
 
-from huishou.features.build import assign_split, build_features, feature_columns
+from huishou.features.build import assign_hash_split, assign_split, build_features, feature_columns
 
-__all__ = ["FEATURES_FILE", "assign_split", "build_features", "feature_columns", "run"]
+__all__ = ["FEATURES_FILE", "assign_hash_split", "assign_split", "build_features", "feature_columns",
+           "load_features", "run"]
 
 FEATURES_FILE = "features.parquet"
+
+
+def load_features(path) -> pd.DataFrame:
+    """Read a features parquet; categorical columns come back as categories even when all missing."""
+    from huishou.features.application import CATEGORICAL
+
+    frame = pd.read_parquet(path)
+    for col in CATEGORICAL:
+        if col in frame.columns and not isinstance(frame[col].dtype, pd.CategoricalDtype):
+            frame[col] = frame[col].astype("category")
+    return frame
 
 
 def run(settings) -> dict:
@@ -21,9 +33,11 @@ def run(settings) -> dict:
     f = settings.features
     report = assert_validated(settings.data.raw_dir, settings.data.validated_dir)
     tables = raw_paths(settings.data.raw_dir)
-    frame = build_features(tables, f.snapshot_dates(), as_of=pd.Timestamp(report["as_of"]),
-                           horizon_days=f.horizon_days, default_dpd=f.default_dpd, paid_tolerance=f.paid_tolerance)
-    frame["split"] = assign_split(frame, pd.Timestamp(f.valid_from), pd.Timestamp(f.test_from), f.horizon_days)
+    frame = build_features(tables, f.snapshot_dates(), **f.build_kwargs(report["as_of"]))
+    if f.split_mode == "hash":
+        frame["split"] = assign_hash_split(frame, f.hash_valid_share, f.hash_test_share)
+    else:
+        frame["split"] = assign_split(frame, pd.Timestamp(f.valid_from), pd.Timestamp(f.test_from), f.horizon_days)
     out_dir = Path(settings.data.features_dir)
     write_parquet(frame, out_dir / FEATURES_FILE)
     summary = {

@@ -70,6 +70,7 @@ def build_features(
     horizon_days: int,
     default_dpd: int,
     paid_tolerance: float,
+    settle_share: float = 1.0,
     threads: int | None = None,
     memory_limit: str | None = None,
 ) -> pd.DataFrame:
@@ -80,7 +81,7 @@ def build_features(
     (T, T + horizon] is not covered by the extract date `as_of`.
     """
     con = _connect(tables, snapshots, threads, memory_limit)
-    params = {"tol": paid_tolerance, "dpd": default_dpd, "horizon": horizon_days, "as_of": pd.Timestamp(as_of)}
+    params = {"tol": paid_tolerance, "share": settle_share, "dpd": default_dpd, "horizon": horizon_days, "as_of": pd.Timestamp(as_of)}
 
     def run(sql: str, create: str | None = None):
         needed = {k: v for k, v in params.items() if f"${k}" in sql}
@@ -120,7 +121,11 @@ def _assemble(con: duckdb.DuckDBPyConnection, parts: list[str]) -> pd.DataFrame:
                 col = col.cast(pa.float64())
             columns.append(col)
             names.append(name)
-    return pa.table(columns, names=names).to_pandas()
+    frame = pa.table(columns, names=names).to_pandas()
+    for name in CATEGORICAL:  # an all-null column comes back as object; the contract wants categories
+        if name in frame.columns and not isinstance(frame[name].dtype, pd.CategoricalDtype):
+            frame[name] = frame[name].astype("category")
+    return frame
 
 
 def _finish(frame: pd.DataFrame, tables: Mapping[str, Table]) -> pd.DataFrame:
@@ -129,6 +134,8 @@ def _finish(frame: pd.DataFrame, tables: Mapping[str, Table]) -> pd.DataFrame:
         if table not in tables:
             for col in [c for c in frame.columns if c.startswith(prefix)]:
                 frame[col] = np.nan
+    # the latest amount due relative to the loan (a card's utilisation; an instalment loan's annuity share)
+    frame["rp_last_due_to_amount"] = frame["rp_last_amount_due"] / frame["app_amount"].where(frame["app_amount"] > 0)
     frame["target"] = frame["target"].astype("Int8")
     return frame
 
@@ -136,6 +143,13 @@ def _finish(frame: pd.DataFrame, tables: Mapping[str, Table]) -> pd.DataFrame:
 def feature_columns(frame: pd.DataFrame) -> list[str]:
     """Model inputs: every family column (prefix app_, rp_, pl_, cb_, cl_)."""
     return [c for c in frame.columns if c.split("_", 1)[0] in FAMILY_PREFIXES]
+
+
+def assign_hash_split(frame: pd.DataFrame, valid_share: float, test_share: float) -> pd.Series:
+    """train / valid / test by a stable hash of loan_id (for books with one snapshot, e.g. the Taiwan data)."""
+    u = (pd.util.hash_array(frame["loan_id"].to_numpy()) % 10_000) / 10_000
+    split = np.select([u < test_share, u < test_share + valid_share], ["test", "valid"], default="train")
+    return pd.Series(split, index=frame.index, name="split")
 
 
 def assign_split(frame: pd.DataFrame, valid_from: pd.Timestamp, test_from: pd.Timestamp, horizon_days: int) -> pd.Series:

@@ -2,8 +2,9 @@
 
 Time semantics (all dates are midnight; a snapshot T sees events strictly before T):
 
-* An installment is *settled before D* when it was paid in full (within `paid_tolerance`)
-  on a day < D. Its row holds the final state of the extract, so a payment on or after D
+* An installment is *settled before D* when at least `settle_share` of its amount due (1.0
+  for instalment loans; a card's minimum-payment share for revolving credit) was paid, within
+  `paid_tolerance`, on a day < D. Its row holds the final state of the extract, so a payment on or after D
   is invisible at D, as it must be.
 * It *defaults* on due_date + default_dpd unless settled before that day.
 * The population at T: loans disbursed before T, not closed (some installment not
@@ -14,10 +15,12 @@ Time semantics (all dates are midnight; a snapshot T sees events strictly before
 
 from __future__ import annotations
 
+PAID_ENOUGH = "(i.amount_paid >= i.amount_due * $share - $tol)"
 
-def settled_before(day_expr: str, tol: str = "$tol") -> str:
-    """SQL predicate: installment `i` paid in full strictly before `day_expr`."""
-    return f"(i.paid_date IS NOT NULL AND i.paid_date < {day_expr} AND i.amount_paid >= i.amount_due - {tol})"
+
+def settled_before(day_expr: str) -> str:
+    """SQL predicate: installment `i` paid (enough to settle it) strictly before `day_expr`."""
+    return f"(i.paid_date IS NOT NULL AND i.paid_date < {day_expr} AND {PAID_ENOUGH})"
 
 
 def loan_status_sql() -> str:
@@ -30,7 +33,7 @@ def loan_status_sql() -> str:
     return f"""
     SELECT i.loan_id, avg(i.amount_due) AS annuity,
       min({default_day}) FILTER (NOT {settled_before(default_day)}) AS first_default_day,
-      CASE WHEN bool_and(i.paid_date IS NOT NULL AND i.amount_paid >= i.amount_due - $tol)
+      CASE WHEN bool_and(i.paid_date IS NOT NULL AND {PAID_ENOUGH})
            THEN max(i.paid_date) END AS closed_day
     FROM installments i GROUP BY i.loan_id
     """

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 
 
-def _loan_status(inst: pd.DataFrame, dpd: int, tol: float) -> pd.DataFrame:
+def _loan_status(inst: pd.DataFrame, dpd: int, tol: float, share: float = 1.0) -> pd.DataFrame:
     default_day = inst["due_date"] + pd.Timedelta(days=dpd)
-    full = inst["paid_date"].notna() & (inst["amount_paid"] >= inst["amount_due"] - tol)
+    full = inst["paid_date"].notna() & (inst["amount_paid"] >= inst["amount_due"] * share - tol)
     defaults = ~(full & (inst["paid_date"] < default_day))
     first_default = default_day.where(defaults).groupby(inst["loan_id"]).min()
     all_full = full.groupby(inst["loan_id"]).all()

@@ -140,8 +140,7 @@ def run(settings) -> dict:
                                                  "actions": cand["action"].value_counts().to_dict()}
     publish = days[-1]
     model = RiskModel.load(Path(settings.data.models_dir) / "lightgbm.joblib")
-    feats = build_features(tables, [publish], as_of=as_of, horizon_days=f.horizon_days, default_dpd=f.default_dpd,
-                           paid_tolerance=f.paid_tolerance)
+    feats = build_features(tables, [publish], **f.build_kwargs(as_of))
     feats = feats[feats["loan_id"].isin(cand["loan_id"])].set_index("loan_id", drop=False)
     risk = pd.Series(model.predict_proba(feats), index=feats.index)
     lists = worklist(cand, reason_codes(model, feats), risk, cfg)
