@@ -147,6 +147,19 @@ class StrategySettings:
 
 
 @dataclass(frozen=True)
+class ScorecardSettings:
+    max_n_bins: int = 6
+    min_bin_size: float = 0.05
+    special_codes: list[float] = field(default_factory=list)
+    min_iv: float = 0.02
+    max_corr: float = 0.7
+    base_score: float = 600.0
+    base_odds: float = 50.0
+    pdo: float = 20.0
+    sample_rows: int = 200_000
+
+
+@dataclass(frozen=True)
 class EvaluateSettings:
     lift_top_fraction: float = 0.10
     calibration_bins: int = 10
@@ -171,6 +184,7 @@ class Settings:
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
     score: ScoreSettings = field(default_factory=ScoreSettings)
     strategy: StrategySettings = field(default_factory=StrategySettings)
+    scorecard: ScorecardSettings = field(default_factory=ScorecardSettings)
 
 
 def _build(cls: type, raw: dict[str, Any] | None, section: str) -> Any:

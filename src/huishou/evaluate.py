@@ -114,7 +114,8 @@ def run(settings) -> dict:
         raise ValueError("the out-of-time test split is empty or unlabelled; check features.test_from in params.yaml")
     models_dir = Path(settings.data.models_dir)
     metrics, roc, cal, lift = {}, [], [], []
-    for name in ("lightgbm", "logistic"):
+    names = [n for n in ("lightgbm", "logistic", "scorecard") if (models_dir / f"{n}.joblib").exists()]
+    for name in names:
         p = RiskModel.load(models_dir / f"{name}.joblib").predict_proba(test)
         y = test["target"].astype(int).to_numpy()
         metrics[name] = classification_metrics(y, p, cfg.lift_top_fraction, cfg.calibration_bins)
@@ -134,7 +135,7 @@ def run(settings) -> dict:
             plots.lift_png(tables["lift"], plot_dir / "lift.png")]
     write_json(metrics, models_dir / "metrics.json")
     run_info = json.loads((models_dir / "run.json").read_text())
-    flat = {f"test_{m}_{k}": v for m in ("lightgbm", "logistic") for k, v in metrics[m].items()}
+    flat = {f"test_{m}_{k}": v for m in names for k, v in metrics[m].items()}
     flat |= {f"test_{k}": v for k, v in metrics["oracle"].items()}
     tracking.log_evaluation(settings.tracking, run_info["run_id"], flat, [*pngs, models_dir / "metrics.json"])
     return metrics

@@ -87,7 +87,10 @@ def log_train_run(
         mlflow.log_dict({"features": features}, "feature_list.json")
         mlflow.log_dict(dict(data_version), "data_version.json")
         for name, path in artifacts.items():
-            mlflow.log_artifact(str(path), artifact_path=name)
+            if Path(path).is_dir():
+                mlflow.log_artifacts(str(path), artifact_path=name)
+            else:
+                mlflow.log_artifact(str(path), artifact_path=name)
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=RiskPyfunc(),

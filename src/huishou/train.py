@@ -99,17 +99,27 @@ class RiskModel:
         x = self.contract.align(frame)
         if self.kind == "lightgbm":
             return self.estimator.predict(x, num_threads=self.meta.get("num_threads", 0))
+        if self.kind == "scorecard":
+            return self.estimator.probability(x)
         return self.estimator.predict_proba(x)[:, 1]
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         return self.calibrator.transform(self.raw_score(frame))
 
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """TreeSHAP contributions on the raw log-odds scale (LightGBM only), one column per feature + bias."""
-        if self.kind != "lightgbm":
-            raise NotImplementedError("contributions are available for the LightGBM model")
-        contrib = self.estimator.predict(self.contract.align(frame), pred_contrib=True)
-        return pd.DataFrame(contrib, columns=[*self.contract.columns, "bias"], index=frame.index)
+        """Per-feature push towards risk, one column per feature + bias.
+
+        LightGBM: TreeSHAP contributions on the log-odds scale (they sum to the raw score).
+        Scorecard: points below the feature's best bin (the usual adverse-action reasons), bias 0.
+        """
+        if self.kind == "lightgbm":
+            contrib = self.estimator.predict(self.contract.align(frame), pred_contrib=True)
+            return pd.DataFrame(contrib, columns=[*self.contract.columns, "bias"], index=frame.index)
+        if self.kind == "scorecard":
+            from huishou.scorecard import points_shortfall
+
+            return points_shortfall(self.estimator, self.contract.align(frame)).assign(bias=0.0)
+        raise NotImplementedError("contributions are available for the LightGBM and scorecard models")
 
     def save(self, path) -> None:
         joblib.dump(self, path)
@@ -120,6 +130,18 @@ class RiskModel:
         if not isinstance(model, RiskModel):
             raise TypeError(f"{path}: not a huishou RiskModel")
         return model
+
+
+def fit_scorecard_model(train: pd.DataFrame, valid: pd.DataFrame, columns: list[str], cfg,
+                        seed: int = 7) -> tuple[RiskModel, pd.DataFrame]:
+    """The points scorecard challenger (huishou.scorecard), wrapped and calibrated like the other models."""
+    from huishou.scorecard import fit_scorecard
+
+    sample = train.sample(min(len(train), cfg.sample_rows), random_state=seed)
+    card, iv_table = fit_scorecard(sample, columns, cfg)
+    model = RiskModel("scorecard", card, Calibrator("none"), FeatureContract.from_frame(train, card.variables))
+    model.calibrator = Calibrator("platt").fit(model.raw_score(valid), valid["target"].astype(int).to_numpy())
+    return model, iv_table
 
 
 def lightgbm_params(cfg: TrainSettings, columns: list[str]) -> dict:
@@ -203,6 +225,7 @@ def run(settings) -> dict:
     _require_labels(train, "train"), _require_labels(valid, "valid")
     fit = fit_lightgbm_dask if cfg.engine == "dask" else fit_lightgbm
     models = {"lightgbm": fit(train, valid, columns, cfg), "logistic": fit_logistic(train, valid, columns, cfg)}
+    models["scorecard"], iv_table = fit_scorecard_model(train, valid, columns, settings.scorecard, cfg.seed)
     watched = top_features(models["lightgbm"], cfg.reference_features)
     for model in models.values():
         model.meta["reference"] = build_reference(model.predict_proba(train), train, watched)
@@ -217,6 +240,7 @@ def run(settings) -> dict:
         curves.append(evaluate.roc_points(valid["target"], p).assign(model=name))
     metrics["lightgbm_best_iteration"] = models["lightgbm"].meta["best_iteration"]
     write_json({"features": columns}, out / "feature_list.json")
+    card_files = _write_scorecard(models["scorecard"], iv_table, out / "scorecard")
     write_json(metrics, out / "train_metrics.json")
     roc_png = plots.roc_png(pd.concat(curves), out / "plots" / "valid_roc.png")
     data_version = {"features": file_md5(features_path)} | {f"raw/{k}": v for k, v in dir_md5(settings.data.raw_dir).items()}
@@ -224,11 +248,25 @@ def run(settings) -> dict:
         f"features.{k}": v for k, v in dataclasses.asdict(settings.features).items()}
     run_info = tracking.log_train_run(
         settings.tracking, params=params, metrics=metrics, data_version=data_version, features=columns,
-        artifacts={"plots": roc_png, "logistic": out / "logistic.joblib"},
+        artifacts={"plots": roc_png, "logistic": out / "logistic.joblib"} | card_files,
         model_path=out / "lightgbm.joblib",
     )
     write_json(run_info, out / "run.json")
     return metrics | run_info
+
+
+def _write_scorecard(model: RiskModel, iv_table: pd.DataFrame, folder) -> dict:
+    """IV table, points table, the card as JSON (reloadable) and as SQL, for analysts and for MLflow."""
+    from huishou.io import atomic_path, write_csv
+
+    folder.mkdir(parents=True, exist_ok=True)
+    write_csv(iv_table, folder / "iv_table.csv")
+    write_csv(model.estimator.points, folder / "points.csv")
+    with atomic_path(folder / "scorecard.json") as tmp:
+        model.estimator.to_json(tmp)
+    with atomic_path(folder / "scorecard.sql") as tmp:
+        tmp.write_text(model.estimator.to_sql() + ";\n")
+    return {"scorecard": folder}
 
 
 def _require_labels(frame: pd.DataFrame, split: str) -> None:
