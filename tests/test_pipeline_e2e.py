@@ -98,3 +98,45 @@ def test_dvc_exp_run_with_param_override(project):
     experiments = table[table["Experiment"].notna()]
     assert (experiments[leaves].astype(str) == "15").any()
     assert experiments["valid_lightgbm_auc"].astype(float).between(0.5, 1).all()
+
+
+@pytest.mark.parametrize("name", ["01_explore_loan_book", "02_review_model_run"])
+def test_notebooks_execute_on_the_small_book(project, name, monkeypatch):
+    import nbformat
+    from nbclient import NotebookClient
+
+    root, _ = project
+    monkeypatch.setenv("HUISHOU_ROOT", str(root))
+    nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(root)}}).execute()
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert len(outputs) >= 4
+
+
+def test_model_report_html_renders(project):
+    from html.parser import HTMLParser
+
+    root, _ = project
+
+    class Collect(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.headings, self.images, self.tables, self._in_h2 = [], 0, 0, False
+
+        def handle_starttag(self, tag, attrs):
+            self._in_h2 = tag == "h2"
+            self.images += tag == "img" and dict(attrs).get("src", "").startswith("data:image/png;base64,")
+            self.tables += tag == "table"
+
+        def handle_data(self, data):
+            if self._in_h2:
+                self.headings.append(data)
+                self._in_h2 = False
+
+    parser = Collect()
+    parser.feed((root / "models" / "report.html").read_text())
+    for section in ("ROC", "KS / gains table (LightGBM)", "Calibration", "Lift and gains", "SHAP summary",
+                    "Score stability (PSI by month vs training)", "Information value (scorecard binning)"):
+        assert section in parser.headings
+    assert parser.images >= 4 and parser.tables >= 4

@@ -134,8 +134,30 @@ def run(settings) -> dict:
             plots.calibration_png(tables["calibration"], plot_dir / "calibration.png"),
             plots.lift_png(tables["lift"], plot_dir / "lift.png")]
     write_json(metrics, models_dir / "metrics.json")
+    report_path = _write_report(settings, metrics, names, test, frame)
     run_info = json.loads((models_dir / "run.json").read_text())
     flat = {f"test_{m}_{k}": v for m in names for k, v in metrics[m].items()}
     flat |= {f"test_{k}": v for k, v in metrics["oracle"].items()}
-    tracking.log_evaluation(settings.tracking, run_info["run_id"], flat, [*pngs, models_dir / "metrics.json"])
+    tracking.log_evaluation(settings.tracking, run_info["run_id"], flat,
+                            [*pngs, models_dir / "metrics.json", report_path])
     return metrics
+
+
+def _write_report(settings, metrics: dict, names: list[str], test: pd.DataFrame, frame: pd.DataFrame):
+    """models/report.html: the model report of this run (see huishou.report)."""
+    from pathlib import Path
+
+    from huishou.io import atomic_path
+    from huishou.report import build_report
+    from huishou.train import RiskModel
+
+    models_dir = Path(settings.data.models_dir)
+    models = {name: RiskModel.load(models_dir / f"{name}.joblib") for name in names}
+    iv_path = models_dir / "scorecard" / "iv_table.csv"
+    iv = pd.read_csv(iv_path) if iv_path.exists() else None
+    page = build_report(f"huishou model report: {settings.tracking.registered_model}",
+                        {n: metrics[n] for n in names}, models, test, frame, iv)
+    path = models_dir / "report.html"
+    with atomic_path(path) as tmp:
+        tmp.write_text(page)
+    return path
