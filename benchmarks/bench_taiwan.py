@@ -50,6 +50,7 @@ def main(csv: str = str(ROOT.parent / "shared" / "data" / "taiwan_default" / "UC
         "huishou_lightgbm_test_auc": ours["lightgbm"]["auc"],
         "huishou_lightgbm_test_auc_vs_original_label": ours_vs_label,
         "huishou_logistic_test_auc": ours["logistic"]["auc"],
+        "huishou_scorecard_test_auc": ours["scorecard"]["auc"],
     }
     write_json(report, ROOT / "benchmarks" / "results" / "taiwan.json")
     print(json.dumps(report, indent=2))

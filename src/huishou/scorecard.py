@@ -24,7 +24,8 @@ import pandas as pd
 
 from huishou.config import ScorecardSettings
 
-logging.getLogger("cvxpy").setLevel(logging.CRITICAL)  # optbinning imports cvxpy, which logs solvers it skips
+# optbinning imports cvxpy, whose import logs (and re-levels its logger for) every solver it skips
+logging.getLogger("__cvxpy__").addFilter(lambda record: record.levelno >= logging.CRITICAL)
 
 BINNING_METHOD = "optbinning.OptimalBinning (CP solver, monotonic_trend=auto_asc_desc, missing and special bins)"
 
@@ -162,7 +163,12 @@ def fit_scorecard(train: pd.DataFrame, columns: list[str], cfg: ScorecardSetting
 
     numeric = [c for c in columns if not isinstance(train[c].dtype, pd.CategoricalDtype)]
     x, y = train[numeric].astype(float), train["target"].astype(int).to_numpy()
-    kept, iv_table = select_features(x, y, cfg)
+    empty = [c for c in numeric if x[c].nunique() < 2]  # all missing or constant: nothing to bin
+    kept, iv_table = select_features(x.drop(columns=empty), y, cfg)
+    iv_table = pd.concat([iv_table, pd.DataFrame({"variable": empty, "iv": 0.0, "n_bins": 0,
+                                                  "binning_method": BINNING_METHOD,
+                                                  "decision": "dropped: no variation (missing or constant)"})],
+                         ignore_index=True)
     if not kept:
         raise ValueError(f"no feature reaches scorecard.min_iv = {cfg.min_iv}; lower it in params.yaml")
     card = Scorecard(binning_process=_binning_process(kept, cfg), estimator=LogisticRegression(max_iter=1000),
