@@ -148,7 +148,7 @@ def phase_score(raw: Path) -> dict:
     features = load_features(raw.parent / "features.parquet")
     probability = score_frame(model, features, s.score.chunk_size)
     scores = assemble_scores(features, probability, {"model_name": "bench", "model_version": "0"},
-                             feature_data_hash(features, model.contract.columns), "bench", s.score)
+                             feature_data_hash(features, model.contract.columns), "bench", s.score, model)
     write_parquet(scores, raw.parent / "scores.parquet")
     seconds = time.perf_counter() - t0
     return {"seconds": seconds, "loans_scored": len(scores), "loans_per_s": len(scores) / seconds}

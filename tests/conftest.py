@@ -12,9 +12,12 @@ from huishou.features import assign_split, build_features
 from huishou.simulate import simulate_book
 
 
-def small_settings(n_borrowers: int = 2500, seed: int = 11) -> Settings:
+def small_settings(n_borrowers: int = 2500, seed: int = 11, hardship_rate: float | None = None) -> Settings:
     base = Settings()
-    return dataclasses.replace(base, simulate=dataclasses.replace(base.simulate, n_borrowers=n_borrowers, seed=seed))
+    sim = dataclasses.replace(base.simulate, n_borrowers=n_borrowers, seed=seed)
+    if hardship_rate is not None:
+        sim = dataclasses.replace(sim, hardship_rate=hardship_rate)
+    return dataclasses.replace(base, simulate=sim)
 
 
 def features_for(book, settings: Settings, snapshots=None) -> pd.DataFrame:

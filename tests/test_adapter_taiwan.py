@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -71,3 +72,20 @@ def test_taiwan_params_load():
     s = load_settings("params_taiwan.yaml")
     assert s.features.split_mode == "hash" and s.features.settle_share == pytest.approx(0.1)
     assert dataclasses.asdict(s.data)["raw_dir"] == "data/taiwan/raw"
+
+
+SHARED_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "taiwan_default" / "UCI_Credit_Card_named.csv"
+
+
+@pytest.mark.skipif(not SHARED_CSV.exists(), reason="the shared Taiwan data is not beside this checkout")
+def test_mapping_on_a_slice_of_the_real_file():
+    src = taiwan.read(SHARED_CSV).head(400)
+    tables = taiwan.adapt(src)
+    validate_book(tables, taiwan.AS_OF)
+    inst = tables["installments"].set_index(["loan_id", "seq"])
+    for _, row in src.iterrows():
+        assert inst.loc[(row["ID"], 6), "amount_due"] == max(row["BILL_AMT1"], 0.0)
+        assert pd.isna(inst.loc[(row["ID"], 7), "paid_date"]) == (row["default.payment.next.month"] == 1)
+        if row["PAY_2"] <= 0:  # August met on time
+            assert inst.loc[(row["ID"], 5), "paid_date"] == pd.Timestamp("2005-08-15")
+    assert (tables["applications"]["amount"].to_numpy() == src["LIMIT_BAL"].to_numpy()).all()

@@ -153,3 +153,14 @@ def test_psi_hand_computed_and_thresholds():
 def test_risk_bands_cut_at_thresholds():
     bands = risk_bands(np.array([0.0, 0.0099, 0.01, 0.5]), [0.01, 0.1], ["A", "B", "C"])
     assert list(bands) == ["A", "A", "B", "C"]
+
+
+def test_scores_carry_reason_codes_for_the_risky_bands(workspace, monkeypatch):
+    root, _ = workspace
+    assert _cli(root, monkeypatch, "validate") == 0
+    assert _cli(root, monkeypatch, "score", "--snapshot", SNAPSHOT, "--model-path", str(root / "model.joblib")) == 0
+    scores = pd.read_parquet(root / "data" / "scores" / f"scores_{SNAPSHOT}.parquet")
+    risky = scores["risk_band"].astype(str) >= "D"
+    assert risky.any() and (scores.loc[risky, "reason_1"] != "").all()
+    assert (scores.loc[~risky, "reason_1"] == "").all()
+    assert not scores["reason_1"].str.contains("_").any()  # plain words, not column names

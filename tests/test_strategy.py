@@ -243,3 +243,26 @@ def test_strategy_beats_the_ladder_and_nears_the_oracle_on_the_simulated_truth()
             totals[k] += result[k]
     assert totals["strategy"] >= 1.15 * totals["ladder"], totals
     assert totals["strategy"] >= 0.90 * totals["oracle"], totals
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), collectors=st.integers(0, 3), minutes=st.sampled_from([0, 45, 240]),
+       hardship=st.sampled_from([0.05, 0.3]))
+def test_no_rule_is_broken_on_random_simulated_books(seed, collectors, minutes, hardship):
+    from huishou.simulate import simulate_book
+
+    from conftest import small_settings
+
+    s = small_settings(1500, seed, hardship)
+    book = simulate_book(s.simulate, progress=False)
+    tables = book.raw_tables()
+    day = s.simulate.as_of
+    logged = logged_decisions(tables, day - pd.Timedelta(days=7), 7)
+    effects = fit_effect_model(logged, dict(s.strategy.effect_model) | {"num_boost_round": 40})
+    cfg = dataclasses.replace(s.strategy, collectors=collectors, collector_minutes=minutes)
+    cand, result = plan_day(tables, day, effects, cfg)
+    assert violations(cand, cand["action"], cfg) == []
+    used = cand.groupby("collector_id")["action"].apply(lambda a: sum(cfg.minutes[x] for x in a))
+    for who, total in used.items():
+        assert who == AUTO or total <= cfg.capacities()[who]
+    assert (cand.loc[cand["collector_id"] == AUTO, "action"].map(cfg.minutes) == 0).all()

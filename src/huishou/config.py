@@ -108,6 +108,7 @@ class ScoreSettings:
     duckdb_memory_limit: str = "2GB"
     band_thresholds: list[float] = field(default_factory=lambda: [0.01, 0.03, 0.07, 0.15, 0.30])
     band_labels: list[str] = field(default_factory=lambda: ["A", "B", "C", "D", "E", "F"])
+    reasons_min_band: str = "D"
     psi_warn: float = 0.10
     psi_flag: float = 0.25
     scheduler: str | None = None
@@ -204,6 +205,8 @@ def _check(settings: Settings) -> None:
         raise ConfigError(f"params.yaml: train.engine must be local or dask, got {settings.train.engine!r}")
     if settings.score.engine not in {"local", "dask"}:
         raise ConfigError(f"params.yaml: score.engine must be local or dask, got {settings.score.engine!r}")
+    if settings.score.reasons_min_band not in settings.score.band_labels:
+        raise ConfigError("params.yaml: score.reasons_min_band must be one of score.band_labels")
     if len(settings.score.band_labels) != len(settings.score.band_thresholds) + 1:
         raise ConfigError("params.yaml: score.band_labels needs one label more than score.band_thresholds")
     if settings.train.calibration not in {"platt", "isotonic", "none"}:

@@ -23,8 +23,8 @@ from huishou.features.application import CATEGORICAL
 from huishou.features.build import build_features
 from huishou.train import RiskModel
 
-SCORE_COLUMNS = ["loan_id", "borrower_id", "snapshot_date", "probability", "risk_band", "model_name",
-                 "model_version", "feature_data_hash", "run_timestamp"]
+SCORE_COLUMNS = ["loan_id", "borrower_id", "snapshot_date", "probability", "risk_band", "reason_1", "reason_2",
+                 "reason_3", "model_name", "model_version", "feature_data_hash", "run_timestamp"]
 
 
 # ---------------------------------------------------------------- pure scoring functions
@@ -147,11 +147,26 @@ def load_model(settings: Settings, model_path: str | None, alias: str) -> tuple[
     return tracking.load_registered(settings.tracking, alias)
 
 
+def band_reasons(model: RiskModel, features: pd.DataFrame, bands: pd.Categorical, min_band: str) -> pd.DataFrame:
+    """Top-3 plain-language reasons for loans in `min_band` or riskier ('' elsewhere: TreeSHAP costs ~10x a
+    prediction, and the reasons serve collectors and adverse-action notices, which concern the risky bands)."""
+    from huishou.explain import reason_codes
+
+    out = pd.DataFrame("", index=features.index, columns=["reason_1", "reason_2", "reason_3"])
+    risky = np.asarray(bands.codes) >= list(bands.categories).index(min_band)
+    if risky.any() and model.kind in ("lightgbm", "scorecard"):
+        out.loc[risky] = reason_codes(model, features.loc[risky]).to_numpy()
+    return out
+
+
 def assemble_scores(features: pd.DataFrame, probability: np.ndarray, model_info: dict, data_hash: str,
-                    run_timestamp: str, cfg: ScoreSettings) -> pd.DataFrame:
+                    run_timestamp: str, cfg: ScoreSettings, model: RiskModel | None = None) -> pd.DataFrame:
     out = features[["loan_id", "borrower_id", "snapshot_date"]].copy()
     out["probability"] = probability
     out["risk_band"] = risk_bands(probability, cfg.band_thresholds, cfg.band_labels)
+    reasons = band_reasons(model, features, out["risk_band"].array, cfg.reasons_min_band) if model is not None \
+        else pd.DataFrame("", index=features.index, columns=["reason_1", "reason_2", "reason_3"])
+    out[["reason_1", "reason_2", "reason_3"]] = reasons.to_numpy()
     out["model_name"] = model_info["model_name"]
     out["model_version"] = model_info["model_version"]
     out["feature_data_hash"] = data_hash
@@ -184,7 +199,7 @@ def run(settings: Settings, snapshot: str | None = None, model_path: str | None 
     out_path = Path(cfg.scores_dir) / f"scores_{t.date()}.parquet"
     stamp = _existing_timestamp(out_path, info["model_version"], data_hash) or pd.Timestamp.now(tz="UTC").strftime(
         "%Y-%m-%dT%H:%M:%SZ")
-    scores = assemble_scores(features, probability, info, data_hash, stamp, cfg)
+    scores = assemble_scores(features, probability, info, data_hash, stamp, cfg, model)
     drift = drift_report(model.meta["reference"], probability, features, cfg.psi_warn, cfg.psi_flag)
     write_parquet(scores, out_path)
     write_json(drift, Path(cfg.scores_dir) / f"drift_{t.date()}.json")

@@ -93,6 +93,14 @@ def worklist(cand: pd.DataFrame, reasons: pd.DataFrame, risk: pd.Series, cfg: St
     return out.reset_index(drop=True)
 
 
+def _nightly_scores(settings, day: pd.Timestamp) -> pd.Series | None:
+    """Risk scores of the nightly `huishou score` run for `day`, by loan_id, if that file exists."""
+    path = Path(settings.score.scores_dir) / f"scores_{day.date()}.parquet"
+    if not path.exists():
+        return None
+    return pd.read_parquet(path, columns=["loan_id", "probability"]).set_index("loan_id")["probability"]
+
+
 def off_policy_report(decisions: pd.DataFrame, effects: EffectModel, cfg: StrategySettings) -> dict:
     """IPS and DR value per decision of the strategy's choice, the legacy policy and the DPD ladder."""
     allowed, _ = allowed_actions(decisions, cfg)
@@ -142,7 +150,9 @@ def run(settings) -> dict:
     model = RiskModel.load(Path(settings.data.models_dir) / "lightgbm.joblib")
     feats = build_features(tables, [publish], **f.build_kwargs(as_of))
     feats = feats[feats["loan_id"].isin(cand["loan_id"])].set_index("loan_id", drop=False)
-    risk = pd.Series(model.predict_proba(feats), index=feats.index)
+    risk = _nightly_scores(settings, publish)
+    if risk is None:  # no scoring run for that date: score the candidates with the same model
+        risk = pd.Series(model.predict_proba(feats), index=feats.index)
     lists = worklist(cand, reason_codes(model, feats), risk, cfg)
     write_parquet(lists, out_dir / f"worklist_{publish.date()}.parquet")
     for collector, rows in lists.groupby("collector_id"):
