@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from huishou.config import Settings
+from huishou.config import Settings, load_settings
 from huishou.features import assign_split, build_features
 from huishou.simulate import simulate_book
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def small_settings(n_borrowers: int = 2500, seed: int = 11, hardship_rate: float | None = None) -> Settings:
-    base = Settings()
+    """The repository's params.yaml with a smaller book."""
+    base = load_settings(ROOT / "params.yaml")
     sim = dataclasses.replace(base.simulate, n_borrowers=n_borrowers, seed=seed)
     if hardship_rate is not None:
         sim = dataclasses.replace(sim, hardship_rate=hardship_rate)

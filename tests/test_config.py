@@ -28,3 +28,15 @@ def test_bad_value_is_an_error():
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(ConfigError, match="nope.yaml"):
         load_settings(tmp_path / "nope.yaml")
+
+
+def test_a_params_file_can_extend_another(tmp_path):
+    (tmp_path / "base.yaml").write_text("train:\n  num_leaves: 7\n  learning_rate: 0.2\n")
+    (tmp_path / "child.yaml").write_text("extends: base.yaml\ntrain:\n  num_leaves: 9\n")
+    s = load_settings(tmp_path / "child.yaml")
+    assert (s.train.num_leaves, s.train.learning_rate) == (9, 0.2)
+
+
+def test_taiwan_params_extend_the_main_file():
+    main, taiwan = load_settings("params.yaml"), load_settings("params_taiwan.yaml")
+    assert taiwan.strategy == main.strategy and taiwan.features.default_dpd == 90

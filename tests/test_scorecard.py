@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from huishou.config import ScorecardSettings
+from huishou.config import load_settings
 from huishou.evaluate import ks_statistic, lift_table
 from huishou.features import feature_columns
 from huishou.scorecard import ScorecardModel, fit_scorecard, points_shortfall, select_features
 
-CFG = ScorecardSettings()
+CFG = load_settings("params.yaml").scorecard
 
 
 def test_iv_matches_hand_computation():

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from huishou.config import StrategySettings
+from huishou.config import load_settings
 from huishou.strategy import AUTO, delinquent_loans, plan_day, values_matrix, worklist
 from huishou.strategy.assign import exact, greedy, plan
 from huishou.strategy.context import logged_decisions
@@ -18,7 +18,7 @@ from huishou.strategy.effects import ACTIONS, fit_effect_model
 from huishou.strategy.policy_eval import ips_dr, ladder_choice, ladder_plan
 from huishou.strategy.rules import allowed_actions, violations
 
-CFG = StrategySettings()
+CFG = load_settings("params.yaml").strategy
 
 
 def ctx_row(**kw) -> dict:

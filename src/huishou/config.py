@@ -230,11 +230,24 @@ def settings_from_dict(raw: dict[str, Any]) -> Settings:
     return settings
 
 
-def load_settings(path: str | Path = "params.yaml") -> Settings:
-    """Read and validate params.yaml."""
+def _merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def read_params(path: str | Path) -> dict[str, Any]:
+    """A params file as a mapping; `extends: other.yaml` (relative to it) is loaded first and overridden."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: not found (run from the repository root or pass --params)")
     with path.open() as fh:
         raw = yaml.safe_load(fh) or {}
-    return settings_from_dict(raw)
+    parent = raw.pop("extends", None)
+    return _merge(read_params(path.parent / parent), raw) if parent else raw
+
+
+def load_settings(path: str | Path = "params.yaml") -> Settings:
+    """Read and validate params.yaml (or a file that extends it)."""
+    return settings_from_dict(read_params(path))

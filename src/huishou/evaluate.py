@@ -130,9 +130,9 @@ def run(settings) -> dict:
     tables = {"roc": pd.concat(roc), "calibration": pd.concat(cal), "lift": pd.concat(lift)}
     for name, table in tables.items():
         write_csv(table, plot_dir / f"{name}.csv")
-    pngs = [plots.roc_png(tables["roc"], plot_dir / "roc.png"),
-            plots.calibration_png(tables["calibration"], plot_dir / "calibration.png"),
-            plots.lift_png(tables["lift"], plot_dir / "lift.png")]
+    pngs = [plots.save_png(plots.roc_figure(tables["roc"]), plot_dir / "roc.png"),
+            plots.save_png(plots.calibration_figure(tables["calibration"]), plot_dir / "calibration.png"),
+            plots.save_png(plots.gains_figure(tables["lift"]), plot_dir / "lift.png")]
     write_json(metrics, models_dir / "metrics.json")
     report_path = _write_report(settings, metrics, names, test, frame)
     run_info = json.loads((models_dir / "run.json").read_text())

@@ -6,9 +6,7 @@ LightGBM model, PSI of the score by month against the training reference, the sc
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from collections.abc import Mapping
 
 import matplotlib
@@ -20,6 +18,7 @@ import pandas as pd  # noqa: E402
 
 from huishou.drift import bin_shares, psi  # noqa: E402
 from huishou.evaluate import calibration_table, lift_table, roc_points  # noqa: E402
+from huishou.plots import calibration_figure, gains_figure, inline_png, roc_figure  # noqa: E402
 from huishou.train import RiskModel  # noqa: E402
 
 STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}
@@ -27,52 +26,12 @@ table{border-collapse:collapse;font-size:13px;margin:1em 0}td,th{border:1px soli
 th{background:#f3f3f3}h2{border-bottom:2px solid #c33;padding-bottom:4px}img{max-width:100%}"""
 
 
-def _png(fig) -> str:
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return f'<img alt="chart" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
-
-
 def _table(frame: pd.DataFrame, digits: int = 4) -> str:
     return frame.to_html(index=False, float_format=lambda v: f"{v:.{digits}f}", border=0)
 
 
-def _roc(y, probs: Mapping[str, np.ndarray]) -> str:
-    fig, ax = plt.subplots(figsize=(5, 5))
-    for name, p in probs.items():
-        pts = roc_points(y, p)
-        ax.plot(pts["fpr"], pts["tpr"], label=name)
-    ax.plot([0, 1], [0, 1], "--", c="grey", lw=0.8)
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
-    ax.legend()
-    return _png(fig)
-
-
-def _calibration(y, probs) -> str:
-    fig, ax = plt.subplots(figsize=(5, 5))
-    for name, p in probs.items():
-        t = calibration_table(y, p)
-        ax.plot(t["mean_predicted"], t["observed_rate"], marker="o", label=name)
-    hi = max(float(np.max(p)) for p in probs.values())
-    ax.plot([0, hi], [0, hi], "--", c="grey", lw=0.8)
-    ax.set(xlabel="mean predicted", ylabel="observed rate", title="Calibration (deciles)")
-    ax.legend()
-    return _png(fig)
-
-
-def _gains(y, probs) -> str:
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
-    for name, p in probs.items():
-        t = lift_table(y, p)
-        a1.plot(t["decile"] * 10, t["cum_bad_capture"] * 100, marker="o", label=name)
-        a2.plot(t["decile"], t["lift"], marker="o", label=name)
-    a1.plot([0, 100], [0, 100], "--", c="grey", lw=0.8)
-    a1.set(xlabel="% of loans (riskiest first)", ylabel="% of bads captured", title="Cumulative gains")
-    a2.set(xlabel="decile (1 = riskiest)", ylabel="lift", title="Lift by decile")
-    a1.legend()
-    return _png(fig)
+def _long(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    return pd.concat([t.assign(model=name) for name, t in tables.items()], ignore_index=True)
 
 
 def _shap_summary(model: RiskModel, frame: pd.DataFrame, top: int = 15) -> str:
@@ -90,7 +49,7 @@ def _shap_summary(model: RiskModel, frame: pd.DataFrame, top: int = 15) -> str:
     ax.axvline(0, c="grey", lw=0.8)
     ax.set(xlabel="SHAP contribution to log-odds (colour: feature value, blue low / red high)",
            title="SHAP summary, LightGBM")
-    return _png(fig)
+    return inline_png(fig)
 
 
 def psi_by_month(model: RiskModel, frame: pd.DataFrame) -> pd.DataFrame:
@@ -114,10 +73,11 @@ def build_report(title: str, metrics: Mapping[str, Mapping[str, float]], models:
     parts = [
         f"<h1>{html.escape(title)}</h1>",
         "<h2>Out-of-time metrics</h2>", _table(headline),
-        "<h2>ROC</h2>", _roc(y, probs),
+        "<h2>ROC</h2>", inline_png(roc_figure(_long({n: roc_points(y, p) for n, p in probs.items()}))),
         "<h2>KS / gains table (LightGBM)</h2>", _table(lift_table(y, probs["lightgbm"])),
-        "<h2>Calibration</h2>", _calibration(y, probs),
-        "<h2>Lift and gains</h2>", _gains(y, probs),
+        "<h2>Calibration</h2>",
+        inline_png(calibration_figure(_long({n: calibration_table(y, p) for n, p in probs.items()}))),
+        "<h2>Lift and gains</h2>", inline_png(gains_figure(_long({n: lift_table(y, p) for n, p in probs.items()}))),
         "<h2>SHAP summary</h2>", _shap_summary(models["lightgbm"], sample),
         "<h2>Score stability (PSI by month vs training)</h2>",
         _table(psi_by_month(models["lightgbm"], all_rows)),

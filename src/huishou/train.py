@@ -222,7 +222,8 @@ def run(settings) -> dict:
     frame = load_features(features_path)
     columns = feature_columns(frame)
     train, valid = frame[frame["split"] == "train"], frame[frame["split"] == "valid"]
-    _require_labels(train, "train"), _require_labels(valid, "valid")
+    _require_labels(train, "train")
+    _require_labels(valid, "valid")
     fit = fit_lightgbm_dask if cfg.engine == "dask" else fit_lightgbm
     models = {"lightgbm": fit(train, valid, columns, cfg), "logistic": fit_logistic(train, valid, columns, cfg)}
     models["scorecard"], iv_table = fit_scorecard_model(train, valid, columns, settings.scorecard, cfg.seed)
@@ -242,7 +243,7 @@ def run(settings) -> dict:
     write_json({"features": columns}, out / "feature_list.json")
     card_files = _write_scorecard(models["scorecard"], iv_table, out / "scorecard")
     write_json(metrics, out / "train_metrics.json")
-    roc_png = plots.roc_png(pd.concat(curves), out / "plots" / "valid_roc.png")
+    roc_png = plots.save_png(plots.roc_figure(pd.concat(curves), "ROC, validation"), out / "plots" / "valid_roc.png")
     data_version = {"features": file_md5(features_path)} | {f"raw/{k}": v for k, v in dir_md5(settings.data.raw_dir).items()}
     params = {f"train.{k}": v for k, v in dataclasses.asdict(cfg).items()} | {
         f"features.{k}": v for k, v in dataclasses.asdict(settings.features).items()}
