@@ -89,3 +89,29 @@ def test_mapping_on_a_slice_of_the_real_file():
         if row["PAY_2"] <= 0:  # August met on time
             assert inst.loc[(row["ID"], 5), "paid_date"] == pd.Timestamp("2005-08-15")
     assert (tables["applications"]["amount"].to_numpy() == src["LIMIT_BAL"].to_numpy()).all()
+
+
+@pytest.mark.skipif(not SHARED_CSV.exists(), reason="the shared Taiwan data is not beside this checkout")
+def test_real_file_runs_through_the_whole_pipeline(tmp_path, monkeypatch):
+    """adapt -> validate -> features -> train -> evaluate with params_taiwan.yaml, on 4,000 real clients."""
+    import json
+
+    import yaml
+
+    from huishou.cli import main
+
+    repo = Path(__file__).resolve().parents[1]
+    sample = tmp_path / "taiwan_sample.csv"
+    pd.read_csv(SHARED_CSV).head(4000).to_csv(sample, index=False)
+    params = yaml.safe_load((repo / "params_taiwan.yaml").read_text())
+    params["extends"] = str(repo / "params.yaml")
+    params["train"]["num_boost_round"] = 300
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    for step in (["adapt", "taiwan", "--input", str(sample)], ["validate"], ["features"], ["train"], ["evaluate"]):
+        assert main(["--params", "params.yaml", *step]) == 0, step
+    metrics = json.loads((tmp_path / "models" / "taiwan" / "metrics.json").read_text())
+    assert metrics["oracle"] == {}  # real data: no truth, no oracle
+    for model in ("lightgbm", "logistic", "scorecard"):
+        assert 0.65 < metrics[model]["auc"] < 0.9
