@@ -44,7 +44,7 @@ def gains_figure(lift: pd.DataFrame):
     """`lift` has columns model, decile, cum_bad_capture, lift: cumulative gains and lift by decile."""
     fig, (gains, by_decile) = plt.subplots(1, 2, figsize=(10, 4))
     for model, g in lift.groupby("model"):
-        gains.plot(g["decile"] * 10, g["cum_bad_capture"] * 100, marker="o", label=model)
+        gains.plot([0, *(g["decile"] * 10)], [0, *(g["cum_bad_capture"] * 100)], marker="o", label=model)
         by_decile.plot(g["decile"], g["lift"], marker="o", label=model)
     gains.plot([0, 100], [0, 100], ls="--", c="grey", lw=0.8)
     gains.set(xlabel="% of loans worked (riskiest first)", ylabel="% of 30+ DPD captured", title="Cumulative gains")
