@@ -74,6 +74,9 @@ def test_registry_pyfunc_returns_probabilities_and_promotion_works(project):
 
         settings = load_settings(root / "params.yaml")
         name = settings.tracking.registered_model
+        # earlier tests in this process may have pointed MLflow's global URIs at their own stores
+        mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+        mlflow.set_registry_uri(env["MLFLOW_TRACKING_URI"])
         client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
         challenger = client.get_model_version_by_alias(name, "challenger")
         model = mlflow.pyfunc.load_model(f"models:/{name}@challenger")

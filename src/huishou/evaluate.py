@@ -115,8 +115,9 @@ def run(settings) -> dict:
     models_dir = Path(settings.data.models_dir)
     metrics, roc, cal, lift = {}, [], [], []
     names = [n for n in ("lightgbm", "logistic", "scorecard") if (models_dir / f"{n}.joblib").exists()]
-    for name in names:
-        p = RiskModel.load(models_dir / f"{name}.joblib").predict_proba(test)
+    loaded = {name: RiskModel.load(models_dir / f"{name}.joblib") for name in names}
+    for name, model in loaded.items():
+        p = model.predict_proba(test)
         y = test["target"].astype(int).to_numpy()
         metrics[name] = classification_metrics(y, p, cfg.lift_top_fraction, cfg.calibration_bins)
         roc.append(roc_points(y, p).assign(model=name))
@@ -134,7 +135,7 @@ def run(settings) -> dict:
             plots.save_png(plots.calibration_figure(tables["calibration"]), plot_dir / "calibration.png"),
             plots.save_png(plots.gains_figure(tables["lift"]), plot_dir / "lift.png")]
     write_json(metrics, models_dir / "metrics.json")
-    report_path = _write_report(settings, metrics, names, test, frame)
+    report_path = _write_report(settings, metrics, loaded, test, frame)
     run_info = json.loads((models_dir / "run.json").read_text())
     flat = {f"test_{m}_{k}": v for m in names for k, v in metrics[m].items()}
     flat |= {f"test_{k}": v for k, v in metrics["oracle"].items()}
@@ -143,20 +144,18 @@ def run(settings) -> dict:
     return metrics
 
 
-def _write_report(settings, metrics: dict, names: list[str], test: pd.DataFrame, frame: pd.DataFrame):
+def _write_report(settings, metrics: dict, models: dict, test: pd.DataFrame, frame: pd.DataFrame):
     """models/report.html: the model report of this run (see huishou.report)."""
     from pathlib import Path
 
     from huishou.io import atomic_path
     from huishou.report import build_report
-    from huishou.train import RiskModel
 
     models_dir = Path(settings.data.models_dir)
-    models = {name: RiskModel.load(models_dir / f"{name}.joblib") for name in names}
     iv_path = models_dir / "scorecard" / "iv_table.csv"
     iv = pd.read_csv(iv_path) if iv_path.exists() else None
     page = build_report(f"huishou model report: {settings.tracking.registered_model}",
-                        {n: metrics[n] for n in names}, models, test, frame, iv)
+                        {n: metrics[n] for n in models}, models, test, frame, iv)
     path = models_dir / "report.html"
     with atomic_path(path) as tmp:
         tmp.write_text(page)

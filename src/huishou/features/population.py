@@ -18,6 +18,11 @@ from __future__ import annotations
 PAID_ENOUGH = "(i.amount_paid >= i.amount_due * $share - $tol)"
 
 
+def paid_enough(installments, tol: float, share: float = 1.0):
+    """The same rule as PAID_ENOUGH on a pandas frame of installments (boolean Series)."""
+    return installments["amount_paid"] >= installments["amount_due"] * share - tol
+
+
 def settled_before(day_expr: str) -> str:
     """SQL predicate: installment `i` paid (enough to settle it) strictly before `day_expr`."""
     return f"(i.paid_date IS NOT NULL AND i.paid_date < {day_expr} AND {PAID_ENOUGH})"

@@ -9,10 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from huishou.features.population import paid_enough
+
 
 def _loan_status(inst: pd.DataFrame, dpd: int, tol: float, share: float = 1.0) -> pd.DataFrame:
     default_day = inst["due_date"] + pd.Timedelta(days=dpd)
-    full = inst["paid_date"].notna() & (inst["amount_paid"] >= inst["amount_due"] * share - tol)
+    full = inst["paid_date"].notna() & paid_enough(inst, tol, share)
     defaults = ~(full & (inst["paid_date"] < default_day))
     first_default = default_day.where(defaults).groupby(inst["loan_id"]).min()
     all_full = full.groupby(inst["loan_id"]).all()
@@ -31,7 +33,7 @@ def repayment(spine_t: pd.DataFrame, inst: pd.DataFrame, t: pd.Timestamp, tol: f
     """A subset of huishou.features.repayment for one snapshot, with built-in groupby reductions only."""
     x = inst[inst["loan_id"].isin(spine_t["loan_id"])]
     seen = (x["paid_date"] < t).to_numpy()
-    settled = seen & (x["amount_paid"].to_numpy() >= x["amount_due"].to_numpy() - tol)
+    settled = seen & paid_enough(x, tol).to_numpy()
     is_due = (x["due_date"] < t).to_numpy()
     paid_seen = x["paid_date"].where(seen)
     end = paid_seen.where(settled, t)

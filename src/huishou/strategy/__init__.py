@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from huishou.config import StrategySettings
+from huishou.features.population import paid_enough
 from huishou.strategy.assign import Plan, plan
 from huishou.strategy.context import decision_context, logged_decisions
 from huishou.strategy.effects import ACTIONS, EffectModel, fit_effect_model
@@ -24,10 +25,10 @@ AUTO = "AUTO"  # worklist of automated channels (sms, app push, letters): no col
 
 
 def delinquent_loans(installments: pd.DataFrame, day: pd.Timestamp, max_dpd: int, dpd_default: int = 30,
-                     tol: float = 0.01) -> pd.Series:
+                     tol: float = 0.01, share: float = 1.0) -> pd.Series:
     """Loans 1..max_dpd days past due at `day` that have not reached `dpd_default` (early collections)."""
     inst = installments
-    settled = (inst["paid_date"] < day) & (inst["amount_paid"] >= inst["amount_due"] - tol)
+    settled = (inst["paid_date"] < day) & paid_enough(inst, tol, share)
     open_ = (inst["due_date"] < day) & ~settled
     oldest = inst.loc[open_].groupby("loan_id")["due_date"].min()
     dpd = (day - oldest).dt.days
@@ -42,12 +43,12 @@ def values_matrix(p_paid: pd.DataFrame, overdue: pd.Series, allowed: pd.DataFram
 
 
 def plan_day(tables: Mapping[str, pd.DataFrame], day: pd.Timestamp, effects: EffectModel, cfg: StrategySettings,
-             tol: float = 0.01) -> tuple[pd.DataFrame, Plan]:
+             tol: float = 0.01, share: float = 1.0) -> tuple[pd.DataFrame, Plan]:
     """Candidates at `day` with context, estimated P(paid | action), lawful actions and the chosen plan."""
-    loans = delinquent_loans(tables["installments"], day, cfg.max_dpd, tol=tol)
+    loans = delinquent_loans(tables["installments"], day, cfg.max_dpd, tol=tol, share=share)
     decisions = pd.DataFrame({"decision_id": np.arange(len(loans)), "loan_id": loans.to_numpy(),
                               "t": pd.Series(day, index=range(len(loans))).astype("datetime64[us]")})
-    ctx = decision_context(tables, decisions, tol) if len(decisions) else _empty_context()
+    ctx = decision_context(tables, decisions, tol, share) if len(decisions) else _empty_context()
     ctx = ctx[ctx["dpd"].notna()].reset_index(drop=True)
     p_paid = effects.predict(ctx) if len(ctx) else pd.DataFrame(columns=list(ACTIONS), dtype=float)
     allowed, paths = allowed_actions(ctx, cfg)
@@ -134,7 +135,7 @@ def run(settings) -> dict:
         raise ValueError("the strategy needs collection_actions (the logged legacy decisions) in data/raw")
     days = sorted(as_of - pd.Timedelta(days=d) for d in cfg.eval_days_before_as_of)
     cutoff = days[0] - pd.Timedelta(days=cfg.response_days)
-    logged = logged_decisions(tables, cutoff, cfg.response_days, f.paid_tolerance)
+    logged = logged_decisions(tables, cutoff, cfg.response_days, f.paid_tolerance, f.settle_share)
     holdout = logged["t"] >= cutoff - pd.Timedelta(days=90)
     ope = off_policy_report(logged[holdout].reset_index(drop=True),
                             fit_effect_model(logged[~holdout], cfg.effect_model), cfg)
@@ -142,7 +143,7 @@ def run(settings) -> dict:
     out_dir = Path(settings.data.worklists_dir)
     stats = {}
     for day in days:
-        cand, chosen = plan_day(tables, day, effects, cfg, f.paid_tolerance)
+        cand, chosen = plan_day(tables, day, effects, cfg, f.paid_tolerance, f.settle_share)
         write_parquet(cand, out_dir / f"candidates_{day.date()}.parquet")
         stats[str(day.date())] = chosen.stats | {"candidates": len(cand),
                                                  "actions": cand["action"].value_counts().to_dict()}

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 import duckdb
 import pandas as pd
 
+from huishou.features.population import paid_enough, settled_before
 from huishou.schemas import OPTIONAL_TABLES, empty_table
 
 NONCONTACT = "('sms', 'app_push', 'email_letter')"
@@ -36,14 +37,14 @@ def _connect(tables: Mapping[str, pd.DataFrame], decisions: pd.DataFrame) -> duc
 
 
 def decision_context(tables: Mapping[str, pd.DataFrame], decisions: pd.DataFrame, tol: float = 0.01,
-                     step_days: tuple[int, ...] = (1, 8, 15, 22)) -> pd.DataFrame:
+                     share: float = 1.0, step_days: tuple[int, ...] = (1, 8, 15, 22)) -> pd.DataFrame:
     """One row per decision (columns decision_id, loan_id, t) with CONTEXT_FEATURES.
 
     The open episode is the earliest installment due before t and not paid in full before t;
     decisions with no open episode get dpd NULL (callers drop them).
     """
     # payments carry a date only: one dated on the decision day is not known at decision time
-    settled = f"(i.paid_date < CAST(d.t AS DATE) AND i.amount_paid >= i.amount_due - {tol})"
+    settled = settled_before("CAST(d.t AS DATE)")
     sql = f"""
     WITH inst AS (
       SELECT d.decision_id, min(i.due_date) FILTER (i.due_date < d.t AND NOT {settled}) AS open_due,
@@ -94,7 +95,7 @@ def decision_context(tables: Mapping[str, pd.DataFrame], decisions: pd.DataFrame
     LEFT JOIN calls ON calls.decision_id = d.decision_id
     ORDER BY d.decision_id
     """
-    out = con_df(_connect(tables, decisions), sql)
+    out = con_df(_connect(tables, decisions), sql, {"tol": tol, "share": share})
     dpd = out["dpd"]
     out["step"] = sum((dpd >= s).astype(int) for s in step_days[1:]).where(dpd.notna())
     for col in CONTEXT_FEATURES:
@@ -102,15 +103,15 @@ def decision_context(tables: Mapping[str, pd.DataFrame], decisions: pd.DataFrame
     return out
 
 
-def con_df(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
+def con_df(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> pd.DataFrame:
     try:
-        return con.sql(sql).to_arrow_table().to_pandas()
+        return con.execute(sql, params).df()
     finally:
         con.close()
 
 
 def logged_decisions(tables: Mapping[str, pd.DataFrame], before: pd.Timestamp, response_days: int,
-                     tol: float = 0.01) -> pd.DataFrame:
+                     tol: float = 0.01, share: float = 1.0) -> pd.DataFrame:
     """Early-stage legacy decisions before `before` with context, action, propensity and outcome.
 
     paid = the loan's open installment was paid in full within `response_days` of the decision.
@@ -118,7 +119,7 @@ def logged_decisions(tables: Mapping[str, pd.DataFrame], before: pd.Timestamp, r
     acts = tables["collection_actions"]
     acts = acts[(acts["policy_stage"] == "early") & (acts["action_at"] < before)].reset_index(drop=True)
     decisions = pd.DataFrame({"decision_id": range(len(acts)), "loan_id": acts["loan_id"], "t": acts["action_at"]})
-    ctx = decision_context(tables, decisions, tol)
+    ctx = decision_context(tables, decisions, tol, share)
     ctx["action"] = acts["channel"].to_numpy()
     ctx["propensity"] = acts["propensity"].to_numpy()
     inst = tables["installments"][["loan_id", "due_date", "paid_date", "amount_due", "amount_paid"]]
@@ -126,6 +127,6 @@ def logged_decisions(tables: Mapping[str, pd.DataFrame], before: pd.Timestamp, r
     day = paid["t"].dt.normalize()
     hit = ((paid["due_date"] == paid["open_due"]) & (paid["paid_date"] >= day)
            & (paid["paid_date"] < day + pd.Timedelta(days=response_days))
-           & (paid["amount_paid"] >= paid["amount_due"] - tol))
+           & paid_enough(paid, tol, share))
     ctx["paid"] = ctx["decision_id"].isin(paid.loc[hit, "decision_id"]).astype(int)
     return ctx[ctx["dpd"].notna()].reset_index(drop=True)
