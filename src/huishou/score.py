@@ -19,8 +19,7 @@ from tqdm.auto import tqdm
 
 from huishou.config import ScoreSettings, Settings
 from huishou.drift import drift_report
-from huishou.features.application import CATEGORICAL
-from huishou.features.build import build_features
+from huishou.features.build import as_categories, build_features
 from huishou.train import RiskModel
 
 SCORE_COLUMNS = ["loan_id", "borrower_id", "snapshot_date", "probability", "risk_band", "reason_1", "reason_2",
@@ -118,8 +117,7 @@ def features_dask(tables: Mapping[str, Path], snapshot: pd.Timestamp, feature_kw
             if cluster is not None:
                 cluster.close()
     frame = pd.concat([p for p in parts if len(p)], ignore_index=True)
-    for col in CATEGORICAL:  # partitions see different levels; concat turns them into plain strings
-        frame[col] = frame[col].astype("category")
+    frame = as_categories(frame)  # partitions see different levels; concat turns them into plain strings
     return frame.sort_values(["snapshot_date", "loan_id"], ignore_index=True)
 
 

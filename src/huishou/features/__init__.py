@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from huishou.features.build import assign_hash_split, assign_split, build_features, feature_columns
+from huishou.features.build import as_categories, assign_hash_split, assign_split, build_features, feature_columns
 
 __all__ = ["FEATURES_FILE", "assign_hash_split", "assign_split", "build_features", "feature_columns",
            "load_features", "run"]
@@ -16,13 +16,7 @@ FEATURES_FILE = "features.parquet"
 
 def load_features(path) -> pd.DataFrame:
     """Read a features parquet; categorical columns come back as categories even when all missing."""
-    from huishou.features.application import CATEGORICAL
-
-    frame = pd.read_parquet(path)
-    for col in CATEGORICAL:
-        if col in frame.columns and not isinstance(frame[col].dtype, pd.CategoricalDtype):
-            frame[col] = frame[col].astype("category")
-    return frame
+    return as_categories(pd.read_parquet(path))
 
 
 def run(settings) -> dict:

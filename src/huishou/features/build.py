@@ -22,7 +22,6 @@ from huishou.features.population import loan_status_sql, spine_sql, target_sql
 from huishou.features.repayment import earlier_loans_sql, repayment_sql
 from huishou.schemas import OPTIONAL_TABLES, empty_table
 
-KEYS = ["loan_id", "snapshot_date"]
 FAMILIES = {
     "application": application_sql,
     "repayment": repayment_sql,
@@ -83,9 +82,9 @@ def build_features(
     con = _connect(tables, snapshots, threads, memory_limit)
     params = {"tol": paid_tolerance, "share": settle_share, "dpd": default_dpd, "horizon": horizon_days, "as_of": pd.Timestamp(as_of)}
 
-    def run(sql: str, create: str | None = None):
+    def run(sql: str, create: str) -> None:
         needed = {k: v for k, v in params.items() if f"${k}" in sql}
-        return con.execute(f"CREATE TEMP TABLE {create} AS {sql}" if create else sql, needed)
+        con.execute(f"CREATE TEMP TABLE {create} AS {sql}", needed)
 
     run(loan_status_sql(), "loan_status")
     run(spine_sql(), "spine")
@@ -121,8 +120,16 @@ def _assemble(con: duckdb.DuckDBPyConnection, parts: list[str]) -> pd.DataFrame:
                 col = col.cast(pa.float64())
             columns.append(col)
             names.append(name)
-    frame = pa.table(columns, names=names).to_pandas()
-    for name in CATEGORICAL:  # an all-null column comes back as object; the contract wants categories
+    return as_categories(pa.table(columns, names=names).to_pandas())
+
+
+def as_categories(frame: pd.DataFrame) -> pd.DataFrame:
+    """Give the categorical features the category dtype the model contract expects.
+
+    They lose it when all missing (Arrow/parquet null type) or when partitions with different
+    levels are concatenated.
+    """
+    for name in CATEGORICAL:
         if name in frame.columns and not isinstance(frame[name].dtype, pd.CategoricalDtype):
             frame[name] = frame[name].astype("category")
     return frame
