@@ -135,23 +135,31 @@ def phase_train(raw: Path) -> dict:
 
 
 def phase_score(raw: Path) -> dict:
-    """End to end: read the features parquet, score in chunks, write the scores parquet."""
+    """End to end: read the features parquet, score in chunks, write the scores parquet.
+
+    Timed twice: as the nightly job runs it (TreeSHAP reason codes for the risky bands) and
+    without reason codes (read, score, write only).
+    """
+    from huishou.features import load_features
     from huishou.io import write_parquet
     from huishou.score import assemble_scores, feature_data_hash, score_frame
     from huishou.train import RiskModel
 
     s = _settings()
     model = RiskModel.load(raw.parent / "model.joblib")
-    t0 = time.perf_counter()
-    from huishou.features import load_features
-
-    features = load_features(raw.parent / "features.parquet")
-    probability = score_frame(model, features, s.score.chunk_size)
-    scores = assemble_scores(features, probability, {"model_name": "bench", "model_version": "0"},
-                             feature_data_hash(features, model.contract.columns), "bench", s.score, model)
-    write_parquet(scores, raw.parent / "scores.parquet")
-    seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "loans_scored": len(scores), "loans_per_s": len(scores) / seconds}
+    out = {}
+    for label, explain in (("without_reasons", False), ("with_reasons", True)):
+        t0 = time.perf_counter()
+        features = load_features(raw.parent / "features.parquet")
+        probability = score_frame(model, features, s.score.chunk_size)
+        scores = assemble_scores(features, probability, {"model_name": "bench", "model_version": "0"},
+                                 feature_data_hash(features, model.contract.columns), "bench", s.score,
+                                 model if explain else None)
+        write_parquet(scores, raw.parent / f"scores_{label}.parquet")
+        seconds = time.perf_counter() - t0
+        out[label] = {"seconds": seconds, "loans_scored": len(scores), "loans_per_s": len(scores) / seconds,
+                      "loans_with_reasons": int((scores["reason_1"] != "").sum())}
+    return out | out["with_reasons"]
 
 
 PHASES = {"simulate": phase_simulate, "features": phase_features, "compare": phase_compare,

@@ -44,9 +44,13 @@ def test_repayment_features_match_hand_computation(repayment_book):
     assert r.rp_paid_ratio == pytest.approx(2500 / 3000)
     assert r.rp_n_partial == 1
     assert r.rp_days_paid_vs_due_mean == pytest.approx(4.5)
-    assert (r.rp_dpd_mean_last1, r.rp_dpd_mean_last3) == (14, pytest.approx(8.0))
-    assert (r.rp_n_late_last1, r.rp_n_late_last3) == (1, 2)
+    assert (r.rp_dpd_last, r.rp_paid_ratio_last, r.rp_last_amount_due) == (14, 0.5, 1000)  # seq 3
+    assert r.rp_last_due_to_amount == pytest.approx(1000 / 6000)
+    # due 74, 44 and 14 days before T: all three in the 90-day window
+    assert (r.rp_dpd_mean_90d, r.rp_dpd_mean_180d, r.rp_n_late_90d) == (pytest.approx(8.0), pytest.approx(8.0), 2)
+    assert r.rp_paid_ratio_90d == pytest.approx(2500 / 3000)
     assert r.rp_dpd_trend == pytest.approx(0.0)
+    assert r.rp_dpd_slope == pytest.approx(7.0)  # least squares through (1, 0), (2, 10), (3, 14)
     assert r.rp_days_since_payment == 5
     assert r.rp_days_to_next_due == 16
     assert (r.rp_n_remaining, r.rp_n_prepaid) == (3, 0)

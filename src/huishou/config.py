@@ -86,6 +86,7 @@ class TrainSettings:
     engine: str = "local"
     seed: int = 7
     num_leaves: int = 31
+    max_depth: int = -1
     learning_rate: float = 0.05
     num_boost_round: int = 600
     early_stopping_rounds: int = 50

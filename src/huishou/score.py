@@ -146,7 +146,7 @@ def load_model(settings: Settings, model_path: str | None, alias: str) -> tuple[
 
 
 def band_reasons(model: RiskModel, features: pd.DataFrame, bands: pd.Categorical, min_band: str) -> pd.DataFrame:
-    """Top-3 plain-language reasons for loans in `min_band` or riskier ('' elsewhere: TreeSHAP costs ~10x a
+    """Top-3 plain-language reasons for loans in `min_band` or riskier ('' elsewhere: TreeSHAP costs ~40x a
     prediction, and the reasons serve collectors and adverse-action notices, which concern the risky bands)."""
     from huishou.explain import reason_codes
 

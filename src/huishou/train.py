@@ -149,6 +149,7 @@ def lightgbm_params(cfg: TrainSettings, columns: list[str]) -> dict:
         "objective": "binary",
         "learning_rate": cfg.learning_rate,
         "num_leaves": cfg.num_leaves,
+        "max_depth": cfg.max_depth,
         "min_child_samples": cfg.min_child_samples,
         "feature_fraction": cfg.feature_fraction,
         "bagging_fraction": cfg.bagging_fraction,

@@ -10,10 +10,22 @@ INCOME_UNDERSTATED = 0.85  # stated income below 85 % of the declared one counts
 
 
 def callback_sql() -> str:
+    """Calls before T compared with the application.
+
+    How many attempts the first reached call took, and when it came, are facts about that call
+    and the ones before it: worked out once per loan and shown only at snapshots after it.
+    """
     return f"""
-    WITH calls AS (
+    WITH first_reach AS (
+      SELECT loan_id, min(called_at) AS reached_at, min(attempt) AS attempts
+      FROM (SELECT loan_id, called_at, reached,
+                   count(*) OVER (PARTITION BY loan_id ORDER BY called_at) AS attempt  -- calls up to this one, ties included
+            FROM callbacks)
+      WHERE reached GROUP BY loan_id
+    ),
+    calls AS (
       SELECT s.sid, c.* EXCLUDE (loan_id), a.purpose AS declared_purpose, a.employer AS declared_employer,
-             a.declared_income, a.disbursed_at
+             a.declared_income
       FROM spine s
       JOIN callbacks c ON c.loan_id = s.loan_id AND c.called_at < s.snapshot_date
       JOIN applications a ON a.loan_id = s.loan_id
@@ -22,8 +34,6 @@ def callback_sql() -> str:
       SELECT sid,
         count(*) AS cb_n_attempts,
         max(reached::INTEGER) AS cb_reached,
-        list_position(list(reached ORDER BY called_at), true) AS cb_attempts_to_reach,
-        date_diff('hour', any_value(disbursed_at), min(called_at) FILTER (reached)) / 24.0 AS cb_days_to_reach,
         max(skipped::INTEGER) AS cb_skipped,
         max((answered_by = 'other')::INTEGER) AS cb_third_party,
         max((identity_verified = false)::INTEGER) AS cb_identity_failed,
@@ -36,7 +46,11 @@ def callback_sql() -> str:
     )
     SELECT s.sid,
       coalesce(g.cb_n_attempts, 0) AS cb_n_attempts,
-      g.cb_reached, g.cb_attempts_to_reach, g.cb_days_to_reach, g.cb_skipped, g.cb_third_party,
+      g.cb_reached,
+      CASE WHEN f.reached_at < s.snapshot_date THEN f.attempts END AS cb_attempts_to_reach,
+      CASE WHEN f.reached_at < s.snapshot_date THEN date_diff('hour', s.disbursed_at, f.reached_at) / 24.0
+      END AS cb_days_to_reach,
+      g.cb_skipped, g.cb_third_party,
       g.cb_identity_failed, g.cb_purpose_mismatch, g.cb_income_ratio, g.cb_employer_mismatch,
       g.cb_weak_repayment_plan, g.cb_call_seconds,
       CASE WHEN g.cb_n_attempts IS NULL THEN NULL ELSE
@@ -44,5 +58,7 @@ def callback_sql() -> str:
         + coalesce(g.cb_identity_failed, 0) + coalesce(g.cb_purpose_mismatch, 0)
         + coalesce(g.cb_employer_mismatch, 0) + coalesce((g.cb_income_ratio < {INCOME_UNDERSTATED})::INTEGER, 0)
       END AS cb_n_inconsistencies
-    FROM spine s LEFT JOIN agg g ON g.sid = s.sid
+    FROM spine s
+    LEFT JOIN agg g ON g.sid = s.sid
+    LEFT JOIN first_reach f ON f.loan_id = s.loan_id
     """

@@ -6,34 +6,32 @@ skipped. A promise is judged only once its grace period has passed before T.
 
 from __future__ import annotations
 
-from huishou.features.population import settled_before
+from huishou.features.population import PAID_ENOUGH
 
 PROMISE_GRACE_DAYS = 3
 REACHED = "('reached', 'promise_to_pay', 'paid', 'refused')"
 
 
 def collection_sql() -> str:
-    kept_payment = settled_before("s.snapshot_date")
+    """Contacts before T, and promises whose grace period ended before T.
+
+    Whether a promise was kept is settled by payments inside its grace period, all before T
+    once it is judged, so it is worked out once per promise rather than once per snapshot.
+    """
+    promised_on = "CAST(c.action_at AS DATE)"
     return f"""
     WITH acts AS (
       SELECT s.sid, s.snapshot_date, c.action_at, c.channel, c.outcome, c.hardship_reported
       FROM spine s
       JOIN collection_actions c ON c.loan_id = s.loan_id AND c.action_at < s.snapshot_date AND c.channel <> 'none'
     ),
-    due_promises AS (
-      SELECT s.sid, s.loan_id, s.snapshot_date, c.action_at, CAST(c.action_at AS DATE) AS promised_on
-      FROM spine s
-      JOIN collection_actions c ON c.loan_id = s.loan_id AND c.outcome = 'promise_to_pay'
-       AND CAST(c.action_at AS DATE) + {PROMISE_GRACE_DAYS} < s.snapshot_date
-    ),
-    promises AS (  -- kept: an installment paid in full within the grace period, before T
-      SELECT p.sid, p.action_at,
-        coalesce(bool_or(i.paid_date IS NOT NULL), false) AS kept
-      FROM due_promises p
-      LEFT JOIN installments i ON i.loan_id = p.loan_id
-        AND i.paid_date >= p.promised_on AND i.paid_date <= p.promised_on + {PROMISE_GRACE_DAYS}
-        AND {kept_payment.replace("s.snapshot_date", "p.snapshot_date")}
-      GROUP BY p.sid, p.action_at
+    promises AS (  -- kept: an installment settled within the grace period
+      SELECT c.loan_id, c.action_at, {promised_on} AS promised_on, bool_or(i.loan_id IS NOT NULL) AS kept
+      FROM collection_actions c
+      LEFT JOIN installments i ON i.loan_id = c.loan_id
+        AND i.paid_date >= {promised_on} AND i.paid_date <= {promised_on} + {PROMISE_GRACE_DAYS} AND {PAID_ENOUGH}
+      WHERE c.outcome = 'promise_to_pay'
+      GROUP BY c.loan_id, c.action_at
     ),
     agg AS (
       SELECT sid,
@@ -48,9 +46,9 @@ def collection_sql() -> str:
       FROM acts GROUP BY sid
     ),
     prom AS (
-      SELECT sid, count(*) FILTER (kept) AS cl_promises_kept,
-             count(*) FILTER (NOT kept) AS cl_promises_broken
-      FROM promises GROUP BY sid
+      SELECT s.sid, count(*) FILTER (p.kept) AS cl_promises_kept, count(*) FILTER (NOT p.kept) AS cl_promises_broken
+      FROM spine s JOIN promises p ON p.loan_id = s.loan_id AND p.promised_on + {PROMISE_GRACE_DAYS} < s.snapshot_date
+      GROUP BY s.sid
     )
     SELECT s.sid,
       coalesce(g.cl_n_contacts, 0) AS cl_n_contacts, coalesce(g.cl_n_contacts_30d, 0) AS cl_n_contacts_30d,

@@ -29,14 +29,15 @@ def settled_before(day_expr: str) -> str:
 
 
 def loan_status_sql() -> str:
-    """Per loan: contractual annuity, the day it first defaults (NULL: never, as of the extract), the day it closed.
+    """Per loan: the contractual schedule (annuity, installments, total due), the day it first defaults
+    (NULL: never, as of the extract), the day it closed.
 
-    Both are used only through comparisons that are decided before T: `first_default_day <= T`
+    The two days are used only through comparisons that are decided before T: `first_default_day <= T`
     depends on payments before that day, and `closed_day < T` on payments before T.
     """
     default_day = "i.due_date + to_days(CAST($dpd AS INTEGER))"
     return f"""
-    SELECT i.loan_id, avg(i.amount_due) AS annuity,
+    SELECT i.loan_id, avg(i.amount_due) AS annuity, count(*) AS n_installments, sum(i.amount_due) AS total_due,
       min({default_day}) FILTER (NOT {settled_before(default_day)}) AS first_default_day,
       CASE WHEN bool_and(i.paid_date IS NOT NULL AND {PAID_ENOUGH})
            THEN max(i.paid_date) END AS closed_day
@@ -45,15 +46,24 @@ def loan_status_sql() -> str:
 
 
 def spine_sql() -> str:
-    """One row per (loan, snapshot) in the population: disbursed before T, not closed, never defaulted."""
+    """One row per (loan, snapshot) in the population: disbursed before T, not closed, never defaulted.
+
+    Kept narrow (numbering wide rows costs a wide sort); families join what else they need.
+    """
     return """
-    SELECT row_number() OVER (ORDER BY s.snapshot_date, a.loan_id) AS sid, a.loan_id, a.borrower_id, a.disbursed_at, s.snapshot_date
+    SELECT row_number() OVER (ORDER BY s.snapshot_date, a.loan_id) AS sid, a.loan_id, a.borrower_id, a.disbursed_at,
+      s.snapshot_date
     FROM applications a
     JOIN loan_status l ON l.loan_id = a.loan_id
     JOIN snapshots s ON a.disbursed_at < s.snapshot_date
     WHERE NOT coalesce(l.first_default_day <= s.snapshot_date, false)
       AND NOT coalesce(l.closed_day < s.snapshot_date, false)
     """
+
+
+def keys_sql() -> str:
+    """The identifying columns of each spine row."""
+    return "SELECT sid, loan_id, borrower_id, disbursed_at, snapshot_date FROM spine"
 
 
 def target_sql() -> str:

@@ -1,74 +1,122 @@
 """Repayment-history features of the loan itself and of the borrower's earlier loans.
 
 In the style of the strongest public Home Credit solutions: DPD statistics, late flags
-at several thresholds, paid/due ratios, partial payments, last-k windows, trends and
+at several thresholds, paid/due ratios, partial payments, recent windows, trends and
 recency. Every installment is seen as of T: a payment dated on or after T does not
 exist yet, and only installments due before T count as due.
+
+Recent behaviour: the last due installment exactly (`arg_max` over seq, one scalar state), and
+calendar windows (installments due in the last 90 and 180 days) rather than the last k
+installments: a window is one filtered aggregate in the same pass, where last-k needs a per-loan
+sort or list state (measured ~0.8 s more at a million loans), and it means the same for weekly,
+monthly or irregular schedules.
 """
 
 from __future__ import annotations
 
-from huishou.features.population import settled_before
+from huishou.features.population import PAID_ENOUGH, settled_before
 
 LATE_THRESHOLDS = (1, 7, 15, 30)
-LAST_K = (1, 3, 6)
+RECENT_DAYS = (90, 180)
 
 
-def _as_of_T_sql() -> str:
-    """Installments of each spine loan with their as-of-T payment state and DPD (NULL if not yet due)."""
+def _touched_before_T_sql() -> str:
+    """Installments of each spine loan that were due or (partly) paid before T, with their as-of-T state.
+
+    The untouched rest (due later, nothing paid yet) adds only to counts and totals that come from the
+    loan's schedule, so leaving it out of the aggregation halves its rows on a young book.
+    """
     return f"""
-    SELECT s.sid, s.snapshot_date AS T, i.seq, i.due_date, i.amount_due, i.due_date < s.snapshot_date AS is_due,
+    SELECT s.sid, i.seq, i.amount_due, i.due_date < s.snapshot_date AS is_due,
+      date_diff('day', i.due_date, s.snapshot_date) AS since_due,
       CASE WHEN i.paid_date < s.snapshot_date THEN i.amount_paid ELSE 0 END AS paid_amt,
-      CASE WHEN i.paid_date < s.snapshot_date THEN i.paid_date END AS paid_seen,
-      {settled_before("s.snapshot_date")} AS settled
+      CASE WHEN i.paid_date < s.snapshot_date THEN date_diff('day', i.paid_date, s.snapshot_date) END AS since_paid,
+      (i.paid_date < s.snapshot_date AND {PAID_ENOUGH}) AS settled
     FROM spine s JOIN installments i ON i.loan_id = s.loan_id
+    WHERE i.due_date < s.snapshot_date OR i.paid_date < s.snapshot_date
     """
 
 
+def _recent_sql() -> str:
+    """The last due installment, and DPD, late count and paid share over each recent window."""
+    parts = ["arg_max(dpd, seq) FILTER (is_due) AS rp_dpd_last",
+             "arg_max(paid_amt / nullif(amount_due, 0), seq) FILTER (is_due) AS rp_paid_ratio_last",
+             "arg_max(amount_due, seq) FILTER (is_due) AS rp_last_amount_due"]
+    for d in RECENT_DAYS:
+        parts += [f"avg(dpd) FILTER (since_due <= {d}) AS rp_dpd_mean_{d}d",
+                  f"count(*) FILTER (since_due <= {d} AND dpd >= 1) AS rp_n_late_{d}d"]
+    d = RECENT_DAYS[0]
+    parts.append(f"sum(paid_amt) FILTER (is_due AND since_due <= {d}) "
+                 f"/ nullif(sum(amount_due) FILTER (is_due AND since_due <= {d}), 0) AS rp_paid_ratio_{d}d")
+    return ",\n        ".join(parts)
+
+
+# counts (and DPD maxima) are 0, not missing, for a loan with nothing due or paid yet
+ZERO_WHEN_UNTOUCHED = ("rp_n_due", "rp_dpd_now", "rp_dpd_max", *(f"rp_n_late_{k}" for k in LATE_THRESHOLDS),
+                       "rp_n_partial", *(f"rp_n_late_{d}d" for d in RECENT_DAYS), "rp_n_prepaid", "paid_total",
+                       "sx", "sxx", "sxy")
+
+
+def _slope_sums_sql() -> str:
+    """Sums for the least-squares slope of DPD over the installment number (regr_slope costs 10x more)."""
+    return ("sum(seq::DOUBLE) FILTER (is_due) AS sx, sum((seq * seq)::DOUBLE) FILTER (is_due) AS sxx, "
+            "sum(seq * dpd) FILTER (is_due) AS sxy")
+
+
 def repayment_sql() -> str:
-    """One aggregation pass; `max_by(dpd, seq, k)` picks the last k due installments without a window sort."""
+    """One hash aggregation over the touched installments, and the next due date from the untouched ones.
+
+    DPD of a due installment runs to its settling payment, or to T when it is not settled before T.
+    """
     late = ", ".join(f"count(*) FILTER (dpd >= {k}) AS rp_n_late_{k}" for k in LATE_THRESHOLDS)
-    last_k = ", ".join(
-        f"list_avg(max_by(dpd, seq, {k})) AS rp_dpd_mean_last{k}, "
-        f"list_count(list_filter(max_by(dpd, seq, {k}), lambda x: x >= 1)) AS rp_n_late_last{k}"
-        for k in LAST_K
-    )
+    zeroed = ", ".join(f"coalesce(g.{c}, 0) AS {c}" for c in ZERO_WHEN_UNTOUCHED)
     return f"""
-    WITH inst AS ({_as_of_T_sql()}),
+    WITH inst AS ({_touched_before_T_sql()}),
     graded AS (
-      SELECT *, CASE WHEN is_due THEN
-               greatest(date_diff('day', due_date, CASE WHEN settled THEN paid_seen ELSE T END), 0) END AS dpd
+      SELECT *, CASE WHEN is_due THEN greatest(since_due - CASE WHEN settled THEN since_paid ELSE 0 END, 0) END::DOUBLE AS dpd
       FROM inst
     ),
     agg AS (
-      SELECT sid, T,
+      SELECT sid,
         count(dpd) AS rp_n_due,
-        coalesce(max(date_diff('day', due_date, T)) FILTER (is_due AND NOT settled), 0) AS rp_dpd_now,
-        coalesce(max(dpd), 0) AS rp_dpd_max, avg(dpd) AS rp_dpd_mean,
+        max(since_due) FILTER (is_due AND NOT settled) AS rp_dpd_now,
+        max(dpd) AS rp_dpd_max, avg(dpd) AS rp_dpd_mean,
         {late},
         sum(paid_amt) FILTER (is_due) / sum(amount_due) FILTER (is_due) AS rp_paid_ratio,
         count(*) FILTER (is_due AND paid_amt > 0 AND NOT settled) AS rp_n_partial,
-        avg(date_diff('day', due_date, paid_seen)) FILTER (is_due AND settled) AS rp_days_paid_vs_due_mean,
-        {last_k},
-        regr_slope(dpd, seq) AS rp_dpd_slope,
-        list_avg(max_by(paid_amt / nullif(amount_due, 0), seq, 1) FILTER (is_due)) AS rp_paid_ratio_last1,
-        list_avg(max_by(paid_amt / nullif(amount_due, 0), seq, 3) FILTER (is_due)) AS rp_paid_ratio_last3,
-        list_avg(max_by(amount_due, seq, 1) FILTER (is_due)) AS rp_last_amount_due,
-        date_diff('day', max(paid_seen), T) AS rp_days_since_payment,
-        date_diff('day', T, min(due_date) FILTER (NOT is_due)) AS rp_days_to_next_due,
-        count(*) FILTER (NOT is_due) AS rp_n_remaining,
+        avg(since_due - since_paid) FILTER (is_due AND settled) AS rp_days_paid_vs_due_mean,
+        {_recent_sql()},
+        {_slope_sums_sql()},
+        min(since_paid) AS rp_days_since_payment,
         count(*) FILTER (NOT is_due AND settled) AS rp_n_prepaid,
-        sum(amount_due - paid_amt) AS rp_outstanding
-      FROM graded GROUP BY sid, T
+        sum(paid_amt) AS paid_total
+      FROM graded GROUP BY sid
+    ),
+    next_due AS (
+      SELECT s.sid, min(i.due_date) AS due_date
+      FROM spine s JOIN installments i ON i.loan_id = s.loan_id AND i.due_date >= s.snapshot_date
+      GROUP BY s.sid
+    ),
+    out AS (
+      SELECT s.sid, g.* EXCLUDE (sid, {", ".join(ZERO_WHEN_UNTOUCHED)}), {zeroed},
+        date_diff('day', s.snapshot_date, n.due_date) AS rp_days_to_next_due,
+        l.n_installments - coalesce(g.rp_n_due, 0) AS rp_n_remaining,
+        l.total_due - coalesce(g.paid_total, 0) AS rp_outstanding
+      FROM spine s
+      JOIN loan_status l ON l.loan_id = s.loan_id
+      LEFT JOIN agg g ON g.sid = s.sid
+      LEFT JOIN next_due n ON n.sid = s.sid
     )
-    SELECT sid, * EXCLUDE (sid, T),
-      rp_dpd_mean_last3 - rp_dpd_mean AS rp_dpd_trend
-    FROM agg
+    SELECT * EXCLUDE (paid_total, sx, sxx, sxy),
+      (rp_n_due * sxy - sx * rp_dpd_mean * rp_n_due) / nullif(rp_n_due * sxx - sx * sx, 0) AS rp_dpd_slope,
+      rp_dpd_mean_90d - rp_dpd_mean AS rp_dpd_trend
+    FROM out
     """
 
 
 def earlier_loans_sql() -> str:
-    """The borrower's loans disbursed before this one, as seen at T."""
+    """The borrower's loans disbursed before this one, as seen at T (aggregated over the matches only:
+    most loans have no earlier loan, and a per-spine DISTINCT count over them all is the costly part)."""
     return f"""
     WITH prev AS (
       SELECT s.sid, p.loan_id AS prev_loan_id, i.amount_due,
@@ -78,13 +126,16 @@ def earlier_loans_sql() -> str:
       FROM spine s
       JOIN applications p ON p.borrower_id = s.borrower_id AND p.disbursed_at < s.disbursed_at
       JOIN installments i ON i.loan_id = p.loan_id AND i.due_date < s.snapshot_date
+    ),
+    agg AS (
+      SELECT sid,
+        count(DISTINCT prev_loan_id) AS pl_n_loans_seen,
+        max(dpd) AS pl_dpd_max, avg(dpd) AS pl_dpd_mean,
+        avg((dpd >= 1)::DOUBLE) AS pl_late_rate,
+        max((dpd >= 30)::INTEGER) AS pl_ever_30,
+        sum(paid_amt) / nullif(sum(amount_due), 0) AS pl_paid_ratio
+      FROM prev GROUP BY sid
     )
-    SELECT s.sid,
-      count(DISTINCT prev.prev_loan_id) AS pl_n_loans_seen,
-      max(prev.dpd) AS pl_dpd_max, avg(prev.dpd) AS pl_dpd_mean,
-      avg((prev.dpd >= 1)::DOUBLE) AS pl_late_rate,
-      max((prev.dpd >= 30)::INTEGER) AS pl_ever_30,
-      sum(prev.paid_amt) / nullif(sum(prev.amount_due), 0) AS pl_paid_ratio
-    FROM spine s LEFT JOIN prev ON prev.sid = s.sid
-    GROUP BY s.sid
+    SELECT s.sid, coalesce(g.pl_n_loans_seen, 0) AS pl_n_loans_seen, g.* EXCLUDE (sid, pl_n_loans_seen)
+    FROM spine s LEFT JOIN agg g ON g.sid = s.sid
     """
