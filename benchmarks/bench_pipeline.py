@@ -64,8 +64,11 @@ def _kwargs(as_of: pd.Timestamp) -> dict:
     return _settings().features.build_kwargs(as_of)
 
 
-def phase_features(raw: Path) -> dict:
-    """Full DuckDB build (all families) from the parquet files, at the nightly snapshot."""
+def phase_features(raw: Path, warm_runs: int = 3) -> dict:
+    """Full DuckDB build (all families) from the parquet files, at the nightly snapshot: the first
+    build in the process (cold) and the median of `warm_runs` more (timings swing run to run here)."""
+    import statistics
+
     from huishou.features import build_features
     from huishou.io import write_parquet
     from huishou.validate import raw_paths
@@ -74,18 +77,23 @@ def phase_features(raw: Path) -> dict:
     tables = raw_paths(raw)
     rows = pd.read_parquet(tables["installments"], columns=["loan_id"]).shape[0]
     timings = []
-    for _ in range(2):  # cold (first in the process) and warm (allocator and page cache primed)
+    for _ in range(1 + warm_runs):
         t0 = time.perf_counter()
         frame = build_features(tables, [as_of], **_kwargs(as_of))
         timings.append(time.perf_counter() - t0)
     write_parquet(frame, raw.parent / "features.parquet")
-    return {"seconds_cold": timings[0], "seconds_warm": timings[1], "installment_rows": rows,
-            "installment_rows_per_s_cold": rows / timings[0], "installment_rows_per_s_warm": rows / timings[1],
+    cold, warm = timings[0], statistics.median(timings[1:])
+    return {"seconds_cold": cold, "seconds_warm": warm, "seconds_warm_runs": timings[1:], "installment_rows": rows,
+            "installment_rows_per_s_cold": rows / cold, "installment_rows_per_s_warm": rows / warm,
             "feature_rows": len(frame), "feature_columns": frame.shape[1]}
 
 
-def phase_compare(raw: Path) -> dict:
-    """Population + repayment family: DuckDB SQL vs plain pandas groupby, same process, same data in memory."""
+def phase_compare(raw: Path, repeats: int = 3) -> dict:
+    """Population + repayment family: DuckDB SQL vs plain pandas groupby, same process, same data in
+    memory; the median of `repeats` alternating runs of each. The pandas side computes a subset of
+    the family (10 of its ~30 columns), so the comparison flatters pandas."""
+    import statistics
+
     import duckdb
 
     from huishou.features import reference_pandas as ref
@@ -97,22 +105,33 @@ def phase_compare(raw: Path) -> dict:
     f = _settings().features
     apps = pd.read_parquet(raw / "applications.parquet", columns=["loan_id", "borrower_id", "disbursed_at"])
     inst = pd.read_parquet(raw / "installments.parquet")
-    t0 = time.perf_counter()
-    spine = ref.spine(apps, inst, as_of, f.default_dpd, f.paid_tolerance)
-    pandas_out = ref.repayment(spine, inst, as_of, f.paid_tolerance)
-    pandas_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    con: duckdb.DuckDBPyConnection = _connect({"applications": apps, "installments": inst}, [as_of], None, None)
-    params = {"tol": f.paid_tolerance, "share": f.settle_share, "dpd": f.default_dpd}
-    con.execute(f"CREATE TEMP TABLE loan_status AS {loan_status_sql()}", params)
-    con.execute(f"CREATE TEMP TABLE spine AS {spine_sql()}")
-    sql = repayment_sql().replace("$tol", str(f.paid_tolerance)).replace("$share", str(f.settle_share))
-    duck_out = con.sql(sql).to_arrow_table().to_pandas()
-    duck_s = time.perf_counter() - t0
-    assert len(duck_out) == len(pandas_out)
+
+    def with_pandas() -> pd.DataFrame:
+        spine = ref.spine(apps, inst, as_of, f.default_dpd, f.paid_tolerance)
+        return ref.repayment(spine, inst, as_of, f.paid_tolerance)
+
+    def with_duckdb() -> pd.DataFrame:
+        con: duckdb.DuckDBPyConnection = _connect({"applications": apps, "installments": inst}, [as_of], None, None)
+        params = {"tol": f.paid_tolerance, "share": f.settle_share, "dpd": f.default_dpd}
+        con.execute(f"CREATE TEMP TABLE loan_status AS {loan_status_sql()}", params)
+        con.execute(f"CREATE TEMP TABLE spine AS {spine_sql()}")
+        sql = repayment_sql().replace("$tol", str(f.paid_tolerance)).replace("$share", str(f.settle_share))
+        out = con.sql(sql).to_arrow_table().to_pandas()
+        con.close()
+        return out
+
+    timings: dict[str, list[float]] = {"pandas": [], "duckdb": []}
+    rows: dict[str, int] = {}
+    for _ in range(repeats):
+        for name, fn in (("pandas", with_pandas), ("duckdb", with_duckdb)):
+            t0 = time.perf_counter()
+            rows[name] = len(fn())
+            timings[name].append(time.perf_counter() - t0)
+    assert rows["pandas"] == rows["duckdb"], rows
+    pandas_s, duck_s = statistics.median(timings["pandas"]), statistics.median(timings["duckdb"])
     return {"installment_rows": len(inst), "duckdb_seconds": duck_s, "pandas_seconds": pandas_s,
             "duckdb_rows_per_s": len(inst) / duck_s, "pandas_rows_per_s": len(inst) / pandas_s,
-            "speedup": pandas_s / duck_s, "feature_rows": len(duck_out)}
+            "speedup": pandas_s / duck_s, "feature_rows": rows["duckdb"], "repeats": repeats}
 
 
 def phase_train(raw: Path) -> dict:
