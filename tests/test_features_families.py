@@ -57,6 +57,20 @@ def test_repayment_features_match_hand_computation(repayment_book):
     assert r.rp_outstanding == pytest.approx(3500.0)
 
 
+def test_loan_with_nothing_due_or_paid_yet_has_zero_counts_and_schedule_totals():
+    """Nothing due or paid before T: no installment enters the aggregation, counts are 0 (not missing),
+    remaining and outstanding come from the schedule, a prepayment counts where it was made."""
+    fresh = schedule(1, "2025-03-01")
+    prepaid = schedule(2, "2025-03-01", paid={1: ("2025-02-10", 1000), 2: ("2025-02-10", 400)})
+    r = row(build(book([application(1), application(2)], fresh + prepaid), "2025-02-15"), 1, "2025-02-15")
+    assert (r.rp_n_due, r.rp_dpd_now, r.rp_dpd_max, r.rp_n_late_1, r.rp_n_partial, r.rp_n_prepaid) == (0, 0, 0, 0, 0, 0)
+    assert pd.isna(r.rp_dpd_mean) and pd.isna(r.rp_paid_ratio) and pd.isna(r.rp_dpd_slope)
+    assert (r.rp_n_remaining, r.rp_outstanding, r.rp_days_to_next_due) == (6, 6000, 14)
+    p = row(build(book([application(1), application(2)], fresh + prepaid), "2025-02-15"), 2, "2025-02-15")
+    assert (p.rp_n_due, p.rp_n_prepaid, p.rp_n_remaining) == (0, 1, 6)
+    assert p.rp_outstanding == pytest.approx(6000 - 1400) and p.rp_days_since_payment == 5
+
+
 def test_payment_on_or_after_T_is_invisible(repayment_book):
     r = row(build(repayment_book, "2025-03-05"), 1, "2025-03-05")
     assert r.rp_dpd_now == 3  # seq 2 (due Mar 2) is paid on Mar 12, after T
