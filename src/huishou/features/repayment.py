@@ -37,17 +37,26 @@ def _touched_before_T_sql() -> str:
     """
 
 
+def _when(cond: str, value: str = "1") -> str:
+    """`value` where `cond` holds, else NULL (which every aggregate skips).
+
+    Used instead of `agg(x) FILTER (cond)`: the same result, measured ~15 % faster over the
+    repayment family's ~27 aggregates in DuckDB's hash aggregate.
+    """
+    return f"CASE WHEN {cond} THEN {value} END"
+
+
 def _recent_sql() -> str:
     """The last due installment, and DPD, late count and paid share over each recent window."""
     parts = ["arg_max(dpd, seq) FILTER (is_due) AS rp_dpd_last",
              "arg_max(paid_amt / nullif(amount_due, 0), seq) FILTER (is_due) AS rp_paid_ratio_last",
              "arg_max(amount_due, seq) FILTER (is_due) AS rp_last_amount_due"]
     for d in RECENT_DAYS:
-        parts += [f"avg(dpd) FILTER (since_due <= {d}) AS rp_dpd_mean_{d}d",
-                  f"count(*) FILTER (since_due <= {d} AND dpd >= 1) AS rp_n_late_{d}d"]
-    d = RECENT_DAYS[0]
-    parts.append(f"sum(paid_amt) FILTER (is_due AND since_due <= {d}) "
-                 f"/ nullif(sum(amount_due) FILTER (is_due AND since_due <= {d}), 0) AS rp_paid_ratio_{d}d")
+        parts += [f"avg({_when(f'since_due <= {d}', 'dpd')}) AS rp_dpd_mean_{d}d",
+                  f"count({_when(f'since_due <= {d} AND dpd >= 1')}) AS rp_n_late_{d}d"]
+    window = f"is_due AND since_due <= {RECENT_DAYS[0]}"
+    parts.append(f"sum({_when(window, 'paid_amt')}) / nullif(sum({_when(window, 'amount_due')}), 0)"
+                 f" AS rp_paid_ratio_{RECENT_DAYS[0]}d")
     return ",\n        ".join(parts)
 
 
@@ -59,8 +68,8 @@ ZERO_WHEN_UNTOUCHED = ("rp_n_due", "rp_dpd_now", "rp_dpd_max", *(f"rp_n_late_{k}
 
 def _slope_sums_sql() -> str:
     """Sums for the least-squares slope of DPD over the installment number (regr_slope costs 10x more)."""
-    return ("sum(seq::DOUBLE) FILTER (is_due) AS sx, sum((seq * seq)::DOUBLE) FILTER (is_due) AS sxx, "
-            "sum(seq * dpd) FILTER (is_due) AS sxy")
+    return (f"sum({_when('is_due', 'seq::DOUBLE')}) AS sx, sum({_when('is_due', '(seq * seq)::DOUBLE')}) AS sxx, "
+            "sum(seq * dpd) AS sxy")  # dpd is NULL unless due
 
 
 def repayment_sql() -> str:
@@ -68,7 +77,7 @@ def repayment_sql() -> str:
 
     DPD of a due installment runs to its settling payment, or to T when it is not settled before T.
     """
-    late = ", ".join(f"count(*) FILTER (dpd >= {k}) AS rp_n_late_{k}" for k in LATE_THRESHOLDS)
+    late = ", ".join(f"count({_when(f'dpd >= {k}')}) AS rp_n_late_{k}" for k in LATE_THRESHOLDS)
     zeroed = ", ".join(f"coalesce(g.{c}, 0) AS {c}" for c in ZERO_WHEN_UNTOUCHED)
     return f"""
     WITH inst AS ({_touched_before_T_sql()}),
@@ -79,16 +88,16 @@ def repayment_sql() -> str:
     agg AS (
       SELECT sid,
         count(dpd) AS rp_n_due,
-        max(since_due) FILTER (is_due AND NOT settled) AS rp_dpd_now,
+        max({_when("is_due AND NOT settled", "since_due")}) AS rp_dpd_now,
         max(dpd) AS rp_dpd_max, avg(dpd) AS rp_dpd_mean,
         {late},
-        sum(paid_amt) FILTER (is_due) / sum(amount_due) FILTER (is_due) AS rp_paid_ratio,
-        count(*) FILTER (is_due AND paid_amt > 0 AND NOT settled) AS rp_n_partial,
-        avg(since_due - since_paid) FILTER (is_due AND settled) AS rp_days_paid_vs_due_mean,
+        sum({_when("is_due", "paid_amt")}) / sum({_when("is_due", "amount_due")}) AS rp_paid_ratio,
+        count({_when("is_due AND paid_amt > 0 AND NOT settled")}) AS rp_n_partial,
+        avg({_when("is_due AND settled", "since_due - since_paid")}) AS rp_days_paid_vs_due_mean,
         {_recent_sql()},
         {_slope_sums_sql()},
         min(since_paid) AS rp_days_since_payment,
-        count(*) FILTER (NOT is_due AND settled) AS rp_n_prepaid,
+        count({_when("NOT is_due AND settled")}) AS rp_n_prepaid,
         sum(paid_amt) AS paid_total
       FROM graded GROUP BY sid
     ),
