@@ -65,13 +65,13 @@ class FeatureSettings:
     split_mode: str = "time"
     hash_valid_share: float = 0.2
     hash_test_share: float = 0.2
+    valid_from: str = "2025-06-01"
+    test_from: str = "2025-09-01"
 
     def build_kwargs(self, as_of) -> dict:
         """Keyword arguments of `build_features` that come from these settings."""
         return {"as_of": pd.Timestamp(as_of), "horizon_days": self.horizon_days, "default_dpd": self.default_dpd,
                 "paid_tolerance": self.paid_tolerance, "settle_share": self.settle_share}
-    valid_from: str = "2025-06-01"
-    test_from: str = "2025-09-01"
 
     def snapshot_dates(self) -> list[pd.Timestamp]:
         """The snapshot grid T (midnight; features see events strictly before T)."""

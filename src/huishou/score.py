@@ -145,14 +145,15 @@ def load_model(settings: Settings, model_path: str | None, alias: str) -> tuple[
     return tracking.load_registered(settings.tracking, alias)
 
 
-def band_reasons(model: RiskModel, features: pd.DataFrame, bands: pd.Categorical, min_band: str) -> pd.DataFrame:
-    """Top-3 plain-language reasons for loans in `min_band` or riskier ('' elsewhere: TreeSHAP costs ~40x a
-    prediction, and the reasons serve collectors and adverse-action notices, which concern the risky bands)."""
+def band_reasons(model: RiskModel | None, features: pd.DataFrame, bands: pd.Categorical, min_band: str) -> pd.DataFrame:
+    """Top-3 plain-language reasons for loans in `min_band` or riskier ('' elsewhere, and everywhere without a
+    model: TreeSHAP costs ~40x a prediction, and the reasons serve collectors and adverse-action notices,
+    which concern the risky bands)."""
     from huishou.explain import reason_codes
 
     out = pd.DataFrame("", index=features.index, columns=["reason_1", "reason_2", "reason_3"])
     risky = np.asarray(bands.codes) >= list(bands.categories).index(min_band)
-    if risky.any() and model.kind in ("lightgbm", "scorecard"):
+    if model is not None and risky.any() and model.kind in ("lightgbm", "scorecard"):
         out.loc[risky] = reason_codes(model, features.loc[risky]).to_numpy()
     return out
 
@@ -162,8 +163,7 @@ def assemble_scores(features: pd.DataFrame, probability: np.ndarray, model_info:
     out = features[["loan_id", "borrower_id", "snapshot_date"]].copy()
     out["probability"] = probability
     out["risk_band"] = risk_bands(probability, cfg.band_thresholds, cfg.band_labels)
-    reasons = band_reasons(model, features, out["risk_band"].array, cfg.reasons_min_band) if model is not None \
-        else pd.DataFrame("", index=features.index, columns=["reason_1", "reason_2", "reason_3"])
+    reasons = band_reasons(model, features, out["risk_band"].array, cfg.reasons_min_band)
     out[["reason_1", "reason_2", "reason_3"]] = reasons.to_numpy()
     out["model_name"] = model_info["model_name"]
     out["model_version"] = model_info["model_version"]

@@ -148,8 +148,6 @@ def load_registered(cfg: TrackingSettings, alias: str = CHAMPION):
     return model, {"model_name": cfg.registered_model, "model_version": str(mv.version), "alias": alias}
 
 
-
-
 def log_scoring(cfg: TrackingSettings, summary: Mapping[str, Any], drift: Mapping[str, Any]) -> str:
     """One run per scoring job in the scoring experiment: PSI of the score and top features."""
     _setup(cfg, cfg.scoring_experiment)

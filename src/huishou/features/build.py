@@ -1,7 +1,8 @@
-"""Point-in-time feature build: spine x snapshot, every family joined on (loan_id, snapshot_date).
+"""Point-in-time feature build: one spine row per (loan, snapshot T); every family is computed per
+spine id and the families are placed side by side.
 
-Pure function of in-memory tables (no file I/O); DuckDB does the heavy aggregation
-(measured several times faster than a pandas groupby on the same data, see benchmarks/).
+A pure function of the book's tables (DataFrames, or parquet files DuckDB reads in place); DuckDB
+does the heavy aggregation (1.4-2.9x a pandas groupby at a million loans, see benchmarks/).
 """
 
 from __future__ import annotations
@@ -49,19 +50,25 @@ def _register(con: duckdb.DuckDBPyConnection, name: str, table: Table) -> None:
         con.execute(f"CREATE TEMP VIEW {name} AS SELECT * FROM read_parquet('{Path(table).as_posix()}')")
 
 
-def _connect(tables: Mapping[str, Table], snapshots: Sequence[pd.Timestamp], threads: int | None,
-             memory_limit: str | None) -> duckdb.DuckDBPyConnection:
+def open_book(tables: Mapping[str, Table]) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection that sees every table of the book; absent optional tables are empty."""
     con = duckdb.connect()
-    if threads:
-        con.execute(f"SET threads = {int(threads)}")
-    if memory_limit:
-        con.execute(f"SET memory_limit = '{memory_limit}'")
-    con.execute("SET preserve_insertion_order = false")
     for name, table in tables.items():
         _register(con, name, table)
     for name in OPTIONAL_TABLES:
         if name not in tables:
             con.register(name, empty_table(name))
+    return con
+
+
+def _connect(tables: Mapping[str, Table], snapshots: Sequence[pd.Timestamp], threads: int | None,
+             memory_limit: str | None) -> duckdb.DuckDBPyConnection:
+    con = open_book(tables)
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+    con.execute("SET preserve_insertion_order = false")
     snaps = pd.DataFrame({"snapshot_date": pd.to_datetime(list(snapshots)).astype("datetime64[us]")})
     con.register("snapshots", snaps)
     return con
@@ -134,7 +141,7 @@ def _output_columns(con: duckdb.DuckDBPyConnection, part: str) -> str:
     for name, dtype in zip(relation.columns, relation.dtypes, strict=True):
         if name == "sid":
             continue
-        is_number = name.split("_", 1)[0] in FAMILY_PREFIXES and name not in CATEGORICAL
+        is_number = is_feature(name) and name not in CATEGORICAL
         out.append(f'"{name}"::DOUBLE AS "{name}"' if is_number and str(dtype) != "DOUBLE" else f'"{name}"')
     return ", ".join(out)
 
@@ -163,9 +170,14 @@ def _finish(frame: pd.DataFrame, present: set[str]) -> pd.DataFrame:
     return frame
 
 
+def is_feature(name: str) -> bool:
+    """A model input: a family column (prefix app_, rp_, pl_, cb_, cl_)."""
+    return name.split("_", 1)[0] in FAMILY_PREFIXES
+
+
 def feature_columns(frame: pd.DataFrame) -> list[str]:
-    """Model inputs: every family column (prefix app_, rp_, pl_, cb_, cl_)."""
-    return [c for c in frame.columns if c.split("_", 1)[0] in FAMILY_PREFIXES]
+    """Model inputs, in frame order."""
+    return [c for c in frame.columns if is_feature(c)]
 
 
 def assign_hash_split(frame: pd.DataFrame, valid_share: float, test_share: float) -> pd.Series:

@@ -23,6 +23,11 @@ def paid_enough(installments, tol: float, share: float = 1.0):
     return installments["amount_paid"] >= installments["amount_due"] * share - tol
 
 
+def paid_before(day_expr: str) -> str:
+    """SQL: the amount installment `i` had been paid strictly before `day_expr` (0 when paid later or not at all)."""
+    return f"CASE WHEN i.paid_date < {day_expr} THEN i.amount_paid ELSE 0 END"
+
+
 def settled_before(day_expr: str) -> str:
     """SQL predicate: installment `i` paid (enough to settle it) strictly before `day_expr`."""
     return f"(i.paid_date IS NOT NULL AND i.paid_date < {day_expr} AND {PAID_ENOUGH})"

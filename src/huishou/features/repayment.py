@@ -14,7 +14,7 @@ monthly or irregular schedules.
 
 from __future__ import annotations
 
-from huishou.features.population import PAID_ENOUGH, settled_before
+from huishou.features.population import PAID_ENOUGH, paid_before, settled_before
 
 LATE_THRESHOLDS = (1, 7, 15, 30)
 RECENT_DAYS = (90, 180)
@@ -29,7 +29,7 @@ def _touched_before_T_sql() -> str:
     return f"""
     SELECT s.sid, i.seq, i.amount_due, i.due_date < s.snapshot_date AS is_due,
       date_diff('day', i.due_date, s.snapshot_date) AS since_due,
-      CASE WHEN i.paid_date < s.snapshot_date THEN i.amount_paid ELSE 0 END AS paid_amt,
+      {paid_before("s.snapshot_date")} AS paid_amt,
       CASE WHEN i.paid_date < s.snapshot_date THEN date_diff('day', i.paid_date, s.snapshot_date) END AS since_paid,
       (i.paid_date < s.snapshot_date AND {PAID_ENOUGH}) AS settled
     FROM spine s JOIN installments i ON i.loan_id = s.loan_id
@@ -129,7 +129,7 @@ def earlier_loans_sql() -> str:
     return f"""
     WITH prev AS (
       SELECT s.sid, p.loan_id AS prev_loan_id, i.amount_due,
-        CASE WHEN i.paid_date < s.snapshot_date THEN i.amount_paid ELSE 0 END AS paid_amt,
+        {paid_before("s.snapshot_date")} AS paid_amt,
         greatest(date_diff('day', i.due_date,
           CASE WHEN {settled_before("s.snapshot_date")} THEN i.paid_date ELSE s.snapshot_date END), 0) AS dpd
       FROM spine s

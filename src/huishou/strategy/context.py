@@ -12,11 +12,11 @@ from collections.abc import Mapping
 import duckdb
 import pandas as pd
 
-from huishou.features.population import paid_enough, settled_before
-from huishou.schemas import OPTIONAL_TABLES, empty_table
+from huishou.features.build import open_book
+from huishou.features.collection import REACHED
+from huishou.features.population import paid_before, paid_enough, settled_before
 
 NONCONTACT = "('sms', 'app_push', 'email_letter')"
-REACHED = "('reached', 'promise_to_pay', 'paid', 'refused')"
 CONTEXT_FEATURES = [
     "dpd", "step", "overdue_amount", "outstanding", "amount", "age", "ios", "rate", "declared_income",
     "city_tier", "phone_age_months", "cb_mismatches", "cb_unreached", "prior_late_installments",
@@ -26,12 +26,7 @@ CONTEXT_FEATURES = [
 
 
 def _connect(tables: Mapping[str, pd.DataFrame], decisions: pd.DataFrame) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    for name, frame in tables.items():
-        con.register(name, frame)
-    for name in OPTIONAL_TABLES:
-        if name not in tables:
-            con.register(name, empty_table(name))
+    con = open_book(tables)
     con.register("decisions", decisions)
     return con
 
@@ -48,9 +43,9 @@ def decision_context(tables: Mapping[str, pd.DataFrame], decisions: pd.DataFrame
     sql = f"""
     WITH inst AS (
       SELECT d.decision_id, min(i.due_date) FILTER (i.due_date < d.t AND NOT {settled}) AS open_due,
-        sum(i.amount_due - CASE WHEN i.paid_date < CAST(d.t AS DATE) THEN i.amount_paid ELSE 0 END)
+        sum(i.amount_due - {paid_before('CAST(d.t AS DATE)')})
           FILTER (i.due_date < d.t AND NOT {settled}) AS overdue_amount,
-        sum(i.amount_due - CASE WHEN i.paid_date < CAST(d.t AS DATE) THEN i.amount_paid ELSE 0 END) AS outstanding,
+        sum(i.amount_due - {paid_before('CAST(d.t AS DATE)')}) AS outstanding,
         count(*) FILTER (i.due_date < d.t AND (i.paid_date IS NULL OR i.paid_date > i.due_date)
                          AND i.due_date < d.t - INTERVAL 30 DAY) AS prior_late_installments
       FROM decisions d JOIN installments i ON i.loan_id = d.loan_id
