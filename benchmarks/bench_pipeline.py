@@ -69,9 +69,9 @@ def phase_features(raw: Path, warm_runs: int = 3) -> dict:
     build in the process (cold) and the median of `warm_runs` more (timings swing run to run here)."""
     import statistics
 
+    from huishou.book import raw_paths
     from huishou.features import build_features
     from huishou.io import write_parquet
-    from huishou.validate import raw_paths
 
     as_of, _ = _snapshots(raw)
     tables = raw_paths(raw)
@@ -115,8 +115,8 @@ def phase_compare(raw: Path, repeats: int = 3) -> dict:
         params = {"tol": f.paid_tolerance, "share": f.settle_share, "dpd": f.default_dpd}
         con.execute(f"CREATE TEMP TABLE loan_status AS {loan_status_sql()}", params)
         con.execute(f"CREATE TEMP TABLE spine AS {spine_sql()}")
-        sql = repayment_sql().replace("$tol", str(f.paid_tolerance)).replace("$share", str(f.settle_share))
-        out = con.sql(sql).to_arrow_table().to_pandas()
+        sql = repayment_sql(f.late_thresholds, f.recent_days)
+        out = con.execute(sql, {"tol": f.paid_tolerance, "share": f.settle_share}).to_arrow_table().to_pandas()
         con.close()
         return out
 
@@ -136,9 +136,9 @@ def phase_compare(raw: Path, repeats: int = 3) -> dict:
 
 def phase_train(raw: Path) -> dict:
     """LightGBM on a labelled snapshot (features built first, not timed here)."""
+    from huishou.book import raw_paths
     from huishou.features import build_features, feature_columns
     from huishou.train import fit_lightgbm
-    from huishou.validate import raw_paths
 
     as_of, t_train = _snapshots(raw)
     frame = build_features(raw_paths(raw), [t_train], **_kwargs(as_of))
@@ -159,10 +159,10 @@ def phase_score(raw: Path) -> dict:
     Timed twice: as the nightly job runs it (TreeSHAP reason codes for the risky bands) and
     without reason codes (read, score, write only).
     """
-    from huishou.features import load_features
+    from huishou.artifacts import load_features
     from huishou.io import write_parquet
-    from huishou.score import assemble_scores, feature_data_hash, score_frame
-    from huishou.train import RiskModel
+    from huishou.model import RiskModel
+    from huishou.scoring import assemble_scores, feature_data_hash, score_frame
 
     s = _settings()
     model = RiskModel.load(raw.parent / "model.joblib")

@@ -19,10 +19,10 @@ from sklearn.metrics import roc_auc_score
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from huishou.artifacts import load_features  # noqa: E402
 from huishou.config import load_settings  # noqa: E402
-from huishou.features import load_features  # noqa: E402
 from huishou.io import write_json  # noqa: E402
-from huishou.train import RiskModel  # noqa: E402
+from huishou.model import RiskModel  # noqa: E402
 
 
 def main(csv: str = str(ROOT.parent / "shared" / "data" / "taiwan_default" / "UCI_Credit_Card_named.csv")) -> dict:

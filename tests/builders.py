@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from huishou.schemas import empty_table
+from huishou.book.contracts import empty_table
 
 D = pd.Timestamp
 

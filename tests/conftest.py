@@ -13,6 +13,7 @@ from huishou.features import assign_split, build_features
 from huishou.simulate import simulate_book
 
 ROOT = Path(__file__).resolve().parents[1]
+ROOT_SETTINGS = load_settings(ROOT / "params.yaml")
 
 
 def small_settings(n_borrowers: int = 2500, seed: int = 11, hardship_rate: float | None = None) -> Settings:
@@ -27,6 +28,13 @@ def small_settings(n_borrowers: int = 2500, seed: int = 11, hardship_rate: float
 def features_for(book, settings: Settings, snapshots=None) -> pd.DataFrame:
     f = settings.features
     return build_features(book.raw_tables(), snapshots or f.snapshot_dates(), **f.build_kwargs(settings.simulate.as_of))
+
+
+def pytest_collection_modifyitems(items):
+    """Tests not marked e2e are unit tests: `pytest -m unit` runs the fast tier, `-m e2e` the rest."""
+    for item in items:
+        if "e2e" not in item.keywords:
+            item.add_marker(pytest.mark.unit)
 
 
 @pytest.fixture(scope="session")

@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from huishou.adapters import taiwan
+from huishou.book.adapters import taiwan
+from huishou.book.validation import validate_book
 from huishou.config import load_settings
 from huishou.features import build_features
-from huishou.validate import validate_book
 
 
 def _row(id_, pays, bills, amts, default, limit=50_000.0, age=35):
@@ -91,6 +91,7 @@ def test_mapping_on_a_slice_of_the_real_file():
     assert (tables["applications"]["amount"].to_numpy() == src["LIMIT_BAL"].to_numpy()).all()
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(not SHARED_CSV.exists(), reason="the shared Taiwan data is not beside this checkout")
 def test_real_file_runs_through_the_whole_pipeline(tmp_path, monkeypatch):
     """adapt -> validate -> features -> train -> evaluate with params_taiwan.yaml, on 4,000 real clients."""

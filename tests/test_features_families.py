@@ -9,13 +9,19 @@ import pytest
 from huishou.features import build_features
 
 from builders import D, action, application, book, callback, schedule
+from conftest import ROOT_SETTINGS
 
 AS_OF = D("2026-01-01")
+F = ROOT_SETTINGS.features  # the hand-computed answers assume horizon 60, default 30 DPD, tolerance 0.01
 
 
 def build(tables, *snaps, as_of=AS_OF):
-    return build_features(tables, [D(s) for s in snaps], as_of=as_of, horizon_days=60, default_dpd=30,
-                          paid_tolerance=0.01)
+    return build_features(tables, [D(s) for s in snaps], **F.build_kwargs(as_of))
+
+
+def test_hand_computed_answers_use_the_documented_params():
+    assert (F.horizon_days, F.default_dpd, F.paid_tolerance, F.settle_share) == (60, 30, 0.01, 1.0)
+    assert (F.late_thresholds, F.recent_days, F.promise_grace_days) == ([1, 7, 15, 30], [90, 180], 3)
 
 
 def row(frame, loan_id, snap):

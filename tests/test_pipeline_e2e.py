@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
+pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 

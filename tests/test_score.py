@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 
 from huishou import io as hio
+from huishou.book.files import raw_paths
 from huishou.cli import main
 from huishou.config import load_settings
 from huishou.drift import bin_shares, build_reference, drift_report, psi
 from huishou.features import feature_columns
-from huishou.score import features_dask, features_local, risk_bands, score_frame
+from huishou.scoring import features_dask, features_local, risk_bands, score_frame
 from huishou.train import fit_lightgbm, fit_lightgbm_dask
-from huishou.validate import raw_paths
 
 SNAPSHOT = "2025-10-01"
 
@@ -35,7 +35,7 @@ def workspace(tmp_path_factory, book, features, settings):
     cols = feature_columns(features)
     train, valid = features[features["split"] == "train"], features[features["split"] == "valid"]
     model = fit_lightgbm(train, valid, cols, fast)
-    model.meta["reference"] = build_reference(model.predict_proba(train), train, cols[:5])
+    model.meta["reference"] = build_reference(model.predict_proba(train), train, cols[:5], 10)
     model.save(root / "model.joblib")
     return root, model
 
@@ -100,9 +100,7 @@ def test_registry_without_champion_is_a_clear_error(workspace, monkeypatch, caps
 def test_dask_engine_matches_local(workspace, settings):
     root, model = workspace
     tables = raw_paths(root / "data" / "raw")
-    f = settings.features
-    kwargs = {"as_of": settings.simulate.as_of, "horizon_days": f.horizon_days, "default_dpd": f.default_dpd,
-              "paid_tolerance": f.paid_tolerance}
+    kwargs = settings.features.build_kwargs(settings.simulate.as_of)
     t = pd.Timestamp(SNAPSHOT)
     local = features_local(tables, t, kwargs)
     local["probability"] = score_frame(model, local, chunk_size=97)
@@ -143,7 +141,7 @@ def test_psi_hand_computed_and_thresholds():
     assert shares == [0.25, 0.25, 0.25, 0.25]
     rng = np.random.default_rng(1)
     base = pd.DataFrame({"x": rng.normal(0, 1, 5000)})
-    ref = build_reference(rng.uniform(0, 1, 5000), base, ["x"])
+    ref = build_reference(rng.uniform(0, 1, 5000), base, ["x"], 10)
     same = drift_report(ref, rng.uniform(0, 1, 5000), pd.DataFrame({"x": rng.normal(0, 1, 5000)}), 0.1, 0.25)
     moved = drift_report(ref, rng.uniform(0, 1, 5000), pd.DataFrame({"x": rng.normal(1.0, 1, 5000)}), 0.1, 0.25)
     assert same["status"] == "ok" and same["features"]["x"]["psi"] < 0.02

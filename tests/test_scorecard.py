@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from huishou.config import load_settings
-from huishou.evaluate import ks_statistic, lift_table
 from huishou.features import feature_columns
+from huishou.metrics import ks_statistic, lift_table
 from huishou.scorecard import ScorecardModel, fit_scorecard, points_shortfall, select_features
 
 CFG = load_settings("params.yaml").scorecard
@@ -82,7 +82,7 @@ def test_points_shortfall_is_zero_in_the_best_bin_and_positive_elsewhere(card, f
 
 def test_reason_codes_for_both_models_are_plain_words(card, features):
     from huishou.explain import REASONS, reason_codes
-    from huishou.train import Calibrator, FeatureContract, RiskModel
+    from huishou.model import Calibrator, FeatureContract, RiskModel
 
     model, _ = card
     wrapped = RiskModel("scorecard", model, Calibrator("none"), FeatureContract.from_frame(features, model.variables))

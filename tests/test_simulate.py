@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from huishou.simulate import ACTIONS, legacy_policy_probs, simulate_book
+from huishou.simulate import legacy_policy_probs, simulate_book
+from huishou.vocab import ACTIONS
 
 from conftest import features_for, small_settings
 

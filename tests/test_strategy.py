@@ -14,11 +14,15 @@ from huishou.config import load_settings
 from huishou.strategy import AUTO, delinquent_loans, plan_day, values_matrix, worklist
 from huishou.strategy.assign import exact, greedy, plan
 from huishou.strategy.context import logged_decisions
-from huishou.strategy.effects import ACTIONS, fit_effect_model
+from huishou.strategy.effects import fit_effect_model
 from huishou.strategy.policy_eval import ips_dr, ladder_choice, ladder_plan
 from huishou.strategy.rules import allowed_actions, violations
+from huishou.vocab import ACTIONS
 
-CFG = load_settings("params.yaml").strategy
+PARAMS = load_settings("params.yaml")
+CFG = PARAMS.strategy
+SETTLE = (PARAMS.features.paid_tolerance, PARAMS.features.settle_share)
+STEPS = CFG.decision_step_days
 
 
 def ctx_row(**kw) -> dict:
@@ -156,8 +160,8 @@ def test_ladder_escalates_by_dpd_within_rules():
     ctx = pd.DataFrame([ctx_row(loan_id=1, dpd=3), ctx_row(loan_id=2, dpd=10),
                         ctx_row(loan_id=3, dpd=25, outstanding=9e4, episode_noncontact=3)])
     allowed, _ = allowed_actions(ctx, CFG)
-    assert ladder_choice(ctx, allowed).tolist() == ["sms", "call", "visit"]
-    tight = ladder_plan(ctx, allowed, CFG.minutes, {"C1": 90})
+    assert ladder_choice(ctx, allowed, CFG).tolist() == ["sms", "call", "visit"]
+    tight = ladder_plan(ctx, allowed, dataclasses.replace(CFG, collectors=1, collector_minutes=90))
     assert tight.action.tolist() == ["sms", "sms", "visit"]  # highest DPD first takes the minutes
 
 
@@ -202,11 +206,13 @@ def test_ips_and_dr_recover_the_value_of_a_policy():
 def test_plan_day_on_a_book_is_lawful_and_fills_worklists(book, settings):
     tables = book.raw_tables()
     day = settings.simulate.as_of
-    logged = logged_decisions(tables, day - pd.Timedelta(days=7), 7)
+    f = settings.features
+    logged = logged_decisions(tables, day - pd.Timedelta(days=7), 7, *SETTLE, STEPS)
     effects = fit_effect_model(logged, dict(settings.strategy.effect_model) | {"num_boost_round": 80})
     cfg = dataclasses.replace(settings.strategy, collectors=1, collector_minutes=60)
-    cand, result = plan_day(tables, day, effects, cfg)
-    assert len(cand) > 5 and set(cand["loan_id"]) <= set(delinquent_loans(tables["installments"], day, 29))
+    cand, result = plan_day(tables, day, effects, cfg, f.default_dpd, *SETTLE)
+    delinquent = delinquent_loans(tables["installments"], day, 29, f.default_dpd, *SETTLE)
+    assert len(cand) > 5 and set(cand["loan_id"]) <= set(delinquent)
     assert violations(cand, cand["action"], cfg) == []
     reasons = pd.DataFrame({"reason_1": "currently overdue", "reason_2": "", "reason_3": ""},
                            index=pd.Index(cand["loan_id"], name="loan_id"))
@@ -219,10 +225,10 @@ def test_plan_day_on_a_book_is_lawful_and_fills_worklists(book, settings):
     assert lists["rule_path"].str.contains("borrower only").all()
 
 
+@pytest.mark.e2e
 def test_strategy_beats_the_ladder_and_nears_the_oracle_on_the_simulated_truth():
     """The bar on the default simulated book (params.yaml): >= 15 % over the DPD ladder and >= 90 % of the
     oracle policy in true expected recovery, same rules and collector capacity, over five worklist dates."""
-    from huishou.config import load_settings
     from huishou.simulate import simulate_book
     from huishou.strategy.truth_eval import true_values, truth_comparison
 
@@ -232,11 +238,14 @@ def test_strategy_beats_the_ladder_and_nears_the_oracle_on_the_simulated_truth()
     as_of = settings.simulate.as_of
     days = [as_of - pd.Timedelta(days=d) for d in settings.strategy.eval_days_before_as_of]
     cfg = settings.strategy
-    logged = logged_decisions(tables, days[0] - pd.Timedelta(days=cfg.response_days), cfg.response_days)
+    f = settings.features
+    settle = (f.paid_tolerance, f.settle_share)
+    cutoff = days[0] - pd.Timedelta(days=cfg.response_days)
+    logged = logged_decisions(tables, cutoff, cfg.response_days, *settle, cfg.decision_step_days)
     effects = fit_effect_model(logged, cfg.effect_model)
     totals = {"strategy": 0.0, "ladder": 0.0, "oracle": 0.0}
     for day in days:
-        cand, _ = plan_day(tables, day, effects, cfg)
+        cand, _ = plan_day(tables, day, effects, cfg, f.default_dpd, *settle)
         allowed = cand[[f"allowed_{a}" for a in ACTIONS]].set_axis(list(ACTIONS), axis=1)
         result = truth_comparison(cand, allowed, cand["action"], true_values(cand, book.truth["borrowers"], 0.0, cfg), cfg)
         for k in totals:
@@ -257,10 +266,10 @@ def test_no_rule_is_broken_on_random_simulated_books(seed, collectors, minutes, 
     book = simulate_book(s.simulate, progress=False)
     tables = book.raw_tables()
     day = s.simulate.as_of
-    logged = logged_decisions(tables, day - pd.Timedelta(days=7), 7)
+    logged = logged_decisions(tables, day - pd.Timedelta(days=7), 7, *SETTLE, STEPS)
     effects = fit_effect_model(logged, dict(s.strategy.effect_model) | {"num_boost_round": 40})
     cfg = dataclasses.replace(s.strategy, collectors=collectors, collector_minutes=minutes)
-    cand, result = plan_day(tables, day, effects, cfg)
+    cand, result = plan_day(tables, day, effects, cfg, s.features.default_dpd, *SETTLE)
     assert violations(cand, cand["action"], cfg) == []
     used = cand.groupby("collector_id")["action"].apply(lambda a: sum(cfg.minutes[x] for x in a))
     for who, total in used.items():

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from huishou.config import load_settings
+from huishou.errors import FeatureMismatchError
 from huishou.features import feature_columns
-from huishou.train import FeatureMismatchError, RiskModel, fit_lightgbm, fit_logistic
+from huishou.model import RiskModel
+from huishou.train import fit_lightgbm, fit_logistic
 
 FAST = dataclasses.replace(load_settings("params.yaml").train, num_boost_round=60, early_stopping_rounds=20)
 

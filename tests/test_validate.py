@@ -8,10 +8,10 @@ import shutil
 import pandas as pd
 import pytest
 
+from huishou.book.validation import validate_book
 from huishou.cli import main
+from huishou.errors import DataValidationError
 from huishou.io import write_parquet
-from huishou.schemas import DataValidationError
-from huishou.validate import validate_book
 
 SRC = "data/raw/{}.parquet"
 

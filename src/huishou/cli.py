@@ -1,74 +1,151 @@
-"""`huishou <stage>`: argument parsing only; each command calls one stage function."""
+"""`huishou <command>`: argument parsing and the command registry; each command runs one stage file.
+
+Stages are imported by name only when their command runs, so `huishou --help` stays light (no
+LightGBM, scikit-learn or MLflow). Every stage sees params.yaml through a view that allows only
+the keys it declares (its PARAMS, which dvc.yaml repeats).
+"""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import import_module
 
-from huishou.config import ConfigError, load_settings
-from huishou.schemas import DataValidationError
-from huishou.train import FeatureMismatchError, ModelNotFoundError
+from huishou.errors import UserError
 
-STAGES = {
-    "simulate": ("huishou.simulate", "simulate the built-in loan book into data/raw (plus its hidden ground truth)"),
-    "validate": ("huishou.validate", "check data/raw against the table contracts"),
-    "features": ("huishou.features", "point-in-time features and target for every snapshot"),
-    "train": ("huishou.train", "train LightGBM + logistic challenger, log to MLflow, set 'challenger'"),
-    "evaluate": ("huishou.evaluate", "out-of-time metrics, plots, oracle comparison"),
-    "strategy": ("huishou.strategy", "action effects, lawful plans and per-collector worklists"),
-    "evaluate-strategy": ("huishou.strategy.truth_eval", "strategy vs DPD ladder vs oracle on the simulated truth"),
+
+def _score_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--snapshot", help="snapshot date T, YYYY-MM-DD (default: the extract date of data/raw)")
+    p.add_argument("--model-path", help="a RiskModel file instead of the registry (e.g. models/lightgbm.joblib)")
+    p.add_argument("--alias", default="champion", help="registry alias to load (default: champion)")
+    p.add_argument("--engine", choices=["local", "dask"], help="override params.yaml score.engine")
+    p.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 (default: score.scheduler)")
+
+
+def _adapt_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", help="adapter name (taiwan)")
+    p.add_argument("--input", required=True, help="path of the source file")
+
+
+def _promote_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--version", help="model version to promote (default: the current 'challenger')")
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand: the stage module it runs, what it is for, what it reads and writes, its options."""
+
+    stage: str
+    summary: str
+    reads: str
+    writes: str
+    options: Callable[[argparse.ArgumentParser], None] | None = None
+
+
+COMMANDS = {
+    "simulate": Command(
+        "simulate",
+        "simulate the built-in loan book and its hidden ground truth",
+        "params.yaml (simulate, the snapshot grid of features)",
+        "data/raw/*.parquet + manifest.json; data/truth/ (read by the evaluation stages only)",
+    ),
+    "validate": Command(
+        "validate",
+        "check the raw tables against their contracts and each other",
+        "data/raw/",
+        "data/validated/report.json (hashes of the files that passed); nothing when a rule is broken",
+    ),
+    "features": Command(
+        "features",
+        "point-in-time features and target for every snapshot, with the split",
+        "data/raw/ (as validated), data/validated/report.json",
+        "data/features/features.parquet, data/features/summary.json",
+    ),
+    "train": Command(
+        "train",
+        "fit LightGBM, the logistic challenger and the scorecard; register 'challenger' in MLflow",
+        "data/features/features.parquet (train, valid); data/raw/ (hashes)",
+        "models/*.joblib, models/scorecard/, models/train_metrics.json, models/run.json, an MLflow run",
+    ),
+    "evaluate": Command(
+        "evaluate",
+        "out-of-time metrics, plots, oracle comparison and the model report",
+        "data/features/features.parquet (test), models/, data/truth/oracle.parquet (simulated book)",
+        "models/metrics.json, models/plots/, models/report.html; adds to the MLflow run",
+    ),
+    "score": Command(
+        "score",
+        "score every active loan at a snapshot (the nightly job)",
+        "data/raw/ (as validated), the model (registry alias or --model-path)",
+        "data/scores/scores_<T>.parquet, data/scores/drift_<T>.json; an MLflow scoring run",
+        _score_options,
+    ),
+    "strategy": Command(
+        "strategy",
+        "action effects, lawful plans and per-collector worklists",
+        "data/raw/ (as validated, with collection_actions), data/scores/, models/lightgbm.joblib",
+        "data/worklists/ (candidates, worklist parquet, <D>/<collector>.csv, index.json), "
+        "models/strategy_metrics.json; an MLflow run",
+    ),
+    "evaluate-strategy": Command(
+        "evaluate_strategy",
+        "strategy vs DPD ladder vs oracle on the simulated truth",
+        "data/worklists/ (candidates, index.json), data/truth/borrowers.parquet",
+        "models/strategy_truth.json; an MLflow run",
+    ),
+    "adapt": Command(
+        "adapt",
+        "map an external data set onto the raw tables",
+        "the --input file",
+        "data/raw/*.parquet + manifest.json",
+        _adapt_options,
+    ),
+    "promote": Command(
+        "promote",
+        "point the registry alias 'champion' at a model version",
+        "the MLflow registry",
+        "the registry alias 'champion'",
+        _promote_options,
+    ),
 }
 
+PARAMS_HELP = "path to params.yaml (default: ./params.yaml); accepted before or after the command"
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="huishou", description=__doc__)
-    parser.add_argument("--params", default="params.yaml", help="path to params.yaml (default: ./params.yaml)")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, (_, help_text) in STAGES.items():
-        sub.add_parser(name, help=help_text)
-    adapt = sub.add_parser("adapt", help="map an external data set to the raw tables in data.raw_dir")
-    adapt.add_argument("name", help="adapter name (taiwan)")
-    adapt.add_argument("--input", required=True, help="path of the source file")
-    score = sub.add_parser("score", help="score every active loan at a snapshot; writes data/scores/")
-    score.add_argument("--snapshot", help="snapshot date T (default: the extract date of data/raw)")
-    score.add_argument("--model-path", help="a RiskModel file instead of the registry (e.g. models/lightgbm.joblib)")
-    score.add_argument("--alias", default="champion", help="registry alias to load (default: champion)")
-    score.add_argument("--engine", choices=["local", "dask"], help="override params.yaml score.engine")
-    score.add_argument("--scheduler", help="Dask scheduler address (default: a local cluster)")
-    promote = sub.add_parser("promote", help="point the registry alias 'champion' at a model version")
-    promote.add_argument("--version", help="model version (default: the current 'challenger')")
-    return parser
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="huishou", description=__doc__.split("\n")[0])
+    top.add_argument("--params", default="params.yaml", help=PARAMS_HELP)
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, cmd in COMMANDS.items():
+        p = sub.add_parser(
+            name,
+            help=cmd.summary,
+            description=f"{cmd.summary}.\n\nreads:  {cmd.reads}\nwrites: {cmd.writes}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        p.add_argument("--params", default=argparse.SUPPRESS, help=PARAMS_HELP)
+        if cmd.options:
+            cmd.options(p)
+    return top
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
+    options = {k: v for k, v in vars(args).items() if k not in {"command", "params"}}
+    cmd = COMMANDS[args.command]
+    # imported here, not at the top, so that `huishou --help` does not load pandas
+    from huishou.config import ParamsView, load_settings
+
     try:
         settings = load_settings(args.params)
-        if args.command == "promote":
-            from huishou.tracking import promote
-
-            version = promote(settings.tracking, args.version)
-            print(f"champion -> {settings.tracking.registered_model} version {version}")
-            return 0
-        if args.command == "adapt":
-            from huishou.adapters import run as adapt
-
-            result = adapt(settings, args.name, args.input)
-        elif args.command == "score":
-            from huishou.score import run as score
-
-            if args.scheduler:
-                settings = dataclasses.replace(settings, score=dataclasses.replace(settings.score,
-                                                                                    scheduler=args.scheduler))
-            result = score(settings, args.snapshot, args.model_path, args.engine, args.alias)
-        else:
-            result = import_module(STAGES[args.command][0]).run(settings)
-    except (ConfigError, DataValidationError, FeatureMismatchError, ModelNotFoundError) as err:
+        stage = import_module(f"huishou.stages.{cmd.stage}")
+        result = stage.run(ParamsView(settings, stage.PARAMS, cmd.stage), **options)
+    except UserError as err:
         print(f"huishou {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        return err.exit_code
     print(json.dumps(result, indent=2, default=str)[:4000])
     return 0
 

@@ -1,51 +1,61 @@
-"""Load params.yaml into typed, validated settings.
+"""Typed settings read from params.yaml, the only place a tunable is written.
 
-Every tunable lives in params.yaml; code never hard-codes one. Unknown keys are an
-error so that a typo in `dvc exp run -S ...` fails loudly instead of being ignored.
+A leaf: imports nothing of the project but its errors. The settings types validate values but
+carry no defaults: a key missing from params.yaml is an error naming the key and the file, so a
+params file can never silently train another model. Unknown keys are errors too, so a typo in
+`dvc exp run -S ...` fails loudly instead of being ignored.
+
+Stages see their settings through a `ParamsView` that allows only the keys the stage declares
+(the same keys dvc.yaml lists under the stage's `params`): reading any other key is an error,
+so dvc.yaml cannot fall behind what a stage really reads.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+import types
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import yaml
 
-
-class ConfigError(ValueError):
-    """params.yaml is missing a key, has an unknown one, or a value breaks a rule."""
+from huishou.errors import ConfigError
 
 
 @dataclass(frozen=True)
 class DataSettings:
-    raw_dir: str = "data/raw"
-    truth_dir: str = "data/truth"
-    validated_dir: str = "data/validated"
-    features_dir: str = "data/features"
-    models_dir: str = "models"
-    worklists_dir: str = "data/worklists"
+    """Folders of the pipeline's files (relative to the project root)."""
+
+    raw_dir: str
+    truth_dir: str
+    validated_dir: str
+    features_dir: str
+    models_dir: str
+    worklists_dir: str
 
 
 @dataclass(frozen=True)
 class SimulateSettings:
-    seed: int = 20261122
-    n_borrowers: int = 50_000
-    start_date: str = "2024-01-01"
-    months: int = 24
-    extra_loans_mean: float = 0.7
-    max_loans_per_borrower: int = 4
-    term_mix: dict[int, float] = field(default_factory=lambda: {3: 0.3, 6: 0.4, 12: 0.3})
-    base_miss_logit: float = -3.1
-    risk_weight: float = 0.5
-    drift_sd: float = 0.04
-    hardship_rate: float = 0.05
-    policy_epsilon: float = 0.25
-    cure_shift: float = 0.0
-    lender_score_noise: float = 0.25
-    write_oracle: bool = True
+    """Knobs of the built-in simulated loan book (see huishou.simulate)."""
+
+    seed: int
+    n_borrowers: int
+    start_date: str
+    months: int
+    extra_loans_mean: float
+    max_loans_per_borrower: int
+    term_mix: dict[int, float]
+    base_miss_logit: float
+    risk_weight: float
+    drift_sd: float
+    hardship_rate: float
+    policy_epsilon: float
+    cure_shift: float
+    lender_score_noise: float
+    write_oracle: bool
 
     @property
     def as_of(self) -> pd.Timestamp:
@@ -55,23 +65,38 @@ class SimulateSettings:
 
 @dataclass(frozen=True)
 class FeatureSettings:
-    first_snapshot: str = "2024-04-01"
-    last_snapshot: str = "2025-11-01"
-    snapshot_every_months: int = 1
-    horizon_days: int = 60
-    default_dpd: int = 30
-    paid_tolerance: float = 0.01
-    settle_share: float = 1.0
-    split_mode: str = "time"
-    hash_valid_share: float = 0.2
-    hash_test_share: float = 0.2
-    valid_from: str = "2025-06-01"
-    test_from: str = "2025-09-01"
+    """Snapshot grid, target definition, feature thresholds and the train/valid/test split."""
+
+    first_snapshot: str
+    last_snapshot: str
+    snapshot_every_months: int
+    horizon_days: int
+    default_dpd: int
+    paid_tolerance: float
+    settle_share: float
+    late_thresholds: list[int]
+    recent_days: list[int]
+    promise_grace_days: int
+    income_understated_ratio: float
+    split_mode: str
+    hash_valid_share: float
+    hash_test_share: float
+    valid_from: str
+    test_from: str
 
     def build_kwargs(self, as_of) -> dict:
         """Keyword arguments of `build_features` that come from these settings."""
-        return {"as_of": pd.Timestamp(as_of), "horizon_days": self.horizon_days, "default_dpd": self.default_dpd,
-                "paid_tolerance": self.paid_tolerance, "settle_share": self.settle_share}
+        return {
+            "as_of": pd.Timestamp(as_of),
+            "horizon_days": self.horizon_days,
+            "default_dpd": self.default_dpd,
+            "paid_tolerance": self.paid_tolerance,
+            "settle_share": self.settle_share,
+            "late_thresholds": tuple(self.late_thresholds),
+            "recent_days": tuple(self.recent_days),
+            "promise_grace_days": self.promise_grace_days,
+            "income_understated_ratio": self.income_understated_ratio,
+        }
 
     def snapshot_dates(self) -> list[pd.Timestamp]:
         """The snapshot grid T (midnight; features see events strictly before T)."""
@@ -83,158 +108,206 @@ class FeatureSettings:
 
 @dataclass(frozen=True)
 class TrainSettings:
-    engine: str = "local"
-    seed: int = 7
-    num_leaves: int = 31
-    max_depth: int = -1
-    learning_rate: float = 0.05
-    num_boost_round: int = 600
-    early_stopping_rounds: int = 50
-    min_child_samples: int = 100
-    feature_fraction: float = 0.8
-    bagging_fraction: float = 0.8
-    lambda_l2: float = 1.0
-    monotone: bool = True
-    monotone_constraints: dict[str, int] = field(default_factory=dict)
-    calibration: str = "platt"
-    logreg_C: float = 0.5
-    reference_features: int = 10
+    """LightGBM, logistic challenger, calibration and the drift reference kept with each model."""
+
+    engine: str
+    dask_workers: int
+    seed: int
+    num_leaves: int
+    max_depth: int
+    learning_rate: float
+    num_boost_round: int
+    early_stopping_rounds: int
+    min_child_samples: int
+    feature_fraction: float
+    bagging_fraction: float
+    lambda_l2: float
+    monotone: bool
+    monotone_constraints: dict[str, int]
+    calibration: str
+    logreg_C: float
+    reference_features: int
+    reference_bins: int
 
 
 @dataclass(frozen=True)
 class ScoreSettings:
-    engine: str = "local"
-    scores_dir: str = "data/scores"
-    chunk_size: int = 200_000
-    duckdb_memory_limit: str = "2GB"
-    band_thresholds: list[float] = field(default_factory=lambda: [0.01, 0.03, 0.07, 0.15, 0.30])
-    band_labels: list[str] = field(default_factory=lambda: ["A", "B", "C", "D", "E", "F"])
-    reasons_min_band: str = "D"
-    psi_warn: float = 0.10
-    psi_flag: float = 0.25
-    scheduler: str | None = None
-    dask_workers: int = 2
-    dask_partitions: int = 8
+    """Nightly scoring: engine, chunking, risk bands, reason codes, drift thresholds, Dask layout."""
+
+    engine: str
+    scores_dir: str
+    chunk_size: int
+    duckdb_memory_limit: str
+    band_thresholds: list[float]
+    band_labels: list[str]
+    reasons_min_band: str
+    psi_warn: float
+    psi_flag: float
+    scheduler: str | None
+    dask_workers: int
+    dask_partitions: int
 
 
 @dataclass(frozen=True)
 class StrategySettings:
-    eval_days_before_as_of: list[int] = field(default_factory=lambda: [28, 21, 14, 7, 0])
-    response_days: int = 7
-    max_dpd: int = 29
-    costs: dict[str, float] = field(default_factory=lambda: {
-        "none": 0.0, "sms": 0.1, "app_push": 0.02, "email_letter": 1.5, "call": 6.0, "visit": 120.0,
-        "repayment_plan": 15.0})
-    minutes: dict[str, int] = field(default_factory=lambda: {
-        "none": 0, "sms": 0, "app_push": 0, "email_letter": 0, "call": 8, "visit": 90, "repayment_plan": 20})
-    collectors: int = 8
-    collector_minutes: int = 240
-    collector_overrides: dict[str, int] = field(default_factory=dict)
-    max_contacts_7d: int = 3
-    min_noncontact_before_call: int = 1
-    visit_min_amount: float = 5000.0
-    visit_min_dpd: int = 15
-    visit_min_unreached_attempts: int = 2
-    plan_min_dpd: int = 8
-    quiet_start: str = "21:00"
-    quiet_end: str = "08:00"
-    mip_time_limit_s: float = 20.0
-    effect_model: dict[str, float] = field(default_factory=lambda: {
-        "num_leaves": 31, "learning_rate": 0.05, "num_boost_round": 400, "min_child_samples": 40, "max_weight": 20.0})
+    """Collection strategy: worklist dates, effect model, costs, collector capacity and the rules' thresholds."""
+
+    eval_days_before_as_of: list[int]
+    response_days: int
+    max_dpd: int
+    decision_step_days: list[int]
+    ope_holdout_days: int
+    costs: dict[str, float]
+    minutes: dict[str, int]
+    collectors: int
+    collector_minutes: int
+    collector_overrides: dict[str, int]
+    max_contacts_7d: int
+    min_noncontact_before_call: int
+    visit_min_amount: float
+    visit_min_dpd: int
+    visit_min_unreached_attempts: int
+    plan_min_dpd: int
+    quiet_start: str
+    quiet_end: str
+    ladder_call_from_dpd: int
+    ladder_visit_from_dpd: int
+    mip_time_limit_s: float
+    effect_model: dict[str, float]
 
     def capacities(self) -> dict[str, int]:
-        """Daily minutes per collector id."""
+        """Daily minutes per collector id (C001 ... C<collectors>)."""
         ids = [f"C{i:03d}" for i in range(1, self.collectors + 1)]
         return {c: int(self.collector_overrides.get(c, self.collector_minutes)) for c in ids}
 
 
 @dataclass(frozen=True)
 class ScorecardSettings:
-    max_n_bins: int = 6
-    min_bin_size: float = 0.05
-    special_codes: list[float] = field(default_factory=list)
-    min_iv: float = 0.02
-    max_corr: float = 0.7
-    base_score: float = 600.0
-    base_odds: float = 50.0
-    pdo: float = 20.0
-    sample_rows: int = 200_000
+    """The points scorecard challenger (optbinning WoE bins + logistic regression)."""
+
+    max_n_bins: int
+    min_bin_size: float
+    special_codes: list[float]
+    min_iv: float
+    max_corr: float
+    base_score: float
+    base_odds: float
+    pdo: float
+    sample_rows: int
 
 
 @dataclass(frozen=True)
 class EvaluateSettings:
-    lift_top_fraction: float = 0.10
-    calibration_bins: int = 10
+    """Out-of-time evaluation."""
+
+    lift_top_fraction: float
+    calibration_bins: int
 
 
 @dataclass(frozen=True)
 class TrackingSettings:
-    experiment: str = "huishou-overdue-risk"
-    registered_model: str = "huishou-overdue-risk"
-    default_uri: str = "sqlite:///mlflow.db"
-    scoring_experiment: str = "huishou-scoring"
-    strategy_experiment: str = "huishou-strategy"
+    """MLflow store, experiments and the registered model's name."""
+
+    experiment: str
+    registered_model: str
+    default_uri: str
+    scoring_experiment: str
+    strategy_experiment: str
 
 
 @dataclass(frozen=True)
 class Settings:
-    data: DataSettings = field(default_factory=DataSettings)
-    simulate: SimulateSettings = field(default_factory=SimulateSettings)
-    features: FeatureSettings = field(default_factory=FeatureSettings)
-    train: TrainSettings = field(default_factory=TrainSettings)
-    evaluate: EvaluateSettings = field(default_factory=EvaluateSettings)
-    tracking: TrackingSettings = field(default_factory=TrackingSettings)
-    score: ScoreSettings = field(default_factory=ScoreSettings)
-    strategy: StrategySettings = field(default_factory=StrategySettings)
-    scorecard: ScorecardSettings = field(default_factory=ScorecardSettings)
+    """Every section of params.yaml."""
+
+    data: DataSettings
+    simulate: SimulateSettings
+    features: FeatureSettings
+    train: TrainSettings
+    evaluate: EvaluateSettings
+    tracking: TrackingSettings
+    score: ScoreSettings
+    strategy: StrategySettings
+    scorecard: ScorecardSettings
 
 
-def _build(cls: type, raw: dict[str, Any] | None, section: str) -> Any:
-    raw = raw or {}
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - known)
+# The features keys `FeatureSettings.build_kwargs` reads: every stage that builds features declares them.
+FEATURE_BUILD_PARAMS = (
+    "features.horizon_days",
+    "features.default_dpd",
+    "features.paid_tolerance",
+    "features.settle_share",
+    "features.late_thresholds",
+    "features.recent_days",
+    "features.promise_grace_days",
+    "features.income_understated_ratio",
+)
+
+SECTIONS: dict[str, type] = {
+    "data": DataSettings,
+    "simulate": SimulateSettings,
+    "features": FeatureSettings,
+    "train": TrainSettings,
+    "evaluate": EvaluateSettings,
+    "tracking": TrackingSettings,
+    "score": ScoreSettings,
+    "strategy": StrategySettings,
+    "scorecard": ScorecardSettings,
+}
+
+
+def _build(cls: type, raw: Any, section: str, source: str) -> Any:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: section '{section}' must be a mapping of keys, got {type(raw).__name__}")
+    known = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(raw) - set(known))
     if unknown:
-        raise ConfigError(f"params.yaml: unknown key(s) in '{section}': {unknown}; known: {sorted(known)}")
+        raise ConfigError(f"{source}: unknown key(s) in '{section}': {unknown}; known: {sorted(known)}")
+    missing = [k for k in known if k not in raw]
+    if missing:
+        raise ConfigError(f"{source}: missing key(s) {[f'{section}.{k}' for k in missing]} (every key is required)")
     return cls(**raw)
 
 
-def _check(settings: Settings) -> None:
+def _check(settings: Settings, source: str) -> None:
     f = settings.features
-    if f.split_mode not in {"time", "hash"}:
-        raise ConfigError(f"params.yaml: features.split_mode must be time or hash, got {f.split_mode!r}")
-    if settings.train.engine not in {"local", "dask"}:
-        raise ConfigError(f"params.yaml: train.engine must be local or dask, got {settings.train.engine!r}")
-    if settings.score.engine not in {"local", "dask"}:
-        raise ConfigError(f"params.yaml: score.engine must be local or dask, got {settings.score.engine!r}")
-    if settings.score.reasons_min_band not in settings.score.band_labels:
-        raise ConfigError("params.yaml: score.reasons_min_band must be one of score.band_labels")
-    if len(settings.score.band_labels) != len(settings.score.band_thresholds) + 1:
-        raise ConfigError("params.yaml: score.band_labels needs one label more than score.band_thresholds")
-    if settings.train.calibration not in {"platt", "isotonic", "none"}:
-        raise ConfigError("params.yaml: train.calibration must be platt, isotonic or none")
-    if not pd.Timestamp(f.valid_from) < pd.Timestamp(f.test_from):
-        raise ConfigError("params.yaml: features.valid_from must be before features.test_from")
-    if f.horizon_days <= 0 or f.default_dpd <= 0:
-        raise ConfigError("params.yaml: features.horizon_days and features.default_dpd must be positive")
+    rules = [
+        (f.split_mode in {"time", "hash"}, f"features.split_mode must be time or hash, got {f.split_mode!r}"),
+        (settings.train.engine in {"local", "dask"}, f"train.engine must be local or dask, got {settings.train.engine!r}"),
+        (settings.score.engine in {"local", "dask"}, f"score.engine must be local or dask, got {settings.score.engine!r}"),
+        (settings.score.reasons_min_band in settings.score.band_labels,
+         "score.reasons_min_band must be one of score.band_labels"),
+        (len(settings.score.band_labels) == len(settings.score.band_thresholds) + 1,
+         "score.band_labels needs one label more than score.band_thresholds"),
+        (settings.train.calibration in {"platt", "isotonic", "none"}, "train.calibration must be platt, isotonic or none"),
+        (pd.Timestamp(f.valid_from) < pd.Timestamp(f.test_from), "features.valid_from must be before features.test_from"),
+        (f.horizon_days > 0 and f.default_dpd > 0, "features.horizon_days and features.default_dpd must be positive"),
+        (len(f.recent_days) > 0 and all(d > 0 for d in f.recent_days), "features.recent_days must be positive days"),
+        (all(k > 0 for k in f.late_thresholds), "features.late_thresholds must be positive days"),
+        (len(settings.strategy.decision_step_days) > 0, "strategy.decision_step_days must not be empty"),
+    ]
+    for ok, message in rules:
+        if not ok:
+            raise ConfigError(f"{source}: {message}")
 
 
-def settings_from_dict(raw: dict[str, Any]) -> Settings:
-    """Build settings from a parsed params mapping (sections may be missing: defaults apply)."""
-    sections = {f.name: f.type for f in dataclasses.fields(Settings)}
-    unknown = sorted(set(raw) - set(sections))
+def settings_from_dict(raw: Mapping[str, Any], source: str = "params.yaml") -> Settings:
+    """Build and validate settings from a complete parsed params mapping (`source` names it in errors)."""
+    unknown = sorted(set(raw) - set(SECTIONS))
     if unknown:
-        raise ConfigError(f"params.yaml: unknown section(s) {unknown}; known: {sorted(sections)}")
-    classes = {f.name: f.default_factory for f in dataclasses.fields(Settings)}
-    built = {name: _build(classes[name], raw.get(name), name) for name in sections}
-    settings = Settings(**built)
-    _check(settings)
+        raise ConfigError(f"{source}: unknown section(s) {unknown}; known: {sorted(SECTIONS)}")
+    missing = [name for name in SECTIONS if name not in raw]
+    if missing:
+        raise ConfigError(f"{source}: missing section(s) {missing} (every key is required)")
+    settings = Settings(**{name: _build(cls, raw[name], name, source) for name, cls in SECTIONS.items()})
+    _check(settings, source)
     return settings
 
 
-def _merge(base: dict, override: dict) -> dict:
+def merge(base: Mapping, override: Mapping) -> dict:
+    """`override` laid over `base`, nested mappings merged key by key."""
     out = dict(base)
     for key, value in override.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        out[key] = merge(out[key], value) if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) else value
     return out
 
 
@@ -243,12 +316,91 @@ def read_params(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: not found (run from the repository root or pass --params)")
-    with path.open() as fh:
-        raw = yaml.safe_load(fh) or {}
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: must be a mapping of sections")
     parent = raw.pop("extends", None)
-    return _merge(read_params(path.parent / parent), raw) if parent else raw
+    return merge(read_params(path.parent / parent), raw) if parent else raw
 
 
-def load_settings(path: str | Path = "params.yaml") -> Settings:
-    """Read and validate params.yaml (or a file that extends it)."""
-    return settings_from_dict(read_params(path))
+def load_settings(path: str | Path = "params.yaml", overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Read and validate params.yaml (or a file that extends it), with optional `overrides` laid over it."""
+    return settings_from_dict(merge(read_params(path), overrides or {}), str(path))
+
+
+# ---------------------------------------------------------------- what a stage may read
+
+
+def _declares(allowed: frozenset[str], section: str, key: str | None = None) -> bool:
+    if section in allowed:
+        return True
+    if key is None:
+        return any(a.startswith(section + ".") for a in allowed)
+    return f"{section}.{key}" in allowed
+
+
+_FIELDS: dict[type, frozenset[str]] = {cls: frozenset(f.name for f in dataclasses.fields(cls)) for cls in SECTIONS.values()}
+
+
+class SectionView:
+    """One section of the settings, readable only where the owner declared it; methods run on the view."""
+
+    def __init__(self, section: Any, name: str, view: ParamsView):
+        object.__setattr__(self, "_section", section)
+        object.__setattr__(self, "_name", name)
+        object.__setattr__(self, "_view", view)
+
+    def __getattr__(self, key: str) -> Any:
+        section, name, view = self._section, self._name, self._view
+        if key in _FIELDS[type(section)]:
+            view._read(name, key)
+            return getattr(section, key)
+        attr = getattr(type(section), key, None)
+        if isinstance(attr, property):
+            return attr.fget(self)
+        if callable(attr):
+            return types.MethodType(attr, self)
+        raise AttributeError(f"settings section '{name}' has no key '{key}'")
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise dataclasses.FrozenInstanceError(f"settings are read-only ({self._name}.{key})")
+
+
+class ParamsView:
+    """The settings as one stage may see them: only the declared keys ("section" or "section.key")."""
+
+    def __init__(self, settings: Settings, declared: Iterable[str], owner: str):
+        self._settings = settings
+        self._declared = frozenset(declared)
+        self._owner = owner
+        self.reads: set[str] = set()
+        bad = [d for d in self._declared if d.split(".")[0] not in SECTIONS]
+        if bad:
+            raise ConfigError(f"stage '{owner}' declares unknown params {sorted(bad)}")
+
+    def _read(self, section: str, key: str) -> None:
+        if not _declares(self._declared, section, key):
+            raise ConfigError(
+                f"stage '{self._owner}' read params key '{section}.{key}' it does not declare; add it to PARAMS in "
+                f"huishou/stages/{self._owner}.py and to the stage's params in dvc.yaml"
+            )
+        self.reads.add(f"{section}.{key}")
+
+    def __getattr__(self, name: str) -> SectionView:
+        if name.startswith("_") or name not in SECTIONS:
+            raise AttributeError(name)
+        if not _declares(self._declared, name):
+            raise ConfigError(f"stage '{self._owner}' reads params section '{name}' it does not declare")
+        return SectionView(getattr(self._settings, name), name, self)
+
+    def declared_values(self) -> dict[str, Any]:
+        """Every declared key with its value, flattened to `section.key` (what the stage's result depends on)."""
+        out = {}
+        for name, section in dataclasses.asdict(self._settings).items():
+            for key, value in section.items():
+                if _declares(self._declared, name, key):
+                    out[f"{name}.{key}"] = value
+        return out

@@ -12,7 +12,7 @@ import pandas as pd
 _FLOOR = 1e-4  # keeps empty bins from producing infinite PSI
 
 
-def quantile_edges(values: np.ndarray, bins: int = 10) -> list[float]:
+def quantile_edges(values: np.ndarray, bins: int) -> list[float]:
     """Inner bin edges at the reference quantiles (duplicates dropped for lumpy features)."""
     finite = values[np.isfinite(values)]
     if finite.size == 0:
@@ -42,7 +42,7 @@ def _numeric(series: pd.Series) -> np.ndarray:
     return series.to_numpy(dtype=float, na_value=np.nan)
 
 
-def build_reference(scores: np.ndarray, features: pd.DataFrame, columns: list[str], bins: int = 10) -> dict:
+def build_reference(scores: np.ndarray, features: pd.DataFrame, columns: list[str], bins: int) -> dict:
     """Bin edges and shares of the score and of `columns` on the training data."""
     ref = {"score": _reference_entry(np.asarray(scores, dtype=float), bins), "features": {}}
     for col in columns:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from huishou.train import RiskModel
+from huishou.model import RiskModel
 
 REASONS = {
     "rp_dpd_now": "currently overdue",

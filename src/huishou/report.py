@@ -17,9 +17,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from huishou.drift import bin_shares, psi  # noqa: E402
-from huishou.evaluate import calibration_table, lift_table, roc_points  # noqa: E402
+from huishou.metrics import calibration_table, lift_table, roc_points  # noqa: E402
+from huishou.model import RiskModel  # noqa: E402
 from huishou.plots import calibration_figure, gains_figure, inline_png, roc_figure  # noqa: E402
-from huishou.train import RiskModel  # noqa: E402
 
 STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}
 table{border-collapse:collapse;font-size:13px;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}

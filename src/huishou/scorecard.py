@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from huishou.config import ScorecardSettings
+from huishou.errors import ConfigError
 
 # optbinning imports cvxpy, whose import logs (and re-levels its logger for) every solver it skips
 logging.getLogger("__cvxpy__").addFilter(lambda record: record.levelno >= logging.CRITICAL)
@@ -170,7 +171,7 @@ def fit_scorecard(train: pd.DataFrame, columns: list[str], cfg: ScorecardSetting
                                                   "decision": "dropped: no variation (missing or constant)"})],
                          ignore_index=True)
     if not kept:
-        raise ValueError(f"no feature reaches scorecard.min_iv = {cfg.min_iv}; lower it in params.yaml")
+        raise ConfigError(f"no feature reaches scorecard.min_iv = {cfg.min_iv}; lower it in params.yaml")
     card = Scorecard(binning_process=_binning_process(kept, cfg), estimator=LogisticRegression(max_iter=1000),
                      scaling_method="pdo_odds",
                      scaling_method_params={"pdo": cfg.pdo, "odds": cfg.base_odds, "scorecard_points": cfg.base_score})

@@ -22,7 +22,8 @@ import mlflow  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from huishou.config import TrackingSettings  # noqa: E402
-from huishou.train import ModelNotFoundError  # noqa: E402
+from huishou.errors import ModelNotFoundError  # noqa: E402
+from huishou.model import RiskModel  # noqa: E402
 
 CHALLENGER, CHAMPION = "challenger", "champion"
 
@@ -36,10 +37,16 @@ def tracking_uri(cfg: TrackingSettings) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or cfg.default_uri
 
 
-def _setup(cfg: TrackingSettings, experiment: str | None = None) -> None:
+def _connect(cfg: TrackingSettings) -> None:
+    """Point MLflow's tracking and registry at the configured store."""
     _quiet()
     mlflow.set_tracking_uri(tracking_uri(cfg))
     mlflow.set_registry_uri(tracking_uri(cfg))
+
+
+def _setup(cfg: TrackingSettings, experiment: str | None = None) -> None:
+    """Connect and make `experiment` (default: the training experiment) the active one."""
+    _connect(cfg)
     name = experiment or cfg.experiment
     if mlflow.get_experiment_by_name(name) is None:
         mlflow.create_experiment(name, artifact_location=_artifact_root(cfg))
@@ -59,8 +66,6 @@ class RiskPyfunc(mlflow.pyfunc.PythonModel):
     """pyfunc wrapper: predict(DataFrame of features) -> DataFrame with column `probability`."""
 
     def load_context(self, context):
-        from huishou.train import RiskModel
-
         self.model = RiskModel.load(context.artifacts["risk_model"])
 
     def predict(self, context, model_input, params=None):
@@ -124,7 +129,7 @@ def log_evaluation(cfg: TrackingSettings, run_id: str, metrics: Mapping[str, flo
 
 def promote(cfg: TrackingSettings, version: str | None = None) -> str:
     """Point `champion` at `version` (default: the current challenger); returns the version."""
-    _setup(cfg)
+    _connect(cfg)
     client = mlflow.MlflowClient()
     if version is None:
         version = client.get_model_version_by_alias(cfg.registered_model, CHALLENGER).version
@@ -135,7 +140,7 @@ def promote(cfg: TrackingSettings, version: str | None = None) -> str:
 
 def load_registered(cfg: TrackingSettings, alias: str = CHAMPION):
     """Load the RiskModel behind a registry alias, with its name and version."""
-    _setup(cfg)
+    _connect(cfg)
     client = mlflow.MlflowClient()
     try:
         mv = client.get_model_version_by_alias(cfg.registered_model, alias)

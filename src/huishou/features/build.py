@@ -16,20 +16,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from huishou.book.contracts import empty_table
+from huishou.engine import duckdb_connect
 from huishou.features.application import CATEGORICAL, application_sql
 from huishou.features.callback import callback_sql
 from huishou.features.collection import collection_sql
 from huishou.features.population import keys_sql, loan_status_sql, spine_sql, target_sql
 from huishou.features.repayment import earlier_loans_sql, repayment_sql
-from huishou.schemas import OPTIONAL_TABLES, empty_table
+from huishou.vocab import OPTIONAL_TABLES
 
-FAMILIES = {
-    "application": application_sql,
-    "repayment": repayment_sql,
-    "earlier_loans": earlier_loans_sql,
-    "callback": callback_sql,
-    "collection": collection_sql,
-}
 FAMILY_PREFIXES = {"app", "rp", "pl", "cb", "cl"}
 PREFIX_OF_OPTIONAL_TABLE = {"callbacks": "cb_", "collection_actions": "cl_"}
 
@@ -50,9 +45,10 @@ def _register(con: duckdb.DuckDBPyConnection, name: str, table: Table) -> None:
         con.execute(f"CREATE TEMP VIEW {name} AS SELECT * FROM read_parquet('{Path(table).as_posix()}')")
 
 
-def open_book(tables: Mapping[str, Table]) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection that sees every table of the book; absent optional tables are empty."""
-    con = duckdb.connect()
+def open_book(tables: Mapping[str, Table], con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection (`con`, or a new default one) that sees every table of the book; absent
+    optional tables are empty."""
+    con = con or duckdb_connect()
     for name, table in tables.items():
         _register(con, name, table)
     for name in OPTIONAL_TABLES:
@@ -63,12 +59,8 @@ def open_book(tables: Mapping[str, Table]) -> duckdb.DuckDBPyConnection:
 
 def _connect(tables: Mapping[str, Table], snapshots: Sequence[pd.Timestamp], threads: int | None,
              memory_limit: str | None) -> duckdb.DuckDBPyConnection:
-    con = open_book(tables)
-    if threads:
-        con.execute(f"SET threads = {int(threads)}")
-    if memory_limit:
-        con.execute(f"SET memory_limit = '{memory_limit}'")
-    con.execute("SET preserve_insertion_order = false")
+    con = duckdb_connect(threads=threads, memory_limit=memory_limit, preserve_insertion_order=False)
+    open_book(tables, con)
     snaps = pd.DataFrame({"snapshot_date": pd.to_datetime(list(snapshots)).astype("datetime64[us]")})
     con.register("snapshots", snaps)
     return con
@@ -82,7 +74,11 @@ def build_features(
     horizon_days: int,
     default_dpd: int,
     paid_tolerance: float,
-    settle_share: float = 1.0,
+    settle_share: float,
+    late_thresholds: Sequence[int],
+    recent_days: Sequence[int],
+    promise_grace_days: int,
+    income_understated_ratio: float,
     threads: int | None = None,
     memory_limit: str | None = None,
 ) -> pd.DataFrame:
@@ -90,10 +86,19 @@ def build_features(
 
     `tables` maps table names to DataFrames or parquet paths. Features use only events
     dated strictly before T. `target` is NULL for snapshots whose outcome window
-    (T, T + horizon] is not covered by the extract date `as_of`.
+    (T, T + horizon] is not covered by the extract date `as_of`. The keyword arguments are
+    params.yaml `features` (`FeatureSettings.build_kwargs`) plus the engine's threads and memory.
     """
     con = _connect(tables, snapshots, threads, memory_limit)
-    params = {"tol": paid_tolerance, "share": settle_share, "dpd": default_dpd, "horizon": horizon_days, "as_of": pd.Timestamp(as_of)}
+    params = {"tol": paid_tolerance, "share": settle_share, "dpd": default_dpd, "horizon": horizon_days,
+              "as_of": pd.Timestamp(as_of), "grace": promise_grace_days, "understated": income_understated_ratio}
+    families = {
+        "application": application_sql(),
+        "repayment": repayment_sql(late_thresholds, recent_days),
+        "earlier_loans": earlier_loans_sql(),
+        "callback": callback_sql(),
+        "collection": collection_sql(),
+    }
 
     def run(sql: str, create: str) -> None:
         needed = {k: v for k, v in params.items() if f"${k}" in sql}
@@ -102,7 +107,7 @@ def build_features(
     try:
         run(loan_status_sql(), "loan_status")
         run(spine_sql(), "spine")
-        parts = {"keys": keys_sql()} | {family: sql() for family, sql in FAMILIES.items()} | {"target": target_sql()}
+        parts = {"keys": keys_sql()} | families | {"target": target_sql()}
         for name, sql in parts.items():
             run(sql, name)
         frame = _assemble(con, list(parts))

@@ -6,11 +6,12 @@ rest missing; a book without any callback data has every cb_ column missing (nev
 
 from __future__ import annotations
 
-INCOME_UNDERSTATED = 0.85  # stated income below 85 % of the declared one counts as a contradiction
+from huishou.vocab import WEAK_REPAYMENT_PLANS, sql_list
 
 
 def callback_sql() -> str:
-    """Calls before T compared with the application.
+    """Calls before T compared with the application; a stated income below `$understated` times the
+    declared one (features.income_understated_ratio) counts as a contradiction.
 
     How many attempts the first reached call took, and when it came, are facts about that call
     and the ones before it: worked out once per loan and shown only at snapshots after it.
@@ -40,7 +41,7 @@ def callback_sql() -> str:
         max((stated_purpose <> declared_purpose)::INTEGER) AS cb_purpose_mismatch,
         max(stated_income) / nullif(any_value(declared_income), 0) AS cb_income_ratio,
         max((stated_employer <> declared_employer)::INTEGER) AS cb_employer_mismatch,
-        max((repayment_plan_stated IN ('other_loan', 'none'))::INTEGER) AS cb_weak_repayment_plan,
+        max((repayment_plan_stated IN {sql_list(WEAK_REPAYMENT_PLANS)})::INTEGER) AS cb_weak_repayment_plan,
         sum(call_duration_s) AS cb_call_seconds
       FROM calls GROUP BY sid
     )
@@ -56,7 +57,7 @@ def callback_sql() -> str:
       CASE WHEN g.cb_n_attempts IS NULL THEN NULL ELSE
         (1 - g.cb_reached) + coalesce(g.cb_skipped, 0) + coalesce(g.cb_third_party, 0)
         + coalesce(g.cb_identity_failed, 0) + coalesce(g.cb_purpose_mismatch, 0)
-        + coalesce(g.cb_employer_mismatch, 0) + coalesce((g.cb_income_ratio < {INCOME_UNDERSTATED})::INTEGER, 0)
+        + coalesce(g.cb_employer_mismatch, 0) + coalesce((g.cb_income_ratio < $understated)::INTEGER, 0)
       END AS cb_n_inconsistencies
     FROM spine s
     LEFT JOIN agg g ON g.sid = s.sid

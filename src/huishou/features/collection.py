@@ -7,13 +7,13 @@ skipped. A promise is judged only once its grace period has passed before T.
 from __future__ import annotations
 
 from huishou.features.population import PAID_ENOUGH
+from huishou.vocab import REACHED, VOICE, sql_list
 
-PROMISE_GRACE_DAYS = 3
-REACHED = "('reached', 'promise_to_pay', 'paid', 'refused')"
+GRACE = "CAST($grace AS INTEGER)"  # days: features.promise_grace_days
 
 
 def collection_sql() -> str:
-    """Contacts before T, and promises whose grace period ended before T.
+    """Contacts before T, and promises whose grace period (`$grace` days) ended before T.
 
     Whether a promise was kept is settled by payments inside its grace period, all before T
     once it is judged, so it is worked out once per promise rather than once per snapshot.
@@ -29,7 +29,7 @@ def collection_sql() -> str:
       SELECT c.loan_id, c.action_at, {promised_on} AS promised_on, bool_or(i.loan_id IS NOT NULL) AS kept
       FROM collection_actions c
       LEFT JOIN installments i ON i.loan_id = c.loan_id
-        AND i.paid_date >= {promised_on} AND i.paid_date <= {promised_on} + {PROMISE_GRACE_DAYS} AND {PAID_ENOUGH}
+        AND i.paid_date >= {promised_on} AND i.paid_date <= {promised_on} + {GRACE} AND {PAID_ENOUGH}
       WHERE c.outcome = 'promise_to_pay'
       GROUP BY c.loan_id, c.action_at
     ),
@@ -37,8 +37,8 @@ def collection_sql() -> str:
       SELECT sid,
         count(*) AS cl_n_contacts,
         count(*) FILTER (action_at >= snapshot_date - INTERVAL 30 DAY) AS cl_n_contacts_30d,
-        avg((outcome IN {REACHED})::DOUBLE) AS cl_reach_rate,
-        count(*) FILTER (channel IN ('call', 'visit')) AS cl_n_calls_visits,
+        avg((outcome IN {sql_list(REACHED)})::DOUBLE) AS cl_reach_rate,
+        count(*) FILTER (channel IN {sql_list(VOICE)}) AS cl_n_calls_visits,
         count(*) FILTER (outcome = 'refused') AS cl_n_refused,
         max((outcome = 'wrong_number')::INTEGER) AS cl_wrong_number,
         max(hardship_reported::INTEGER) AS cl_hardship_reported,
@@ -47,7 +47,7 @@ def collection_sql() -> str:
     ),
     prom AS (
       SELECT s.sid, count(*) FILTER (p.kept) AS cl_promises_kept, count(*) FILTER (NOT p.kept) AS cl_promises_broken
-      FROM spine s JOIN promises p ON p.loan_id = s.loan_id AND p.promised_on + {PROMISE_GRACE_DAYS} < s.snapshot_date
+      FROM spine s JOIN promises p ON p.loan_id = s.loan_id AND p.promised_on + {GRACE} < s.snapshot_date
       GROUP BY s.sid
     )
     SELECT s.sid,

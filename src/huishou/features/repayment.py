@@ -14,10 +14,9 @@ monthly or irregular schedules.
 
 from __future__ import annotations
 
-from huishou.features.population import PAID_ENOUGH, paid_before, settled_before
+from collections.abc import Sequence
 
-LATE_THRESHOLDS = (1, 7, 15, 30)
-RECENT_DAYS = (90, 180)
+from huishou.features.population import PAID_ENOUGH, paid_before, settled_before
 
 
 def _touched_before_T_sql() -> str:
@@ -46,24 +45,26 @@ def _when(cond: str, value: str = "1") -> str:
     return f"CASE WHEN {cond} THEN {value} END"
 
 
-def _recent_sql() -> str:
-    """The last due installment, and DPD, late count and paid share over each recent window."""
+def _recent_sql(recent_days: Sequence[int]) -> str:
+    """The last due installment, and DPD, late count and paid share over each recent window
+    (the paid share over the first, shortest window)."""
     parts = ["arg_max(dpd, seq) FILTER (is_due) AS rp_dpd_last",
              "arg_max(paid_amt / nullif(amount_due, 0), seq) FILTER (is_due) AS rp_paid_ratio_last",
              "arg_max(amount_due, seq) FILTER (is_due) AS rp_last_amount_due"]
-    for d in RECENT_DAYS:
+    for d in map(int, recent_days):
         parts += [f"avg({_when(f'since_due <= {d}', 'dpd')}) AS rp_dpd_mean_{d}d",
                   f"count({_when(f'since_due <= {d} AND dpd >= 1')}) AS rp_n_late_{d}d"]
-    window = f"is_due AND since_due <= {RECENT_DAYS[0]}"
+    window = f"is_due AND since_due <= {int(recent_days[0])}"
     parts.append(f"sum({_when(window, 'paid_amt')}) / nullif(sum({_when(window, 'amount_due')}), 0)"
-                 f" AS rp_paid_ratio_{RECENT_DAYS[0]}d")
+                 f" AS rp_paid_ratio_{int(recent_days[0])}d")
     return ",\n        ".join(parts)
 
 
-# counts (and DPD maxima) are 0, not missing, for a loan with nothing due or paid yet
-ZERO_WHEN_UNTOUCHED = ("rp_n_due", "rp_dpd_now", "rp_dpd_max", *(f"rp_n_late_{k}" for k in LATE_THRESHOLDS),
-                       "rp_n_partial", *(f"rp_n_late_{d}d" for d in RECENT_DAYS), "rp_n_prepaid", "paid_total",
-                       "sx", "sxx", "sxy")
+def zero_when_untouched(late_thresholds: Sequence[int], recent_days: Sequence[int]) -> tuple[str, ...]:
+    """Counts (and DPD maxima) are 0, not missing, for a loan with nothing due or paid yet."""
+    return ("rp_n_due", "rp_dpd_now", "rp_dpd_max", *(f"rp_n_late_{int(k)}" for k in late_thresholds),
+            "rp_n_partial", *(f"rp_n_late_{int(d)}d" for d in recent_days), "rp_n_prepaid", "paid_total",
+            "sx", "sxx", "sxy")
 
 
 def _slope_sums_sql() -> str:
@@ -72,13 +73,15 @@ def _slope_sums_sql() -> str:
             "sum(seq * dpd) AS sxy")  # dpd is NULL unless due
 
 
-def repayment_sql() -> str:
+def repayment_sql(late_thresholds: Sequence[int], recent_days: Sequence[int]) -> str:
     """One hash aggregation over the touched installments, and the next due date from the untouched ones.
 
     DPD of a due installment runs to its settling payment, or to T when it is not settled before T.
+    `late_thresholds` (days) give the late counts rp_n_late_<k>; `recent_days` the recent windows.
     """
-    late = ", ".join(f"count({_when(f'dpd >= {k}')}) AS rp_n_late_{k}" for k in LATE_THRESHOLDS)
-    zeroed = ", ".join(f"coalesce(g.{c}, 0) AS {c}" for c in ZERO_WHEN_UNTOUCHED)
+    zero = zero_when_untouched(late_thresholds, recent_days)
+    late = ", ".join(f"count({_when(f'dpd >= {int(k)}')}) AS rp_n_late_{int(k)}" for k in late_thresholds)
+    zeroed = ", ".join(f"coalesce(g.{c}, 0) AS {c}" for c in zero)
     return f"""
     WITH inst AS ({_touched_before_T_sql()}),
     graded AS (
@@ -94,7 +97,7 @@ def repayment_sql() -> str:
         sum({_when("is_due", "paid_amt")}) / sum({_when("is_due", "amount_due")}) AS rp_paid_ratio,
         count({_when("is_due AND paid_amt > 0 AND NOT settled")}) AS rp_n_partial,
         avg({_when("is_due AND settled", "since_due - since_paid")}) AS rp_days_paid_vs_due_mean,
-        {_recent_sql()},
+        {_recent_sql(recent_days)},
         {_slope_sums_sql()},
         min(since_paid) AS rp_days_since_payment,
         count({_when("NOT is_due AND settled")}) AS rp_n_prepaid,
@@ -107,7 +110,7 @@ def repayment_sql() -> str:
       GROUP BY s.sid
     ),
     out AS (
-      SELECT s.sid, g.* EXCLUDE (sid, {", ".join(ZERO_WHEN_UNTOUCHED)}), {zeroed},
+      SELECT s.sid, g.* EXCLUDE (sid, {", ".join(zero)}), {zeroed},
         date_diff('day', s.snapshot_date, n.due_date) AS rp_days_to_next_due,
         l.n_installments - coalesce(g.rp_n_due, 0) AS rp_n_remaining,
         l.total_due - coalesce(g.paid_total, 0) AS rp_outstanding
@@ -118,7 +121,7 @@ def repayment_sql() -> str:
     )
     SELECT * EXCLUDE (paid_total, sx, sxx, sxy),
       (rp_n_due * sxy - sx * rp_dpd_mean * rp_n_due) / nullif(rp_n_due * sxx - sx * sx, 0) AS rp_dpd_slope,
-      rp_dpd_mean_90d - rp_dpd_mean AS rp_dpd_trend
+      rp_dpd_mean_{int(recent_days[0])}d - rp_dpd_mean AS rp_dpd_trend
     FROM out
     """
 

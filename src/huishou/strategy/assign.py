@@ -56,7 +56,7 @@ def greedy(values: pd.DataFrame, minutes: dict[str, int], capacities: dict[str, 
     for row, act, mins in options[["row", "action", "minutes"]].itertuples(index=False):
         if row in taken:
             continue
-        who = _roomiest(remaining, mins)
+        who = roomiest(remaining, mins)
         if who is None:
             continue
         remaining[who] -= mins
@@ -65,7 +65,7 @@ def greedy(values: pd.DataFrame, minutes: dict[str, int], capacities: dict[str, 
     return Plan(action, collector, _total(values, action), "greedy", {"minutes_left": sum(remaining.values())})
 
 
-def _roomiest(remaining: dict[str, float], need: float) -> str | None:
+def roomiest(remaining: dict[str, float], need: float) -> str | None:
     """The collector with the most minutes left that can take `need` (ties: lowest id)."""
     fits = [(-left, who) for who, left in remaining.items() if left >= need and need > 0]
     return min(fits)[1] if fits else None
@@ -109,7 +109,7 @@ def _pack(values, action, minutes, capacities):
     human = action[action.map(lambda a: minutes.get(a, 0) > 0)]
     order = pd.DataFrame({"minutes": human.map(minutes), "pos": np.arange(len(human))}, index=human.index)
     for row in order.sort_values(["minutes", "pos"], ascending=[False, True]).index:
-        who = _roomiest(remaining, minutes[action[row]])
+        who = roomiest(remaining, minutes[action[row]])
         if who is None:
             action[row] = base_action[row]
             continue

@@ -7,16 +7,15 @@ decision time t count.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import duckdb
 import pandas as pd
 
-from huishou.features.build import open_book
-from huishou.features.collection import REACHED
+from huishou.features import open_book
 from huishou.features.population import paid_before, paid_enough, settled_before
+from huishou.vocab import NONCONTACT, REACHED, VOICE, sql_list
 
-NONCONTACT = "('sms', 'app_push', 'email_letter')"
 CONTEXT_FEATURES = [
     "dpd", "step", "overdue_amount", "outstanding", "amount", "age", "ios", "rate", "declared_income",
     "city_tier", "phone_age_months", "cb_mismatches", "cb_unreached", "prior_late_installments",
@@ -31,12 +30,14 @@ def _connect(tables: Mapping[str, pd.DataFrame], decisions: pd.DataFrame) -> duc
     return con
 
 
-def decision_context(tables: Mapping[str, pd.DataFrame], decisions: pd.DataFrame, tol: float = 0.01,
-                     share: float = 1.0, step_days: tuple[int, ...] = (1, 8, 15, 22)) -> pd.DataFrame:
+def decision_context(tables: Mapping[str, pd.DataFrame], decisions: pd.DataFrame, tol: float, share: float,
+                     step_days: Sequence[int]) -> pd.DataFrame:
     """One row per decision (columns decision_id, loan_id, t) with CONTEXT_FEATURES.
 
     The open episode is the earliest installment due before t and not paid in full before t;
-    decisions with no open episode get dpd NULL (callers drop them).
+    decisions with no open episode get dpd NULL (callers drop them). `tol` and `share` are the
+    settlement rule (features.paid_tolerance, settle_share); `step` counts how many of
+    `step_days` (strategy.decision_step_days, days past due) after the first one the DPD has reached.
     """
     # payments carry a date only: one dated on the decision day is not known at decision time
     settled = settled_before("CAST(d.t AS DATE)")
@@ -54,12 +55,12 @@ def decision_context(tables: Mapping[str, pd.DataFrame], decisions: pd.DataFrame
     acts AS (
       SELECT d.decision_id,
         count(*) FILTER (c.action_at >= inst.open_due AND c.channel <> 'none') AS episode_contacts,
-        count(*) FILTER (c.action_at >= inst.open_due AND c.channel IN {NONCONTACT}) AS episode_noncontact,
-        count(*) FILTER (c.action_at >= inst.open_due AND c.outcome IN {REACHED}) AS episode_reached,
+        count(*) FILTER (c.action_at >= inst.open_due AND c.channel IN {sql_list(NONCONTACT)}) AS episode_noncontact,
+        count(*) FILTER (c.action_at >= inst.open_due AND c.outcome IN {sql_list(REACHED)}) AS episode_reached,
         count(*) FILTER (c.action_at >= d.t - INTERVAL 7 DAY AND c.channel <> 'none') AS contacts_7d,
         max(c.hardship_reported::INTEGER) AS hardship_reported,
         arg_max((c.outcome = 'wrong_number')::INTEGER, c.action_at)
-          FILTER (c.channel IN ('call', 'visit')) AS wrong_number
+          FILTER (c.channel IN {sql_list(VOICE)}) AS wrong_number
       FROM decisions d JOIN inst USING (decision_id)
       JOIN collection_actions c ON c.loan_id = d.loan_id AND c.action_at < d.t
       GROUP BY d.decision_id
@@ -106,7 +107,7 @@ def con_df(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> pd.DataFra
 
 
 def logged_decisions(tables: Mapping[str, pd.DataFrame], before: pd.Timestamp, response_days: int,
-                     tol: float = 0.01, share: float = 1.0) -> pd.DataFrame:
+                     tol: float, share: float, step_days: Sequence[int]) -> pd.DataFrame:
     """Early-stage legacy decisions before `before` with context, action, propensity and outcome.
 
     paid = the loan's open installment was paid in full within `response_days` of the decision.
@@ -114,7 +115,7 @@ def logged_decisions(tables: Mapping[str, pd.DataFrame], before: pd.Timestamp, r
     acts = tables["collection_actions"]
     acts = acts[(acts["policy_stage"] == "early") & (acts["action_at"] < before)].reset_index(drop=True)
     decisions = pd.DataFrame({"decision_id": range(len(acts)), "loan_id": acts["loan_id"], "t": acts["action_at"]})
-    ctx = decision_context(tables, decisions, tol, share)
+    ctx = decision_context(tables, decisions, tol, share, step_days)
     ctx["action"] = acts["channel"].to_numpy()
     ctx["propensity"] = acts["propensity"].to_numpy()
     inst = tables["installments"][["loan_id", "due_date", "paid_date", "amount_due", "amount_paid"]]

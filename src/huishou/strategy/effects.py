@@ -17,10 +17,9 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from huishou.schemas import CHANNELS
+from huishou.errors import DataValidationError
 from huishou.strategy.context import CONTEXT_FEATURES
-
-ACTIONS = CHANNELS  # none, sms, app_push, email_letter, call, visit, repayment_plan
+from huishou.vocab import ACTIONS
 
 
 def _design(context: pd.DataFrame, action) -> pd.DataFrame:
@@ -38,13 +37,15 @@ class EffectModel:
         return pd.DataFrame({a: self.booster.predict(_design(context, a)) for a in ACTIONS}, index=context.index)
 
 
-def fit_effect_model(decisions: pd.DataFrame, params: dict, seed: int = 7) -> EffectModel:
-    """Needs columns CONTEXT_FEATURES, action, propensity (of the logged action) and paid (0/1)."""
+def fit_effect_model(decisions: pd.DataFrame, params: dict) -> EffectModel:
+    """Needs columns CONTEXT_FEATURES, action, propensity (of the logged action) and paid (0/1);
+    `params` is strategy.effect_model (LightGBM settings, the seed and the IPW weight cap)."""
     if decisions.empty or decisions["paid"].nunique() < 2:
-        raise ValueError("the effect model needs logged decisions with both paid and unpaid outcomes")
+        raise DataValidationError("collection_actions: the effect model needs logged decisions with both paid and "
+                                  "unpaid outcomes")
     weight = np.minimum(1.0 / decisions["propensity"].clip(lower=1e-6), params["max_weight"])
     lgb_params = {"objective": "binary", "learning_rate": params["learning_rate"], "num_leaves": int(params["num_leaves"]),
-                  "min_child_samples": int(params["min_child_samples"]), "seed": seed, "deterministic": True,
+                  "min_child_samples": int(params["min_child_samples"]), "seed": int(params["seed"]), "deterministic": True,
                   "verbose": -1, "force_col_wise": True}
     data = lgb.Dataset(_design(decisions, decisions["action"].to_numpy()), decisions["paid"], weight=weight)
     return EffectModel(lgb.train(lgb_params, data, int(params["num_boost_round"])))

@@ -6,12 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from huishou.strategy.assign import Plan
+from huishou.config import StrategySettings
+from huishou.strategy.assign import Plan, roomiest
 
 
-def ladder_choice(ctx: pd.DataFrame, allowed: pd.DataFrame) -> pd.Series:
-    """The DPD ladder: sms in week 1, a call from DPD 8, a visit from DPD 22; a forbidden rung steps down."""
-    wish = np.select([ctx["dpd"] >= 22, ctx["dpd"] >= 8], ["visit", "call"], "sms")
+def ladder_choice(ctx: pd.DataFrame, allowed: pd.DataFrame, cfg: StrategySettings) -> pd.Series:
+    """The DPD ladder: an sms first, a call from DPD strategy.ladder_call_from_dpd, a visit from
+    strategy.ladder_visit_from_dpd; a forbidden rung steps down."""
+    wish = np.select([ctx["dpd"] >= cfg.ladder_visit_from_dpd, ctx["dpd"] >= cfg.ladder_call_from_dpd],
+                     ["visit", "call"], "sms")
     out = []
     for i, w in zip(ctx.index, wish, strict=True):
         for rung in {"visit": ["visit", "call", "sms"], "call": ["call", "sms"], "sms": ["sms"]}[w]:
@@ -23,19 +26,17 @@ def ladder_choice(ctx: pd.DataFrame, allowed: pd.DataFrame) -> pd.Series:
     return pd.Series(out, index=ctx.index)
 
 
-def ladder_plan(ctx: pd.DataFrame, allowed: pd.DataFrame, minutes: dict[str, int],
-                capacities: dict[str, int]) -> Plan:
-    """The ladder under the same capacity: human rungs go to the highest DPD (then largest amount) first;
-    a loan that finds no collector gets an sms (or nothing)."""
-    from huishou.strategy.assign import _roomiest
-
-    wish = ladder_choice(ctx, allowed)
+def ladder_plan(ctx: pd.DataFrame, allowed: pd.DataFrame, cfg: StrategySettings) -> Plan:
+    """The ladder under the same capacity (strategy.minutes, the collectors' capacities): human rungs go to
+    the highest DPD (then largest amount) first; a loan that finds no collector gets an sms (or nothing)."""
+    minutes, capacities = cfg.minutes, cfg.capacities()
+    wish = ladder_choice(ctx, allowed, cfg)
     action = pd.Series("none", index=ctx.index, dtype=object)
     collector = pd.Series(None, index=ctx.index, dtype=object)
     remaining = dict(capacities)
     for i in ctx.sort_values(["dpd", "overdue_amount"], ascending=False).index:
         need = minutes.get(wish[i], 0)
-        who = _roomiest(remaining, need) if need > 0 else None
+        who = roomiest(remaining, need) if need > 0 else None
         if need == 0 or who is not None:
             action[i] = wish[i]
             if who is not None:

@@ -20,10 +20,7 @@ import numpy as np
 import pandas as pd
 
 from huishou.config import StrategySettings
-from huishou.strategy.effects import ACTIONS
-
-CONTACTS = [a for a in ACTIONS if a != "none"]
-NONCONTACT = ["sms", "app_push", "email_letter"]
+from huishou.vocab import ACTIONS, CONTACTS
 
 
 def allowed_actions(ctx: pd.DataFrame, cfg: StrategySettings) -> tuple[pd.DataFrame, pd.DataFrame]:

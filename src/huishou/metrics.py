@@ -1,7 +1,7 @@
-"""Model evaluation: discrimination, calibration and lift, as risk analysts read them.
+"""Model metrics: discrimination, calibration and lift, as risk analysts read them.
 
-Pure metric functions (arrays in, numbers or DataFrames out) plus `evaluate_models`,
-the evaluation-only step that also reports the oracle AUC from the simulator's truth.
+Pure functions: arrays in, numbers or DataFrames out. `compare_to_oracle` takes the simulator's
+true probabilities as a frame; only the evaluation stage reads the simulator's truth.
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score, roc_curve
+
+from huishou.errors import DataValidationError
 
 
 def ks_statistic(y: np.ndarray, p: np.ndarray) -> float:
@@ -81,82 +83,13 @@ def roc_points(y: np.ndarray, p: np.ndarray, max_points: int = 200) -> pd.DataFr
     return pd.DataFrame({"fpr": fpr[keep], "tpr": tpr[keep]})
 
 
-# ---------------------------------------------------------------- stage entry point
-
-
 def compare_to_oracle(test: pd.DataFrame, oracle: pd.DataFrame | None) -> dict:
     """Oracle AUC on exactly the scored test rows (simulated books only)."""
     if oracle is None:
         return {}
     joined = test[["loan_id", "snapshot_date", "target"]].merge(oracle, on=["loan_id", "snapshot_date"], how="left")
     if joined["p_true"].isna().any():
-        raise ValueError(f"oracle is missing {int(joined['p_true'].isna().sum())} test rows; re-run `huishou simulate`")
+        raise DataValidationError(f"oracle is missing {int(joined['p_true'].isna().sum())} test rows; re-run `huishou simulate`")
     y = joined["target"].astype(int)
     return {"oracle_auc": float(roc_auc_score(y, joined["p_true"])),
             "oracle_brier": float(brier_score_loss(y, joined["p_true"]))}
-
-
-def run(settings) -> dict:
-    """`huishou evaluate`: out-of-time metrics of both models, the oracle side by side, DVC plots."""
-    import json
-    from pathlib import Path
-
-    from huishou import plots, tracking
-    from huishou.features import FEATURES_FILE, load_features
-    from huishou.io import write_csv, write_json
-    from huishou.train import RiskModel
-    from huishou.truth import load_oracle
-
-    cfg = settings.evaluate
-    frame = load_features(Path(settings.data.features_dir) / FEATURES_FILE)
-    test = frame[frame["split"] == "test"]
-    if test.empty or test["target"].isna().any():
-        raise ValueError("the out-of-time test split is empty or unlabelled; check features.test_from in params.yaml")
-    models_dir = Path(settings.data.models_dir)
-    metrics, roc, cal, lift = {}, [], [], []
-    names = [n for n in ("lightgbm", "logistic", "scorecard") if (models_dir / f"{n}.joblib").exists()]
-    loaded = {name: RiskModel.load(models_dir / f"{name}.joblib") for name in names}
-    for name, model in loaded.items():
-        p = model.predict_proba(test)
-        y = test["target"].astype(int).to_numpy()
-        metrics[name] = classification_metrics(y, p, cfg.lift_top_fraction, cfg.calibration_bins)
-        roc.append(roc_points(y, p).assign(model=name))
-        cal.append(calibration_table(y, p, cfg.calibration_bins).assign(model=name))
-        lift.append(lift_table(y, p).assign(model=name))
-    metrics["oracle"] = compare_to_oracle(test, load_oracle(settings.data.truth_dir))
-    if metrics["oracle"]:
-        metrics["oracle"]["lightgbm_gap_to_oracle_auc"] = metrics["oracle"]["oracle_auc"] - metrics["lightgbm"]["auc"]
-    metrics["test_snapshots"] = sorted(str(d.date()) for d in test["snapshot_date"].unique())
-    plot_dir = models_dir / "plots"
-    tables = {"roc": pd.concat(roc), "calibration": pd.concat(cal), "lift": pd.concat(lift)}
-    for name, table in tables.items():
-        write_csv(table, plot_dir / f"{name}.csv")
-    pngs = [plots.save_png(plots.roc_figure(tables["roc"]), plot_dir / "roc.png"),
-            plots.save_png(plots.calibration_figure(tables["calibration"]), plot_dir / "calibration.png"),
-            plots.save_png(plots.gains_figure(tables["lift"]), plot_dir / "lift.png")]
-    write_json(metrics, models_dir / "metrics.json")
-    report_path = _write_report(settings, metrics, loaded, test, frame)
-    run_info = json.loads((models_dir / "run.json").read_text())
-    flat = {f"test_{m}_{k}": v for m in names for k, v in metrics[m].items()}
-    flat |= {f"test_{k}": v for k, v in metrics["oracle"].items()}
-    tracking.log_evaluation(settings.tracking, run_info["run_id"], flat,
-                            [*pngs, models_dir / "metrics.json", report_path])
-    return metrics
-
-
-def _write_report(settings, metrics: dict, models: dict, test: pd.DataFrame, frame: pd.DataFrame):
-    """models/report.html: the model report of this run (see huishou.report)."""
-    from pathlib import Path
-
-    from huishou.io import atomic_path
-    from huishou.report import build_report
-
-    models_dir = Path(settings.data.models_dir)
-    iv_path = models_dir / "scorecard" / "iv_table.csv"
-    iv = pd.read_csv(iv_path) if iv_path.exists() else None
-    page = build_report(f"huishou model report: {settings.tracking.registered_model}",
-                        {n: metrics[n] for n in models}, models, test, frame, iv)
-    path = models_dir / "report.html"
-    with atomic_path(path) as tmp:
-        tmp.write_text(page)
-    return path

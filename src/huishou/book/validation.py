@@ -1,6 +1,6 @@
-"""Validate every raw table against its contract and the tables against each other.
+"""Validate every raw table against its contract and the tables against each other (pure: frames in).
 
-Per-table rules (types, ranges, allowed values, keys) come from `huishou.schemas`;
+Per-table rules (types, ranges, allowed values, keys) come from `huishou.book.contracts`;
 cross-table rules (referential integrity, dates in order, nothing after the extract
 date) live here. The first broken rule raises DataValidationError naming the file,
 column, rule and a few offending rows; the stage then writes nothing, so every
@@ -10,15 +10,14 @@ downstream output stays as it was.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
 import pandas as pd
 
-from huishou.io import file_md5, read_json, write_json
-from huishou.schemas import ALL_TABLES, REQUIRED_TABLES, DataValidationError, validate_table
+from huishou.book.contracts import validate_table
+from huishou.errors import DataValidationError
+from huishou.vocab import ALL_TABLES, REQUIRED_TABLES
 
 MAX_SHOWN = 5
-REPORT_NAME = "report.json"
 
 
 def _fail_rows(source: str, column: str, rule: str, rows: pd.DataFrame) -> None:
@@ -77,50 +76,3 @@ def validate_book(tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp,
     _check_refs(tables, sources)
     _check_dates(tables, sources, pd.Timestamp(as_of))
     return {name: len(df) for name, df in tables.items()}
-
-
-def raw_paths(raw_dir: str | Path) -> dict[str, Path]:
-    """Every known table present under raw_dir as `<table>.parquet`."""
-    raw_dir = Path(raw_dir)
-    return {name: raw_dir / f"{name}.parquet" for name in ALL_TABLES if (raw_dir / f"{name}.parquet").exists()}
-
-
-def read_raw(raw_dir: str | Path) -> dict[str, pd.DataFrame]:
-    return {name: pd.read_parquet(path) for name, path in raw_paths(raw_dir).items()}
-
-
-def read_manifest(raw_dir: str | Path) -> dict:
-    """raw_dir/manifest.json: the data source and its extract date `as_of`."""
-    path = Path(raw_dir) / "manifest.json"
-    if not path.exists():
-        raise DataValidationError(f"{path}: missing; it must name the extract date, e.g. {{\"as_of\": \"2026-01-01\"}}")
-    manifest = read_json(path)
-    if "as_of" not in manifest:
-        raise DataValidationError(f"{path}: key 'as_of' (extract date) is missing")
-    return manifest
-
-
-def run(settings) -> dict:
-    """`huishou validate`: check data/raw and record what was validated (file hashes)."""
-    raw_dir = Path(settings.data.raw_dir)
-    manifest = read_manifest(raw_dir)
-    tables = read_raw(raw_dir)
-    sources = {name: str(raw_dir / f"{name}.parquet") for name in tables}
-    counts = validate_book(tables, pd.Timestamp(manifest["as_of"]), sources)
-    report = {"as_of": manifest["as_of"], "source": manifest.get("source", "unknown"), "rows": counts,
-              "md5": {name: file_md5(raw_dir / f"{name}.parquet") for name in tables}}
-    write_json(report, Path(settings.data.validated_dir) / REPORT_NAME)
-    return report
-
-
-def assert_validated(raw_dir: str | Path, validated_dir: str | Path) -> dict:
-    """Refuse raw files that changed since `huishou validate` passed on them."""
-    report_path = Path(validated_dir) / REPORT_NAME
-    if not report_path.exists():
-        raise DataValidationError(f"{report_path}: not found; run `huishou validate` first")
-    report = read_json(report_path)
-    for name, md5 in report["md5"].items():
-        path = Path(raw_dir) / f"{name}.parquet"
-        if not path.exists() or file_md5(path) != md5:
-            raise DataValidationError(f"{path}: changed since validation; run `huishou validate` again")
-    return report

@@ -12,15 +12,8 @@ from dataclasses import dataclass
 import pandas as pd
 import pandera.pandas as pa
 
-CHANNELS = ("none", "sms", "app_push", "email_letter", "call", "visit", "repayment_plan")
-OUTCOMES = ("none", "no_answer", "reached", "promise_to_pay", "paid", "refused", "wrong_number")
-REQUIRED_TABLES = ("applications", "installments")
-OPTIONAL_TABLES = ("callbacks", "collection_actions")
-ALL_TABLES = REQUIRED_TABLES + OPTIONAL_TABLES
-
-
-class DataValidationError(ValueError):
-    """A raw table breaks its contract; the message names file, column, rule and rows."""
+from huishou.errors import DataValidationError
+from huishou.vocab import ACTIONS, ANSWERED_BY, OUTCOMES, POLICY_STAGES
 
 
 @dataclass(frozen=True)
@@ -56,7 +49,7 @@ SPECS: dict[str, dict[str, Col]] = {
         "loan_id": Col("int", ge=1),
         "called_at": Col("datetime"),
         "reached": Col("bool"),
-        "answered_by": Col("str", isin=("borrower", "other", "none")),
+        "answered_by": Col("str", isin=ANSWERED_BY),
         "skipped": Col("bool"),
         "identity_verified": Col("bool", nullable=True),
         "stated_purpose": Col("str", nullable=True),
@@ -76,13 +69,13 @@ SPECS: dict[str, dict[str, Col]] = {
     "collection_actions": {
         "loan_id": Col("int", ge=1),
         "action_at": Col("datetime"),
-        "channel": Col("str", isin=CHANNELS),
+        "channel": Col("str", isin=ACTIONS),
         "outcome": Col("str", isin=OUTCOMES),
         "collector_id": Col("str", nullable=True),
         "promised_amount": Col("float", nullable=True, ge=0),
         "hardship_reported": Col("bool"),
         "propensity": Col("float", ge=0, le=1),
-        "policy_stage": Col("str", isin=("early", "recovery")),
+        "policy_stage": Col("str", isin=POLICY_STAGES),
     },
 }
 KEYS = {

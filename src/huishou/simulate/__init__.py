@@ -1,0 +1,6 @@
+"""The built-in simulated loan book: borrowers, collection mechanics, book assembly and the exact oracle."""
+
+from huishou.simulate.book import Book, simulate_book
+from huishou.simulate.collection import STEP_DAYS, action_cure_logits, legacy_policy_probs
+
+__all__ = ["STEP_DAYS", "Book", "action_cure_logits", "legacy_policy_probs", "simulate_book"]

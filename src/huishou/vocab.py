@@ -1,0 +1,34 @@
+"""The collection vocabulary, written once: channels, outcomes and the sets the rules and features use.
+
+A leaf: imports nothing of the project.
+"""
+
+from __future__ import annotations
+
+# Collection actions (the `channel` of a logged action; `none`: the policy chose to wait).
+NONE = "none"
+ACTIONS = ("none", "sms", "app_push", "email_letter", "call", "visit", "repayment_plan")
+CONTACTS = ACTIONS[1:]  # every action that contacts the borrower
+NONCONTACT = ("sms", "app_push", "email_letter")  # messages: no conversation with a person
+HUMAN = ("call", "visit", "repayment_plan")  # actions a collector performs
+VOICE = ("call", "visit")  # actions that reach a person by phone or in person
+AUTO = "AUTO"  # the worklist of automated channels (sms, app push, letters): no collector minutes
+
+# Outcomes of a logged action.
+OUTCOMES = ("none", "no_answer", "reached", "promise_to_pay", "paid", "refused", "wrong_number")
+REACHED = ("reached", "promise_to_pay", "paid", "refused")  # the borrower was spoken to
+POLICY_STAGES = ("early", "recovery")
+
+# Who answered a verification call (回访), and stated repayment sources that are no plan at all.
+ANSWERED_BY = ("borrower", "other", "none")
+WEAK_REPAYMENT_PLANS = ("other_loan", "none")
+
+# The book's tables.
+REQUIRED_TABLES = ("applications", "installments")
+OPTIONAL_TABLES = ("callbacks", "collection_actions")
+ALL_TABLES = REQUIRED_TABLES + OPTIONAL_TABLES
+
+
+def sql_list(values: tuple[str, ...]) -> str:
+    """A SQL IN-list of vocabulary words, e.g. "('sms', 'call')" (words are constants, never user input)."""
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
