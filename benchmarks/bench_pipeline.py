@@ -44,8 +44,15 @@ def phase_simulate(n_loans: int, raw: Path) -> dict:
     from huishou.simulate import simulate_book
 
     base = _settings().simulate
-    cfg = dataclasses.replace(base, n_borrowers=n_loans, start_date=START, months=MONTHS, term_mix={12: 1.0},
-                              extra_loans_mean=0.0, write_oracle=False)
+    cfg = dataclasses.replace(
+        base,
+        n_borrowers=n_loans,
+        start_date=START,
+        months=MONTHS,
+        term_mix={12: 1.0},
+        extra_loans_mean=0.0,
+        write_oracle=False,
+    )
     t0 = time.perf_counter()
     book = simulate_book(cfg, progress=False)
     seconds = time.perf_counter() - t0
@@ -83,9 +90,16 @@ def phase_features(raw: Path, warm_runs: int = 3) -> dict:
         timings.append(time.perf_counter() - t0)
     write_parquet(frame, raw.parent / "features.parquet")
     cold, warm = timings[0], statistics.median(timings[1:])
-    return {"seconds_cold": cold, "seconds_warm": warm, "seconds_warm_runs": timings[1:], "installment_rows": rows,
-            "installment_rows_per_s_cold": rows / cold, "installment_rows_per_s_warm": rows / warm,
-            "feature_rows": len(frame), "feature_columns": frame.shape[1]}
+    return {
+        "seconds_cold": cold,
+        "seconds_warm": warm,
+        "seconds_warm_runs": timings[1:],
+        "installment_rows": rows,
+        "installment_rows_per_s_cold": rows / cold,
+        "installment_rows_per_s_warm": rows / warm,
+        "feature_rows": len(frame),
+        "feature_columns": frame.shape[1],
+    }
 
 
 def phase_compare(raw: Path, repeats: int = 3) -> dict:
@@ -129,9 +143,16 @@ def phase_compare(raw: Path, repeats: int = 3) -> dict:
             timings[name].append(time.perf_counter() - t0)
     assert rows["pandas"] == rows["duckdb"], rows
     pandas_s, duck_s = statistics.median(timings["pandas"]), statistics.median(timings["duckdb"])
-    return {"installment_rows": len(inst), "duckdb_seconds": duck_s, "pandas_seconds": pandas_s,
-            "duckdb_rows_per_s": len(inst) / duck_s, "pandas_rows_per_s": len(inst) / pandas_s,
-            "speedup": pandas_s / duck_s, "feature_rows": rows["duckdb"], "repeats": repeats}
+    return {
+        "installment_rows": len(inst),
+        "duckdb_seconds": duck_s,
+        "pandas_seconds": pandas_s,
+        "duckdb_rows_per_s": len(inst) / duck_s,
+        "pandas_rows_per_s": len(inst) / pandas_s,
+        "speedup": pandas_s / duck_s,
+        "feature_rows": rows["duckdb"],
+        "repeats": repeats,
+    }
 
 
 def phase_train(raw: Path) -> dict:
@@ -149,8 +170,12 @@ def phase_train(raw: Path) -> dict:
     model = fit_lightgbm(frame[~valid_mask], frame[valid_mask], cols, cfg)
     seconds = time.perf_counter() - t0
     model.save(raw.parent / "model.joblib")
-    return {"seconds": seconds, "train_rows": int((~valid_mask).sum()), "rounds": cfg.num_boost_round,
-            "rows_x_rounds_per_s": int((~valid_mask).sum()) * cfg.num_boost_round / seconds}
+    return {
+        "seconds": seconds,
+        "train_rows": int((~valid_mask).sum()),
+        "rounds": cfg.num_boost_round,
+        "rows_x_rounds_per_s": int((~valid_mask).sum()) * cfg.num_boost_round / seconds,
+    }
 
 
 def phase_score(raw: Path) -> dict:
@@ -171,18 +196,33 @@ def phase_score(raw: Path) -> dict:
         t0 = time.perf_counter()
         features = load_features(raw.parent / "features.parquet")
         probability = score_frame(model, features, s.score.chunk_size)
-        scores = assemble_scores(features, probability, {"model_name": "bench", "model_version": "0"},
-                                 feature_data_hash(features, model.contract.columns), "bench", s.score,
-                                 model if explain else None)
+        scores = assemble_scores(
+            features,
+            probability,
+            {"model_name": "bench", "model_version": "0"},
+            feature_data_hash(features, model.contract.columns),
+            "bench",
+            s.score,
+            model if explain else None,
+        )
         write_parquet(scores, raw.parent / f"scores_{label}.parquet")
         seconds = time.perf_counter() - t0
-        out[label] = {"seconds": seconds, "loans_scored": len(scores), "loans_per_s": len(scores) / seconds,
-                      "loans_with_reasons": int((scores["reason_1"] != "").sum())}
+        out[label] = {
+            "seconds": seconds,
+            "loans_scored": len(scores),
+            "loans_per_s": len(scores) / seconds,
+            "loans_with_reasons": int((scores["reason_1"] != "").sum()),
+        }
     return out | out["with_reasons"]
 
 
-PHASES = {"simulate": phase_simulate, "features": phase_features, "compare": phase_compare,
-          "train": phase_train, "score": phase_score}
+PHASES = {
+    "simulate": phase_simulate,
+    "features": phase_features,
+    "compare": phase_compare,
+    "train": phase_train,
+    "score": phase_score,
+}
 
 
 def _run_phase(name: str, *args: str) -> dict:
@@ -218,8 +258,12 @@ def main() -> None:
         print(json.dumps(result))
         return
     report = {
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor(),
-                    "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "python": platform.python_version(),
+        },
         "sizes": {str(n): bench_size(n) for n in ns.loans},
     }
     from huishou.io import write_json

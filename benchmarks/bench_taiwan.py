@@ -42,7 +42,8 @@ def main(csv: str = str(ROOT.parent / "shared" / "data" / "taiwan_default" / "UC
     model = RiskModel.load(Path(settings.data.models_dir) / "lightgbm.joblib")
     ours_vs_label = roc_auc_score(test_feats[y_col], model.predict_proba(test_feats))
     report = {
-        "clients": len(raw), "in_population": int(feats["loan_id"].nunique()),
+        "clients": len(raw),
+        "in_population": int(feats["loan_id"].nunique()),
         "test_clients": len(test_feats),
         "target_agrees_with_label": float((test_feats["target"] == test_feats[y_col]).mean()),
         "reference_hgb_raw_columns_test_auc": ref_auc,

@@ -15,8 +15,15 @@ from huishou.features import build_features
 
 
 def _row(id_, pays, bills, amts, default, limit=50_000.0, age=35):
-    row = {"ID": id_, "LIMIT_BAL": limit, "SEX": 2, "EDUCATION": 2, "MARRIAGE": 1, "AGE": age,
-           "default.payment.next.month": default}
+    row = {
+        "ID": id_,
+        "LIMIT_BAL": limit,
+        "SEX": 2,
+        "EDUCATION": 2,
+        "MARRIAGE": 1,
+        "AGE": age,
+        "default.payment.next.month": default,
+    }
     row |= {f"PAY_{k}": v for k, v in zip(["0", "2", "3", "4", "5", "6"], pays, strict=True)}
     row |= {f"BILL_AMT{i}": v for i, v in enumerate(bills, start=1)}
     row |= {f"PAY_AMT{i}": v for i, v in enumerate(amts, start=1)}
@@ -25,12 +32,14 @@ def _row(id_, pays, bills, amts, default, limit=50_000.0, age=35):
 
 @pytest.fixture
 def source():
-    return pd.DataFrame([
-        # pays duly every month, never defaults
-        _row(1, [-1] * 6, [1000.0] * 6, [1000.0] * 6, 0),
-        # two months late in September (PAY_0 = 2), revolving before, defaults next month
-        _row(2, [2, 0, 0, 0, 0, 0], [5000.0, 4000, 3000, 2000, 1000, 500], [0.0, 100, 300, 200, 100, 50], 1),
-    ])
+    return pd.DataFrame(
+        [
+            # pays duly every month, never defaults
+            _row(1, [-1] * 6, [1000.0] * 6, [1000.0] * 6, 0),
+            # two months late in September (PAY_0 = 2), revolving before, defaults next month
+            _row(2, [2, 0, 0, 0, 0, 0], [5000.0, 4000, 3000, 2000, 1000, 500], [0.0, 100, 300, 200, 100, 50], 1),
+        ]
+    )
 
 
 def test_mapping_of_applications_and_installments(source):

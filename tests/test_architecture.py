@@ -24,8 +24,12 @@ ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 LEAVES = {"huishou.errors", "huishou.vocab", "huishou.config", "huishou.io"}
 LEAF_MAY_IMPORT = {"huishou.config": {"huishou.errors"}}  # settings raise the config error
-TRUTH_READERS = {"huishou.book.truth", "huishou.stages.simulate", "huishou.stages.evaluate",
-                 "huishou.stages.evaluate_strategy"}
+TRUTH_READERS = {
+    "huishou.book.truth",
+    "huishou.stages.simulate",
+    "huishou.stages.evaluate",
+    "huishou.stages.evaluate_strategy",
+}
 
 
 def _imported_names(path: Path) -> set[str]:
@@ -70,8 +74,10 @@ def dvc_violations(dvc: dict, src: Path, root: Path) -> list[str]:
         listed = sorted(d for d in stage.get("deps", []) if str(d).startswith("src/"))
         expected = stage_code_deps(src, name, root)
         if listed != expected:
-            out.append(f"{name}: code deps missing {sorted(set(expected) - set(listed))}, "
-                       f"not imported {sorted(set(listed) - set(expected))}")
+            out.append(
+                f"{name}: code deps missing {sorted(set(expected) - set(listed))}, "
+                f"not imported {sorted(set(listed) - set(expected))}"
+            )
         declared = list(importlib.import_module(f"{PACKAGE}.stages.{name}").PARAMS)
         if sorted(stage.get("params", [])) != sorted(declared):
             out.append(f"{name}: params {stage.get('params', [])} but the stage declares {declared}")
@@ -109,8 +115,11 @@ def test_dvc_only_the_evaluation_stages_depend_on_truth():
 def test_no_other_module_names_the_truth_folder():
     # the settings define the folder, the simulator writes it, the CLI's help says so
     allowed = TRUTH_READERS | {"huishou.config", "huishou.cli", "huishou.simulate.book"}
-    offenders = [m for m, p in modules(SRC).items()
-                 if m not in allowed and ("truth_dir" in p.read_text() or "data/truth" in p.read_text())]
+    offenders = [
+        m
+        for m, p in modules(SRC).items()
+        if m not in allowed and ("truth_dir" in p.read_text() or "data/truth" in p.read_text())
+    ]
     assert offenders == []
 
 
@@ -118,8 +127,11 @@ def test_package_inits_only_re_export():
     for mod, path in modules(SRC).items():
         if path.name != "__init__.py":
             continue
-        body = [n for n in ast.parse(path.read_text()).body
-                if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))]  # docstring
+        body = [
+            n
+            for n in ast.parse(path.read_text()).body
+            if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))
+        ]  # docstring
         kinds = {type(n) for n in body}
         assert kinds <= {ast.ImportFrom, ast.Import, ast.Assign}, f"{mod} holds logic: {kinds}"
         for node in body:
@@ -129,9 +141,11 @@ def test_package_inits_only_re_export():
 
 
 def test_help_does_not_load_the_heavy_libraries():
-    code = ("import sys\nfrom huishou.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "heavy = [m for m in ('lightgbm', 'sklearn', 'mlflow', 'duckdb', 'pandas', 'dask') if m in sys.modules]\n"
-            "print('HEAVY', heavy)")
+    code = (
+        "import sys\nfrom huishou.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('lightgbm', 'sklearn', 'mlflow', 'duckdb', 'pandas', 'dask') if m in sys.modules]\n"
+        "print('HEAVY', heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert "usage: huishou" in out.stdout and "HEAVY []" in out.stdout, out.stdout + out.stderr
 

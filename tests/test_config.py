@@ -85,5 +85,8 @@ def test_a_stage_reads_only_declared_keys():
 
 def test_declared_values_are_flat_and_only_declared():
     view = ParamsView(load_settings(PARAMS), ["features.horizon_days", "evaluate"], owner="demo")
-    assert view.declared_values() == {"features.horizon_days": 60, "evaluate.lift_top_fraction": 0.1,
-                                      "evaluate.calibration_bins": 10}
+    assert view.declared_values() == {
+        "features.horizon_days": 60,
+        "evaluate.lift_top_fraction": 0.1,
+        "evaluate.calibration_bins": 10,
+    }

@@ -32,10 +32,15 @@ def row(frame, loan_id, snap):
 
 @pytest.fixture
 def repayment_book():
-    late_then_partial = schedule(1, "2025-01-31", paid={1: ("2025-01-30", 1000), 2: ("2025-03-12", 1000),
-                                                         3: ("2025-04-10", 500)})
-    cured_day_29 = schedule(2, "2025-01-31", paid={1: ("2025-03-01", 1000)} | {
-        s: (str((D("2025-01-31") + pd.Timedelta(days=30 * (s - 1))).date()), 1000) for s in range(2, 7)})
+    late_then_partial = schedule(
+        1, "2025-01-31", paid={1: ("2025-01-30", 1000), 2: ("2025-03-12", 1000), 3: ("2025-04-10", 500)}
+    )
+    cured_day_29 = schedule(
+        2,
+        "2025-01-31",
+        paid={1: ("2025-03-01", 1000)}
+        | {s: (str((D("2025-01-31") + pd.Timedelta(days=30 * (s - 1))).date()), 1000) for s in range(2, 7)},
+    )
     paid_day_30 = schedule(3, "2025-01-31", paid={1: ("2025-03-02", 1000)})
     closed = schedule(4, "2025-01-31", paid={s: ("2025-01-20", 1000) for s in range(1, 7)})
     apps = [application(i) for i in (1, 2, 3, 4)]
@@ -109,8 +114,10 @@ def test_loans_disbursed_on_or_after_T_are_not_scored(repayment_book):
 
 
 def test_application_ratios():
-    tables = book([application(1, amount=6000.0, declared_income=5000.0, disbursed="2025-01-01 10:00")],
-                  schedule(1, "2025-01-31", amount=1100.0))
+    tables = book(
+        [application(1, amount=6000.0, declared_income=5000.0, disbursed="2025-01-01 10:00")],
+        schedule(1, "2025-01-31", amount=1100.0),
+    )
     r = row(build(tables, "2025-02-10"), 1, "2025-02-10")
     assert r.app_amount_to_income == pytest.approx(1.2)
     assert r.app_annuity_to_income == pytest.approx(0.22)
@@ -176,11 +183,14 @@ def test_collection_features_and_promises():
 
 
 def test_earlier_loans_seen_as_of_T():
-    first = schedule(1, "2024-06-01", n=3, paid={1: ("2024-06-11", 1000), 2: ("2024-07-01", 1000),
-                                                 3: ("2024-07-30", 1000)})
+    first = schedule(
+        1, "2024-06-01", n=3, paid={1: ("2024-06-11", 1000), 2: ("2024-07-01", 1000), 3: ("2024-07-30", 1000)}
+    )
     second = schedule(2, "2024-09-01", n=3)
-    apps = [application(1, borrower_id=9, disbursed="2024-05-02 10:00"),
-            application(2, borrower_id=9, disbursed="2024-08-02 10:00", n_earlier_loans=1)]
+    apps = [
+        application(1, borrower_id=9, disbursed="2024-05-02 10:00"),
+        application(2, borrower_id=9, disbursed="2024-08-02 10:00", n_earlier_loans=1),
+    ]
     frame = build(book(apps, first + second), "2024-08-15")
     r = row(frame, 2, "2024-08-15")
     assert (r.pl_n_loans_seen, r.pl_dpd_max, r.pl_ever_30) == (1, 10, 0)

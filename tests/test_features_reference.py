@@ -10,8 +10,18 @@ from huishou.features import reference_pandas as ref
 
 from conftest import features_for
 
-COLUMNS = ["rp_n_due", "rp_dpd_max", "rp_dpd_mean", "rp_n_late_1", "rp_n_late_7", "rp_paid_ratio",
-           "rp_dpd_mean_90d", "rp_dpd_now", "rp_days_since_payment", "rp_outstanding"]
+COLUMNS = [
+    "rp_n_due",
+    "rp_dpd_max",
+    "rp_dpd_mean",
+    "rp_n_late_1",
+    "rp_n_late_7",
+    "rp_paid_ratio",
+    "rp_dpd_mean_90d",
+    "rp_dpd_now",
+    "rp_days_since_payment",
+    "rp_outstanding",
+]
 
 
 @pytest.mark.parametrize("snapshot", ["2024-10-01", "2025-06-01"])

@@ -62,7 +62,8 @@ def test_perturbation_does_change_targets(book, settings):
     t = pd.Timestamp(SNAPSHOTS[1])
     kwargs = dict(settings=settings)
     before = features_for(book, **kwargs, snapshots=[t])
-    after = features_for(type("B", (), {"raw_tables": lambda self: _future_removed(book.raw_tables(), t)})(),
-                         **kwargs, snapshots=[t])
+    after = features_for(
+        type("B", (), {"raw_tables": lambda self: _future_removed(book.raw_tables(), t)})(), **kwargs, snapshots=[t]
+    )
     assert after["target"].sum() > before["target"].sum()
     assert set(feature_columns(before)) == set(feature_columns(after))

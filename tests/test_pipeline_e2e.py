@@ -38,8 +38,10 @@ def project(tmp_path_factory):
     env = os.environ | {
         "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
         "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
-        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
-        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.org",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.org",
     }
     _run(["git", "init", "-q"], root, env)
     _run(["dvc", "init", "-q"], root, env)
@@ -140,7 +142,14 @@ def test_model_report_html_renders(project):
 
     parser = Collect()
     parser.feed((root / "models" / "report.html").read_text())
-    for section in ("ROC", "KS / gains table (LightGBM)", "Calibration", "Lift and gains", "SHAP summary",
-                    "Score stability (PSI by month vs training)", "Information value (scorecard binning)"):
+    for section in (
+        "ROC",
+        "KS / gains table (LightGBM)",
+        "Calibration",
+        "Lift and gains",
+        "SHAP summary",
+        "Score stability (PSI by month vs training)",
+        "Information value (scorecard binning)",
+    ):
         assert section in parser.headings
     assert parser.images >= 4 and parser.tables >= 4

@@ -26,11 +26,30 @@ STEPS = CFG.decision_step_days
 
 
 def ctx_row(**kw) -> dict:
-    base = dict(loan_id=1, borrower_id=1, dpd=10.0, step=1.0, overdue_amount=1000.0, outstanding=6000.0,
-                amount=6000.0, age=30.0, ios=0.0, rate=0.2, declared_income=5000.0, city_tier=2.0,
-                phone_age_months=20.0, cb_mismatches=0.0, cb_unreached=0.0, prior_late_installments=0.0,
-                episode_contacts=1.0, episode_noncontact=1.0, episode_reached=0.0, contacts_7d=0.0,
-                hardship_reported=0.0, wrong_number=0.0)
+    base = dict(
+        loan_id=1,
+        borrower_id=1,
+        dpd=10.0,
+        step=1.0,
+        overdue_amount=1000.0,
+        outstanding=6000.0,
+        amount=6000.0,
+        age=30.0,
+        ios=0.0,
+        rate=0.2,
+        declared_income=5000.0,
+        city_tier=2.0,
+        phone_age_months=20.0,
+        cb_mismatches=0.0,
+        cb_unreached=0.0,
+        prior_late_installments=0.0,
+        episode_contacts=1.0,
+        episode_noncontact=1.0,
+        episode_reached=0.0,
+        contacts_7d=0.0,
+        hardship_reported=0.0,
+        wrong_number=0.0,
+    )
     return base | kw
 
 
@@ -63,8 +82,12 @@ def test_non_contact_channels_before_calls():
 
 
 def test_visit_only_as_last_resort():
-    lawful = dict(outstanding=CFG.visit_min_amount, dpd=CFG.visit_min_dpd,
-                  episode_noncontact=CFG.visit_min_unreached_attempts, episode_reached=0)
+    lawful = dict(
+        outstanding=CFG.visit_min_amount,
+        dpd=CFG.visit_min_dpd,
+        episode_noncontact=CFG.visit_min_unreached_attempts,
+        episode_reached=0,
+    )
     assert allowed_for(**lawful)["visit"]
     assert not allowed_for(**(lawful | {"outstanding": CFG.visit_min_amount - 1}))["visit"]
     assert not allowed_for(**(lawful | {"dpd": CFG.visit_min_dpd - 1}))["visit"]
@@ -92,16 +115,33 @@ def test_rule_path_names_borrower_only_and_quiet_hours():
 
 
 def _random_ctx(rng, n):
-    return pd.DataFrame([ctx_row(loan_id=i + 1, borrower_id=i + 1, dpd=float(rng.integers(1, 30)),
-                                 overdue_amount=float(rng.uniform(100, 8000)), outstanding=float(rng.uniform(100, 30000)),
-                                 episode_noncontact=float(rng.integers(0, 4)), episode_reached=float(rng.integers(0, 2)),
-                                 contacts_7d=float(rng.integers(0, 4)), hardship_reported=float(rng.random() < 0.1),
-                                 wrong_number=float(rng.random() < 0.05)) for i in range(n)], columns=list(ctx_row()))
+    return pd.DataFrame(
+        [
+            ctx_row(
+                loan_id=i + 1,
+                borrower_id=i + 1,
+                dpd=float(rng.integers(1, 30)),
+                overdue_amount=float(rng.uniform(100, 8000)),
+                outstanding=float(rng.uniform(100, 30000)),
+                episode_noncontact=float(rng.integers(0, 4)),
+                episode_reached=float(rng.integers(0, 2)),
+                contacts_7d=float(rng.integers(0, 4)),
+                hardship_reported=float(rng.random() < 0.1),
+                wrong_number=float(rng.random() < 0.05),
+            )
+            for i in range(n)
+        ],
+        columns=list(ctx_row()),
+    )
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 10_000), n=st.integers(0, 60), collectors=st.integers(0, 4),
-       minutes=st.sampled_from([0, 30, 120, 240]))
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(0, 60),
+    collectors=st.integers(0, 4),
+    minutes=st.sampled_from([0, 30, 120, 240]),
+)
 def test_no_rule_is_ever_broken_and_capacity_holds(seed, n, collectors, minutes):
     rng = np.random.default_rng(seed)
     cfg = dataclasses.replace(CFG, collectors=collectors, collector_minutes=minutes, mip_time_limit_s=5)
@@ -120,8 +160,9 @@ def test_no_rule_is_ever_broken_and_capacity_holds(seed, n, collectors, minutes)
 
 
 def test_exact_is_optimal_on_a_tiny_instance_and_never_worse_than_greedy():
-    values = pd.DataFrame({"none": [0.0, 0.0, 0.0], "sms": [1.0, 1.0, 1.0], "call": [10.0, 9.0, 9.0],
-                           "visit": [30.0, -np.inf, -np.inf]})
+    values = pd.DataFrame(
+        {"none": [0.0, 0.0, 0.0], "sms": [1.0, 1.0, 1.0], "call": [10.0, 9.0, 9.0], "visit": [30.0, -np.inf, -np.inf]}
+    )
     minutes = {"none": 0, "sms": 0, "call": 10, "visit": 20}
     caps = {"C1": 20}
     best = exact(values, minutes, caps, 5)
@@ -157,8 +198,13 @@ def test_collector_with_zero_capacity_gets_no_work():
 
 
 def test_ladder_escalates_by_dpd_within_rules():
-    ctx = pd.DataFrame([ctx_row(loan_id=1, dpd=3), ctx_row(loan_id=2, dpd=10),
-                        ctx_row(loan_id=3, dpd=25, outstanding=9e4, episode_noncontact=3)])
+    ctx = pd.DataFrame(
+        [
+            ctx_row(loan_id=1, dpd=3),
+            ctx_row(loan_id=2, dpd=10),
+            ctx_row(loan_id=3, dpd=25, outstanding=9e4, episode_noncontact=3),
+        ]
+    )
     allowed, _ = allowed_actions(ctx, CFG)
     assert ladder_choice(ctx, allowed, CFG).tolist() == ["sms", "call", "visit"]
     tight = ladder_plan(ctx, allowed, dataclasses.replace(CFG, collectors=1, collector_minutes=90))
@@ -214,8 +260,10 @@ def test_plan_day_on_a_book_is_lawful_and_fills_worklists(book, settings):
     delinquent = delinquent_loans(tables["installments"], day, 29, f.default_dpd, *SETTLE)
     assert len(cand) > 5 and set(cand["loan_id"]) <= set(delinquent)
     assert violations(cand, cand["action"], cfg) == []
-    reasons = pd.DataFrame({"reason_1": "currently overdue", "reason_2": "", "reason_3": ""},
-                           index=pd.Index(cand["loan_id"], name="loan_id"))
+    reasons = pd.DataFrame(
+        {"reason_1": "currently overdue", "reason_2": "", "reason_3": ""},
+        index=pd.Index(cand["loan_id"], name="loan_id"),
+    )
     lists = worklist(cand, reasons, pd.Series(0.5, index=cand["loan_id"]), cfg)
     assert (lists["action"] != "none").all()
     assert set(lists["collector_id"]) <= {AUTO, "C001"}
@@ -247,7 +295,9 @@ def test_strategy_beats_the_ladder_and_nears_the_oracle_on_the_simulated_truth()
     for day in days:
         cand, _ = plan_day(tables, day, effects, cfg, f.default_dpd, *settle)
         allowed = cand[[f"allowed_{a}" for a in ACTIONS]].set_axis(list(ACTIONS), axis=1)
-        result = truth_comparison(cand, allowed, cand["action"], true_values(cand, book.truth["borrowers"], 0.0, cfg), cfg)
+        result = truth_comparison(
+            cand, allowed, cand["action"], true_values(cand, book.truth["borrowers"], 0.0, cfg), cfg
+        )
         for k in totals:
             totals[k] += result[k]
     assert totals["strategy"] >= 1.15 * totals["ladder"], totals
@@ -255,8 +305,12 @@ def test_strategy_beats_the_ladder_and_nears_the_oracle_on_the_simulated_truth()
 
 
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 10_000), collectors=st.integers(0, 3), minutes=st.sampled_from([0, 45, 240]),
-       hardship=st.sampled_from([0.05, 0.3]))
+@given(
+    seed=st.integers(0, 10_000),
+    collectors=st.integers(0, 3),
+    minutes=st.sampled_from([0, 45, 240]),
+    hardship=st.sampled_from([0.05, 0.3]),
+)
 def test_no_rule_is_broken_on_random_simulated_books(seed, collectors, minutes, hardship):
     from huishou.simulate import simulate_book
 

@@ -272,14 +272,30 @@ def _check(settings: Settings, source: str) -> None:
     f = settings.features
     rules = [
         (f.split_mode in {"time", "hash"}, f"features.split_mode must be time or hash, got {f.split_mode!r}"),
-        (settings.train.engine in {"local", "dask"}, f"train.engine must be local or dask, got {settings.train.engine!r}"),
-        (settings.score.engine in {"local", "dask"}, f"score.engine must be local or dask, got {settings.score.engine!r}"),
-        (settings.score.reasons_min_band in settings.score.band_labels,
-         "score.reasons_min_band must be one of score.band_labels"),
-        (len(settings.score.band_labels) == len(settings.score.band_thresholds) + 1,
-         "score.band_labels needs one label more than score.band_thresholds"),
-        (settings.train.calibration in {"platt", "isotonic", "none"}, "train.calibration must be platt, isotonic or none"),
-        (pd.Timestamp(f.valid_from) < pd.Timestamp(f.test_from), "features.valid_from must be before features.test_from"),
+        (
+            settings.train.engine in {"local", "dask"},
+            f"train.engine must be local or dask, got {settings.train.engine!r}",
+        ),
+        (
+            settings.score.engine in {"local", "dask"},
+            f"score.engine must be local or dask, got {settings.score.engine!r}",
+        ),
+        (
+            settings.score.reasons_min_band in settings.score.band_labels,
+            "score.reasons_min_band must be one of score.band_labels",
+        ),
+        (
+            len(settings.score.band_labels) == len(settings.score.band_thresholds) + 1,
+            "score.band_labels needs one label more than score.band_thresholds",
+        ),
+        (
+            settings.train.calibration in {"platt", "isotonic", "none"},
+            "train.calibration must be platt, isotonic or none",
+        ),
+        (
+            pd.Timestamp(f.valid_from) < pd.Timestamp(f.test_from),
+            "features.valid_from must be before features.test_from",
+        ),
         (f.horizon_days > 0 and f.default_dpd > 0, "features.horizon_days and features.default_dpd must be positive"),
         (len(f.recent_days) > 0 and all(d > 0 for d in f.recent_days), "features.recent_days must be positive days"),
         (all(k > 0 for k in f.late_thresholds), "features.late_thresholds must be positive days"),
@@ -342,7 +358,9 @@ def _declares(allowed: frozenset[str], section: str, key: str | None = None) -> 
     return f"{section}.{key}" in allowed
 
 
-_FIELDS: dict[type, frozenset[str]] = {cls: frozenset(f.name for f in dataclasses.fields(cls)) for cls in SECTIONS.values()}
+_FIELDS: dict[type, frozenset[str]] = {
+    cls: frozenset(f.name for f in dataclasses.fields(cls)) for cls in SECTIONS.values()
+}
 
 
 class SectionView:

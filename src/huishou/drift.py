@@ -57,6 +57,7 @@ def _reference_entry(values: np.ndarray, bins: int) -> dict:
 
 def drift_report(reference: dict, scores: np.ndarray, features: pd.DataFrame, warn: float, flag: float) -> dict:
     """PSI of the score and of each reference feature; status ok / warn / flag for each and overall."""
+
     def status(value: float) -> str:
         return "flag" if value > flag else "warn" if value > warn else "ok"
 
@@ -66,5 +67,9 @@ def drift_report(reference: dict, scores: np.ndarray, features: pd.DataFrame, wa
         value = psi(entry["shares"], bin_shares(_numeric(features[col]), entry["edges"]))
         per_feature[col] = {"psi": value, "status": status(value)}
     worst = max([score_psi, *(v["psi"] for v in per_feature.values())])
-    return {"score": {"psi": score_psi, "status": status(score_psi)}, "features": per_feature,
-            "status": status(worst), "thresholds": {"warn": warn, "flag": flag}}
+    return {
+        "score": {"psi": score_psi, "status": status(score_psi)},
+        "features": per_feature,
+        "status": status(worst),
+        "thresholds": {"warn": warn, "flag": flag},
+    }

@@ -55,8 +55,13 @@ REASONS = {
 def reason_text(feature: str) -> str:
     if feature in REASONS:
         return REASONS[feature]
-    family = {"app": "application", "rp": "repayment history", "pl": "earlier loans", "cb": "verification call",
-              "cl": "collection history"}.get(feature.split("_", 1)[0], "other")
+    family = {
+        "app": "application",
+        "rp": "repayment history",
+        "pl": "earlier loans",
+        "cb": "verification call",
+        "cl": "collection history",
+    }.get(feature.split("_", 1)[0], "other")
     return f"{family}: {feature.split('_', 1)[-1].replace('_', ' ')}"
 
 
@@ -67,6 +72,5 @@ def reason_codes(model: RiskModel, features: pd.DataFrame, top: int = 3) -> pd.D
     order = np.argsort(-values, axis=1, kind="stable")[:, :top]
     names = np.asarray(contrib.columns)[order]
     positive = np.take_along_axis(values, order, axis=1) > 0
-    out = {f"reason_{k + 1}": np.where(positive[:, k], [reason_text(n) for n in names[:, k]], "")
-           for k in range(top)}
+    out = {f"reason_{k + 1}": np.where(positive[:, k], [reason_text(n) for n in names[:, k]], "") for k in range(top)}
     return pd.DataFrame(out, index=features.index)

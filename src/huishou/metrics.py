@@ -38,8 +38,11 @@ def lift_table(y: np.ndarray, p: np.ndarray, groups: int = 10) -> pd.DataFrame:
     """KS/gains table by score decile (decile 1 = riskiest): bads, rates, cumulative capture, lift, KS."""
     frame = pd.DataFrame({"y": np.asarray(y, dtype=float), "p": np.asarray(p, dtype=float)})
     frame["decile"] = groups - pd.qcut(frame["p"].rank(method="first"), groups, labels=False)
-    table = frame.groupby("decile").agg(n=("y", "size"), bads=("y", "sum"), min_score=("p", "min"),
-                                        max_score=("p", "max")).sort_index()
+    table = (
+        frame.groupby("decile")
+        .agg(n=("y", "size"), bads=("y", "sum"), min_score=("p", "min"), max_score=("p", "max"))
+        .sort_index()
+    )
     total_bads, total_goods = table["bads"].sum(), (table["n"] - table["bads"]).sum()
     table["bad_rate"] = table["bads"] / table["n"]
     table["cum_bad_capture"] = table["bads"].cumsum() / total_bads
@@ -89,7 +92,11 @@ def compare_to_oracle(test: pd.DataFrame, oracle: pd.DataFrame | None) -> dict:
         return {}
     joined = test[["loan_id", "snapshot_date", "target"]].merge(oracle, on=["loan_id", "snapshot_date"], how="left")
     if joined["p_true"].isna().any():
-        raise DataValidationError(f"oracle is missing {int(joined['p_true'].isna().sum())} test rows; re-run `huishou simulate`")
+        raise DataValidationError(
+            f"oracle is missing {int(joined['p_true'].isna().sum())} test rows; re-run `huishou simulate`"
+        )
     y = joined["target"].astype(int)
-    return {"oracle_auc": float(roc_auc_score(y, joined["p_true"])),
-            "oracle_brier": float(brier_score_loss(y, joined["p_true"]))}
+    return {
+        "oracle_auc": float(roc_auc_score(y, joined["p_true"])),
+        "oracle_brier": float(brier_score_loss(y, joined["p_true"])),
+    }

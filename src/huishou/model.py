@@ -70,7 +70,11 @@ class FeatureContract:
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, columns: list[str]) -> FeatureContract:
-        cats = {c: [str(v) for v in frame[c].cat.categories] for c in columns if isinstance(frame[c].dtype, pd.CategoricalDtype)}
+        cats = {
+            c: [str(v) for v in frame[c].cat.categories]
+            for c in columns
+            if isinstance(frame[c].dtype, pd.CategoricalDtype)
+        }
         return cls(list(columns), cats)
 
     def align(self, frame: pd.DataFrame) -> pd.DataFrame:

@@ -47,8 +47,10 @@ def _shap_summary(model: RiskModel, frame: pd.DataFrame, top: int = 15) -> str:
         ax.scatter(vals, i + rng.uniform(-0.3, 0.3, len(vals)), c=rank, cmap="coolwarm", s=4, alpha=0.5)
     ax.set_yticks(range(len(order)), order)
     ax.axvline(0, c="grey", lw=0.8)
-    ax.set(xlabel="SHAP contribution to log-odds (colour: feature value, blue low / red high)",
-           title="SHAP summary, LightGBM")
+    ax.set(
+        xlabel="SHAP contribution to log-odds (colour: feature value, blue low / red high)",
+        title="SHAP summary, LightGBM",
+    )
     return inline_png(fig)
 
 
@@ -62,27 +64,41 @@ def psi_by_month(model: RiskModel, frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def build_report(title: str, metrics: Mapping[str, Mapping[str, float]], models: Mapping[str, RiskModel],
-                 test: pd.DataFrame, all_rows: pd.DataFrame, iv_table: pd.DataFrame | None) -> str:
+def build_report(
+    title: str,
+    metrics: Mapping[str, Mapping[str, float]],
+    models: Mapping[str, RiskModel],
+    test: pd.DataFrame,
+    all_rows: pd.DataFrame,
+    iv_table: pd.DataFrame | None,
+) -> str:
     """The whole page as a string; `test` is the out-of-time set, `all_rows` every snapshot (for PSI)."""
     y = test["target"].astype(int).to_numpy()
     probs = {name: m.predict_proba(test) for name, m in models.items()}
-    headline = pd.DataFrame([{"model": n} | {k: v for k, v in m.items() if isinstance(v, int | float)}
-                             for n, m in metrics.items()])
+    headline = pd.DataFrame(
+        [{"model": n} | {k: v for k, v in m.items() if isinstance(v, int | float)} for n, m in metrics.items()]
+    )
     sample = test.sample(min(len(test), 3000), random_state=0)
     parts = [
         f"<h1>{html.escape(title)}</h1>",
-        "<h2>Out-of-time metrics</h2>", _table(headline),
-        "<h2>ROC</h2>", inline_png(roc_figure(_long({n: roc_points(y, p) for n, p in probs.items()}))),
-        "<h2>KS / gains table (LightGBM)</h2>", _table(lift_table(y, probs["lightgbm"])),
+        "<h2>Out-of-time metrics</h2>",
+        _table(headline),
+        "<h2>ROC</h2>",
+        inline_png(roc_figure(_long({n: roc_points(y, p) for n, p in probs.items()}))),
+        "<h2>KS / gains table (LightGBM)</h2>",
+        _table(lift_table(y, probs["lightgbm"])),
         "<h2>Calibration</h2>",
         inline_png(calibration_figure(_long({n: calibration_table(y, p) for n, p in probs.items()}))),
-        "<h2>Lift and gains</h2>", inline_png(gains_figure(_long({n: lift_table(y, p) for n, p in probs.items()}))),
-        "<h2>SHAP summary</h2>", _shap_summary(models["lightgbm"], sample),
+        "<h2>Lift and gains</h2>",
+        inline_png(gains_figure(_long({n: lift_table(y, p) for n, p in probs.items()}))),
+        "<h2>SHAP summary</h2>",
+        _shap_summary(models["lightgbm"], sample),
         "<h2>Score stability (PSI by month vs training)</h2>",
         _table(psi_by_month(models["lightgbm"], all_rows)),
     ]
     if iv_table is not None:
         parts += ["<h2>Information value (scorecard binning)</h2>", _table(iv_table)]
-    return f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>" \
-           f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>"
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>"
+    )

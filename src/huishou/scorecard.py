@@ -78,8 +78,13 @@ class ScorecardModel:
         return 1.0 / (1.0 + np.exp((self.score(frame) - self.offset) / self.factor))
 
     def to_json(self, path: str | Path) -> None:
-        doc = {"base_score": self.base_score, "base_odds": self.base_odds, "pdo": self.pdo,
-               "special_codes": self.special_codes, "points": self.points.to_dict(orient="records")}
+        doc = {
+            "base_score": self.base_score,
+            "base_odds": self.base_odds,
+            "pdo": self.pdo,
+            "special_codes": self.special_codes,
+            "points": self.points.to_dict(orient="records"),
+        }
         Path(path).write_text(json.dumps(doc, indent=1))
 
     @classmethod
@@ -95,7 +100,9 @@ class ScorecardModel:
             special = bins.loc[bins["kind"] == "special", "points"].iloc[0]
             cases = [f"WHEN {var} IS NULL OR isnan({var}) THEN {float(missing)!r}"]
             if self.special_codes:
-                cases.append(f"WHEN {var} IN ({', '.join(repr(float(c)) for c in self.special_codes)}) THEN {float(special)!r}")
+                cases.append(
+                    f"WHEN {var} IN ({', '.join(repr(float(c)) for c in self.special_codes)}) THEN {float(special)!r}"
+                )
             intervals = bins[bins["kind"] == "interval"].sort_values("bin_id")
             for upper, pts in zip(intervals["upper"].to_numpy()[:-1], intervals["points"].to_numpy()[:-1], strict=True):
                 cases.append(f"WHEN {var} < {float(upper)!r} THEN {float(pts)!r}")
@@ -116,9 +123,19 @@ def _points_table(card, variables: list[str]) -> pd.DataFrame:
         for i, r in sub.iterrows():
             kind = "missing" if r["Bin"] == "Missing" else "special" if r["Bin"] == "Special" else "interval"
             lower, upper = (edges[i], edges[i + 1]) if kind == "interval" else (np.nan, np.nan)
-            rows.append({"variable": var, "bin_id": int(r["Bin id"]), "kind": kind, "lower": float(lower),
-                         "upper": float(upper), "woe": float(r["WoE"]), "points": float(r["Points"]),
-                         "count": int(r["Count"]), "event_rate": float(r["Event rate"])})
+            rows.append(
+                {
+                    "variable": var,
+                    "bin_id": int(r["Bin id"]),
+                    "kind": kind,
+                    "lower": float(lower),
+                    "upper": float(upper),
+                    "woe": float(r["WoE"]),
+                    "points": float(r["Points"]),
+                    "count": int(r["Count"]),
+                    "event_rate": float(r["Event rate"]),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -126,7 +143,9 @@ def _binning_process(variables: list[str], cfg: ScorecardSettings, min_iv: float
     from optbinning import BinningProcess
 
     return BinningProcess(
-        variables, max_n_bins=cfg.max_n_bins, min_bin_size=cfg.min_bin_size,
+        variables,
+        max_n_bins=cfg.max_n_bins,
+        min_bin_size=cfg.min_bin_size,
         special_codes=list(cfg.special_codes) or None,
         binning_fit_params={v: {"monotonic_trend": "auto_asc_desc"} for v in variables},
         selection_criteria={"iv": {"min": min_iv}} if min_iv is not None else None,
@@ -139,8 +158,11 @@ def select_features(x: pd.DataFrame, y: np.ndarray, cfg: ScorecardSettings) -> t
     summary = bp.summary().set_index("name")
     iv = summary["iv"].astype(float).sort_values(ascending=False)
     screened = [v for v in iv.index if iv[v] >= cfg.min_iv]
-    woe = pd.DataFrame(bp.transform(x[screened] if screened else x.iloc[:, :0], metric="woe"), columns=screened) \
-        if screened else pd.DataFrame()
+    woe = (
+        pd.DataFrame(bp.transform(x[screened] if screened else x.iloc[:, :0], metric="woe"), columns=screened)
+        if screened
+        else pd.DataFrame()
+    )
     kept, dropped_for = [], {}
     for var in screened:
         clash = next((k for k in kept if abs(np.corrcoef(woe[var], woe[k])[0, 1]) > cfg.max_corr), None)
@@ -148,16 +170,26 @@ def select_features(x: pd.DataFrame, y: np.ndarray, cfg: ScorecardSettings) -> t
             kept.append(var)
         else:
             dropped_for[var] = clash
-    table = pd.DataFrame({
-        "variable": iv.index, "iv": iv.to_numpy(), "n_bins": summary.loc[iv.index, "n_bins"].to_numpy(),
-        "binning_method": BINNING_METHOD,
-        "decision": [("kept" if v in kept else f"dropped: |corr| > {cfg.max_corr} with {dropped_for[v]}")
-                     if iv[v] >= cfg.min_iv else f"dropped: IV < {cfg.min_iv}" for v in iv.index],
-    })
+    table = pd.DataFrame(
+        {
+            "variable": iv.index,
+            "iv": iv.to_numpy(),
+            "n_bins": summary.loc[iv.index, "n_bins"].to_numpy(),
+            "binning_method": BINNING_METHOD,
+            "decision": [
+                ("kept" if v in kept else f"dropped: |corr| > {cfg.max_corr} with {dropped_for[v]}")
+                if iv[v] >= cfg.min_iv
+                else f"dropped: IV < {cfg.min_iv}"
+                for v in iv.index
+            ],
+        }
+    )
     return kept, table
 
 
-def fit_scorecard(train: pd.DataFrame, columns: list[str], cfg: ScorecardSettings) -> tuple[ScorecardModel, pd.DataFrame]:
+def fit_scorecard(
+    train: pd.DataFrame, columns: list[str], cfg: ScorecardSettings
+) -> tuple[ScorecardModel, pd.DataFrame]:
     """Bin, screen and fit the card on the training rows (numeric features; categories are left to the GBM)."""
     from optbinning import Scorecard
     from sklearn.linear_model import LogisticRegression
@@ -166,18 +198,37 @@ def fit_scorecard(train: pd.DataFrame, columns: list[str], cfg: ScorecardSetting
     x, y = train[numeric].astype(float), train["target"].astype(int).to_numpy()
     empty = [c for c in numeric if x[c].nunique() < 2]  # all missing or constant: nothing to bin
     kept, iv_table = select_features(x.drop(columns=empty), y, cfg)
-    iv_table = pd.concat([iv_table, pd.DataFrame({"variable": empty, "iv": 0.0, "n_bins": 0,
-                                                  "binning_method": BINNING_METHOD,
-                                                  "decision": "dropped: no variation (missing or constant)"})],
-                         ignore_index=True)
+    iv_table = pd.concat(
+        [
+            iv_table,
+            pd.DataFrame(
+                {
+                    "variable": empty,
+                    "iv": 0.0,
+                    "n_bins": 0,
+                    "binning_method": BINNING_METHOD,
+                    "decision": "dropped: no variation (missing or constant)",
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
     if not kept:
         raise ConfigError(f"no feature reaches scorecard.min_iv = {cfg.min_iv}; lower it in params.yaml")
-    card = Scorecard(binning_process=_binning_process(kept, cfg), estimator=LogisticRegression(max_iter=1000),
-                     scaling_method="pdo_odds",
-                     scaling_method_params={"pdo": cfg.pdo, "odds": cfg.base_odds, "scorecard_points": cfg.base_score})
+    card = Scorecard(
+        binning_process=_binning_process(kept, cfg),
+        estimator=LogisticRegression(max_iter=1000),
+        scaling_method="pdo_odds",
+        scaling_method_params={"pdo": cfg.pdo, "odds": cfg.base_odds, "scorecard_points": cfg.base_score},
+    )
     card.fit(x[kept], y)
-    model = ScorecardModel(_points_table(card, kept), float(cfg.base_score), float(cfg.base_odds), float(cfg.pdo),
-                           [float(c) for c in cfg.special_codes])
+    model = ScorecardModel(
+        _points_table(card, kept),
+        float(cfg.base_score),
+        float(cfg.base_odds),
+        float(cfg.pdo),
+        [float(c) for c in cfg.special_codes],
+    )
     return model, iv_table
 
 

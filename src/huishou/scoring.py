@@ -22,20 +22,34 @@ from huishou.explain import reason_codes
 from huishou.features import as_categories, build_features
 from huishou.model import RiskModel
 
-SCORE_COLUMNS = ["loan_id", "borrower_id", "snapshot_date", "probability", "risk_band", "reason_1", "reason_2",
-                 "reason_3", "model_name", "model_version", "feature_data_hash", "run_timestamp"]
+SCORE_COLUMNS = [
+    "loan_id",
+    "borrower_id",
+    "snapshot_date",
+    "probability",
+    "risk_band",
+    "reason_1",
+    "reason_2",
+    "reason_3",
+    "model_name",
+    "model_version",
+    "feature_data_hash",
+    "run_timestamp",
+]
 
 
 # ---------------------------------------------------------------- pure scoring functions
 
 
-def score_frame(model: RiskModel, features: pd.DataFrame, chunk_size: int = 200_000, progress: bool = False) -> np.ndarray:
+def score_frame(
+    model: RiskModel, features: pd.DataFrame, chunk_size: int = 200_000, progress: bool = False
+) -> np.ndarray:
     """Calibrated probabilities, computed chunk by chunk so memory stays bounded by the chunk."""
     out = np.empty(len(features), dtype=float)
     starts = range(0, len(features), max(1, chunk_size))
     for start in tqdm(starts, desc="scoring", unit="chunk", disable=not progress):
-        chunk = features.iloc[start:start + chunk_size]
-        out[start:start + len(chunk)] = model.predict_proba(chunk)
+        chunk = features.iloc[start : start + chunk_size]
+        out[start : start + len(chunk)] = model.predict_proba(chunk)
     return out
 
 
@@ -65,19 +79,28 @@ def _partition_tables(tables: Mapping[str, Path], part: int, n_parts: int) -> di
     """Whole borrowers of one hash partition, read straight from the parquet files."""
     con = duckdb_connect()
     apps_path = Path(tables["applications"]).as_posix()
-    con.execute(f"CREATE TEMP TABLE apps AS SELECT * FROM read_parquet('{apps_path}') "
-                f"WHERE hash(borrower_id) % {n_parts} = {part}")
+    con.execute(
+        f"CREATE TEMP TABLE apps AS SELECT * FROM read_parquet('{apps_path}') "
+        f"WHERE hash(borrower_id) % {n_parts} = {part}"
+    )
     out = {"applications": con.sql("SELECT * FROM apps").df()}
     for name, path in tables.items():
         if name != "applications":
-            out[name] = con.sql(f"SELECT * FROM read_parquet('{Path(path).as_posix()}') t "
-                                "WHERE t.loan_id IN (SELECT loan_id FROM apps)").df()
+            out[name] = con.sql(
+                f"SELECT * FROM read_parquet('{Path(path).as_posix()}') t WHERE t.loan_id IN (SELECT loan_id FROM apps)"
+            ).df()
     con.close()
     return out
 
 
-def score_partition(tables: Mapping[str, Path], part: int, n_parts: int, snapshot: pd.Timestamp,
-                    feature_kwargs: dict, model: RiskModel | None) -> pd.DataFrame:
+def score_partition(
+    tables: Mapping[str, Path],
+    part: int,
+    n_parts: int,
+    snapshot: pd.Timestamp,
+    feature_kwargs: dict,
+    model: RiskModel | None,
+) -> pd.DataFrame:
     """One Dask task: features (and probabilities, when a model is given) for one partition."""
     features = build_features(_partition_tables(tables, part, n_parts), [snapshot], threads=1, **feature_kwargs)
     if model is not None:
@@ -85,8 +108,15 @@ def score_partition(tables: Mapping[str, Path], part: int, n_parts: int, snapsho
     return features
 
 
-def features_dask(tables: Mapping[str, Path], snapshot: pd.Timestamp, feature_kwargs: dict, cfg: ScoreSettings,
-                  model: RiskModel | None = None, client=None, scheduler: str | None = None) -> pd.DataFrame:
+def features_dask(
+    tables: Mapping[str, Path],
+    snapshot: pd.Timestamp,
+    feature_kwargs: dict,
+    cfg: ScoreSettings,
+    model: RiskModel | None = None,
+    client=None,
+    scheduler: str | None = None,
+) -> pd.DataFrame:
     """Same feature (and scoring) functions, one task per borrower partition on a Dask cluster.
 
     The cluster is `client`, else the one at `scheduler` (default: score.scheduler), else a local
@@ -97,8 +127,19 @@ def features_dask(tables: Mapping[str, Path], snapshot: pd.Timestamp, feature_kw
     client = client or dask_client(scheduler or cfg.scheduler, cfg.dask_workers)
     try:
         model_future = client.scatter(model, broadcast=True) if model is not None else None
-        futures = [client.submit(score_partition, dict(tables), k, cfg.dask_partitions, snapshot, feature_kwargs,
-                                 model_future, pure=False) for k in range(cfg.dask_partitions)]
+        futures = [
+            client.submit(
+                score_partition,
+                dict(tables),
+                k,
+                cfg.dask_partitions,
+                snapshot,
+                feature_kwargs,
+                model_future,
+                pure=False,
+            )
+            for k in range(cfg.dask_partitions)
+        ]
         parts = client.gather(futures)
     finally:
         if own:
@@ -119,8 +160,15 @@ def band_reasons(model: RiskModel | None, features: pd.DataFrame, bands: pd.Cate
     return out
 
 
-def assemble_scores(features: pd.DataFrame, probability: np.ndarray, model_info: dict, data_hash: str,
-                    run_timestamp: str, cfg: ScoreSettings, model: RiskModel | None = None) -> pd.DataFrame:
+def assemble_scores(
+    features: pd.DataFrame,
+    probability: np.ndarray,
+    model_info: dict,
+    data_hash: str,
+    run_timestamp: str,
+    cfg: ScoreSettings,
+    model: RiskModel | None = None,
+) -> pd.DataFrame:
     out = features[["loan_id", "borrower_id", "snapshot_date"]].copy()
     out["probability"] = probability
     out["risk_band"] = risk_bands(probability, cfg.band_thresholds, cfg.band_labels)

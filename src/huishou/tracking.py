@@ -105,8 +105,12 @@ def log_train_run(
         )
         version = str(info.registered_model_version)
         mlflow.MlflowClient().set_registered_model_alias(cfg.registered_model, CHALLENGER, version)
-        return {"run_id": run.info.run_id, "model_version": version, "model_uri": info.model_uri,
-                "tracking_uri": tracking_uri(cfg)}
+        return {
+            "run_id": run.info.run_id,
+            "model_version": version,
+            "model_uri": info.model_uri,
+            "tracking_uri": tracking_uri(cfg),
+        }
 
 
 def _requirements() -> list[str]:
@@ -147,7 +151,8 @@ def load_registered(cfg: TrackingSettings, alias: str = CHAMPION):
     except mlflow.exceptions.MlflowException as err:
         raise ModelNotFoundError(
             f"registry {tracking_uri(cfg)}: model '{cfg.registered_model}' has no alias '{alias}'; train it "
-            "(`dvc repro`), promote it (`huishou promote`), or pass --model-path") from err
+            "(`dvc repro`), promote it (`huishou promote`), or pass --model-path"
+        ) from err
     pyfunc = mlflow.pyfunc.load_model(f"models:/{cfg.registered_model}@{alias}")
     model = pyfunc.unwrap_python_model().model
     return model, {"model_name": cfg.registered_model, "model_version": str(mv.version), "alias": alias}
@@ -174,8 +179,9 @@ def _flatten(prefix: str, obj: Any) -> dict[str, float]:
     return {prefix: float(obj)} if isinstance(obj, int | float) and not isinstance(obj, bool) else {}
 
 
-def log_run(cfg: TrackingSettings, experiment: str, run_name: str, metrics: Mapping[str, Any],
-            artifacts: list[Path] = ()) -> str:
+def log_run(
+    cfg: TrackingSettings, experiment: str, run_name: str, metrics: Mapping[str, Any], artifacts: list[Path] = ()
+) -> str:
     """A run of nested metrics (flattened to dotted names) and artifacts, e.g. a strategy build or its evaluation."""
     _setup(cfg, experiment)
     with mlflow.start_run(run_name=run_name) as run:

@@ -20,8 +20,9 @@ from huishou.model import Calibrator, FeatureContract, RiskModel
 from huishou.scorecard import fit_scorecard
 
 
-def fit_scorecard_model(train: pd.DataFrame, valid: pd.DataFrame, columns: list[str], cfg: ScorecardSettings,
-                        seed: int) -> tuple[RiskModel, pd.DataFrame]:
+def fit_scorecard_model(
+    train: pd.DataFrame, valid: pd.DataFrame, columns: list[str], cfg: ScorecardSettings, seed: int
+) -> tuple[RiskModel, pd.DataFrame]:
     """The points scorecard challenger (huishou.scorecard), wrapped and calibrated like the other models."""
     sample = train.sample(min(len(train), cfg.sample_rows), random_state=seed)
     card, iv_table = fit_scorecard(sample, columns, cfg)
@@ -64,10 +65,16 @@ def fit_lightgbm(train: pd.DataFrame, valid: pd.DataFrame, columns: list[str], c
     params = lightgbm_params(cfg, columns)
     dtrain = lgb.Dataset(x_train, y_train, free_raw_data=False)
     dvalid = lgb.Dataset(x_valid, y_valid, reference=dtrain)
-    booster = lgb.train(params, dtrain, cfg.num_boost_round, valid_sets=[dvalid],
-                        callbacks=[lgb.early_stopping(cfg.early_stopping_rounds, verbose=False)])
-    model = RiskModel("lightgbm", booster, Calibrator("none"), contract,
-                      {"best_iteration": booster.best_iteration, "params": params})
+    booster = lgb.train(
+        params,
+        dtrain,
+        cfg.num_boost_round,
+        valid_sets=[dvalid],
+        callbacks=[lgb.early_stopping(cfg.early_stopping_rounds, verbose=False)],
+    )
+    model = RiskModel(
+        "lightgbm", booster, Calibrator("none"), contract, {"best_iteration": booster.best_iteration, "params": params}
+    )
     model.calibrator = Calibrator(cfg.calibration).fit(model.raw_score(valid), y_valid.to_numpy())
     return model
 
@@ -75,12 +82,15 @@ def fit_lightgbm(train: pd.DataFrame, valid: pd.DataFrame, columns: list[str], c
 def logistic_pipeline(frame: pd.DataFrame, columns: list[str], C: float) -> Pipeline:
     categorical = [c for c in columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
     numeric = [c for c in columns if c not in categorical]
-    numeric_steps = make_pipeline(SimpleImputer(strategy="median", add_indicator=True,
-                                                keep_empty_features=True), StandardScaler())
-    prep = ColumnTransformer([
-        ("num", numeric_steps, numeric),
-        ("cat", OneHotEncoder(handle_unknown="ignore"), categorical),
-    ])
+    numeric_steps = make_pipeline(
+        SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True), StandardScaler()
+    )
+    prep = ColumnTransformer(
+        [
+            ("num", numeric_steps, numeric),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), categorical),
+        ]
+    )
     return Pipeline([("prep", prep), ("clf", LogisticRegression(C=C, max_iter=2000))])
 
 
@@ -112,8 +122,9 @@ def best_iteration(booster: lgb.Booster, x_valid: pd.DataFrame, y_valid: np.ndar
     return best
 
 
-def fit_lightgbm_dask(train: pd.DataFrame, valid: pd.DataFrame, columns: list[str], cfg: TrainSettings,
-                      client=None) -> RiskModel:
+def fit_lightgbm_dask(
+    train: pd.DataFrame, valid: pd.DataFrame, columns: list[str], cfg: TrainSettings, client=None
+) -> RiskModel:
     """The same model trained with `lightgbm.dask` on a Dask cluster (local by default).
 
     lightgbm.dask has no early stopping, so all rounds are trained and the best validation
@@ -138,7 +149,12 @@ def fit_lightgbm_dask(train: pd.DataFrame, valid: pd.DataFrame, columns: list[st
             close_dask(client)
     y_valid = valid["target"].astype(int).to_numpy()
     booster.best_iteration = best_iteration(booster, contract.align(valid), y_valid)
-    model = RiskModel("lightgbm", booster, Calibrator("none"), contract,
-                      {"best_iteration": booster.best_iteration, "params": params, "engine": "dask"})
+    model = RiskModel(
+        "lightgbm",
+        booster,
+        Calibrator("none"),
+        contract,
+        {"best_iteration": booster.best_iteration, "params": params, "engine": "dask"},
+    )
     model.calibrator = Calibrator(cfg.calibration).fit(model.raw_score(valid), y_valid)
     return model

@@ -135,8 +135,10 @@ def format_failures(source: str, failures: pd.DataFrame, df: pd.DataFrame, max_r
     for (column, check), group in failures.groupby(["column", "check"], dropna=False, sort=False):
         idx = [i for i in group["index"].tolist() if i is not None and not pd.isna(i)][:max_rows]
         sample = df.loc[idx].head(max_rows).to_string() if idx and set(idx) <= set(df.index) else ""
-        lines.append(f"  column '{column}', rule {check}: {len(group)} row(s), e.g. values "
-                     f"{group['failure_case'].head(max_rows).tolist()}")
+        lines.append(
+            f"  column '{column}', rule {check}: {len(group)} row(s), e.g. values "
+            f"{group['failure_case'].head(max_rows).tolist()}"
+        )
         if sample:
             lines.append("    " + sample.replace("\n", "\n    "))
     return "\n".join(lines)

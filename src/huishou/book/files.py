@@ -31,7 +31,7 @@ def read_manifest(raw_dir: str | Path) -> dict:
     """raw_dir/manifest.json: the data source and its extract date `as_of`."""
     path = Path(raw_dir) / "manifest.json"
     if not path.exists():
-        raise DataValidationError(f"{path}: missing; it must name the extract date, e.g. {{\"as_of\": \"2026-01-01\"}}")
+        raise DataValidationError(f'{path}: missing; it must name the extract date, e.g. {{"as_of": "2026-01-01"}}')
     manifest = read_json(path)
     if "as_of" not in manifest:
         raise DataValidationError(f"{path}: key 'as_of' (extract date) is missing")

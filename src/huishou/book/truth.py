@@ -30,6 +30,7 @@ def load_borrowers(truth_dir: str | Path) -> pd.DataFrame:
     """Latent borrower state (z, hardship, drift) of the simulated book."""
     path = Path(truth_dir) / "borrowers.parquet"
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no simulator truth; the strategy can only be checked against truth on "
-                                "the simulated book")
+        raise FileNotFoundError(
+            f"{path}: no simulator truth; the strategy can only be checked against truth on the simulated book"
+        )
     return pd.read_parquet(path)

@@ -47,12 +47,22 @@ def _check_dates(tables: Mapping[str, pd.DataFrame], sources: Mapping[str, str],
     src = sources["installments"]
     when = inst["loan_id"].map(disb)
     _fail_rows(src, "due_date", "due_date after disbursed_at", inst[inst["due_date"] <= when])
-    _fail_rows(src, "paid_date", "paid_date on or after the loan's disbursal day",
-               inst[inst["paid_date"] < when.dt.normalize()])
+    _fail_rows(
+        src,
+        "paid_date",
+        "paid_date on or after the loan's disbursal day",
+        inst[inst["paid_date"] < when.dt.normalize()],
+    )
     _fail_rows(src, "paid_date", f"paid_date before the extract date {as_of.date()}", inst[inst["paid_date"] >= as_of])
-    _fail_rows(src, "amount_paid", "amount_paid <= amount_due (+1 %)", inst[inst["amount_paid"] > inst["amount_due"] * 1.01])
-    _fail_rows(src, "amount_paid", "amount_paid is 0 when paid_date is empty",
-               inst[inst["paid_date"].isna() & (inst["amount_paid"] > 0)])
+    _fail_rows(
+        src, "amount_paid", "amount_paid <= amount_due (+1 %)", inst[inst["amount_paid"] > inst["amount_due"] * 1.01]
+    )
+    _fail_rows(
+        src,
+        "amount_paid",
+        "amount_paid is 0 when paid_date is empty",
+        inst[inst["paid_date"].isna() & (inst["amount_paid"] > 0)],
+    )
     for name, col in (("callbacks", "called_at"), ("collection_actions", "action_at")):
         if name in tables:
             df = tables[name]
@@ -61,13 +71,16 @@ def _check_dates(tables: Mapping[str, pd.DataFrame], sources: Mapping[str, str],
             _fail_rows(sources[name], col, f"{col} before the extract date {as_of.date()}", df[df[col] >= as_of])
 
 
-def validate_book(tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp,
-                  sources: Mapping[str, str] | None = None) -> dict:
+def validate_book(
+    tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp, sources: Mapping[str, str] | None = None
+) -> dict:
     """Validate all tables; return a summary (row counts) or raise DataValidationError."""
     sources = {name: (sources or {}).get(name, name) for name in tables}
     missing = [t for t in REQUIRED_TABLES if t not in tables]
     if missing:
-        raise DataValidationError(f"missing required table(s) {missing}; expected files {[t + '.parquet' for t in missing]}")
+        raise DataValidationError(
+            f"missing required table(s) {missing}; expected files {[t + '.parquet' for t in missing]}"
+        )
     unknown = sorted(set(tables) - set(ALL_TABLES))
     if unknown:
         raise DataValidationError(f"unknown table(s) {unknown}; known: {list(ALL_TABLES)}")

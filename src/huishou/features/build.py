@@ -57,8 +57,9 @@ def open_book(tables: Mapping[str, Table], con: duckdb.DuckDBPyConnection | None
     return con
 
 
-def _connect(tables: Mapping[str, Table], snapshots: Sequence[pd.Timestamp], threads: int | None,
-             memory_limit: str | None) -> duckdb.DuckDBPyConnection:
+def _connect(
+    tables: Mapping[str, Table], snapshots: Sequence[pd.Timestamp], threads: int | None, memory_limit: str | None
+) -> duckdb.DuckDBPyConnection:
     con = duckdb_connect(threads=threads, memory_limit=memory_limit, preserve_insertion_order=False)
     open_book(tables, con)
     snaps = pd.DataFrame({"snapshot_date": pd.to_datetime(list(snapshots)).astype("datetime64[us]")})
@@ -90,8 +91,15 @@ def build_features(
     params.yaml `features` (`FeatureSettings.build_kwargs`) plus the engine's threads and memory.
     """
     con = _connect(tables, snapshots, threads, memory_limit)
-    params = {"tol": paid_tolerance, "share": settle_share, "dpd": default_dpd, "horizon": horizon_days,
-              "as_of": pd.Timestamp(as_of), "grace": promise_grace_days, "understated": income_understated_ratio}
+    params = {
+        "tol": paid_tolerance,
+        "share": settle_share,
+        "dpd": default_dpd,
+        "horizon": horizon_days,
+        "as_of": pd.Timestamp(as_of),
+        "grace": promise_grace_days,
+        "understated": income_understated_ratio,
+    }
     families = {
         "application": application_sql(),
         "repayment": repayment_sql(late_thresholds, recent_days),
@@ -192,7 +200,9 @@ def assign_hash_split(frame: pd.DataFrame, valid_share: float, test_share: float
     return pd.Series(split, index=frame.index, name="split")
 
 
-def assign_split(frame: pd.DataFrame, valid_from: pd.Timestamp, test_from: pd.Timestamp, horizon_days: int) -> pd.Series:
+def assign_split(
+    frame: pd.DataFrame, valid_from: pd.Timestamp, test_from: pd.Timestamp, horizon_days: int
+) -> pd.Series:
     """train / valid / test by snapshot date, with gaps so no training label is observed after a later set's T.
 
     train: T + horizon <= valid_from; valid: valid_from <= T and T + horizon <= test_from;

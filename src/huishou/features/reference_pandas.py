@@ -38,21 +38,38 @@ def repayment(spine_t: pd.DataFrame, inst: pd.DataFrame, t: pd.Timestamp, tol: f
     paid_seen = x["paid_date"].where(seen)
     end = paid_seen.where(settled, t)
     dpd = (end - x["due_date"]).dt.days.clip(lower=0).where(is_due)
-    frame = pd.DataFrame({
-        "loan_id": x["loan_id"].to_numpy(), "seq": x["seq"].to_numpy(), "is_due": is_due,
-        "dpd": dpd.to_numpy(), "late1": (dpd >= 1).to_numpy() & is_due, "late7": (dpd >= 7).to_numpy() & is_due,
-        "paid_due": np.where(is_due & seen, x["amount_paid"].to_numpy(), 0.0),
-        "amount_due_due": np.where(is_due, x["amount_due"].to_numpy(), 0.0),
-        "paid_amt": np.where(seen, x["amount_paid"].to_numpy(), 0.0), "amount_due": x["amount_due"].to_numpy(),
-        "open_dpd": (t - x["due_date"]).dt.days.where(is_due & ~settled).to_numpy(),
-        "paid_seen": paid_seen.to_numpy(),
-        "dpd_90d": dpd.where((t - x["due_date"]).dt.days <= 90).to_numpy(),
-    })
+    frame = pd.DataFrame(
+        {
+            "loan_id": x["loan_id"].to_numpy(),
+            "seq": x["seq"].to_numpy(),
+            "is_due": is_due,
+            "dpd": dpd.to_numpy(),
+            "late1": (dpd >= 1).to_numpy() & is_due,
+            "late7": (dpd >= 7).to_numpy() & is_due,
+            "paid_due": np.where(is_due & seen, x["amount_paid"].to_numpy(), 0.0),
+            "amount_due_due": np.where(is_due, x["amount_due"].to_numpy(), 0.0),
+            "paid_amt": np.where(seen, x["amount_paid"].to_numpy(), 0.0),
+            "amount_due": x["amount_due"].to_numpy(),
+            "open_dpd": (t - x["due_date"]).dt.days.where(is_due & ~settled).to_numpy(),
+            "paid_seen": paid_seen.to_numpy(),
+            "dpd_90d": dpd.where((t - x["due_date"]).dt.days <= 90).to_numpy(),
+        }
+    )
     g = frame.groupby("loan_id", sort=False)
-    out = g.agg(rp_n_due=("is_due", "sum"), rp_dpd_max=("dpd", "max"), rp_dpd_mean=("dpd", "mean"),
-                rp_n_late_1=("late1", "sum"), rp_n_late_7=("late7", "sum"), paid=("paid_due", "sum"),
-                owed=("amount_due_due", "sum"), rp_dpd_now=("open_dpd", "max"), last_paid=("paid_seen", "max"),
-                paid_all=("paid_amt", "sum"), due_all=("amount_due", "sum"), rp_dpd_mean_90d=("dpd_90d", "mean"))
+    out = g.agg(
+        rp_n_due=("is_due", "sum"),
+        rp_dpd_max=("dpd", "max"),
+        rp_dpd_mean=("dpd", "mean"),
+        rp_n_late_1=("late1", "sum"),
+        rp_n_late_7=("late7", "sum"),
+        paid=("paid_due", "sum"),
+        owed=("amount_due_due", "sum"),
+        rp_dpd_now=("open_dpd", "max"),
+        last_paid=("paid_seen", "max"),
+        paid_all=("paid_amt", "sum"),
+        due_all=("amount_due", "sum"),
+        rp_dpd_mean_90d=("dpd_90d", "mean"),
+    )
     out["rp_paid_ratio"] = out.pop("paid") / out.pop("owed").replace(0, np.nan)
     out["rp_days_since_payment"] = (t - out.pop("last_paid")).dt.days
     out["rp_outstanding"] = out.pop("due_all") - out.pop("paid_all")

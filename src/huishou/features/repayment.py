@@ -48,29 +48,47 @@ def _when(cond: str, value: str = "1") -> str:
 def _recent_sql(recent_days: Sequence[int]) -> str:
     """The last due installment, and DPD, late count and paid share over each recent window
     (the paid share over the first, shortest window)."""
-    parts = ["arg_max(dpd, seq) FILTER (is_due) AS rp_dpd_last",
-             "arg_max(paid_amt / nullif(amount_due, 0), seq) FILTER (is_due) AS rp_paid_ratio_last",
-             "arg_max(amount_due, seq) FILTER (is_due) AS rp_last_amount_due"]
+    parts = [
+        "arg_max(dpd, seq) FILTER (is_due) AS rp_dpd_last",
+        "arg_max(paid_amt / nullif(amount_due, 0), seq) FILTER (is_due) AS rp_paid_ratio_last",
+        "arg_max(amount_due, seq) FILTER (is_due) AS rp_last_amount_due",
+    ]
     for d in map(int, recent_days):
-        parts += [f"avg({_when(f'since_due <= {d}', 'dpd')}) AS rp_dpd_mean_{d}d",
-                  f"count({_when(f'since_due <= {d} AND dpd >= 1')}) AS rp_n_late_{d}d"]
+        parts += [
+            f"avg({_when(f'since_due <= {d}', 'dpd')}) AS rp_dpd_mean_{d}d",
+            f"count({_when(f'since_due <= {d} AND dpd >= 1')}) AS rp_n_late_{d}d",
+        ]
     window = f"is_due AND since_due <= {int(recent_days[0])}"
-    parts.append(f"sum({_when(window, 'paid_amt')}) / nullif(sum({_when(window, 'amount_due')}), 0)"
-                 f" AS rp_paid_ratio_{int(recent_days[0])}d")
+    parts.append(
+        f"sum({_when(window, 'paid_amt')}) / nullif(sum({_when(window, 'amount_due')}), 0)"
+        f" AS rp_paid_ratio_{int(recent_days[0])}d"
+    )
     return ",\n        ".join(parts)
 
 
 def zero_when_untouched(late_thresholds: Sequence[int], recent_days: Sequence[int]) -> tuple[str, ...]:
     """Counts (and DPD maxima) are 0, not missing, for a loan with nothing due or paid yet."""
-    return ("rp_n_due", "rp_dpd_now", "rp_dpd_max", *(f"rp_n_late_{int(k)}" for k in late_thresholds),
-            "rp_n_partial", *(f"rp_n_late_{int(d)}d" for d in recent_days), "rp_n_prepaid", "paid_total",
-            "sx", "sxx", "sxy")
+    return (
+        "rp_n_due",
+        "rp_dpd_now",
+        "rp_dpd_max",
+        *(f"rp_n_late_{int(k)}" for k in late_thresholds),
+        "rp_n_partial",
+        *(f"rp_n_late_{int(d)}d" for d in recent_days),
+        "rp_n_prepaid",
+        "paid_total",
+        "sx",
+        "sxx",
+        "sxy",
+    )
 
 
 def _slope_sums_sql() -> str:
     """Sums for the least-squares slope of DPD over the installment number (regr_slope costs 10x more)."""
-    return (f"sum({_when('is_due', 'seq::DOUBLE')}) AS sx, sum({_when('is_due', '(seq * seq)::DOUBLE')}) AS sxx, "
-            "sum(seq * dpd) AS sxy")  # dpd is NULL unless due
+    return (
+        f"sum({_when('is_due', 'seq::DOUBLE')}) AS sx, sum({_when('is_due', '(seq * seq)::DOUBLE')}) AS sxx, "
+        "sum(seq * dpd) AS sxy"
+    )  # dpd is NULL unless due
 
 
 def repayment_sql(late_thresholds: Sequence[int], recent_days: Sequence[int]) -> str:

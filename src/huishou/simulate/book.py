@@ -63,8 +63,13 @@ class Book:
         }
 
 
-def simulate_book(cfg: SimulateSettings, snapshots: list[pd.Timestamp] | None = None,
-                  horizon_days: int = 60, default_dpd: int = 30, progress: bool = True) -> Book:
+def simulate_book(
+    cfg: SimulateSettings,
+    snapshots: list[pd.Timestamp] | None = None,
+    horizon_days: int = 60,
+    default_dpd: int = 30,
+    progress: bool = True,
+) -> Book:
     """Simulate the loan book; `snapshots` + `horizon_days` define the oracle grid."""
     rng = np.random.default_rng(cfg.seed)
     start_day = int(pd.Timestamp(cfg.start_date).value // 86_400_000_000_000)
@@ -79,8 +84,9 @@ def simulate_book(cfg: SimulateSettings, snapshots: list[pd.Timestamp] | None = 
         take = eligible & (next_day < as_of_day - 5) & (people["extra_loans"].to_numpy() >= gen)
         if not take.any():
             break
-        g = _simulate_generation(rng, people[take].reset_index(drop=True), next_day[take], first_day[take],
-                                 gen, loan_offset, cfg)
+        g = _simulate_generation(
+            rng, people[take].reset_index(drop=True), next_day[take], first_day[take], gen, loan_offset, cfg
+        )
         gens.append(g)
         loan_offset += int(take.sum())
         clean = ~g.defaulted
@@ -96,7 +102,8 @@ def _simulate_generation(rng, people, disb_day, first_day, gen, loan_offset, cfg
     n = len(apps)
     apps.insert(1, "loan_id", np.arange(loan_offset + 1, loan_offset + n + 1, dtype=np.int64))
     x = apps[["loan_id", "amount", "age", "device_os"]].assign(
-        z=people["z"].to_numpy(), hardship=people["hardship"].to_numpy())
+        z=people["z"].to_numpy(), hardship=people["hardship"].to_numpy()
+    )
     term = apps["term_months"].to_numpy()
     loan_idx = np.repeat(np.arange(n), term)
     seq = np.concatenate([np.arange(1, t + 1) for t in term]) if n else np.array([], int)
@@ -104,10 +111,14 @@ def _simulate_generation(rng, people, disb_day, first_day, gen, loan_offset, cfg
     annuity = annuity_of(apps["amount"].to_numpy(), apps["rate"].to_numpy(), term)[loan_idx]
     income = apps["declared_income"].to_numpy()[loan_idx]
     months_on_book = (due - first_day[loan_idx]) / 30.0
-    miss_logit = (cfg.base_miss_logit + cfg.risk_weight * x["z"].to_numpy()[loan_idx]
-                  + people["drift"].to_numpy()[loan_idx] * months_on_book
-                  + 0.35 * np.log(annuity / income / 0.15) + season_shock(due)
-                  + 0.9 * x["hardship"].to_numpy()[loan_idx])
+    miss_logit = (
+        cfg.base_miss_logit
+        + cfg.risk_weight * x["z"].to_numpy()[loan_idx]
+        + people["drift"].to_numpy()[loan_idx] * months_on_book
+        + 0.35 * np.log(annuity / income / 0.15)
+        + season_shock(due)
+        + 0.9 * x["hardship"].to_numpy()[loan_idx]
+    )
     p_miss = sigmoid(miss_logit)
     missed = rng.random(due.size) < p_miss
     ep = run_episodes(rng, x, loan_idx, due, missed, cfg)
@@ -118,10 +129,25 @@ def _simulate_generation(rng, people, disb_day, first_day, gen, loan_offset, cfg
     np.minimum.at(default_seq, loan_idx, fail_seq)
     spiral = seq > default_seq[loan_idx]
     live = missed & ~spiral  # installments whose early-collection episode really happened
-    return Generation(apps=apps, x=x, loan_idx=loan_idx, seq=seq, due=due, annuity=annuity, p_miss=p_miss,
-                missed=missed, live=live, spiral=spiral, ep=ep, default_seq=default_seq,
-                defaulted=default_seq < 10_000, last_due=disb_day + 30 * term,
-                step_fail=expected_step_fail(x, cfg), people=people, disb_day=disb_day)
+    return Generation(
+        apps=apps,
+        x=x,
+        loan_idx=loan_idx,
+        seq=seq,
+        due=due,
+        annuity=annuity,
+        p_miss=p_miss,
+        missed=missed,
+        live=live,
+        spiral=spiral,
+        ep=ep,
+        default_seq=default_seq,
+        defaulted=default_seq < 10_000,
+        last_due=disb_day + 30 * term,
+        step_fail=expected_step_fail(x, cfg),
+        people=people,
+        disb_day=disb_day,
+    )
 
 
 def _assemble(gens, people, cfg, as_of_day, snapshots, horizon_days, default_dpd) -> Book:
@@ -134,8 +160,16 @@ def _assemble(gens, people, cfg, as_of_day, snapshots, horizon_days, default_dpd
         actions.append(_early_actions_table(rng, g))
         actions.append(rec_actions)
         callbacks.append(callbacks_table(rng, g))
-        inst_truth.append(pd.DataFrame({"loan_id": g.apps["loan_id"].to_numpy()[g.loan_idx], "seq": g.seq,
-                                        "p_miss": g.p_miss, "missed": g.missed | g.spiral}))
+        inst_truth.append(
+            pd.DataFrame(
+                {
+                    "loan_id": g.apps["loan_id"].to_numpy()[g.loan_idx],
+                    "seq": g.seq,
+                    "p_miss": g.p_miss,
+                    "missed": g.missed | g.spiral,
+                }
+            )
+        )
         effects.append(_effects_truth(g, cfg))
         if snapshots and cfg.write_oracle:
             oracles.append(oracle_probabilities(g, paid_day, amount_paid, snapshots, horizon_days, default_dpd))
@@ -179,8 +213,16 @@ def _early_actions_table(rng, g: Generation) -> pd.DataFrame:
     loan_id = g.apps["loan_id"].to_numpy()[g.loan_idx[inst_rows]]
     day = g.due[inst_rows] + STEP_DAYS[steps]
     x = g.x.iloc[g.loan_idx[inst_rows]]
-    return action_rows(rng, loan_id, day, ep.action[inst_rows, steps], ep.outcome[inst_rows, steps].astype(str),
-                        ep.propensity[inst_rows, steps], x, "early")
+    return action_rows(
+        rng,
+        loan_id,
+        day,
+        ep.action[inst_rows, steps],
+        ep.outcome[inst_rows, steps].astype(str),
+        ep.propensity[inst_rows, steps],
+        x,
+        "early",
+    )
 
 
 def _installment_table(g: Generation, paid_day, amount_paid, as_of_day) -> pd.DataFrame:
@@ -188,8 +230,7 @@ def _installment_table(g: Generation, paid_day, amount_paid, as_of_day) -> pd.Da
     # a settlement after the extract is not known yet; an earlier partial payment may be
     partial_visible = (~visible) & (g.ep.partial_day >= 0) & (g.ep.partial_day < as_of_day) & g.live
     pday = np.where(visible, paid_day, np.where(partial_visible, g.ep.partial_day, -1))
-    amt = np.where(visible, amount_paid,
-                   np.where(partial_visible, np.round(g.annuity * g.ep.partial_frac, 2), 0.0))
+    amt = np.where(visible, amount_paid, np.where(partial_visible, np.round(g.annuity * g.ep.partial_frac, 2), 0.0))
     paid_date = pd.to_datetime(np.where(pday >= 0, pday, 0), unit="D")
     return pd.DataFrame(
         {

@@ -51,7 +51,9 @@ def _choice_by_risk(rng: np.random.Generator, z: np.ndarray, labels: tuple, weig
     return np.asarray(labels)[np.minimum(idx, len(labels) - 1)]
 
 
-def applications_table(rng, people: pd.DataFrame, disb_day: np.ndarray, gen: int, cfg: SimulateSettings) -> pd.DataFrame:
+def applications_table(
+    rng, people: pd.DataFrame, disb_day: np.ndarray, gen: int, cfg: SimulateSettings
+) -> pd.DataFrame:
     n = len(people)
     z = people["z"].to_numpy()
     income = np.round(np.exp(people["log_income"].to_numpy() + rng.normal(0, 0.08, n)), -1)
@@ -126,8 +128,9 @@ def _callback_rows(rng, apps: pd.DataFrame, z: np.ndarray, reached: np.ndarray, 
     declared_purpose = apps["purpose"].to_numpy()
     other_purpose = np.asarray(PURPOSES, dtype=object)[rng.integers(0, len(PURPOSES), n)]
     stated_purpose = np.where(purpose_mismatch & (other_purpose != declared_purpose), other_purpose, declared_purpose)
-    stated_income = np.round(apps["declared_income"].to_numpy()
-                             * np.exp(rng.normal(-0.1 * np.maximum(z, 0) - 0.02, 0.12, n)), -1)
+    stated_income = np.round(
+        apps["declared_income"].to_numpy() * np.exp(rng.normal(-0.1 * np.maximum(z, 0) - 0.02, 0.12, n)), -1
+    )
     employer_mismatch = rng.random(n) < sigmoid(-2.7 + 0.7 * z)
     stated_employer = np.where(employer_mismatch, "EMP9999", apps["employer"].to_numpy())
     plan = _choice_by_risk(rng, z, PLANS, np.array([-0.5, -0.2, 0.2, 0.6, 0.5]))

@@ -27,8 +27,13 @@ COLLECTOR_IDS = np.array([f"C{i:03d}" for i in range(1, N_COLLECTORS + 1)], dtyp
 
 # Base cure log-odds of each action, and the failure-outcome mix per channel.
 _BASE_EFFECT = {
-    "none": -2.5, "sms": -1.75, "app_push": -1.85, "email_letter": -2.2,
-    "call": -1.15, "visit": -0.7, "repayment_plan": -1.6,
+    "none": -2.5,
+    "sms": -1.75,
+    "app_push": -1.85,
+    "email_letter": -2.2,
+    "call": -1.15,
+    "visit": -0.7,
+    "repayment_plan": -1.6,
 }
 _FAIL_OUTCOMES = {  # outcome -> probability when the action did not cure
     "sms": {"no_answer": 0.45, "reached": 0.55},
@@ -131,20 +136,29 @@ def success_posterior(action: np.ndarray, outcome: np.ndarray, h: np.ndarray) ->
     """P(the decision cured | action, logged outcome), before its payment is visible."""
     q_success = np.where(outcome == "promise_to_pay", _SUCCESS_PROMISE_SHARE, 0.0)
     q_success = np.where(outcome == "none", 1.0, q_success)
-    q_fail = np.array([_fail_outcome_prob(ACTIONS[a], o) if o != "none" else 1.0 for a, o in zip(action, outcome, strict=True)])
+    q_fail = np.array(
+        [_fail_outcome_prob(ACTIONS[a], o) if o != "none" else 1.0 for a, o in zip(action, outcome, strict=True)]
+    )
     num = h * q_success
     den = num + (1 - h) * q_fail
     return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
 
 
-def run_episodes(rng, x: pd.DataFrame, loan_idx: np.ndarray, due: np.ndarray, missed: np.ndarray,
-                  cfg: SimulateSettings) -> Episodes:
+def run_episodes(
+    rng, x: pd.DataFrame, loan_idx: np.ndarray, due: np.ndarray, missed: np.ndarray, cfg: SimulateSettings
+) -> Episodes:
     """Play the legacy policy on every missed installment until it cures or day 30 passes."""
     n, s = len(due), len(STEP_DAYS)
     ep = Episodes(
-        done=np.zeros((n, s), bool), action=np.zeros((n, s), np.int64), outcome=np.full((n, s), "", dtype=object),
-        h=np.zeros((n, s)), propensity=np.zeros((n, s)), cured_step=np.full(n, -1),
-        pay_day=np.full(n, -1, np.int64), partial_day=np.full(n, -1, np.int64), partial_frac=np.zeros(n),
+        done=np.zeros((n, s), bool),
+        action=np.zeros((n, s), np.int64),
+        outcome=np.full((n, s), "", dtype=object),
+        h=np.zeros((n, s)),
+        propensity=np.zeros((n, s)),
+        cured_step=np.full(n, -1),
+        pay_day=np.full(n, -1, np.int64),
+        partial_day=np.full(n, -1, np.int64),
+        partial_frac=np.zeros(n),
     )
     open_ = missed.copy()
     for j, offset in enumerate(STEP_DAYS):
@@ -200,11 +214,29 @@ def recoveries(rng, g: Generation, cfg) -> tuple[np.ndarray, pd.DataFrame]:
         outcomes = _draw_outcomes(rng, chosen, success)
         day = default_due[open_] + offset
         recovered_day[open_[success]] = day[success] + payment_delay(outcomes[success])
-        rows.append(action_rows(rng, g.x["loan_id"].to_numpy()[open_], day, chosen, outcomes,
-                                 probs[np.arange(open_.size), chosen], g.x.iloc[open_], "recovery"))
+        rows.append(
+            action_rows(
+                rng,
+                g.x["loan_id"].to_numpy()[open_],
+                day,
+                chosen,
+                outcomes,
+                probs[np.arange(open_.size), chosen],
+                g.x.iloc[open_],
+                "recovery",
+            )
+        )
         open_ = open_[~success]
-    empty = action_rows(rng, np.array([], np.int64), np.array([], np.int64), np.array([], np.int64),
-                         np.array([], object), np.array([]), g.x.iloc[[]], "recovery")
+    empty = action_rows(
+        rng,
+        np.array([], np.int64),
+        np.array([], np.int64),
+        np.array([], np.int64),
+        np.array([], object),
+        np.array([]),
+        g.x.iloc[[]],
+        "recovery",
+    )
     return recovered_day, pd.concat(rows or [empty], ignore_index=True)
 
 

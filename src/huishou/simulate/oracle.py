@@ -15,8 +15,14 @@ from huishou.simulate.collection import STEP_DAYS, payment_delay, success_poster
 from huishou.simulate.generation import Generation
 
 
-def oracle_probabilities(g: Generation, paid_day: np.ndarray, amount_paid: np.ndarray, snapshots: list[pd.Timestamp],
-                         horizon_days: int, default_dpd: int) -> pd.DataFrame:
+def oracle_probabilities(
+    g: Generation,
+    paid_day: np.ndarray,
+    amount_paid: np.ndarray,
+    snapshots: list[pd.Timestamp],
+    horizon_days: int,
+    default_dpd: int,
+) -> pd.DataFrame:
     """True P(loan first reaches `default_dpd` in (T, T+H]) given the latent state and the log before T.
 
     Installments are independent given the latent state, so the loan survives the window
@@ -41,8 +47,11 @@ def oracle_probabilities(g: Generation, paid_day: np.ndarray, amount_paid: np.nd
         log_survive = np.zeros(len(loan_ids))
         np.add.at(log_survive, loan_idx[in_window], np.log1p(-np.clip(fail[in_window], 0, 1 - 1e-12)))
         active = g.disb_day < t
-        out.append(pd.DataFrame({"loan_id": loan_ids[active], "snapshot_date": snap,
-                                 "p_true": 1 - np.exp(log_survive[active])}))
+        out.append(
+            pd.DataFrame(
+                {"loan_id": loan_ids[active], "snapshot_date": snap, "p_true": 1 - np.exp(log_survive[active])}
+            )
+        )
     return pd.concat(out, ignore_index=True)
 
 

@@ -64,9 +64,7 @@ def run(settings) -> dict:
     card_files = _write_scorecard(models["scorecard"], iv_table, out / "scorecard")
     write_json(metrics, out / "train_metrics.json")
     roc_png = plots.save_png(plots.roc_figure(pd.concat(curves), "ROC, validation"), out / "plots" / "valid_roc.png")
-    data_version = {"features": file_md5(source)} | {
-        f"raw/{k}": v for k, v in dir_md5(settings.data.raw_dir).items()
-    }
+    data_version = {"features": file_md5(source)} | {f"raw/{k}": v for k, v in dir_md5(settings.data.raw_dir).items()}
     run_info = tracking.log_train_run(
         settings.tracking,
         params=settings.declared_values(),

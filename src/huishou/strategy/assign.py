@@ -90,15 +90,25 @@ def exact(values: pd.DataFrame, minutes: dict[str, int], capacities: dict[str, i
     c = -v[rows, cols]
     one_each = coo_matrix((np.ones(len(rows)), (rows, np.arange(len(rows)))), shape=(len(values), len(rows)))
     team = LinearConstraint(mins[cols][None, :], 0, float(sum(capacities.values())))
-    res = milp(c, constraints=[LinearConstraint(one_each.tocsr(), 1, 1), team], integrality=np.ones(len(rows)),
-               bounds=Bounds(0, 1), options={"time_limit": time_limit, "disp": False})
+    res = milp(
+        c,
+        constraints=[LinearConstraint(one_each.tocsr(), 1, 1), team],
+        integrality=np.ones(len(rows)),
+        bounds=Bounds(0, 1),
+        options={"time_limit": time_limit, "disp": False},
+    )
     if res.x is None:
         return None
     pick = res.x > 0.5
     action = pd.Series(values.columns[cols[pick]], index=values.index[rows[pick]]).reindex(values.index)
     action, collector = _pack(values, action, minutes, capacities)
-    return Plan(action, collector, _total(values, action), "exact",
-                {"mip_bound": float(-res.fun), "mip_status": res.message, "mip_gap": float(res.mip_gap or 0.0)})
+    return Plan(
+        action,
+        collector,
+        _total(values, action),
+        "exact",
+        {"mip_bound": float(-res.fun), "mip_status": res.message, "mip_gap": float(res.mip_gap or 0.0)},
+    )
 
 
 def _pack(values, action, minutes, capacities):
@@ -124,8 +134,11 @@ def plan(values: pd.DataFrame, minutes: dict[str, int], capacities: dict[str, in
     best = exact(values, minutes, capacities, time_limit)
     stats = {"greedy_value": fast.value}
     if best is not None:
-        stats |= {"exact_value": best.value, **best.stats,
-                  "greedy_gap_to_exact": (best.value - fast.value) / abs(best.value) if best.value else 0.0}
+        stats |= {
+            "exact_value": best.value,
+            **best.stats,
+            "greedy_gap_to_exact": (best.value - fast.value) / abs(best.value) if best.value else 0.0,
+        }
     chosen = best if best is not None and best.value >= fast.value else fast
     chosen.stats = stats | {"method": chosen.method}
     return chosen

@@ -17,9 +17,25 @@ from huishou.features.population import paid_before, paid_enough, settled_before
 from huishou.vocab import NONCONTACT, REACHED, VOICE, sql_list
 
 CONTEXT_FEATURES = [
-    "dpd", "step", "overdue_amount", "outstanding", "amount", "age", "ios", "rate", "declared_income",
-    "city_tier", "phone_age_months", "cb_mismatches", "cb_unreached", "prior_late_installments",
-    "episode_contacts", "episode_noncontact", "episode_reached", "contacts_7d", "hardship_reported",
+    "dpd",
+    "step",
+    "overdue_amount",
+    "outstanding",
+    "amount",
+    "age",
+    "ios",
+    "rate",
+    "declared_income",
+    "city_tier",
+    "phone_age_months",
+    "cb_mismatches",
+    "cb_unreached",
+    "prior_late_installments",
+    "episode_contacts",
+    "episode_noncontact",
+    "episode_reached",
+    "contacts_7d",
+    "hardship_reported",
     "wrong_number",
 ]
 
@@ -30,8 +46,9 @@ def _connect(tables: Mapping[str, pd.DataFrame], decisions: pd.DataFrame) -> duc
     return con
 
 
-def decision_context(tables: Mapping[str, pd.DataFrame], decisions: pd.DataFrame, tol: float, share: float,
-                     step_days: Sequence[int]) -> pd.DataFrame:
+def decision_context(
+    tables: Mapping[str, pd.DataFrame], decisions: pd.DataFrame, tol: float, share: float, step_days: Sequence[int]
+) -> pd.DataFrame:
     """One row per decision (columns decision_id, loan_id, t) with CONTEXT_FEATURES.
 
     The open episode is the earliest installment due before t and not paid in full before t;
@@ -44,9 +61,9 @@ def decision_context(tables: Mapping[str, pd.DataFrame], decisions: pd.DataFrame
     sql = f"""
     WITH inst AS (
       SELECT d.decision_id, min(i.due_date) FILTER (i.due_date < d.t AND NOT {settled}) AS open_due,
-        sum(i.amount_due - {paid_before('CAST(d.t AS DATE)')})
+        sum(i.amount_due - {paid_before("CAST(d.t AS DATE)")})
           FILTER (i.due_date < d.t AND NOT {settled}) AS overdue_amount,
-        sum(i.amount_due - {paid_before('CAST(d.t AS DATE)')}) AS outstanding,
+        sum(i.amount_due - {paid_before("CAST(d.t AS DATE)")}) AS outstanding,
         count(*) FILTER (i.due_date < d.t AND (i.paid_date IS NULL OR i.paid_date > i.due_date)
                          AND i.due_date < d.t - INTERVAL 30 DAY) AS prior_late_installments
       FROM decisions d JOIN installments i ON i.loan_id = d.loan_id
@@ -106,8 +123,14 @@ def con_df(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> pd.DataFra
         con.close()
 
 
-def logged_decisions(tables: Mapping[str, pd.DataFrame], before: pd.Timestamp, response_days: int,
-                     tol: float, share: float, step_days: Sequence[int]) -> pd.DataFrame:
+def logged_decisions(
+    tables: Mapping[str, pd.DataFrame],
+    before: pd.Timestamp,
+    response_days: int,
+    tol: float,
+    share: float,
+    step_days: Sequence[int],
+) -> pd.DataFrame:
     """Early-stage legacy decisions before `before` with context, action, propensity and outcome.
 
     paid = the loan's open installment was paid in full within `response_days` of the decision.
@@ -121,8 +144,11 @@ def logged_decisions(tables: Mapping[str, pd.DataFrame], before: pd.Timestamp, r
     inst = tables["installments"][["loan_id", "due_date", "paid_date", "amount_due", "amount_paid"]]
     paid = ctx[["decision_id", "loan_id", "t", "open_due"]].merge(inst, on="loan_id")
     day = paid["t"].dt.normalize()
-    hit = ((paid["due_date"] == paid["open_due"]) & (paid["paid_date"] >= day)
-           & (paid["paid_date"] < day + pd.Timedelta(days=response_days))
-           & paid_enough(paid, tol, share))
+    hit = (
+        (paid["due_date"] == paid["open_due"])
+        & (paid["paid_date"] >= day)
+        & (paid["paid_date"] < day + pd.Timedelta(days=response_days))
+        & paid_enough(paid, tol, share)
+    )
     ctx["paid"] = ctx["decision_id"].isin(paid.loc[hit, "decision_id"]).astype(int)
     return ctx[ctx["dpd"].notna()].reset_index(drop=True)

@@ -41,11 +41,19 @@ def fit_effect_model(decisions: pd.DataFrame, params: dict) -> EffectModel:
     """Needs columns CONTEXT_FEATURES, action, propensity (of the logged action) and paid (0/1);
     `params` is strategy.effect_model (LightGBM settings, the seed and the IPW weight cap)."""
     if decisions.empty or decisions["paid"].nunique() < 2:
-        raise DataValidationError("collection_actions: the effect model needs logged decisions with both paid and "
-                                  "unpaid outcomes")
+        raise DataValidationError(
+            "collection_actions: the effect model needs logged decisions with both paid and unpaid outcomes"
+        )
     weight = np.minimum(1.0 / decisions["propensity"].clip(lower=1e-6), params["max_weight"])
-    lgb_params = {"objective": "binary", "learning_rate": params["learning_rate"], "num_leaves": int(params["num_leaves"]),
-                  "min_child_samples": int(params["min_child_samples"]), "seed": int(params["seed"]), "deterministic": True,
-                  "verbose": -1, "force_col_wise": True}
+    lgb_params = {
+        "objective": "binary",
+        "learning_rate": params["learning_rate"],
+        "num_leaves": int(params["num_leaves"]),
+        "min_child_samples": int(params["min_child_samples"]),
+        "seed": int(params["seed"]),
+        "deterministic": True,
+        "verbose": -1,
+        "force_col_wise": True,
+    }
     data = lgb.Dataset(_design(decisions, decisions["action"].to_numpy()), decisions["paid"], weight=weight)
     return EffectModel(lgb.train(lgb_params, data, int(params["num_boost_round"])))

@@ -23,8 +23,9 @@ from huishou.strategy.rules import allowed_actions, violations
 from huishou.vocab import ACTIONS, AUTO
 
 
-def delinquent_loans(installments: pd.DataFrame, day: pd.Timestamp, max_dpd: int, dpd_default: int,
-                     tol: float, share: float) -> pd.Series:
+def delinquent_loans(
+    installments: pd.DataFrame, day: pd.Timestamp, max_dpd: int, dpd_default: int, tol: float, share: float
+) -> pd.Series:
     """Loans 1..max_dpd days past due at `day` that have not reached `dpd_default` (early collections).
 
     `tol` and `share` are the settlement rule of params.yaml features (paid_tolerance, settle_share).
@@ -37,23 +38,39 @@ def delinquent_loans(installments: pd.DataFrame, day: pd.Timestamp, max_dpd: int
     return pd.Series(dpd[(dpd >= 1) & (dpd <= max_dpd) & (dpd < dpd_default)].index, name="loan_id")
 
 
-def values_matrix(p_paid: pd.DataFrame, overdue: pd.Series, allowed: pd.DataFrame, costs: Mapping[str, float]) -> pd.DataFrame:
+def values_matrix(
+    p_paid: pd.DataFrame, overdue: pd.Series, allowed: pd.DataFrame, costs: Mapping[str, float]
+) -> pd.DataFrame:
     """Expected recovery net of cost per (loan, action); -inf where a rule forbids the action."""
     cost = np.array([costs[a] for a in ACTIONS])
     v = p_paid[list(ACTIONS)].to_numpy() * overdue.to_numpy()[:, None] - cost
     return pd.DataFrame(v, index=p_paid.index, columns=list(ACTIONS)).where(allowed, -np.inf)
 
 
-def plan_day(tables: Mapping[str, pd.DataFrame], day: pd.Timestamp, effects: EffectModel, cfg: StrategySettings,
-             dpd_default: int, tol: float, share: float) -> tuple[pd.DataFrame, Plan]:
+def plan_day(
+    tables: Mapping[str, pd.DataFrame],
+    day: pd.Timestamp,
+    effects: EffectModel,
+    cfg: StrategySettings,
+    dpd_default: int,
+    tol: float,
+    share: float,
+) -> tuple[pd.DataFrame, Plan]:
     """Candidates at `day` with context, estimated P(paid | action), lawful actions and the chosen plan.
 
     `dpd_default`, `tol` and `share` are params.yaml features (default_dpd, paid_tolerance, settle_share).
     """
     loans = delinquent_loans(tables["installments"], day, cfg.max_dpd, dpd_default, tol, share)
-    decisions = pd.DataFrame({"decision_id": np.arange(len(loans)), "loan_id": loans.to_numpy(),
-                              "t": pd.Series(day, index=range(len(loans))).astype("datetime64[us]")})
-    ctx = decision_context(tables, decisions, tol, share, cfg.decision_step_days) if len(decisions) else _empty_context()
+    decisions = pd.DataFrame(
+        {
+            "decision_id": np.arange(len(loans)),
+            "loan_id": loans.to_numpy(),
+            "t": pd.Series(day, index=range(len(loans))).astype("datetime64[us]"),
+        }
+    )
+    ctx = (
+        decision_context(tables, decisions, tol, share, cfg.decision_step_days) if len(decisions) else _empty_context()
+    )
     ctx = ctx[ctx["dpd"].notna()].reset_index(drop=True)
     p_paid = effects.predict(ctx) if len(ctx) else pd.DataFrame(columns=list(ACTIONS), dtype=float)
     allowed, paths = allowed_actions(ctx, cfg)
@@ -68,33 +85,43 @@ def plan_day(tables: Mapping[str, pd.DataFrame], day: pd.Timestamp, effects: Eff
         cand[f"allowed_{a}"] = allowed[a].to_numpy()
     cand["action"] = chosen.action.to_numpy()
     cand["collector_id"] = chosen.collector.fillna(AUTO).to_numpy()
-    cand["expected_value"] = values.to_numpy()[np.arange(len(values)), values.columns.get_indexer(chosen.action)] \
-        if len(values) else np.array([])
-    cand["p_paid"] = p_paid.to_numpy()[np.arange(len(p_paid)), p_paid.columns.get_indexer(chosen.action)] \
-        if len(p_paid) else np.array([])
+    cand["expected_value"] = (
+        values.to_numpy()[np.arange(len(values)), values.columns.get_indexer(chosen.action)]
+        if len(values)
+        else np.array([])
+    )
+    cand["p_paid"] = (
+        p_paid.to_numpy()[np.arange(len(p_paid)), p_paid.columns.get_indexer(chosen.action)]
+        if len(p_paid)
+        else np.array([])
+    )
     cand["rule_path"] = [paths.at[i, a] for i, a in zip(paths.index, chosen.action, strict=True)]
     return cand, chosen
 
 
 def _empty_context() -> pd.DataFrame:
-    return pd.DataFrame(columns=["decision_id", "loan_id", "t", "borrower_id", "open_due", *CONTEXT_FEATURES],
-                        dtype=float)
+    return pd.DataFrame(
+        columns=["decision_id", "loan_id", "t", "borrower_id", "open_due", *CONTEXT_FEATURES], dtype=float
+    )
 
 
 def off_policy_report(decisions: pd.DataFrame, effects: EffectModel, cfg: StrategySettings) -> dict:
     """IPS and DR value per decision of the strategy's choice, the legacy policy and the DPD ladder."""
     allowed, _ = allowed_actions(decisions, cfg)
     p = effects.predict(decisions)
-    mu = values_matrix(p, decisions["overdue_amount"], pd.DataFrame(True, index=p.index, columns=list(ACTIONS)),
-                       cfg.costs)
+    mu = values_matrix(
+        p, decisions["overdue_amount"], pd.DataFrame(True, index=p.index, columns=list(ACTIONS)), cfg.costs
+    )
     reward = decisions["paid"] * decisions["overdue_amount"] - decisions["action"].map(cfg.costs)
     strategy = values_matrix(p, decisions["overdue_amount"], allowed, cfg.costs).idxmax(axis=1)
     ladder = ladder_choice(decisions, allowed, cfg)
     w = cfg.effect_model["max_weight"]
-    return {"legacy": {"on_policy": float(reward.mean())},
-            "strategy": ips_dr(decisions, strategy, mu, reward, w),
-            "ladder": ips_dr(decisions, ladder, mu, reward, w),
-            "n_decisions": len(decisions)}
+    return {
+        "legacy": {"on_policy": float(reward.mean())},
+        "strategy": ips_dr(decisions, strategy, mu, reward, w),
+        "ladder": ips_dr(decisions, ladder, mu, reward, w),
+        "n_decisions": len(decisions),
+    }
 
 
 @dataclass
@@ -111,8 +138,14 @@ class StrategyPlans:
         return self.days[-1]
 
 
-def plan_strategy(tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp, cfg: StrategySettings,
-                  dpd_default: int, tol: float, share: float) -> StrategyPlans:
+def plan_strategy(
+    tables: Mapping[str, pd.DataFrame],
+    as_of: pd.Timestamp,
+    cfg: StrategySettings,
+    dpd_default: int,
+    tol: float,
+    share: float,
+) -> StrategyPlans:
     """Learn the action effects from the logged decisions and plan every worklist date.
 
     Decisions whose response window ends after the first worklist date are not used (their
@@ -123,13 +156,16 @@ def plan_strategy(tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp, cfg: 
     cutoff = days[0] - pd.Timedelta(days=cfg.response_days)
     logged = logged_decisions(tables, cutoff, cfg.response_days, tol, share, cfg.decision_step_days)
     holdout = logged["t"] >= cutoff - pd.Timedelta(days=cfg.ope_holdout_days)
-    ope = off_policy_report(logged[holdout].reset_index(drop=True),
-                            fit_effect_model(logged[~holdout], cfg.effect_model), cfg)
+    ope = off_policy_report(
+        logged[holdout].reset_index(drop=True), fit_effect_model(logged[~holdout], cfg.effect_model), cfg
+    )
     effects = fit_effect_model(logged, cfg.effect_model)
     candidates, stats = {}, {}
     for day in days:
         cand, chosen = plan_day(tables, day, effects, cfg, dpd_default, tol, share)
         candidates[day] = cand
-        stats[str(day.date())] = chosen.stats | {"candidates": len(cand),
-                                                 "actions": cand["action"].value_counts().to_dict()}
+        stats[str(day.date())] = chosen.stats | {
+            "candidates": len(cand),
+            "actions": cand["action"].value_counts().to_dict(),
+        }
     return StrategyPlans(days, candidates, stats, ope)

@@ -13,8 +13,9 @@ from huishou.strategy.assign import Plan, roomiest
 def ladder_choice(ctx: pd.DataFrame, allowed: pd.DataFrame, cfg: StrategySettings) -> pd.Series:
     """The DPD ladder: an sms first, a call from DPD strategy.ladder_call_from_dpd, a visit from
     strategy.ladder_visit_from_dpd; a forbidden rung steps down."""
-    wish = np.select([ctx["dpd"] >= cfg.ladder_visit_from_dpd, ctx["dpd"] >= cfg.ladder_call_from_dpd],
-                     ["visit", "call"], "sms")
+    wish = np.select(
+        [ctx["dpd"] >= cfg.ladder_visit_from_dpd, ctx["dpd"] >= cfg.ladder_call_from_dpd], ["visit", "call"], "sms"
+    )
     out = []
     for i, w in zip(ctx.index, wish, strict=True):
         for rung in {"visit": ["visit", "call", "sms"], "call": ["call", "sms"], "sms": ["sms"]}[w]:
@@ -47,8 +48,9 @@ def ladder_plan(ctx: pd.DataFrame, allowed: pd.DataFrame, cfg: StrategySettings)
     return Plan(action, collector, float("nan"), "ladder", {})
 
 
-def ips_dr(logged: pd.DataFrame, target: pd.Series, mu: pd.DataFrame, reward: pd.Series,
-           max_weight: float) -> dict[str, float]:
+def ips_dr(
+    logged: pd.DataFrame, target: pd.Series, mu: pd.DataFrame, reward: pd.Series, max_weight: float
+) -> dict[str, float]:
     """Per-decision IPS and doubly-robust value of a deterministic target policy.
 
     logged: columns action, propensity; mu: model estimates of the reward for every action (columns ACTIONS).

@@ -34,8 +34,11 @@ def allowed_actions(ctx: pd.DataFrame, cfg: StrategySettings) -> tuple[pd.DataFr
     noncontact_done = ctx["episode_noncontact"].to_numpy()
     unreached = noncontact_done >= cfg.visit_min_unreached_attempts
     unreached &= ctx["episode_reached"].to_numpy() == 0
-    visit_ok = ((ctx["outstanding"].to_numpy() >= cfg.visit_min_amount) & (ctx["dpd"].to_numpy() >= cfg.visit_min_dpd)
-                & unreached)
+    visit_ok = (
+        (ctx["outstanding"].to_numpy() >= cfg.visit_min_amount)
+        & (ctx["dpd"].to_numpy() >= cfg.visit_min_dpd)
+        & unreached
+    )
     wrong = ctx["wrong_number"].to_numpy() > 0
     plan_ok = hardship | (ctx["dpd"].to_numpy() >= cfg.plan_min_dpd)
     for action in CONTACTS:
@@ -60,17 +63,23 @@ def _paths(ctx: pd.DataFrame, action: str, cfg: StrategySettings, window: str) -
     cap = "cap " + (ctx["contacts_7d"].astype(int) + 1).astype(str) + f"/{cfg.max_contacts_7d} in 7d"
     steps = [cap]
     if action == "repayment_plan":
-        steps.append(np.where(ctx["hardship_reported"] > 0, "hardship -> plan",
-                              "plan from DPD " + str(cfg.plan_min_dpd)))
+        steps.append(
+            np.where(ctx["hardship_reported"] > 0, "hardship -> plan", "plan from DPD " + str(cfg.plan_min_dpd))
+        )
     else:
         steps.append(pd.Series("no hardship", index=ctx.index))
     if action == "call":
         steps.append(ctx["episode_noncontact"].astype(int).astype(str) + " non-contact attempt(s) first")
         steps.append(pd.Series("number not wrong", index=ctx.index))
     if action == "visit":
-        steps.append("outstanding " + ctx["outstanding"].round(0).astype(int).astype(str)
-                     + f">={cfg.visit_min_amount:.0f}, DPD " + ctx["dpd"].astype(int).astype(str)
-                     + f">={cfg.visit_min_dpd}, unreached after " + ctx["episode_noncontact"].astype(int).astype(str))
+        steps.append(
+            "outstanding "
+            + ctx["outstanding"].round(0).astype(int).astype(str)
+            + f">={cfg.visit_min_amount:.0f}, DPD "
+            + ctx["dpd"].astype(int).astype(str)
+            + f">={cfg.visit_min_dpd}, unreached after "
+            + ctx["episode_noncontact"].astype(int).astype(str)
+        )
     steps += [pd.Series("borrower only", index=ctx.index), pd.Series(window, index=ctx.index)]
     out = pd.Series(np.asarray(steps[0], dtype=object), index=ctx.index).astype(str)
     for step in steps[1:]:
@@ -92,8 +101,10 @@ def violations(ctx: pd.DataFrame, chosen: pd.Series, cfg: StrategySettings) -> l
         if action == "call" and (row["episode_noncontact"] < cfg.min_noncontact_before_call or row["wrong_number"] > 0):
             bad.append(f"{row['loan_id']}: call too early or to a wrong number")
         if action == "visit" and not (
-            row["outstanding"] >= cfg.visit_min_amount and row["dpd"] >= cfg.visit_min_dpd
-            and row["episode_noncontact"] >= cfg.visit_min_unreached_attempts and row["episode_reached"] == 0
+            row["outstanding"] >= cfg.visit_min_amount
+            and row["dpd"] >= cfg.visit_min_dpd
+            and row["episode_noncontact"] >= cfg.visit_min_unreached_attempts
+            and row["episode_reached"] == 0
             and row["wrong_number"] == 0
         ):
             bad.append(f"{row['loan_id']}: unlawful visit")

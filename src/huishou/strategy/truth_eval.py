@@ -17,7 +17,9 @@ from huishou.strategy.policy_eval import ladder_plan
 from huishou.vocab import ACTIONS
 
 
-def true_values(candidates: pd.DataFrame, borrowers: pd.DataFrame, cure_shift: float, cfg: StrategySettings) -> pd.DataFrame:
+def true_values(
+    candidates: pd.DataFrame, borrowers: pd.DataFrame, cure_shift: float, cfg: StrategySettings
+) -> pd.DataFrame:
     """True expected recovery net of cost of every action (simulated book only)."""
     x = candidates.merge(borrowers[["borrower_id", "z", "hardship"]], on="borrower_id", how="left")
     x["device_os"] = np.where(x["ios"] > 0, "ios", "android")
@@ -27,12 +29,14 @@ def true_values(candidates: pd.DataFrame, borrowers: pd.DataFrame, cure_shift: f
         if rows.any():
             p[rows] = 1 / (1 + np.exp(-action_cure_logits(x[rows], step, cure_shift)))
     costs = np.array([cfg.costs[a] for a in ACTIONS])
-    return pd.DataFrame(p * x["overdue_amount"].to_numpy()[:, None] - costs, columns=list(ACTIONS),
-                        index=candidates.index)
+    return pd.DataFrame(
+        p * x["overdue_amount"].to_numpy()[:, None] - costs, columns=list(ACTIONS), index=candidates.index
+    )
 
 
-def truth_comparison(candidates: pd.DataFrame, allowed: pd.DataFrame, chosen: pd.Series, true_v: pd.DataFrame,
-                     cfg: StrategySettings) -> dict[str, float]:
+def truth_comparison(
+    candidates: pd.DataFrame, allowed: pd.DataFrame, chosen: pd.Series, true_v: pd.DataFrame, cfg: StrategySettings
+) -> dict[str, float]:
     """True recovery of the strategy's plan vs the DPD ladder and the oracle plan, same rules and capacity."""
     caps = cfg.capacities()
     masked = true_v.where(allowed, -np.inf)

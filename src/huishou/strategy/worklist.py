@@ -15,8 +15,23 @@ def worklist(cand: pd.DataFrame, reasons: pd.DataFrame, risk: pd.Series, cfg: St
     acting["time_window"] = f"{cfg.quiet_end}-{cfg.quiet_start}"
     acting = acting.sort_values(["collector_id", "expected_value", "loan_id"], ascending=[True, False, True])
     acting["rank"] = acting.groupby("collector_id").cumcount() + 1
-    cols = ["collector_id", "rank", "loan_id", "borrower_id", "action", "expected_value", "p_paid", "risk_score",
-            "dpd", "overdue_amount", "reason_1", "reason_2", "reason_3", "rule_path", "time_window"]
+    cols = [
+        "collector_id",
+        "rank",
+        "loan_id",
+        "borrower_id",
+        "action",
+        "expected_value",
+        "p_paid",
+        "risk_score",
+        "dpd",
+        "overdue_amount",
+        "reason_1",
+        "reason_2",
+        "reason_3",
+        "rule_path",
+        "time_window",
+    ]
     out = acting.reindex(columns=cols)
     out["expected_value"] = out["expected_value"].round(2)
     out[["p_paid", "risk_score"]] = out[["p_paid", "risk_score"]].round(4)

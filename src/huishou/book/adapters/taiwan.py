@@ -31,9 +31,15 @@ MIN_PAYMENT_SHARE = 0.1
 MONTHS = [("6", 4), ("5", 5), ("4", 6), ("3", 7), ("2", 8), ("0", 9)]  # PAY_x suffix, calendar month (2005)
 BILL_OF = {"6": "6", "5": "5", "4": "4", "3": "3", "2": "2", "0": "1"}  # PAY_0 pairs with BILL_AMT1
 PAID_NEXT = {"6": "5", "5": "4", "4": "3", "3": "2", "2": "1", "0": None}  # payment made the month after
-REQUIRED = ["ID", "LIMIT_BAL", "AGE", "default.payment.next.month",
-            *[f"PAY_{m}" for m, _ in MONTHS], *[f"BILL_AMT{i}" for i in range(1, 7)],
-            *[f"PAY_AMT{i}" for i in range(1, 7)]]
+REQUIRED = [
+    "ID",
+    "LIMIT_BAL",
+    "AGE",
+    "default.payment.next.month",
+    *[f"PAY_{m}" for m, _ in MONTHS],
+    *[f"BILL_AMT{i}" for i in range(1, 7)],
+    *[f"PAY_AMT{i}" for i in range(1, 7)],
+]
 
 
 def read(path: str | Path) -> pd.DataFrame:
@@ -47,16 +53,27 @@ def read(path: str | Path) -> pd.DataFrame:
 def applications(src: pd.DataFrame) -> pd.DataFrame:
     n = len(src)
     none_str = pd.array([None] * n, dtype="str")
-    return pd.DataFrame({
-        "borrower_id": src["ID"].astype(np.int64), "loan_id": src["ID"].astype(np.int64),
-        "applied_at": pd.Series(OPENED - pd.Timedelta(days=1), index=src.index).astype("datetime64[us]"),
-        "disbursed_at": pd.Series(OPENED, index=src.index).astype("datetime64[us]"),
-        "amount": src["LIMIT_BAL"].astype(float), "term_months": np.full(n, 7, dtype=np.int64),
-        "rate": np.full(n, np.nan), "declared_income": np.full(n, np.nan),
-        "employer": none_str, "employment_type": none_str, "purpose": none_str,
-        "age": src["AGE"].astype(np.int64), "city_tier": pd.array([None] * n, dtype="Int64"), "channel": none_str,
-        "device_os": none_str, "phone_age_months": pd.array([None] * n, dtype="Int64"), "n_earlier_loans": np.zeros(n, dtype=np.int64),
-    })
+    return pd.DataFrame(
+        {
+            "borrower_id": src["ID"].astype(np.int64),
+            "loan_id": src["ID"].astype(np.int64),
+            "applied_at": pd.Series(OPENED - pd.Timedelta(days=1), index=src.index).astype("datetime64[us]"),
+            "disbursed_at": pd.Series(OPENED, index=src.index).astype("datetime64[us]"),
+            "amount": src["LIMIT_BAL"].astype(float),
+            "term_months": np.full(n, 7, dtype=np.int64),
+            "rate": np.full(n, np.nan),
+            "declared_income": np.full(n, np.nan),
+            "employer": none_str,
+            "employment_type": none_str,
+            "purpose": none_str,
+            "age": src["AGE"].astype(np.int64),
+            "city_tier": pd.array([None] * n, dtype="Int64"),
+            "channel": none_str,
+            "device_os": none_str,
+            "phone_age_months": pd.array([None] * n, dtype="Int64"),
+            "n_earlier_loans": np.zeros(n, dtype=np.int64),
+        }
+    )
 
 
 def _month(src: pd.DataFrame, seq: int, pay: str, month: int) -> pd.DataFrame:
@@ -67,21 +84,32 @@ def _month(src: pd.DataFrame, seq: int, pay: str, month: int) -> pd.DataFrame:
     paid = np.minimum(np.maximum(paid, MIN_PAYMENT_SHARE * bill), bill)
     due = pd.Timestamp(2005, month, 15)
     late_days = np.where(status >= 1, 30 * status - 15, 0)
-    return pd.DataFrame({"loan_id": src["ID"].to_numpy(np.int64), "seq": seq, "due_date": due,
-                         "amount_due": bill, "paid_date": due + pd.to_timedelta(late_days, unit="D"),
-                         "amount_paid": np.round(paid, 2)})
+    return pd.DataFrame(
+        {
+            "loan_id": src["ID"].to_numpy(np.int64),
+            "seq": seq,
+            "due_date": due,
+            "amount_due": bill,
+            "paid_date": due + pd.to_timedelta(late_days, unit="D"),
+            "amount_paid": np.round(paid, 2),
+        }
+    )
 
 
 def installments(src: pd.DataFrame) -> pd.DataFrame:
     months = [_month(src, seq, pay, month) for seq, (pay, month) in enumerate(MONTHS, start=1)]
     defaulted = src["default.payment.next.month"].to_numpy() == 1
     due = pd.Timestamp("2005-10-15")
-    october = pd.DataFrame({
-        "loan_id": src["ID"].to_numpy(np.int64), "seq": len(MONTHS) + 1, "due_date": due,
-        "amount_due": src["BILL_AMT1"].clip(lower=0).to_numpy(float),
-        "paid_date": pd.Series(np.where(defaulted, pd.NaT, due)).astype("datetime64[us]"),
-        "amount_paid": np.where(defaulted, 0.0, src["BILL_AMT1"].clip(lower=0).to_numpy(float)),
-    })
+    october = pd.DataFrame(
+        {
+            "loan_id": src["ID"].to_numpy(np.int64),
+            "seq": len(MONTHS) + 1,
+            "due_date": due,
+            "amount_due": src["BILL_AMT1"].clip(lower=0).to_numpy(float),
+            "paid_date": pd.Series(np.where(defaulted, pd.NaT, due)).astype("datetime64[us]"),
+            "amount_paid": np.where(defaulted, 0.0, src["BILL_AMT1"].clip(lower=0).to_numpy(float)),
+        }
+    )
     out = pd.concat([*months, october], ignore_index=True)
     out["seq"] = out["seq"].astype(np.int64)
     out["due_date"] = out["due_date"].astype("datetime64[us]")
