@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv repro test bench taiwan lint mlflow-ui clean
+.PHONY: venv repro test test-unit test-e2e bench taiwan lint format mlflow-ui clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,14 +19,25 @@ venv: $(STAMP)
 repro: venv  ## run the whole pipeline on the built-in simulated loan book
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
-test: venv  ## run the test suite
+test: venv  ## run the whole test suite (unit, then end to end): what CI runs after `make lint`
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+
+test-unit: venv  ## the fast tier: functions on small books (~30 s)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m unit
+
+test-e2e: venv  ## the end-to-end tier: dvc repro, CLI runs, notebooks, real data
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m e2e
 
 bench: venv  ## benchmarks -> benchmarks/results/*.json
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/bench_pipeline.py
 
-lint: venv
+lint: venv  ## ruff check + ruff format --check (CI runs it before the tests)
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+format: venv  ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks
 
 mlflow-ui: venv  ## MLflow UI on http://127.0.0.1:5000 over the local sqlite store
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
