@@ -90,3 +90,20 @@ def test_declared_values_are_flat_and_only_declared():
         "evaluate.lift_top_fraction": 0.1,
         "evaluate.calibration_bins": 10,
     }
+
+
+def test_every_key_is_explained_where_it_is_written():
+    """The settings types document their attributes in params.yaml, the one place each value is written."""
+    lines = PARAMS.read_text().splitlines()
+    keys = [
+        (i, line)
+        for i, line in enumerate(lines)
+        if line.startswith("  ") and not line.startswith("   ") and ":" in line and not line.lstrip().startswith("#")
+    ]
+
+    def explained(i: int, line: str) -> bool:
+        continued = lines[i + 1].startswith("   ") and "#" in lines[i + 1]  # a mapping that wraps
+        return "#" in line or continued or lines[i - 1].lstrip().startswith("#")
+
+    assert len(keys) > 100
+    assert [line.split(":")[0].strip() for i, line in keys if not explained(i, line)] == []

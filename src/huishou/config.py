@@ -1,7 +1,9 @@
 """Typed settings read from params.yaml, the only place a tunable is written.
 
-A leaf: imports nothing of the project but its errors. The settings types validate values but
-carry no defaults: a key missing from params.yaml is an error naming the key and the file, so a
+A leaf: imports nothing of the project but its errors. Each settings type is one section of
+params.yaml and each attribute a key of the same name, explained by its comment there (the one
+place a value is written; tests/test_config.py checks that every key has one). The types validate
+values but carry no defaults: a key missing from params.yaml is an error naming the key and the file, so a
 params file can never silently train another model. Unknown keys are errors too, so a typo in
 `dvc exp run -S ...` fails loudly instead of being ignored.
 

@@ -135,9 +135,16 @@ def promote(cfg: TrackingSettings, version: str | None = None) -> str:
     """Point `champion` at `version` (default: the current challenger); returns the version."""
     _connect(cfg)
     client = mlflow.MlflowClient()
+    where = f"registry {tracking_uri(cfg)}: model '{cfg.registered_model}'"
     if version is None:
-        version = client.get_model_version_by_alias(cfg.registered_model, CHALLENGER).version
-    client.get_model_version(cfg.registered_model, str(version))  # raises if it does not exist
+        try:
+            version = client.get_model_version_by_alias(cfg.registered_model, CHALLENGER).version
+        except mlflow.exceptions.MlflowException:
+            raise ModelNotFoundError(f"{where} has no alias '{CHALLENGER}'; train one (`dvc repro`)") from None
+    try:
+        client.get_model_version(cfg.registered_model, str(version))
+    except mlflow.exceptions.MlflowException:
+        raise ModelNotFoundError(f"{where} has no version {version}") from None
     client.set_registered_model_alias(cfg.registered_model, CHAMPION, str(version))
     return str(version)
 
