@@ -17,6 +17,16 @@ AUTO = "AUTO"  # the worklist of automated channels (sms, app push, letters): no
 # Outcomes of a logged action.
 OUTCOMES = ("none", "no_answer", "reached", "promise_to_pay", "paid", "refused", "wrong_number")
 REACHED = ("reached", "promise_to_pay", "paid", "refused")  # the borrower was spoken to
+_MESSAGE_OUTCOMES = ("no_answer", "reached", "promise_to_pay", "paid")  # read / replied to, or not
+OUTCOMES_BY_ACTION = {  # the outcomes each action can have
+    "none": ("none",),
+    "sms": (*_MESSAGE_OUTCOMES, "wrong_number"),  # a text to a reassigned number can be reported
+    "app_push": _MESSAGE_OUTCOMES,
+    "email_letter": _MESSAGE_OUTCOMES,
+    "call": ("no_answer", "reached", "promise_to_pay", "paid", "refused", "wrong_number"),
+    "visit": ("no_answer", "reached", "promise_to_pay", "paid", "refused"),
+    "repayment_plan": ("reached", "promise_to_pay", "paid", "refused"),
+}
 POLICY_STAGES = ("early", "recovery")
 
 # Who answered a verification call (回访), and stated repayment sources that are no plan at all.

@@ -2,13 +2,15 @@
 
 Each raw table is declared once here (columns, types, ranges, allowed values, keys);
 `validate_table` turns pandera's failure cases into one readable error that names the
-file, the column, the rule broken and a few offending rows.
+file, the column, the rule broken and the keys of a few offending rows with the failing value
+(never whole rows: incomes, employers and the like stay out of logs).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
@@ -18,10 +20,13 @@ from huishou.vocab import ACTIONS, ANSWERED_BY, OUTCOMES, POLICY_STAGES
 
 @dataclass(frozen=True)
 class Col:
+    """One column's contract: type, nullability, bounds (floats must also be finite), allowed values."""
+
     dtype: str  # int | float | str | bool | datetime
     nullable: bool = False
     ge: float | None = None
     le: float | None = None
+    gt: float | None = None
     isin: tuple | None = None
 
 
@@ -74,21 +79,25 @@ SPECS: dict[str, dict[str, Col]] = {
         "collector_id": Col("str", nullable=True),
         "promised_amount": Col("float", nullable=True, ge=0),
         "hardship_reported": Col("bool"),
-        "propensity": Col("float", ge=0, le=1),
+        "propensity": Col("float", gt=0, le=1),
         "policy_stage": Col("str", isin=POLICY_STAGES),
     },
 }
-KEYS = {
+KEYS = {  # unique per table: a repeated key is a duplicated record
     "applications": ["loan_id"],
     "installments": ["loan_id", "seq"],
-    "callbacks": None,
-    "collection_actions": None,
+    "callbacks": ["loan_id", "called_at"],
+    "collection_actions": ["loan_id", "action_at", "channel"],
 }
 _PANDERA_DTYPE = {"int": "int64", "float": "float64", "str": "str", "bool": "bool", "datetime": "datetime64[us]"}
 
 
 def _checks(col: Col) -> list[pa.Check]:
     checks = []
+    if col.dtype == "float":
+        checks.append(pa.Check(lambda s: ~s.isin([np.inf, -np.inf]), element_wise=False, name="finite"))
+    if col.gt is not None:
+        checks.append(pa.Check.gt(col.gt))
     if col.ge is not None:
         checks.append(pa.Check.ge(col.ge))
     if col.le is not None:
@@ -104,7 +113,7 @@ def _kind_ok(series: pd.Series, kind: str) -> bool:
         "float": pd.api.types.is_numeric_dtype,
         "str": lambda s: pd.api.types.is_string_dtype(s) or s.isna().all(),
         "bool": lambda s: pd.api.types.is_bool_dtype(s) or s.dropna().isin([True, False]).all(),
-        "datetime": pd.api.types.is_datetime64_any_dtype,
+        "datetime": lambda s: pd.api.types.is_datetime64_any_dtype(s) and not isinstance(s.dtype, pd.DatetimeTZDtype),
     }
     return bool(checks[kind](series))
 
@@ -123,24 +132,39 @@ def _check_types(df: pd.DataFrame, table: str, source: str) -> None:
     if missing:
         raise DataValidationError(f"{source}: missing column(s) {missing} (rule: required columns of '{table}')")
     for name, col in SPECS[table].items():
+        if isinstance(df[name].dtype, pd.DatetimeTZDtype):
+            raise DataValidationError(
+                f"{source}: column '{name}' holds time-zone-aware timestamps ({df[name].dtype.tz}), rule: the book's "
+                "times are the lender's local time without a zone; convert them to local time first (e.g. with "
+                "tz_convert(<lender zone>).tz_localize(None))"
+            )
         if not _kind_ok(df[name], col.dtype):
             raise DataValidationError(
-                f"{source}: column '{name}' has dtype {df[name].dtype}, rule: must be {col.dtype}; "
-                f"first values: {df[name].head(3).tolist()}"
+                f"{source}: column '{name}' has dtype {df[name].dtype}, rule: must be {col.dtype}"
             )
 
 
-def format_failures(source: str, failures: pd.DataFrame, df: pd.DataFrame, max_rows: int = 5) -> str:
+def row_keys(df: pd.DataFrame, table: str, index: list) -> list[str]:
+    """The identifying keys of rows (e.g. 'loan_id=12, seq=3'): what an error may show of a row."""
+    cols = [c for c in KEYS[table] if c in df.columns]
+    rows = df.loc[[i for i in index if i in df.index], cols]
+    return [", ".join(f"{c}={_short(v)}" for c, v in zip(cols, r, strict=True)) for r in rows.itertuples(index=False)]
+
+
+def _short(value) -> str:
+    return str(value.date()) if isinstance(value, pd.Timestamp) and value == value.normalize() else str(value)
+
+
+def format_failures(source: str, failures: pd.DataFrame, df: pd.DataFrame, table: str, max_rows: int = 5) -> str:
+    """One line per broken rule: column, rule, count, the first offending rows' keys and failing values."""
     lines = [f"{source}: {len(failures)} value(s) break the table contract"]
     for (column, check), group in failures.groupby(["column", "check"], dropna=False, sort=False):
         idx = [i for i in group["index"].tolist() if i is not None and not pd.isna(i)][:max_rows]
-        sample = df.loc[idx].head(max_rows).to_string() if idx and set(idx) <= set(df.index) else ""
+        keys = row_keys(df, table, idx)
         lines.append(
             f"  column '{column}', rule {check}: {len(group)} row(s), e.g. values "
-            f"{group['failure_case'].head(max_rows).tolist()}"
+            f"{group['failure_case'].head(max_rows).tolist()}" + (f" at [{'; '.join(keys)}]" if keys else "")
         )
-        if sample:
-            lines.append("    " + sample.replace("\n", "\n    "))
     return "\n".join(lines)
 
 
@@ -151,7 +175,7 @@ def validate_table(df: pd.DataFrame, table: str, source: str | None = None) -> p
     try:
         pandera_schema(table).validate(df, lazy=True)
     except pa.errors.SchemaErrors as err:
-        raise DataValidationError(format_failures(source, err.failure_cases, df)) from None
+        raise DataValidationError(format_failures(source, err.failure_cases, df, table)) from None
     return df
 
 

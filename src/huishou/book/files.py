@@ -1,20 +1,24 @@
 """The raw book on disk: which table files a folder holds, its manifest, and the validation report.
 
-Readers of the raw folder go through here, so that every stage refuses files that changed
-since `huishou validate` passed on them.
+Readers of the raw folder go through here, so that every stage refuses files that changed since
+`huishou validate` passed on them, and tables that were added or removed since.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from huishou.errors import DataValidationError
 from huishou.io import file_md5, read_json
 from huishou.vocab import ALL_TABLES
 
 REPORT_NAME = "report.json"
+MANIFEST = "manifest.json"
 
 
 def raw_paths(raw_dir: str | Path) -> dict[str, Path]:
@@ -23,27 +27,68 @@ def raw_paths(raw_dir: str | Path) -> dict[str, Path]:
     return {name: raw_dir / f"{name}.parquet" for name in ALL_TABLES if (raw_dir / f"{name}.parquet").exists()}
 
 
+def read_table(path: str | Path) -> pd.DataFrame:
+    """One table file; a file that is not readable parquet (empty, truncated, another format) is a clear error."""
+    try:
+        return pd.read_parquet(path)
+    except (pa.ArrowException, OSError, ValueError) as err:
+        reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        raise DataValidationError(
+            f"{path}: cannot be read as a parquet table (rule: each table is a parquet file; {reason})"
+        ) from None
+
+
 def read_raw(raw_dir: str | Path) -> dict[str, pd.DataFrame]:
-    return {name: pd.read_parquet(path) for name, path in raw_paths(raw_dir).items()}
+    return {name: read_table(path) for name, path in raw_paths(raw_dir).items()}
 
 
-def read_manifest(raw_dir: str | Path) -> dict:
-    """raw_dir/manifest.json: the data source and its extract date `as_of`."""
-    path = Path(raw_dir) / "manifest.json"
+def read_manifest(raw_dir: str | Path, today: dt.date | None = None) -> dict:
+    """raw_dir/manifest.json: the data source and its extract date `as_of` (YYYY-MM-DD, not after tomorrow)."""
+    path = Path(raw_dir) / MANIFEST
+    example = 'e.g. {"as_of": "2026-01-01", "source": "core banking extract"}'
     if not path.exists():
-        raise DataValidationError(f'{path}: missing; it must name the extract date, e.g. {{"as_of": "2026-01-01"}}')
-    manifest = read_json(path)
-    if "as_of" not in manifest:
-        raise DataValidationError(f"{path}: key 'as_of' (extract date) is missing")
+        raise DataValidationError(f"{path}: missing; it must name the extract date, {example}")
+    try:
+        manifest = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise DataValidationError(f"{path}: not valid JSON ({err}); {example}") from None
+    if not isinstance(manifest, dict):
+        raise DataValidationError(f"{path}: must be a JSON object, {example}")
+    manifest["as_of"] = str(parse_as_of(manifest.get("as_of"), path, today))
     return manifest
 
 
+def parse_as_of(value, source: str | Path, today: dt.date | None = None) -> dt.date:
+    """An extract date: a real calendar date written YYYY-MM-DD, no time or zone, not after tomorrow."""
+    rule = "rule: key 'as_of' is the extract date, YYYY-MM-DD, no time or zone"
+    if not isinstance(value, str):
+        raise DataValidationError(f"{source}: key 'as_of' is {value!r}; {rule}")
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError:
+        raise DataValidationError(f"{source}: key 'as_of' is {value!r}, not a date; {rule}") from None
+    if len(value) != 10:
+        raise DataValidationError(f"{source}: key 'as_of' is {value!r}; {rule}")
+    today = today or dt.date.today()
+    if day > today + dt.timedelta(days=1):
+        raise DataValidationError(
+            f"{source}: key 'as_of' is {value}, in the future of this run ({today}); an extract cannot hold events "
+            "that have not happened (rule: as_of <= tomorrow)"
+        )
+    return day
+
+
 def assert_validated(raw_dir: str | Path, validated_dir: str | Path) -> dict:
-    """Refuse raw files that changed since `huishou validate` passed on them."""
+    """Refuse raw files that changed, appeared or disappeared since `huishou validate` passed on them."""
     report_path = Path(validated_dir) / REPORT_NAME
     if not report_path.exists():
         raise DataValidationError(f"{report_path}: not found; run `huishou validate` first")
     report = read_json(report_path)
+    present = set(raw_paths(raw_dir))
+    for name in sorted(present - set(report["md5"])):
+        raise DataValidationError(
+            f"{Path(raw_dir) / (name + '.parquet')}: appeared after validation; run `huishou validate` again"
+        )
     for name, md5 in report["md5"].items():
         path = Path(raw_dir) / f"{name}.parquet"
         if not path.exists() or file_md5(path) != md5:

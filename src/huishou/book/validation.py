@@ -1,10 +1,12 @@
 """Validate every raw table against its contract and the tables against each other (pure: frames in).
 
-Per-table rules (types, ranges, allowed values, keys) come from `huishou.book.contracts`;
-cross-table rules (referential integrity, dates in order, nothing after the extract
-date) live here. The first broken rule raises DataValidationError naming the file,
-column, rule and a few offending rows; the stage then writes nothing, so every
-downstream output stays as it was.
+Per-table rules (types, ranges, finiteness, allowed values, keys) come from
+`huishou.book.contracts`; cross-table rules live here: referential integrity, a schedule per
+loan consistent with its term, dates in order, nothing on or after the extract date, amounts
+consistent with payments, outcomes possible for their channel. The first broken rule raises
+DataValidationError naming the file, column, rule and the keys of a few offending rows (never
+whole rows of personal data); the stage then writes nothing, so every downstream output stays as
+it was.
 """
 
 from __future__ import annotations
@@ -13,20 +15,30 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from huishou.book.contracts import validate_table
+from huishou.book.contracts import row_keys, validate_table
 from huishou.errors import DataValidationError
-from huishou.vocab import ALL_TABLES, REQUIRED_TABLES
+from huishou.vocab import ALL_TABLES, OUTCOMES_BY_ACTION, REQUIRED_TABLES
 
 MAX_SHOWN = 5
+MONTH = pd.Timedelta(days=31)  # the schedule contract counts a month as at most 31 days
 
 
-def _fail_rows(source: str, column: str, rule: str, rows: pd.DataFrame) -> None:
-    if rows.empty:
+def _fail_rows(source: str, table: str, column: str, rule: str, df: pd.DataFrame, bad: pd.Series) -> None:
+    """Raise naming the rule and the first offending rows by their keys and the failing value."""
+    if not bad.any():
         return
+    rows = df.loc[bad]
+    idx = rows.index[:MAX_SHOWN].tolist()
+    keys = row_keys(df, table, idx)
+    values = [_value(v) for v in rows[column].head(MAX_SHOWN)] if column in rows else []
+    shown = "; ".join(f"{k} ({column}={v})" if values else k for k, v in zip(keys, values or keys, strict=True))
     raise DataValidationError(
-        f"{source}: column '{column}' breaks rule '{rule}' in {len(rows)} row(s); first {min(len(rows), MAX_SHOWN)}:\n"
-        + rows.head(MAX_SHOWN).to_string()
+        f"{source}: column '{column}' breaks rule '{rule}' in {int(bad.sum())} row(s), e.g. {shown}"
     )
+
+
+def _value(v) -> str:
+    return "null" if pd.isna(v) else str(v)
 
 
 def _check_refs(tables: Mapping[str, pd.DataFrame], sources: Mapping[str, str]) -> None:
@@ -34,47 +46,136 @@ def _check_refs(tables: Mapping[str, pd.DataFrame], sources: Mapping[str, str]) 
     for name in ("installments", "callbacks", "collection_actions"):
         if name in tables:
             df = tables[name]
-            _fail_rows(sources[name], "loan_id", "must exist in applications.loan_id", df[~df["loan_id"].isin(loans)])
+            _fail_rows(
+                sources[name], name, "loan_id", "must exist in applications.loan_id", df, ~df["loan_id"].isin(loans)
+            )
+
+
+def _check_schedule(tables: Mapping[str, pd.DataFrame], sources: Mapping[str, str]) -> None:
+    """Every loan has a schedule: installments numbered 1..n, due on distinct increasing days, the last
+    within (term_months + 1) x 31 days of disbursal."""
+    apps, inst = tables["applications"], tables["installments"]
+    src = sources["installments"]
+    _fail_rows(
+        sources["applications"],
+        "applications",
+        "loan_id",
+        "every loan has installments",
+        apps,
+        ~apps["loan_id"].isin(inst["loan_id"]),
+    )
+    ordered = inst.sort_values(["loan_id", "seq"])
+    per_loan = ordered.groupby("loan_id", sort=False)
+    n = per_loan["seq"].transform("size")
+    _fail_rows(
+        src, "installments", "seq", "numbered 1..n within each loan", ordered, per_loan["seq"].transform("max") != n
+    )
+    prev_due = per_loan["due_date"].shift()
+    _fail_rows(src, "installments", "due_date", "due dates increase with seq", ordered, prev_due >= ordered["due_date"])
+    loans = apps.set_index("loan_id")
+    end = ordered["loan_id"].map(loans["disbursed_at"]) + (ordered["loan_id"].map(loans["term_months"]) + 1) * MONTH
+    _fail_rows(
+        src,
+        "installments",
+        "due_date",
+        "due within (term_months + 1) x 31 days of disbursal",
+        ordered,
+        ordered["due_date"] > end,
+    )
 
 
 def _check_dates(tables: Mapping[str, pd.DataFrame], sources: Mapping[str, str], as_of: pd.Timestamp) -> None:
     apps = tables["applications"]
     src = sources["applications"]
-    _fail_rows(src, "disbursed_at", "disbursed_at >= applied_at", apps[apps["disbursed_at"] < apps["applied_at"]])
-    _fail_rows(src, "disbursed_at", f"before the extract date {as_of.date()}", apps[apps["disbursed_at"] >= as_of])
+    _fail_rows(
+        src,
+        "applications",
+        "disbursed_at",
+        "disbursed_at >= applied_at",
+        apps,
+        apps["disbursed_at"] < apps["applied_at"],
+    )
+    _fail_rows(
+        src,
+        "applications",
+        "disbursed_at",
+        f"before the extract date {as_of.date()}",
+        apps,
+        apps["disbursed_at"] >= as_of,
+    )
     disb = apps.set_index("loan_id")["disbursed_at"]
     inst = tables["installments"]
     src = sources["installments"]
     when = inst["loan_id"].map(disb)
-    _fail_rows(src, "due_date", "due_date after disbursed_at", inst[inst["due_date"] <= when])
+    _fail_rows(src, "installments", "due_date", "due_date after disbursed_at", inst, inst["due_date"] <= when)
     _fail_rows(
         src,
+        "installments",
         "paid_date",
         "paid_date on or after the loan's disbursal day",
-        inst[inst["paid_date"] < when.dt.normalize()],
-    )
-    _fail_rows(src, "paid_date", f"paid_date before the extract date {as_of.date()}", inst[inst["paid_date"] >= as_of])
-    _fail_rows(
-        src, "amount_paid", "amount_paid <= amount_due (+1 %)", inst[inst["amount_paid"] > inst["amount_due"] * 1.01]
+        inst,
+        inst["paid_date"] < when.dt.normalize(),
     )
     _fail_rows(
         src,
+        "installments",
+        "paid_date",
+        f"paid_date before the extract date {as_of.date()}",
+        inst,
+        inst["paid_date"] >= as_of,
+    )
+    _fail_rows(
+        src,
+        "installments",
+        "amount_paid",
+        "amount_paid <= amount_due (+1 %)",
+        inst,
+        inst["amount_paid"] > inst["amount_due"] * 1.01,
+    )
+    _fail_rows(
+        src,
+        "installments",
         "amount_paid",
         "amount_paid is 0 when paid_date is empty",
-        inst[inst["paid_date"].isna() & (inst["amount_paid"] > 0)],
+        inst,
+        inst["paid_date"].isna() & (inst["amount_paid"] > 0),
+    )
+    _fail_rows(
+        src,
+        "installments",
+        "amount_paid",
+        "amount_paid > 0 when paid_date is set (and something was due)",
+        inst,
+        inst["paid_date"].notna() & (inst["amount_paid"] <= 0) & (inst["amount_due"] > 0),
     )
     for name, col in (("callbacks", "called_at"), ("collection_actions", "action_at")):
         if name in tables:
             df = tables[name]
             when = df["loan_id"].map(disb)
-            _fail_rows(sources[name], col, f"{col} after the loan's disbursed_at", df[df[col] < when])
-            _fail_rows(sources[name], col, f"{col} before the extract date {as_of.date()}", df[df[col] >= as_of])
+            _fail_rows(sources[name], name, col, f"{col} after the loan's disbursed_at", df, df[col] < when)
+            _fail_rows(sources[name], name, col, f"{col} before the extract date {as_of.date()}", df, df[col] >= as_of)
+
+
+def _check_outcomes(tables: Mapping[str, pd.DataFrame], sources: Mapping[str, str]) -> None:
+    if "collection_actions" not in tables:
+        return
+    acts = tables["collection_actions"]
+    pairs = pd.MultiIndex.from_tuples([(c, o) for c, outs in OUTCOMES_BY_ACTION.items() for o in outs])
+    possible = pd.Series(pd.MultiIndex.from_arrays([acts["channel"], acts["outcome"]]).isin(pairs), index=acts.index)
+    _fail_rows(
+        sources["collection_actions"],
+        "collection_actions",
+        "outcome",
+        "an outcome the channel can have (e.g. no wrong_number on an app push)",
+        acts,
+        ~possible,
+    )
 
 
 def validate_book(
     tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp, sources: Mapping[str, str] | None = None
 ) -> dict:
-    """Validate all tables; return a summary (row counts) or raise DataValidationError."""
+    """Validate all tables; return the row counts or raise DataValidationError."""
     sources = {name: (sources or {}).get(name, name) for name in tables}
     missing = [t for t in REQUIRED_TABLES if t not in tables]
     if missing:
@@ -86,6 +187,11 @@ def validate_book(
         raise DataValidationError(f"unknown table(s) {unknown}; known: {list(ALL_TABLES)}")
     for name, df in tables.items():
         validate_table(df, name, sources[name])
+    for name in REQUIRED_TABLES:
+        if tables[name].empty:
+            raise DataValidationError(f"{sources[name]}: has 0 rows (rule: a required table holds the book)")
     _check_refs(tables, sources)
+    _check_schedule(tables, sources)
     _check_dates(tables, sources, pd.Timestamp(as_of))
+    _check_outcomes(tables, sources)
     return {name: len(df) for name, df in tables.items()}
