@@ -329,3 +329,58 @@ def test_no_rule_is_broken_on_random_simulated_books(seed, collectors, minutes, 
     for who, total in used.items():
         assert who == AUTO or total <= cfg.capacities()[who]
     assert (cand.loc[cand["collector_id"] == AUTO, "action"].map(cfg.minutes) == 0).all()
+
+
+# ---------------------------------------------------------------- rules hold per borrower and per episode
+
+
+def _context_at(tables, loan_id: int, t: str) -> pd.Series:
+    from huishou.strategy.context import decision_context
+
+    decisions = pd.DataFrame({"decision_id": [0], "loan_id": [loan_id], "t": [pd.Timestamp(t)]})
+    return decision_context(tables, decisions, *SETTLE, STEPS).iloc[0]
+
+
+def test_hardship_reported_on_another_loan_of_the_borrower_blocks_escalation():
+    from builders import action, application, book, schedule
+
+    tables = book(
+        [application(1, borrower_id=7), application(2, borrower_id=7, disbursed="2025-02-01 10:00")],
+        schedule(1, "2025-01-31") + schedule(2, "2025-03-01"),
+        actions=[action(1, "2025-02-08 10:00", "call", "reached", hardship=True)],
+    )
+    ctx = _context_at(tables, 2, "2025-03-12 09:00")
+    assert ctx["dpd"] == 11 and ctx["hardship_reported"] == 1
+    allowed, _ = allowed_actions(pd.DataFrame([ctx]), CFG)
+    assert allowed.iloc[0][["sms", "app_push", "email_letter", "call", "visit"]].sum() == 0
+    assert allowed.iloc[0]["repayment_plan"]
+
+
+def test_a_wrong_number_earlier_in_the_episode_blocks_calls_after_later_contacts():
+    from builders import action, application, book, schedule
+
+    tables = book(
+        [application(1, amount=60_000.0)],
+        schedule(1, "2025-01-31", amount=10_000.0),
+        actions=[
+            action(1, "2025-02-01 10:00", "sms", "no_answer"),
+            action(1, "2025-02-08 10:00", "call", "wrong_number"),
+            action(1, "2025-02-15 10:00", "visit", "no_answer"),  # the latest voice contact is not the wrong one
+        ],
+    )
+    ctx = _context_at(tables, 1, "2025-02-22 09:00")
+    assert ctx["wrong_number"] == 1
+    allowed, _ = allowed_actions(pd.DataFrame([ctx]), CFG)
+    assert not allowed.iloc[0]["call"] and not allowed.iloc[0]["visit"] and allowed.iloc[0]["sms"]
+
+
+def test_a_wrong_number_in_an_earlier_episode_does_not_block_a_new_one():
+    from builders import action, application, book, schedule
+
+    tables = book(
+        [application(1)],
+        schedule(1, "2025-01-31", paid={1: ("2025-02-20", 1000.0)}),
+        actions=[action(1, "2025-02-08 10:00", "call", "wrong_number")],
+    )
+    ctx = _context_at(tables, 1, "2025-03-10 09:00")  # installment 2 (due 2025-03-02) opened a new episode
+    assert ctx["dpd"] == 8 and ctx["wrong_number"] == 0

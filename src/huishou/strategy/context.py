@@ -14,7 +14,7 @@ import pandas as pd
 
 from huishou.features import open_book
 from huishou.features.population import paid_before, paid_enough, settled_before
-from huishou.vocab import NONCONTACT, REACHED, VOICE, sql_list
+from huishou.vocab import NONCONTACT, REACHED, sql_list
 
 CONTEXT_FEATURES = [
     "dpd",
@@ -74,12 +74,20 @@ def decision_context(
         count(*) FILTER (c.action_at >= inst.open_due AND c.channel <> 'none') AS episode_contacts,
         count(*) FILTER (c.action_at >= inst.open_due AND c.channel IN {sql_list(NONCONTACT)}) AS episode_noncontact,
         count(*) FILTER (c.action_at >= inst.open_due AND c.outcome IN {sql_list(REACHED)}) AS episode_reached,
-        count(*) FILTER (c.action_at >= d.t - INTERVAL 7 DAY AND c.channel <> 'none') AS contacts_7d,
-        max(c.hardship_reported::INTEGER) AS hardship_reported,
-        arg_max((c.outcome = 'wrong_number')::INTEGER, c.action_at)
-          FILTER (c.channel IN {sql_list(VOICE)}) AS wrong_number
+        count(*) FILTER (c.action_at >= d.t - INTERVAL 7 DAY AND c.channel <> 'none') AS contacts_7d
       FROM decisions d JOIN inst USING (decision_id)
       JOIN collection_actions c ON c.loan_id = d.loan_id AND c.action_at < d.t
+      GROUP BY d.decision_id
+    ),
+    person AS (  -- facts about the borrower, from any of their loans: hardship ever reported, and a
+                 -- wrong number since this loan's episode began (the number is the person's, not the loan's)
+      SELECT d.decision_id,
+        max(c.hardship_reported::INTEGER) AS hardship_reported,
+        max((c.outcome = 'wrong_number' AND c.action_at >= inst.open_due)::INTEGER) AS wrong_number
+      FROM decisions d JOIN inst USING (decision_id)
+      JOIN applications a ON a.loan_id = d.loan_id
+      JOIN applications b ON b.borrower_id = a.borrower_id
+      JOIN collection_actions c ON c.loan_id = b.loan_id AND c.action_at < d.t
       GROUP BY d.decision_id
     ),
     calls AS (
@@ -100,11 +108,12 @@ def decision_context(
       inst.prior_late_installments,
       coalesce(acts.episode_contacts, 0) AS episode_contacts, coalesce(acts.episode_noncontact, 0) AS episode_noncontact,
       coalesce(acts.episode_reached, 0) AS episode_reached, coalesce(acts.contacts_7d, 0) AS contacts_7d,
-      coalesce(acts.hardship_reported, 0) AS hardship_reported, coalesce(acts.wrong_number, 0) AS wrong_number
+      coalesce(person.hardship_reported, 0) AS hardship_reported, coalesce(person.wrong_number, 0) AS wrong_number
     FROM decisions d
     JOIN applications a ON a.loan_id = d.loan_id
     LEFT JOIN inst ON inst.decision_id = d.decision_id
     LEFT JOIN acts ON acts.decision_id = d.decision_id
+    LEFT JOIN person ON person.decision_id = d.decision_id
     LEFT JOIN calls ON calls.decision_id = d.decision_id
     ORDER BY d.decision_id
     """

@@ -1,12 +1,14 @@
 """Lawful-collection rules. They decide which actions are allowed; the optimiser only chooses among them.
 
 Rules (thresholds in params.yaml: strategy):
-  hardship      a borrower who reported hardship gets a repayment plan (or nothing), never escalation
+  hardship      a borrower who reported hardship, on any of their loans, gets a repayment plan (or nothing),
+                never escalation
   contact_cap   at most `max_contacts_7d` contacts in any 7 days, the planned one included
   noncontact    no call before `min_noncontact_before_call` sms / app push / letter attempts in the episode
   visit         a home visit only when outstanding >= visit_min_amount, DPD >= visit_min_dpd and the borrower
                 stayed unreached after >= visit_min_unreached_attempts non-contact attempts
-  wrong_number  no call or visit while the last call reached a wrong number (it would reach a third party)
+  wrong_number  no call or visit once a contact in the episode reached a wrong number, on any of the
+                borrower's loans (the next one would reach the same third party)
   plan          repayment plans from plan_min_dpd, or at any DPD in hardship
   borrower_only every contact is addressed to the borrower alone (no relatives, employers or references)
   quiet_hours   every contact is scheduled between quiet_end and quiet_start
