@@ -169,7 +169,7 @@ def phase_train(raw: Path) -> dict:
     t0 = time.perf_counter()
     model = fit_lightgbm(frame[~valid_mask], frame[valid_mask], cols, cfg)
     seconds = time.perf_counter() - t0
-    model.save(raw.parent / "model.joblib")
+    model.save(raw.parent / "model")
     return {
         "seconds": seconds,
         "train_rows": int((~valid_mask).sum()),
@@ -190,7 +190,7 @@ def phase_score(raw: Path) -> dict:
     from huishou.scoring import assemble_scores, feature_data_hash, score_frame
 
     s = _settings()
-    model = RiskModel.load(raw.parent / "model.joblib")
+    model = RiskModel.load(raw.parent / "model")
     out = {}
     for label, explain in (("without_reasons", False), ("with_reasons", True)):
         t0 = time.perf_counter()

@@ -19,7 +19,7 @@ from sklearn.metrics import roc_auc_score
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from huishou.artifacts import load_features  # noqa: E402
+from huishou.artifacts import evaluation_dir, load_features, model_path  # noqa: E402
 from huishou.config import load_settings  # noqa: E402
 from huishou.io import write_json  # noqa: E402
 from huishou.model import RiskModel  # noqa: E402
@@ -37,9 +37,9 @@ def main(csv: str = str(ROOT.parent / "shared" / "data" / "taiwan_default" / "UC
     test = raw[raw["split"] == "test"]
     reference = HistGradientBoostingClassifier(random_state=0).fit(fit[x_cols], fit[y_col])
     ref_auc = roc_auc_score(test[y_col], reference.predict_proba(test[x_cols])[:, 1])
-    ours = json.loads((Path(settings.data.models_dir) / "metrics.json").read_text())
+    ours = json.loads((evaluation_dir(settings.data.models_dir) / "metrics.json").read_text())
     test_feats = feats[feats["split"] == "test"].merge(raw[["ID", y_col]], left_on="loan_id", right_on="ID")
-    model = RiskModel.load(Path(settings.data.models_dir) / "lightgbm.joblib")
+    model = RiskModel.load(model_path(settings.data.models_dir, "lightgbm"))
     ours_vs_label = roc_auc_score(test_feats[y_col], model.predict_proba(test_feats))
     report = {
         "clients": len(raw),

@@ -1,6 +1,6 @@
 """The project's import graph, read from the source (function-local imports included), and what each
 DVC stage therefore depends on. Used by test_architecture.py; `python tests/import_graph.py` prints
-the code deps and params every stage should list in dvc.yaml.
+the code deps and params every stage should list in dvc.yaml, `--write` puts them there.
 """
 
 from __future__ import annotations
@@ -115,20 +115,40 @@ def stage_code_deps(src: Path, stage: str, root: Path = ROOT) -> list[str]:
     return sorted(mods[m].relative_to(root).as_posix() for m in closure(g, f"{PACKAGE}.stages.{stage}"))
 
 
-if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT / "src"))
+def write_dvc_yaml(path: Path = ROOT / "dvc.yaml") -> None:
+    """Rewrite each stage's code deps and params in dvc.yaml from the code (other entries kept as they are)."""
+    import importlib
+    import re
+
     import yaml
 
-    from huishou.cli import COMMANDS
+    doc = yaml.safe_load(path.read_text())
+    for name, stage in doc["stages"].items():
+        data = [d for d in stage.get("deps", []) if not str(d).startswith("src/")]
+        stage["deps"] = data + stage_code_deps(ROOT / "src", name)
+        stage["params"] = list(importlib.import_module(f"{PACKAGE}.stages.{name}").PARAMS)
+        order = ["cmd", "deps", "params", "outs", "metrics", "plots"]
+        doc["stages"][name] = {k: stage[k] for k in order if k in stage} | {
+            k: v for k, v in stage.items() if k not in order
+        }
+    text = yaml.safe_dump(doc, sort_keys=False, width=120, indent=2)
+    path.write_text(re.sub(r"\n  (\w+):\n    cmd", r"\n\n  \1:\n    cmd", text))
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT / "src"))
+    if "--write" in sys.argv:
+        write_dvc_yaml()
+        print("dvc.yaml: code deps and params rewritten from the code")
+        sys.exit(0)
+    import yaml
 
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    for dvc_name in stages:
-        stage = dvc_name
+    for stage in stages:
         module = __import__(f"huishou.stages.{stage}", fromlist=["PARAMS"])
-        print(f"{dvc_name}:\n  code deps:")
+        print(f"{stage}:\n  code deps:")
         for dep in stage_code_deps(ROOT / "src", stage):
             print(f"      - {dep}")
         print("  params:")
         for p in module.PARAMS:
             print(f"      - {p}")
-    print("commands:", ", ".join(COMMANDS))

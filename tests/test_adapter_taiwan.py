@@ -121,7 +121,7 @@ def test_real_file_runs_through_the_whole_pipeline(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     for step in (["adapt", "taiwan", "--input", str(sample)], ["validate"], ["features"], ["train"], ["evaluate"]):
         assert main(["--params", "params.yaml", *step]) == 0, step
-    metrics = json.loads((tmp_path / "models" / "taiwan" / "metrics.json").read_text())
+    metrics = json.loads((tmp_path / "models" / "taiwan" / "evaluation" / "metrics.json").read_text())
     assert metrics["oracle"] == {}  # real data: no truth, no oracle
     for model in ("lightgbm", "logistic", "scorecard"):
         assert 0.65 < metrics[model]["auc"] < 0.9

@@ -54,14 +54,14 @@ def project(tmp_path_factory):
 
 def test_repro_writes_models_metrics_and_plots(project):
     root, _ = project
-    metrics = json.loads((root / "models" / "metrics.json").read_text())
+    metrics = json.loads((root / "models" / "evaluation" / "metrics.json").read_text())
     for model in ("lightgbm", "logistic"):
         for key in ("auc", "gini", "ks", "pr_auc", "brier", "ece", "lift_top_10pct"):
             assert key in metrics[model]
     assert 0.6 < metrics["lightgbm"]["auc"] <= 1
     assert 0.78 <= metrics["oracle"]["oracle_auc"] <= 0.92
     for plot in ("roc.csv", "calibration.csv", "lift.csv", "roc.png", "calibration.png", "lift.png"):
-        assert (root / "models" / "plots" / plot).stat().st_size > 0
+        assert (root / "models" / "evaluation" / "plots" / plot).stat().st_size > 0
     summary = json.loads((root / "data" / "features" / "summary.json").read_text())
     assert {"train", "valid", "test"} <= set(summary)
 
@@ -141,7 +141,7 @@ def test_model_report_html_renders(project):
                 self._in_h2 = False
 
     parser = Collect()
-    parser.feed((root / "models" / "report.html").read_text())
+    parser.feed((root / "models" / "evaluation" / "report.html").read_text())
     for section in (
         "ROC",
         "KS / gains table (LightGBM)",

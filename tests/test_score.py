@@ -36,7 +36,7 @@ def workspace(tmp_path_factory, book, features, settings):
     train, valid = features[features["split"] == "train"], features[features["split"] == "valid"]
     model = fit_lightgbm(train, valid, cols, fast)
     model.meta["reference"] = build_reference(model.predict_proba(train), train, cols[:5], 10)
-    model.save(root / "model.joblib")
+    model.save(root / "model")
     return root, model
 
 
@@ -50,16 +50,16 @@ def _cli(root, monkeypatch, *args):
 def test_rerun_of_same_snapshot_is_byte_identical(workspace, monkeypatch):
     root, _ = workspace
     assert _cli(root, monkeypatch, "validate") == 0
-    args = ("score", "--snapshot", SNAPSHOT, "--model-path", str(root / "model.joblib"))
+    args = ("score", "--snapshot", SNAPSHOT, "--model-path", str(root / "model"))
     assert _cli(root, monkeypatch, *args) == 0
-    out = root / "data" / "scores" / f"scores_{SNAPSHOT}.parquet"
+    out = root / "data" / "nightly" / SNAPSHOT / "scores.parquet"
     first = hio.file_md5(out)
     assert _cli(root, monkeypatch, *args) == 0
     assert hio.file_md5(out) == first
     scores = pd.read_parquet(out)
     assert scores["loan_id"].is_unique and scores["probability"].between(0, 1).all()
     assert {"risk_band", "model_name", "model_version", "feature_data_hash", "run_timestamp"} <= set(scores.columns)
-    drift = json.loads((root / "data" / "scores" / f"drift_{SNAPSHOT}.json").read_text())
+    drift = json.loads((root / "data" / "nightly" / SNAPSHOT / "drift.json").read_text())
     assert drift["status"] in {"ok", "warn", "flag"} and "psi" in drift["score"]
 
 
@@ -83,12 +83,15 @@ def test_model_feature_mismatch_is_a_clear_error(workspace, monkeypatch, capsys)
     root, model = workspace
     bad = dataclasses.replace(model.contract, columns=[*model.contract.columns, "rp_unknown_feature"])
     broken = dataclasses.replace(model, contract=bad)
-    broken.save(root / "broken.joblib")
+    broken.save(root / "broken")
     assert _cli(root, monkeypatch, "validate") == 0
-    code = _cli(root, monkeypatch, "score", "--snapshot", SNAPSHOT, "--model-path", str(root / "broken.joblib"))
+    published = root / "data" / "nightly" / SNAPSHOT / "scores.parquet"
+    before = hio.file_md5(published) if published.exists() else None
+    code = _cli(root, monkeypatch, "score", "--snapshot", SNAPSHOT, "--model-path", str(root / "broken"))
     assert code == 2
     assert "rp_unknown_feature" in capsys.readouterr().err
-    assert not (root / "data" / "scores" / "scores_2025-10-01.parquet.tmp").exists()
+    assert (hio.file_md5(published) if published.exists() else None) == before  # the old result stands
+    assert [p.name for p in (root / "data" / "nightly").iterdir() if ".tmp-" in p.name] == []
 
 
 def test_registry_without_champion_is_a_clear_error(workspace, monkeypatch, capsys):
@@ -156,8 +159,8 @@ def test_risk_bands_cut_at_thresholds():
 def test_scores_carry_reason_codes_for_the_risky_bands(workspace, monkeypatch):
     root, _ = workspace
     assert _cli(root, monkeypatch, "validate") == 0
-    assert _cli(root, monkeypatch, "score", "--snapshot", SNAPSHOT, "--model-path", str(root / "model.joblib")) == 0
-    scores = pd.read_parquet(root / "data" / "scores" / f"scores_{SNAPSHOT}.parquet")
+    assert _cli(root, monkeypatch, "score", "--snapshot", SNAPSHOT, "--model-path", str(root / "model")) == 0
+    scores = pd.read_parquet(root / "data" / "nightly" / SNAPSHOT / "scores.parquet")
     risky = scores["risk_band"].astype(str) >= "D"
     assert risky.any() and (scores.loc[risky, "reason_1"] != "").all()
     assert (scores.loc[~risky, "reason_1"] == "").all()

@@ -1,7 +1,20 @@
-"""Where the pipeline's own files live and how they are read back (the features file, models, scores).
+"""Where the pipeline's own files live and how they are read back.
 
-Stages, benchmarks and notebooks read each other's outputs through here, so a file layout is
-written once.
+Each stage owns one publication unit (huishou.io.publish): a folder switched in whole, so a reader
+never sees one stage's new files beside its old ones.
+
+    data/raw/            simulate or adapt: <table>.parquet, manifest.json
+    (the truth)          simulate: the simulator's ground truth, read by the evaluation stages only
+    data/validated/      validate: report.json
+    data/features/       features: features.parquet, summary.json
+    models/trained/      train: lightgbm/, logistic/, scorecard/ (one saved model each),
+                         scorecard_files/ (IV table, points, SQL), feature_list.json,
+                         train_metrics.json, run.json, plots/valid_roc.png
+    models/evaluation/   evaluate: metrics.json, plots/*.csv|png, report.html
+    models/strategy_truth.json   evaluate-strategy
+    data/worklists/      strategy: index.json (dates, the published one), strategy_metrics.json,
+                         candidates/<D>.parquet, published/worklist.parquet and published/<collector>.csv
+    <scores dir>/<T>/    score: scores.parquet, drift.json (one folder per snapshot)
 """
 
 from __future__ import annotations
@@ -26,14 +39,40 @@ def load_features(path: str | Path) -> pd.DataFrame:
     return as_categories(pd.read_parquet(path))
 
 
+def trained_dir(models_dir: str | Path) -> Path:
+    return Path(models_dir) / "trained"
+
+
 def model_path(models_dir: str | Path, name: str) -> Path:
-    """The saved RiskModel `name` (lightgbm, logistic, scorecard) under models_dir."""
-    return Path(models_dir) / f"{name}.joblib"
+    """The saved RiskModel folder `name` (lightgbm, logistic, scorecard)."""
+    return trained_dir(models_dir) / name
+
+
+def evaluation_dir(models_dir: str | Path) -> Path:
+    return Path(models_dir) / "evaluation"
+
+
+def strategy_truth_path(models_dir: str | Path) -> Path:
+    return Path(models_dir) / "strategy_truth.json"
+
+
+def scores_unit(scores_dir: str | Path, day: pd.Timestamp) -> Path:
+    """The folder of one scoring run's snapshot: scores.parquet and drift.json."""
+    return Path(scores_dir) / str(pd.Timestamp(day).date())
 
 
 def scores_path(scores_dir: str | Path, day: pd.Timestamp) -> Path:
-    return Path(scores_dir) / f"scores_{pd.Timestamp(day).date()}.parquet"
+    return scores_unit(scores_dir, day) / "scores.parquet"
 
 
 def drift_path(scores_dir: str | Path, day: pd.Timestamp) -> Path:
-    return Path(scores_dir) / f"drift_{pd.Timestamp(day).date()}.json"
+    return scores_unit(scores_dir, day) / "drift.json"
+
+
+def candidates_path(worklists_dir: str | Path, day: pd.Timestamp) -> Path:
+    return Path(worklists_dir) / "candidates" / f"{pd.Timestamp(day).date()}.parquet"
+
+
+def published_dir(worklists_dir: str | Path) -> Path:
+    """The published date's worklists: worklist.parquet and one CSV per collector (index.json says the date)."""
+    return Path(worklists_dir) / "published"

@@ -19,10 +19,16 @@ from huishou.errors import UserError
 
 def _score_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--snapshot", help="snapshot date T, YYYY-MM-DD (default: the extract date of data/raw)")
-    p.add_argument("--model-path", help="a RiskModel file instead of the registry (e.g. models/lightgbm.joblib)")
+    p.add_argument("--model-path", help="a saved model folder instead of the registry (e.g. models/trained/lightgbm)")
     p.add_argument("--alias", default="champion", help="registry alias to load (default: champion)")
     p.add_argument("--engine", choices=["local", "dask"], help="override params.yaml score.engine")
     p.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 (default: score.scheduler)")
+    p.add_argument("--out", help="folder for <T>/scores.parquet and drift.json (default: score.nightly_dir)")
+    p.add_argument(
+        "--fail-on-drift",
+        action="store_true",
+        help="exit 3 when a PSI crosses score.psi_flag (the scores are still written)",
+    )
 
 
 def _adapt_options(p: argparse.ArgumentParser) -> None:
@@ -68,27 +74,28 @@ COMMANDS = {
         "train",
         "fit LightGBM, the logistic challenger and the scorecard; register 'challenger' in MLflow",
         "data/features/features.parquet (train, valid); data/raw/ (hashes)",
-        "models/*.joblib, models/scorecard/, models/train_metrics.json, models/run.json, an MLflow run",
+        "models/trained/ (saved models, scorecard files, train_metrics.json, run.json), an MLflow run",
     ),
     "evaluate": Command(
         "evaluate",
         "out-of-time metrics, plots, oracle comparison and the model report",
-        "data/features/features.parquet (test), models/, data/truth/oracle.parquet (simulated book)",
-        "models/metrics.json, models/plots/, models/report.html; adds to the MLflow run",
+        "data/features/features.parquet (test), models/trained/, data/truth/oracle.parquet (simulated book)",
+        "models/evaluation/ (metrics.json, plots/, report.html); adds to the MLflow run",
     ),
     "score": Command(
         "score",
         "score every active loan at a snapshot (the nightly job)",
         "data/raw/ (as validated), the model (registry alias or --model-path)",
-        "data/scores/scores_<T>.parquet, data/scores/drift_<T>.json; an MLflow scoring run",
+        "<out>/<T>/scores.parquet and drift.json (out: --out, default data/nightly); an MLflow scoring run.\n"
+        "exit codes: 0 scored, 2 bad input, 3 drift flag with --fail-on-drift, 4 nothing to score, 75 busy",
         _score_options,
     ),
     "strategy": Command(
         "strategy",
         "action effects, lawful plans and per-collector worklists",
-        "data/raw/ (as validated, with collection_actions), data/scores/, models/lightgbm.joblib",
-        "data/worklists/ (candidates, worklist parquet, <D>/<collector>.csv, index.json), "
-        "models/strategy_metrics.json; an MLflow run",
+        "data/raw/ (as validated, with collection_actions), data/scores/, models/trained/lightgbm",
+        "data/worklists/ (candidates/, published/worklist.parquet, published/<collector>.csv, index.json, "
+        "strategy_metrics.json); an MLflow run (aggregates only)",
     ),
     "evaluate-strategy": Command(
         "evaluate_strategy",

@@ -138,6 +138,7 @@ class ScoreSettings:
 
     engine: str
     scores_dir: str
+    nightly_dir: str
     chunk_size: int
     duckdb_memory_limit: str
     band_thresholds: list[float]

@@ -27,3 +27,25 @@ class FeatureMismatchError(UserError, ValueError):
 
 class ModelNotFoundError(UserError, LookupError):
     """No model where one was asked for (registry alias, version or file)."""
+
+
+class ModelIntegrityError(UserError):
+    """A saved model is malformed or its files changed since they were saved; it is not loaded."""
+
+
+class DriftFlaggedError(UserError):
+    """`huishou score --fail-on-drift`: the scores were written, but a PSI crossed score.psi_flag."""
+
+    exit_code = 3
+
+
+class NothingToScoreError(UserError):
+    """No loan is active at the snapshot: nothing was scored and nothing was written."""
+
+    exit_code = 4
+
+
+class BusyError(UserError):
+    """Another run is writing the same output right now (its lock is held); nothing was written."""
+
+    exit_code = 75  # EX_TEMPFAIL: try again later

@@ -3,20 +3,35 @@
 `RiskModel` bundles an estimator (a LightGBM booster, a scikit-learn logistic pipeline or a
 points scorecard), its calibrator and the exact feature contract (names, order, categorical
 levels), so that scoring can refuse mismatched data. Fitting lives in huishou.train.
+
+Saved models execute no code when loaded: a model is a folder with `model.json` (kind, contract,
+calibrator coefficients, metadata, and the SHA-256 of the estimator file) and the estimator in its
+native format: LightGBM's model text, the scorecard's points JSON, or the logistic pipeline in
+skops' format loaded with an allow-list of types (skops, not pickle: it refuses any type not on
+the list). The estimator file is checked against its recorded SHA-256 before it is read.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
-import joblib
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
+import skops.io as sio
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
-from huishou.errors import FeatureMismatchError
-from huishou.scorecard import points_shortfall
+from huishou.errors import FeatureMismatchError, ModelIntegrityError, ModelNotFoundError
+from huishou.io import file_sha256, write_json
+from huishou.scorecard import ScorecardModel, points_shortfall
+
+FORMAT = "huishou-risk-model/1"
+MODEL_JSON = "model.json"
+ESTIMATOR_FILES = {"lightgbm": "booster.txt", "logistic": "pipeline.skops", "scorecard": "scorecard.json"}
+SKOPS_TRUSTED = ["numpy.dtype"]  # beyond skops' own safe defaults; anything else is refused
 
 
 class Calibrator:
@@ -51,6 +66,46 @@ class Calibrator:
         if self.method == "isotonic":
             return self._model.predict(raw)
         return raw
+
+    def to_dict(self) -> dict:
+        """The fitted state as plain numbers (JSON)."""
+        out: dict = {"method": self.method}
+        if self.method == "platt":
+            out |= {
+                "coef": self._model.coef_.tolist(),
+                "intercept": self._model.intercept_.tolist(),
+                "classes": self._model.classes_.tolist(),
+            }
+        elif self.method == "isotonic":
+            m = self._model
+            out |= {
+                "x": m.X_thresholds_.tolist(),
+                "y": m.y_thresholds_.tolist(),
+                "x_min": float(m.X_min_),
+                "x_max": float(m.X_max_),
+                "increasing": bool(m.increasing_),
+            }
+        return out
+
+    @classmethod
+    def from_dict(cls, state: dict) -> Calibrator:
+        """Rebuild a fitted calibrator from `to_dict` (same estimator classes, so the same arithmetic)."""
+        cal = cls(state["method"])
+        if cal.method == "platt":
+            model = LogisticRegression(C=1e6)
+            model.coef_ = np.asarray(state["coef"], dtype=float)
+            model.intercept_ = np.asarray(state["intercept"], dtype=float)
+            model.classes_ = np.asarray(state["classes"])
+            model.n_features_in_ = model.coef_.shape[1]
+            cal._model = model
+        elif cal.method == "isotonic":
+            model = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1)
+            x, y = np.asarray(state["x"], dtype=float), np.asarray(state["y"], dtype=float)
+            model.X_min_, model.X_max_, model.increasing_ = state["x_min"], state["x_max"], state["increasing"]
+            model.X_thresholds_, model.y_thresholds_ = x, y
+            model._build_f(x, y)  # scikit-learn's own interpolation, as after fit
+            cal._model = model
+        return cal
 
 
 @dataclass
@@ -141,12 +196,57 @@ class RiskModel:
             return points_shortfall(self.estimator, self.contract.align(frame)).assign(bias=0.0)
         raise NotImplementedError("contributions are available for the LightGBM and scorecard models")
 
-    def save(self, path) -> None:
-        joblib.dump(self, path)
+    def save(self, folder: str | Path) -> Path:
+        """Write the model into `folder` (created; the caller publishes it): model.json + the estimator."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        name = ESTIMATOR_FILES[self.kind]
+        if self.kind == "lightgbm":
+            self.estimator.save_model(folder / name)  # the best iteration only, as predict uses it
+        elif self.kind == "logistic":
+            sio.dump(self.estimator, folder / name)
+        else:
+            self.estimator.to_json(folder / name)
+        doc = {
+            "format": FORMAT,
+            "kind": self.kind,
+            "contract": {"columns": self.contract.columns, "categories": self.contract.categories},
+            "calibrator": self.calibrator.to_dict(),
+            "meta": self.meta,
+            "files": {name: file_sha256(folder / name)},
+        }
+        write_json(doc, folder / MODEL_JSON)
+        return folder
 
     @staticmethod
-    def load(path) -> RiskModel:
-        model = joblib.load(path)
-        if not isinstance(model, RiskModel):
-            raise TypeError(f"{path}: not a huishou RiskModel")
-        return model
+    def load(folder: str | Path) -> RiskModel:
+        """Read a saved model; refuse a folder that is not one, or an estimator file that changed."""
+        folder = Path(folder)
+        doc_path = folder / MODEL_JSON
+        if not doc_path.is_file():
+            raise ModelNotFoundError(f"{folder}: not a saved huishou model (no {MODEL_JSON}); train one first")
+        try:
+            doc = json.loads(doc_path.read_text())
+            kind, files = doc["kind"], doc["files"]
+            ok = doc.get("format") == FORMAT and kind in ESTIMATOR_FILES and set(files) == {ESTIMATOR_FILES[kind]}
+        except (ValueError, KeyError, TypeError):
+            ok = False
+        if not ok:
+            raise ModelIntegrityError(f"{doc_path}: not a {FORMAT} model description")
+        name = ESTIMATOR_FILES[kind]
+        path = folder / name
+        if not path.is_file() or file_sha256(path) != files[name]:
+            raise ModelIntegrityError(
+                f"{path}: missing or changed since it was saved (SHA-256 differs from {doc_path}); refusing to load it"
+            )
+        if kind == "lightgbm":
+            estimator = lgb.Booster(model_file=str(path))
+        elif kind == "logistic":
+            untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in SKOPS_TRUSTED]
+            if untrusted:
+                raise ModelIntegrityError(f"{path}: holds types outside the allow-list: {untrusted[:5]}")
+            estimator = sio.load(path, trusted=SKOPS_TRUSTED)
+        else:
+            estimator = ScorecardModel.from_json(path)
+        contract = FeatureContract(doc["contract"]["columns"], doc["contract"]["categories"])
+        return RiskModel(kind, estimator, Calibrator.from_dict(doc["calibrator"]), contract, doc["meta"])

@@ -76,18 +76,18 @@ def features_local(tables: Mapping[str, Path], snapshot: pd.Timestamp, feature_k
 
 
 def _partition_tables(tables: Mapping[str, Path], part: int, n_parts: int) -> dict[str, pd.DataFrame]:
-    """Whole borrowers of one hash partition, read straight from the parquet files."""
+    """Whole borrowers of one hash partition, read straight from the parquet files (paths and numbers are
+    query parameters, never pasted into SQL text)."""
     con = duckdb_connect()
-    apps_path = Path(tables["applications"]).as_posix()
     con.execute(
-        f"CREATE TEMP TABLE apps AS SELECT * FROM read_parquet('{apps_path}') "
-        f"WHERE hash(borrower_id) % {n_parts} = {part}"
+        "CREATE TEMP TABLE apps AS SELECT * FROM read_parquet($path) WHERE hash(borrower_id) % $n = $part",
+        {"path": str(tables["applications"]), "n": int(n_parts), "part": int(part)},
     )
     out = {"applications": con.sql("SELECT * FROM apps").df()}
     for name, path in tables.items():
         if name != "applications":
-            out[name] = con.sql(
-                f"SELECT * FROM read_parquet('{Path(path).as_posix()}') t WHERE t.loan_id IN (SELECT loan_id FROM apps)"
+            out[name] = con.execute(
+                "SELECT * FROM read_parquet($path) t WHERE t.loan_id IN (SELECT loan_id FROM apps)", {"path": str(path)}
             ).df()
     con.close()
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,6 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 
 import mlflow  # noqa: E402
-import pandas as pd  # noqa: E402
 
 from huishou.config import TrackingSettings  # noqa: E402
 from huishou.errors import ModelNotFoundError  # noqa: E402
@@ -62,14 +62,28 @@ def _artifact_root(cfg: TrackingSettings) -> str | None:
     return None
 
 
+# The registered pyfunc is logged as code ("models from code"), not as a pickled object: loading it
+# runs this text, which reads the native model files (verified by SHA-256) and unpickles nothing.
+PYFUNC_CODE = """\
+import mlflow
+import pandas as pd
+
+from huishou.model import RiskModel
+
+
 class RiskPyfunc(mlflow.pyfunc.PythonModel):
-    """pyfunc wrapper: predict(DataFrame of features) -> DataFrame with column `probability`."""
+    \"\"\"predict(DataFrame of features) -> DataFrame with column `probability`.\"\"\"
 
     def load_context(self, context):
         self.model = RiskModel.load(context.artifacts["risk_model"])
 
-    def predict(self, context, model_input, params=None):
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         return pd.DataFrame({"probability": self.model.predict_proba(model_input)})
+
+
+mlflow.models.set_model(RiskPyfunc())
+"""
+RISK_MODEL_ARTIFACT = "risk_model"
 
 
 def log_train_run(
@@ -80,10 +94,11 @@ def log_train_run(
     data_version: Mapping[str, str],
     features: list[str],
     artifacts: Mapping[str, Path],
-    model_path: Path,
+    model_dir: Path,
     tags: Mapping[str, str] | None = None,
 ) -> dict:
-    """Log one training run, register its model and point the `challenger` alias at it."""
+    """Log one training run, register its model (the saved RiskModel folder `model_dir` behind a pyfunc
+    logged as code) and point the `challenger` alias at it."""
     _setup(cfg)
     with mlflow.start_run(run_name="train") as run:
         mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
@@ -96,13 +111,16 @@ def log_train_run(
                 mlflow.log_artifacts(str(path), artifact_path=name)
             else:
                 mlflow.log_artifact(str(path), artifact_path=name)
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=RiskPyfunc(),
-            artifacts={"risk_model": str(model_path)},
-            pip_requirements=_requirements(),
-            registered_model_name=cfg.registered_model,
-        )
+        with tempfile.TemporaryDirectory() as tmp:
+            code = Path(tmp) / "risk_pyfunc.py"
+            code.write_text(PYFUNC_CODE)
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(code),
+                artifacts={RISK_MODEL_ARTIFACT: str(model_dir)},
+                pip_requirements=_requirements(),
+                registered_model_name=cfg.registered_model,
+            )
         version = str(info.registered_model_version)
         mlflow.MlflowClient().set_registered_model_alias(cfg.registered_model, CHALLENGER, version)
         return {
@@ -115,7 +133,7 @@ def log_train_run(
 
 def _requirements() -> list[str]:
     req = Path(__file__).resolve().parents[2] / "requirements.txt"
-    keep = ("lightgbm", "scikit-learn", "pandas", "numpy", "joblib", "mlflow")
+    keep = ("lightgbm", "scikit-learn", "pandas", "numpy", "skops", "mlflow")
     if not req.exists():
         return list(keep)
     lines = [ln.strip() for ln in req.read_text().splitlines()]
@@ -160,9 +178,21 @@ def load_registered(cfg: TrackingSettings, alias: str = CHAMPION):
             f"registry {tracking_uri(cfg)}: model '{cfg.registered_model}' has no alias '{alias}'; train it "
             "(`dvc repro`), promote it (`huishou promote`), or pass --model-path"
         ) from err
-    pyfunc = mlflow.pyfunc.load_model(f"models:/{cfg.registered_model}@{alias}")
-    model = pyfunc.unwrap_python_model().model
+    # the native model files only, verified by RiskModel.load: the registry's pyfunc code is not run here
+    with tempfile.TemporaryDirectory() as tmp:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{cfg.registered_model}@{alias}", dst_path=tmp
+        )
+        model = RiskModel.load(_find_risk_model(Path(local)))
     return model, {"model_name": cfg.registered_model, "model_version": str(mv.version), "alias": alias}
+
+
+def _find_risk_model(root: Path) -> Path:
+    """The saved RiskModel folder inside a downloaded pyfunc model (artifacts/risk_model)."""
+    found = [p.parent for p in root.rglob("model.json") if p.parent.name == RISK_MODEL_ARTIFACT]
+    if len(found) != 1:
+        raise ModelNotFoundError(f"{root}: the registered model holds no '{RISK_MODEL_ARTIFACT}' folder")
+    return found[0]
 
 
 def log_scoring(cfg: TrackingSettings, summary: Mapping[str, Any], drift: Mapping[str, Any]) -> str:

@@ -41,8 +41,8 @@ def _register(con: duckdb.DuckDBPyConnection, name: str, table: Table) -> None:
     """
     if isinstance(table, pd.DataFrame):
         con.register(name, table)
-    else:
-        con.execute(f"CREATE TEMP VIEW {name} AS SELECT * FROM read_parquet('{Path(table).as_posix()}')")
+    else:  # the path goes to read_parquet as a value, never pasted into SQL text
+        con.read_parquet(str(Path(table))).create_view(name)
 
 
 def open_book(tables: Mapping[str, Table], con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from huishou.book.adapters import ADAPTERS
-from huishou.io import write_json, write_parquet
+from huishou.io import publish, write_json, write_parquet
 
 PARAMS = ("data.raw_dir",)
 
@@ -19,15 +19,15 @@ def run(settings, name: str, input: str) -> dict:
     if name not in ADAPTERS:
         raise ValueError(f"unknown adapter {name!r}; available: {sorted(ADAPTERS)}")
     module = ADAPTERS[name]
-    tables = module.adapt(module.read(input))
-    raw_dir = Path(settings.data.raw_dir)
-    for table, frame in tables.items():
-        write_parquet(frame, raw_dir / f"{table}.parquet")
-    manifest = {
-        "source": name,
-        "input": str(input),
-        "as_of": str(module.AS_OF.date()),
-        "tables": {k: len(v) for k, v in tables.items()},
-    }
-    write_json(manifest, raw_dir / "manifest.json")
+    with publish(Path(settings.data.raw_dir), what="huishou adapt") as out:
+        tables = module.adapt(module.read(input))
+        for table, frame in tables.items():
+            write_parquet(frame, out / f"{table}.parquet")
+        manifest = {
+            "source": name,
+            "input": str(input),
+            "as_of": str(module.AS_OF.date()),
+            "tables": {k: len(v) for k, v in tables.items()},
+        }
+        write_json(manifest, out / "manifest.json")
     return manifest

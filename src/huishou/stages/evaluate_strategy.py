@@ -1,8 +1,8 @@
 """`huishou evaluate-strategy`: the strategy's true recovery against the DPD ladder and the oracle policy.
 
 Simulated book only. Reads data.worklists_dir (index.json and every date's candidates) and
-data.truth_dir/borrowers.parquet; writes models/strategy_truth.json (DVC metrics) and logs it to
-MLflow.
+data.truth_dir/borrowers.parquet; publishes models/strategy_truth.json (DVC metrics) and logs it
+to MLflow.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from pathlib import Path
 import pandas as pd
 
 from huishou import tracking
+from huishou.artifacts import candidates_path, strategy_truth_path
 from huishou.book.truth import load_borrowers
-from huishou.io import read_json, write_json
+from huishou.io import publish, read_json, write_json
 from huishou.strategy.truth_eval import true_values, truth_comparison
 from huishou.vocab import ACTIONS
 
@@ -36,7 +37,7 @@ def run(settings) -> dict:
     index = read_json(out_dir / "index.json")
     per_day, totals = {}, {"strategy": 0.0, "ladder": 0.0, "oracle": 0.0}
     for day in index["dates"]:
-        cand = pd.read_parquet(out_dir / f"candidates_{day}.parquet")
+        cand = pd.read_parquet(candidates_path(out_dir, day))
         if cand.empty:
             continue
         allowed = cand[[f"allowed_{a}" for a in ACTIONS]].set_axis(list(ACTIONS), axis=1)
@@ -50,6 +51,7 @@ def run(settings) -> dict:
         "uplift_vs_ladder": totals["strategy"] / totals["ladder"] - 1 if totals["ladder"] else None,
         "share_of_oracle": totals["strategy"] / totals["oracle"] if totals["oracle"] else None,
     }
-    write_json(metrics, Path(settings.data.models_dir) / "strategy_truth.json")
+    with publish(strategy_truth_path(settings.data.models_dir), kind="file", what="huishou evaluate-strategy") as tmp:
+        write_json(metrics, tmp)
     tracking.log_run(settings.tracking, settings.tracking.strategy_experiment, "strategy vs truth", metrics)
     return metrics

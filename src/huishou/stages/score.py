@@ -1,10 +1,15 @@
 """`huishou score`: score every active loan at a snapshot (the nightly job).
 
 Reads data.raw_dir (refused unless unchanged since validation), the validation report and the
-model (the registry alias, `champion` by default, or --model-path). Writes
-score.scores_dir/scores_<T>.parquet (probability, risk band, reason codes for the risky bands,
-model version, feature hash) and drift_<T>.json (PSI of the score and top features); logs the
-drift to the MLflow experiment tracking.scoring_experiment.
+model (the registry alias, `champion` by default, or --model-path, a saved model folder).
+Publishes <out>/<T>/ as one unit: scores.parquet (probability, risk band, reason codes for the
+risky bands, model version, feature hash) and drift.json (PSI of the score and top features).
+<out> is score.nightly_dir unless --out says otherwise (the DVC stage writes score.scores_dir);
+the drift is logged to the MLflow experiment tracking.scoring_experiment.
+
+Exit codes: 0 scored; 2 bad input or params (nothing written); 3 a PSI crossed score.psi_flag and
+--fail-on-drift was given (scores written); 4 no active loan at the snapshot (nothing written);
+75 another run is writing the same snapshot (nothing written).
 """
 
 from __future__ import annotations
@@ -15,11 +20,12 @@ from pathlib import Path
 import pandas as pd
 
 from huishou import tracking
-from huishou.artifacts import drift_path, scores_path
+from huishou.artifacts import scores_unit
 from huishou.book.files import assert_validated, raw_paths
 from huishou.config import FEATURE_BUILD_PARAMS
 from huishou.drift import drift_report
-from huishou.io import file_md5, write_json, write_parquet
+from huishou.errors import DataValidationError, DriftFlaggedError, NothingToScoreError
+from huishou.io import file_md5, publish, write_json, write_parquet
 from huishou.model import RiskModel
 from huishou.scoring import assemble_scores, feature_data_hash, features_dask, features_local, score_frame
 
@@ -43,47 +49,81 @@ def run(
     engine: str | None = None,
     alias: str = "champion",
     scheduler: str | None = None,
+    out: str | None = None,
+    fail_on_drift: bool = False,
 ) -> dict:
-    """Score every active loan at `snapshot` (default: the extract date) and write the scores atomically."""
+    """Score every active loan at `snapshot` (default: the extract date) and publish the scores."""
     cfg = settings.score
     report = assert_validated(settings.data.raw_dir, settings.data.validated_dir)
-    t = pd.Timestamp(snapshot or report["as_of"])
-    model, info = _load_model(settings, model_path, alias)
-    kwargs = settings.features.build_kwargs(report["as_of"])
-    tables = raw_paths(settings.data.raw_dir)
-    engine = engine or cfg.engine
-    if engine == "dask":
-        features = features_dask(tables, t, kwargs, cfg, model=model, scheduler=scheduler)
-        probability = features["probability"].to_numpy()
-    else:
-        features = features_local(tables, t, kwargs | {"memory_limit": cfg.duckdb_memory_limit})
-        probability = score_frame(model, features, cfg.chunk_size, progress=True)
-    data_hash = feature_data_hash(features, model.contract.columns)
-    out_path = scores_path(cfg.scores_dir, t)
-    stamp = _existing_timestamp(out_path, info["model_version"], data_hash) or pd.Timestamp.now(tz="UTC").strftime(
-        "%Y-%m-%dT%H:%M:%SZ"
-    )
-    scores = assemble_scores(features, probability, info, data_hash, stamp, cfg, model)
-    drift = drift_report(model.meta["reference"], probability, features, cfg.psi_warn, cfg.psi_flag)
-    write_parquet(scores, out_path)
-    write_json(drift, drift_path(cfg.scores_dir, t))
+    as_of = pd.Timestamp(report["as_of"])
+    t = _snapshot(snapshot, as_of)
+    unit = scores_unit(out or cfg.nightly_dir, t)
+    with publish(unit, what="huishou score") as tmp:
+        model, info = _load_model(settings, model_path, alias)
+        kwargs = settings.features.build_kwargs(as_of)
+        tables = raw_paths(settings.data.raw_dir)
+        engine = engine or cfg.engine
+        if engine == "dask":
+            features = features_dask(tables, t, kwargs, cfg, model=model, scheduler=scheduler)
+        else:
+            features = features_local(tables, t, kwargs | {"memory_limit": cfg.duckdb_memory_limit})
+        if features.empty:
+            raise NothingToScoreError(
+                f"{settings.data.raw_dir}: no loan is active at {t.date()} (disbursed before it, not closed, not "
+                "defaulted); nothing was scored and nothing written"
+            )
+        if engine == "dask":
+            probability = features["probability"].to_numpy()
+        else:
+            probability = score_frame(model, features, cfg.chunk_size, progress=True)
+        data_hash = feature_data_hash(features, model.contract.columns)
+        stamp = _existing_timestamp(unit / "scores.parquet", info["model_version"], data_hash)
+        stamp = stamp or pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+        scores = assemble_scores(features, probability, info, data_hash, stamp, cfg, model)
+        drift = drift_report(model.meta["reference"], probability, features, cfg.psi_warn, cfg.psi_flag)
+        write_parquet(scores, tmp / "scores.parquet")
+        write_json(drift, tmp / "drift.json")
     _warn_on_drift(drift)
     summary = {
         "snapshot": str(t.date()),
         "rows": len(scores),
-        "path": str(out_path),
+        "path": str(unit),
         "engine": engine,
         "drift_status": drift["status"],
         "score_psi": drift["score"]["psi"],
     } | info
     tracking.log_scoring(settings.tracking, summary, drift)
+    if fail_on_drift and drift["status"] == "flag":
+        flagged = [n for n, e in [("score", drift["score"]), *drift["features"].items()] if e["status"] == "flag"]
+        raise DriftFlaggedError(
+            f"{unit}: scores written, but PSI above score.psi_flag ({cfg.psi_flag}) for {flagged[:10]}"
+        )
     return summary
+
+
+def _snapshot(snapshot: str | None, as_of: pd.Timestamp) -> pd.Timestamp:
+    """The snapshot date: a real date, a midnight, not after the extract date."""
+    if snapshot is None:
+        return as_of
+    try:
+        t = pd.Timestamp(snapshot)
+    except (ValueError, TypeError):
+        raise DataValidationError(f"--snapshot {snapshot!r}: not a date (rule: YYYY-MM-DD)") from None
+    if t.tzinfo is not None or t != t.normalize():
+        raise DataValidationError(f"--snapshot {snapshot!r}: must be a date without time or zone (a midnight)")
+    if t > as_of:
+        raise DataValidationError(
+            f"--snapshot {t.date()}: after the extract date {as_of.date()} of the validated book (rule: snapshot <= "
+            "as_of); events after the extract are not in the book yet"
+        )
+    return t
 
 
 def _load_model(settings, model_path: str | None, alias: str) -> tuple[RiskModel, dict]:
     if model_path:
-        info = {"model_name": Path(model_path).stem, "model_version": f"file:{file_md5(model_path)[:12]}"}
-        return RiskModel.load(model_path), info
+        model = RiskModel.load(model_path)
+        digest = file_md5(Path(model_path) / "model.json")
+        return model, {"model_name": Path(model_path).name, "model_version": f"file:{digest[:12]}"}
     return tracking.load_registered(settings.tracking, alias)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from huishou.book.truth import write_truth
-from huishou.io import write_json, write_parquet
+from huishou.io import publish, write_json, write_parquet
 from huishou.simulate import simulate_book
 
 PARAMS = (
@@ -28,15 +28,17 @@ PARAMS = (
 def run(settings) -> dict:
     """Simulate the book, then write the raw tables, their manifest and the truth."""
     f = settings.features
-    book = simulate_book(settings.simulate, f.snapshot_dates(), f.horizon_days, f.default_dpd)
-    raw_dir = Path(settings.data.raw_dir)
-    for name, frame in book.raw_tables().items():
-        write_parquet(frame, raw_dir / f"{name}.parquet")
-    manifest = {
-        "source": "simulated",
-        "as_of": str(settings.simulate.as_of.date()),
-        "tables": {k: len(v) for k, v in book.raw_tables().items()},
-    }
-    write_json(manifest, raw_dir / "manifest.json")
-    write_truth(book.truth, settings.data.truth_dir)
+    raw_dir, truth_dir = Path(settings.data.raw_dir), Path(settings.data.truth_dir)
+    # both folders are published whole; the truth first, so raw tables never exist without their truth
+    with publish(raw_dir) as raw_tmp, publish(truth_dir) as truth_tmp:
+        book = simulate_book(settings.simulate, f.snapshot_dates(), f.horizon_days, f.default_dpd)
+        for name, frame in book.raw_tables().items():
+            write_parquet(frame, raw_tmp / f"{name}.parquet")
+        manifest = {
+            "source": "simulated",
+            "as_of": str(settings.simulate.as_of.date()),
+            "tables": {k: len(v) for k, v in book.raw_tables().items()},
+        }
+        write_json(manifest, raw_tmp / "manifest.json")
+        write_truth(book.truth, truth_tmp)
     return manifest

@@ -1,11 +1,11 @@
 """`huishou strategy`: action effects, lawful plans and per-collector worklists.
 
 Reads data.raw_dir (the book and its logged collection decisions; refused unless unchanged since
-validation), the nightly scores of the published date (score.scores_dir, when present) and
-models/lightgbm.joblib (risk scores and reason codes). Writes data.worklists_dir:
-candidates_<D>.parquet for every worklist date, worklist_<D>.parquet and <D>/<collector>.csv for
-the published date, index.json; models/strategy_metrics.json (plan values, MIP gap, off-policy
-estimates; DVC metrics); logs the metrics to MLflow.
+validation), the pipeline's scores of the published date (score.scores_dir, when present) and the
+LightGBM model in models/trained/ (risk scores and reason codes). Publishes data.worklists_dir as
+one unit: candidates/<D>.parquet for every worklist date, published/worklist.parquet and
+published/<collector>.csv for the published date, index.json and strategy_metrics.json (plan values, MIP
+gap, off-policy estimates; DVC metrics). MLflow gets the same aggregates, never a worklist row.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from pathlib import Path
 import pandas as pd
 
 from huishou import tracking
-from huishou.artifacts import model_path, scores_path
+from huishou.artifacts import candidates_path, model_path, published_dir, scores_path
 from huishou.book.files import assert_validated, read_raw
 from huishou.config import FEATURE_BUILD_PARAMS
 from huishou.errors import DataValidationError
 from huishou.explain import reason_codes
 from huishou.features import build_features
-from huishou.io import write_csv, write_json, write_parquet
+from huishou.io import publish, write_csv, write_json, write_parquet
 from huishou.model import RiskModel
 from huishou.strategy import AUTO, plan_strategy, worklist
 
@@ -48,44 +48,39 @@ def run(settings) -> dict:
         raise DataValidationError(
             f"{settings.data.raw_dir}: the strategy needs collection_actions.parquet (the logged legacy decisions)"
         )
-    plans = plan_strategy(tables, as_of, cfg, f.default_dpd, f.paid_tolerance, f.settle_share)
-    out_dir = Path(settings.data.worklists_dir)
-    for day, cand in plans.candidates.items():
-        write_parquet(cand, out_dir / f"candidates_{day.date()}.parquet")
-    publish = plans.published
-    cand = plans.candidates[publish]
     model = RiskModel.load(model_path(settings.data.models_dir, "lightgbm"))
-    feats = build_features(tables, [publish], **f.build_kwargs(as_of))
-    feats = feats[feats["loan_id"].isin(cand["loan_id"])].set_index("loan_id", drop=False)
-    risk = _nightly_scores(settings.score.scores_dir, publish)
-    if risk is None:  # no scoring run for that date: score the candidates with the same model
-        risk = pd.Series(model.predict_proba(feats), index=feats.index)
-    lists = worklist(cand, reason_codes(model, feats), risk, cfg)
-    write_parquet(lists, out_dir / f"worklist_{publish.date()}.parquet")
-    for collector, rows in lists.groupby("collector_id"):
-        write_csv(rows, out_dir / f"{publish.date()}" / f"{collector}.csv")
-    index = {"published": str(publish.date()), "dates": [str(d.date()) for d in plans.days]}
-    write_json(index, out_dir / "index.json")
-    metrics = {
-        "off_policy": plans.off_policy,
-        "plans": plans.stats,
-        "published": index["published"],
-        "worklist_rows": len(lists),
-        "human_actions": int(lists["collector_id"].ne(AUTO).sum()),
-    }
-    write_json(metrics, Path(settings.data.models_dir) / "strategy_metrics.json")
-    tracking.log_run(
-        settings.tracking,
-        settings.tracking.strategy_experiment,
-        f"strategy {publish.date()}",
-        metrics,
-        [out_dir / f"worklist_{publish.date()}.parquet"],
-    )
+    with publish(Path(settings.data.worklists_dir), what="huishou strategy") as out:
+        plans = plan_strategy(tables, as_of, cfg, f.default_dpd, f.paid_tolerance, f.settle_share)
+        for day, cand in plans.candidates.items():
+            write_parquet(cand, candidates_path(out, day))
+        day = plans.published
+        cand = plans.candidates[day]
+        feats = build_features(tables, [day], **f.build_kwargs(as_of))
+        feats = feats[feats["loan_id"].isin(cand["loan_id"])].set_index("loan_id", drop=False)
+        risk = _pipeline_scores(settings.score.scores_dir, day)
+        if risk is None:  # no scoring run for that date: score the candidates with the same model
+            risk = pd.Series(model.predict_proba(feats), index=feats.index)
+        lists = worklist(cand, reason_codes(model, feats), risk, cfg).assign(worklist_date=str(day.date()))
+        write_parquet(lists, published_dir(out) / "worklist.parquet")
+        for collector, rows in lists.groupby("collector_id"):
+            write_csv(rows, published_dir(out) / f"{collector}.csv")
+        index = {"published": str(day.date()), "dates": [str(d.date()) for d in plans.days]}
+        write_json(index, out / "index.json")
+        metrics = {
+            "off_policy": plans.off_policy,
+            "plans": plans.stats,
+            "published": index["published"],
+            "worklist_rows": len(lists),
+            "human_actions": int(lists["collector_id"].ne(AUTO).sum()),
+            "collectors_with_work": int(lists.loc[lists["collector_id"] != AUTO, "collector_id"].nunique()),
+        }
+        write_json(metrics, out / "strategy_metrics.json")
+    tracking.log_run(settings.tracking, settings.tracking.strategy_experiment, f"strategy {day.date()}", metrics)
     return metrics
 
 
-def _nightly_scores(scores_dir: str, day: pd.Timestamp) -> pd.Series | None:
-    """Risk scores of the nightly `huishou score` run for `day`, by loan_id, if that file exists."""
+def _pipeline_scores(scores_dir: str, day: pd.Timestamp) -> pd.Series | None:
+    """Risk scores of the pipeline's `huishou score` run for `day`, by loan_id, if that file exists."""
     path = scores_path(scores_dir, day)
     if not path.exists():
         return None

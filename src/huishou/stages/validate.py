@@ -12,7 +12,7 @@ import pandas as pd
 
 from huishou.book.files import REPORT_NAME, read_manifest, read_raw
 from huishou.book.validation import validate_book
-from huishou.io import file_md5, write_json
+from huishou.io import file_md5, publish, write_json
 
 PARAMS = ("data.raw_dir", "data.validated_dir")
 
@@ -30,5 +30,6 @@ def run(settings) -> dict:
         "rows": counts,
         "md5": {name: file_md5(raw_dir / f"{name}.parquet") for name in tables},
     }
-    write_json(report, Path(settings.data.validated_dir) / REPORT_NAME)
+    with publish(settings.data.validated_dir) as out:
+        write_json(report, out / REPORT_NAME)
     return report
