@@ -74,9 +74,12 @@ def test_dvc_gitignore_inside_a_folder_is_carried_over(tmp_path):
     with hio.publish(target) as out:
         (out / "a.txt").write_text("1")
     (target / ".gitignore").write_text("/a.txt\n")
+    (target / "plots").mkdir()
+    (target / "plots" / ".gitignore").write_text("/roc.png\n")
     with hio.publish(target) as out:
         (out / "a.txt").write_text("2")
     assert (target / ".gitignore").read_text() == "/a.txt\n"
+    assert (target / "plots" / ".gitignore").read_text() == "/roc.png\n"
 
 
 def test_kill_9_at_any_moment_leaves_old_or_new_never_a_mix(tmp_path):

@@ -153,3 +153,32 @@ def test_model_report_html_renders(project):
     ):
         assert section in parser.headings
     assert parser.images >= 4 and parser.tables >= 4
+
+
+def test_mlflow_holds_aggregates_not_loan_or_borrower_rows(project):
+    """Strategy and scoring runs log counts and aggregates; no artifact carries a loan or borrower id."""
+    import mlflow
+
+    root, env = project
+    client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
+    checked = 0
+    for name in ("huishou-strategy", "huishou-scoring", "huishou-overdue-risk"):
+        experiment = client.get_experiment_by_name(name)
+        for run in client.search_runs([experiment.experiment_id]):
+            for key in [*run.data.params, *run.data.metrics, *run.data.tags]:
+                assert "loan_id" not in key and "borrower_id" not in key
+            stack = [""]
+            while stack:
+                for item in client.list_artifacts(run.info.run_id, stack.pop()):
+                    if item.is_dir:
+                        stack.append(item.path)
+                        continue
+                    checked += 1
+                    assert not item.path.endswith(".parquet"), item.path
+                    if item.path.endswith((".json", ".csv", ".html")):  # (scorecard.sql names columns, holds no rows)
+                        local = mlflow.artifacts.download_artifacts(
+                            run_id=run.info.run_id, artifact_path=item.path, tracking_uri=env["MLFLOW_TRACKING_URI"]
+                        )
+                        text = Path(local).read_text()
+                        assert "loan_id" not in text and "borrower_id" not in text, item.path
+    assert checked >= 5

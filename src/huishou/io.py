@@ -163,6 +163,16 @@ def _switch(new: Path, target: Path) -> None:
         os.replace(new, target)
 
 
+def _carry_over(old: Path, new: Path) -> None:
+    """Copy DVC's .gitignore files (at any depth) from the old version into the new one."""
+    for name in _CARRIED:
+        for path in old.rglob(name):
+            dest = new / path.relative_to(old)
+            if path.is_file() and not dest.exists():
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, dest)
+
+
 @contextlib.contextmanager
 def output_lock(target: str | Path, what: str = "huishou") -> Iterator[None]:
     """Hold the lock of one output for the block; refuse (BusyError) if another run holds it."""
@@ -202,9 +212,7 @@ def publish(target: str | Path, *, kind: str = "dir", what: str = "huishou") -> 
         try:
             yield tmp
             if kind == "dir" and target.is_dir():
-                for name in _CARRIED:
-                    if (target / name).is_file() and not (tmp / name).exists():
-                        shutil.copy2(target / name, tmp / name)
+                _carry_over(target, tmp)
             _switch(tmp, target)
         finally:
             _remove(tmp)

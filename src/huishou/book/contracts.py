@@ -107,9 +107,15 @@ def _checks(col: Col) -> list[pa.Check]:
     return checks
 
 
-def _kind_ok(series: pd.Series, kind: str) -> bool:
+def _integral_floats(s: pd.Series) -> bool:
+    """A nullable integer column as pandas writes it when it holds nulls: floats with whole values."""
+    values = s.dropna()
+    return pd.api.types.is_float_dtype(s) and bool(np.isfinite(values).all() and (values == values.round()).all())
+
+
+def _kind_ok(series: pd.Series, kind: str, nullable: bool = False) -> bool:
     checks = {
-        "int": pd.api.types.is_integer_dtype,
+        "int": lambda s: pd.api.types.is_integer_dtype(s) or (nullable and _integral_floats(s)),
         "float": pd.api.types.is_numeric_dtype,
         "str": lambda s: pd.api.types.is_string_dtype(s) or s.isna().all(),
         "bool": lambda s: pd.api.types.is_bool_dtype(s) or s.dropna().isin([True, False]).all(),
@@ -138,7 +144,7 @@ def _check_types(df: pd.DataFrame, table: str, source: str) -> None:
                 "times are the lender's local time without a zone; convert them to local time first (e.g. with "
                 "tz_convert(<lender zone>).tz_localize(None))"
             )
-        if not _kind_ok(df[name], col.dtype):
+        if not _kind_ok(df[name], col.dtype, col.nullable):
             raise DataValidationError(
                 f"{source}: column '{name}' has dtype {df[name].dtype}, rule: must be {col.dtype}"
             )
