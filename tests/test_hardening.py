@@ -574,7 +574,7 @@ def _everybody_delinquent():
 def test_edge_books_end_every_stage_cleanly(make, tmp_path, monkeypatch, capsys):
     write_project(tmp_path, make())
     results = {}
-    for stage in ("validate", "features", "train", "strategy"):
+    for stage in ("validate", "features", "train", "evaluate", "score", "strategy", "evaluate-strategy"):
         code, err = run_cli(tmp_path, monkeypatch, capsys, stage)
         results[stage] = code
         assert code in (0, 2), (stage, code, err)

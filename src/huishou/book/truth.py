@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from huishou.errors import DataValidationError
 from huishou.io import write_parquet
 
 ORACLE = "oracle.parquet"
@@ -30,7 +31,7 @@ def load_borrowers(truth_dir: str | Path) -> pd.DataFrame:
     """Latent borrower state (z, hardship, drift) of the simulated book."""
     path = Path(truth_dir) / "borrowers.parquet"
     if not path.exists():
-        raise FileNotFoundError(
+        raise DataValidationError(
             f"{path}: no simulator truth; the strategy can only be checked against truth on the simulated book"
         )
     return pd.read_parquet(path)

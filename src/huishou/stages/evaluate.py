@@ -15,7 +15,7 @@ import pandas as pd
 from huishou import plots, tracking
 from huishou.artifacts import MODEL_NAMES, evaluation_dir, features_path, load_features, model_path, trained_dir
 from huishou.book.truth import load_oracle
-from huishou.errors import DataValidationError
+from huishou.errors import DataValidationError, ModelNotFoundError
 from huishou.io import publish, read_json, write_csv, write_json, write_text
 from huishou.metrics import calibration_table, classification_metrics, compare_to_oracle, lift_table, roc_points
 from huishou.model import RiskModel
@@ -45,6 +45,8 @@ def run(settings) -> dict:
     models_dir = Path(settings.data.models_dir)
     trained = trained_dir(models_dir)
     names = [n for n in MODEL_NAMES if model_path(models_dir, n).exists()]
+    if "lightgbm" not in names or not (trained / "run.json").exists():
+        raise ModelNotFoundError(f"{trained}: no trained LightGBM model and run.json; run `huishou train` first")
     loaded = {name: RiskModel.load(model_path(models_dir, name)) for name in names}
     metrics, roc, cal, lift = {}, [], [], []
     y = test["target"].astype(int).to_numpy()

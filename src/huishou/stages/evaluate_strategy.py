@@ -14,6 +14,7 @@ import pandas as pd
 from huishou import tracking
 from huishou.artifacts import candidates_path, strategy_truth_path
 from huishou.book.truth import load_borrowers
+from huishou.errors import DataValidationError
 from huishou.io import publish, read_json, write_json
 from huishou.strategy.truth_eval import true_values, truth_comparison
 from huishou.vocab import ACTIONS
@@ -34,6 +35,8 @@ def run(settings) -> dict:
     cfg = settings.strategy
     out_dir = Path(settings.data.worklists_dir)
     borrowers = load_borrowers(settings.data.truth_dir)
+    if not (out_dir / "index.json").exists():
+        raise DataValidationError(f"{out_dir / 'index.json'}: not found; run `huishou strategy` first")
     index = read_json(out_dir / "index.json")
     per_day, totals = {}, {"strategy": 0.0, "ladder": 0.0, "oracle": 0.0}
     for day in index["dates"]:
