@@ -106,10 +106,12 @@ def action(
 
 
 def _typed(rows: list[dict], table: str) -> pd.DataFrame:
+    """Rows typed like the contract's columns; optional columns the rows do not set stay absent."""
     empty = empty_table(table)
     if not rows:
         return empty
     frame = pd.DataFrame(rows)
+    empty = empty[[c for c in empty.columns if c in frame.columns]]
     for col in empty.columns:
         dtype = empty[col].dtype
         if str(dtype) == "bool" and frame[col].isna().any():
@@ -118,7 +120,7 @@ def _typed(rows: list[dict], table: str) -> pd.DataFrame:
             frame[col] = frame[col].astype("str").where(frame[col].notna())
         else:
             frame[col] = frame[col].astype(dtype)
-    return frame[list(empty.columns)]
+    return frame[[*empty.columns, *[c for c in frame.columns if c not in empty.columns]]]  # the lender's own last
 
 
 def book(

@@ -139,7 +139,7 @@ BAD_TABLES = {
     "every action logged twice": (_logged_twice, ["collection_actions.parquet", "loan_id", "action_at", "channel"]),
     "a loan with no installments": (
         _loan_without_installments,
-        ["applications.parquet", "every loan has installments", "loan_id=2"],
+        ["applications.parquet", "every approved loan has installments", "loan_id=2"],
     ),
     "1,000 installments on a 12-month term": (_thousand_installments, ["installments.parquet", "'due_date'", "term"]),
     "paid date without an amount": (
@@ -437,7 +437,7 @@ def _bad_mutation(rng: np.random.Generator, tables: dict[str, pd.DataFrame], raw
         )
     )
     if kind == "null":
-        column = str(rng.choice([c for c, col in spec.items() if not col.nullable]))
+        column = str(rng.choice([c for c, col in spec.items() if not col.nullable and c in frame]))
         frame[column] = frame[column].astype(
             "float64" if spec[column].dtype in ("int", "bool") else frame[column].dtype
         )
@@ -455,7 +455,7 @@ def _bad_mutation(rng: np.random.Generator, tables: dict[str, pd.DataFrame], raw
             return _bad_mutation(rng, tables, raw)
         frame.loc[row, column] = "threat_letter"
     elif kind == "drop":
-        tables[name] = frame.drop(columns=[str(rng.choice(list(spec)))])
+        tables[name] = frame.drop(columns=[str(rng.choice([c for c, col in spec.items() if col.required]))])
     elif kind == "retype":
         column = str(rng.choice([c for c in numeric if not c.endswith("_id")] or numeric))
         frame[column] = frame[column].astype(str)

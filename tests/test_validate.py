@@ -8,10 +8,13 @@ import shutil
 import pandas as pd
 import pytest
 
+from huishou.book.contracts import Contract
 from huishou.book.validation import validate_book
 from huishou.cli import main
 from huishou.errors import DataValidationError
 from huishou.io import write_parquet
+
+from conftest import ROOT_SETTINGS
 
 SRC = "data/raw/{}.parquet"
 
@@ -20,17 +23,20 @@ def _tables(book):
     return {k: v.copy() for k, v in book.raw_tables().items()}
 
 
+CONTRACT = Contract.from_settings(ROOT_SETTINGS.contracts, ROOT_SETTINGS.features)
+
+
 def _expect(tables, as_of, *fragments):
     with pytest.raises(DataValidationError) as err:
-        validate_book(tables, as_of, {k: SRC.format(k) for k in tables})
+        validate_book(tables, as_of, {k: SRC.format(k) for k in tables}, CONTRACT)
     for fragment in fragments:
         assert fragment in str(err.value), str(err.value)
     return str(err.value)
 
 
 def test_clean_simulated_book_passes(book, settings):
-    counts = validate_book(book.raw_tables(), settings.simulate.as_of)
-    assert counts["applications"] == len(book.applications)
+    checked = validate_book(book.raw_tables(), settings.simulate.as_of, contract=CONTRACT)
+    assert checked["rows"]["applications"] == len(book.applications) and checked["ignored_columns"] == {}
 
 
 def test_missing_column(book, settings):

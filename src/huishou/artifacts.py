@@ -6,7 +6,7 @@ never sees one stage's new files beside its old ones.
     data/raw/            simulate or adapt: <table>.parquet, manifest.json
     (the truth)          simulate: the simulator's ground truth, read by the evaluation stages only
     data/validated/      validate: report.json
-    data/features/       features: features.parquet, summary.json
+    data/features/       features: features.parquet, dictionary.json, summary.json
     models/trained/      train: lightgbm/, logistic/, scorecard/ (one saved model each),
                          scorecard_files/ (IV table, points, SQL), feature_list.json,
                          train_metrics.json, run.json, plots/valid_roc.png
@@ -19,6 +19,7 @@ never sees one stage's new files beside its old ones.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -27,6 +28,7 @@ from huishou.features import as_categories
 
 FEATURES_FILE = "features.parquet"
 SUMMARY_FILE = "summary.json"
+DICTIONARY_FILE = "dictionary.json"
 MODEL_NAMES = ("lightgbm", "logistic", "scorecard")
 
 
@@ -35,8 +37,14 @@ def features_path(features_dir: str | Path) -> Path:
 
 
 def load_features(path: str | Path) -> pd.DataFrame:
-    """Read a features parquet; categorical columns come back as categories even when all missing."""
-    return as_categories(pd.read_parquet(path))
+    """Read a features parquet; categorical columns (the dictionary beside it says which) come back as
+    categories even when all missing."""
+    frame = pd.read_parquet(path)
+    dictionary = Path(path).parent / DICTIONARY_FILE
+    if dictionary.exists():
+        entries = json.loads(dictionary.read_text())["features"]
+        return as_categories(frame, [n for n, e in entries.items() if e["kind"] == "categorical"])
+    return as_categories(frame)
 
 
 def trained_dir(models_dir: str | Path) -> Path:

@@ -15,6 +15,7 @@ so dvc.yaml cannot fall behind what a stage really reads.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -80,6 +81,10 @@ class FeatureSettings:
     recent_days: list[int]
     promise_grace_days: int
     income_understated_ratio: float
+    application_columns: list[dict]
+    attributes: list[dict]
+    protected: list[str]
+    mode: str
     split_mode: str
     hash_valid_share: float
     hash_test_share: float
@@ -98,7 +103,17 @@ class FeatureSettings:
             "recent_days": tuple(self.recent_days),
             "promise_grace_days": self.promise_grace_days,
             "income_understated_ratio": self.income_understated_ratio,
+            "extras": self.extras(),
+            "mode": self.mode,
         }
+
+    def extras(self) -> tuple[tuple[str, str, str, str, int], ...]:
+        """The lender's declared columns as (table, name, kind, description, monotone) tuples."""
+        return tuple(
+            (table, item["name"], item["kind"], item.get("description", ""), int(item.get("monotone", 0)))
+            for table, items in (("applications", self.application_columns), ("attributes", self.attributes))
+            for item in items
+        )
 
     def snapshot_dates(self) -> list[pd.Timestamp]:
         """The snapshot grid T (midnight; features see events strictly before T)."""
@@ -106,6 +121,13 @@ class FeatureSettings:
             self.first_snapshot, self.last_snapshot, freq=pd.DateOffset(months=self.snapshot_every_months)
         )
         return list(dates)
+
+
+@dataclass(frozen=True)
+class ContractSettings:
+    """Business ranges of raw columns ("table.column": [low, high]), on top of the structural contracts."""
+
+    ranges: dict[str, list[float]]
 
 
 @dataclass(frozen=True)
@@ -223,6 +245,7 @@ class Settings:
     """Every section of params.yaml."""
 
     data: DataSettings
+    contracts: ContractSettings
     simulate: SimulateSettings
     features: FeatureSettings
     train: TrainSettings
@@ -243,10 +266,14 @@ FEATURE_BUILD_PARAMS = (
     "features.recent_days",
     "features.promise_grace_days",
     "features.income_understated_ratio",
+    "features.application_columns",
+    "features.attributes",
+    "features.mode",
 )
 
 SECTIONS: dict[str, type] = {
     "data": DataSettings,
+    "contracts": ContractSettings,
     "simulate": SimulateSettings,
     "features": FeatureSettings,
     "train": TrainSettings,
@@ -275,6 +302,7 @@ def _check(settings: Settings, source: str) -> None:
     f = settings.features
     rules = [
         (f.split_mode in {"time", "hash"}, f"features.split_mode must be time or hash, got {f.split_mode!r}"),
+        (f.mode in {"servicing", "origination"}, f"features.mode must be servicing or origination, got {f.mode!r}"),
         (
             settings.train.engine in {"local", "dask"},
             f"train.engine must be local or dask, got {settings.train.engine!r}",
@@ -307,6 +335,38 @@ def _check(settings: Settings, source: str) -> None:
     for ok, message in rules:
         if not ok:
             raise ConfigError(f"{source}: {message}")
+    _check_extras(f, source)
+    for key, bounds in settings.contracts.ranges.items():
+        if "." not in key or not (isinstance(bounds, list | tuple) and len(bounds) == 2 and bounds[0] <= bounds[1]):
+            raise ConfigError(f"{source}: contracts.ranges.{key} must be 'table.column': [low, high] with low <= high")
+
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+
+
+def _check_extras(f: FeatureSettings, source: str) -> None:
+    """The lender's declared columns: safe names, a known kind, no protected characteristic, no duplicate."""
+    protected = {p.lower() for p in f.protected}
+    seen = set()
+    for where, items in (("application_columns", f.application_columns), ("attributes", f.attributes)):
+        for item in items:
+            key = f"features.{where}"
+            if not isinstance(item, Mapping) or set(item) - {"name", "kind", "description", "monotone"}:
+                raise ConfigError(f"{source}: {key}: each entry is {{name, kind, description, monotone}}, got {item!r}")
+            name = str(item.get("name", ""))
+            if not _NAME.match(name):
+                raise ConfigError(f"{source}: {key}: name {name!r} must be lower-case letters, digits and _")
+            if item.get("kind") not in ("numeric", "categorical"):
+                raise ConfigError(f"{source}: {key}: {name}: kind must be numeric or categorical")
+            if int(item.get("monotone", 0)) not in (-1, 0, 1):
+                raise ConfigError(f"{source}: {key}: {name}: monotone must be -1, 0 or 1")
+            if name in protected:
+                raise ConfigError(
+                    f"{source}: {key}: {name} is in features.protected (a protected characteristic is never a feature)"
+                )
+            if (where, name) in seen:
+                raise ConfigError(f"{source}: {key}: {name} declared twice")
+            seen.add((where, name))
 
 
 def settings_from_dict(raw: Mapping[str, Any], source: str = "params.yaml") -> Settings:

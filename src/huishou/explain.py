@@ -52,15 +52,20 @@ REASONS = {
 }
 
 
-def reason_text(feature: str) -> str:
+def reason_text(feature: str, descriptions: dict[str, str] | None = None) -> str:
+    """Plain words for a feature: huishou's own, the lender's description of a declared column, or the name."""
     if feature in REASONS:
         return REASONS[feature]
+    if descriptions and descriptions.get(feature):
+        return descriptions[feature]
     family = {
         "app": "application",
         "rp": "repayment history",
         "pl": "earlier loans",
         "cb": "verification call",
         "cl": "collection history",
+        "ax": "application",
+        "at": "attributes",
     }.get(feature.split("_", 1)[0], "other")
     return f"{family}: {feature.split('_', 1)[-1].replace('_', ' ')}"
 
@@ -72,5 +77,9 @@ def reason_codes(model: RiskModel, features: pd.DataFrame, top: int = 3) -> pd.D
     order = np.argsort(-values, axis=1, kind="stable")[:, :top]
     names = np.asarray(contrib.columns)[order]
     positive = np.take_along_axis(values, order, axis=1) > 0
-    out = {f"reason_{k + 1}": np.where(positive[:, k], [reason_text(n) for n in names[:, k]], "") for k in range(top)}
+    words = model.meta.get("descriptions", {})
+    out = {
+        f"reason_{k + 1}": np.where(positive[:, k], [reason_text(n, words) for n in names[:, k]], "")
+        for k in range(top)
+    }
     return pd.DataFrame(out, index=features.index)

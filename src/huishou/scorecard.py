@@ -33,9 +33,11 @@ BINNING_METHOD = "optbinning.OptimalBinning (CP solver, monotonic_trend=auto_asc
 
 @dataclass
 class ScorecardModel:
-    """Points per bin: numeric bins are [lower, upper); 'missing' and 'special' bins match by value."""
+    """Points per bin: numeric bins are [lower, upper), categorical bins a list of categories; 'missing' and
+    'special' bins match by value. A category not seen in training scores as missing (as optbinning does)."""
 
-    points: pd.DataFrame  # variable, bin_id, kind (interval|missing|special), lower, upper, woe, points
+    points: pd.DataFrame  # variable, bin_id, kind (interval|categories|missing|special), lower, upper,
+    # categories, woe, points
     base_score: float
     base_odds: float
     pdo: float
@@ -49,6 +51,9 @@ class ScorecardModel:
         """Points of every variable for every row (columns = variables)."""
         out = {}
         for var, bins in self.points.groupby("variable", sort=False):
+            if (bins["kind"] == "categories").any():
+                out[var] = self._category_points(frame[var], bins)
+                continue
             x = frame[var].to_numpy(dtype=float)
             pts = np.full(len(x), np.nan)
             intervals = bins[bins["kind"] == "interval"].sort_values("bin_id")
@@ -61,6 +66,18 @@ class ScorecardModel:
             pts = np.where(np.isnan(x), missing, pts)
             out[var] = pts
         return pd.DataFrame(out, index=frame.index)
+
+    @staticmethod
+    def _category_points(values: pd.Series, bins: pd.DataFrame) -> np.ndarray:
+        missing = float(bins.loc[bins["kind"] == "missing", "points"].iloc[0])
+        lookup = {
+            c: float(p)
+            for cats, p in zip(bins["categories"], bins["points"], strict=True)
+            if isinstance(cats, list)
+            for c in cats
+        }
+        text = values.astype("object").where(values.notna(), None)
+        return np.array([lookup.get(str(v), missing) if v is not None else missing for v in text], dtype=float)
 
     def score(self, frame: pd.DataFrame) -> np.ndarray:
         return self.variable_points(frame).sum(axis=1).to_numpy()
@@ -98,6 +115,15 @@ class ScorecardModel:
         for var, bins in self.points.groupby("variable", sort=False):
             missing = bins.loc[bins["kind"] == "missing", "points"].iloc[0]
             special = bins.loc[bins["kind"] == "special", "points"].iloc[0]
+            if (bins["kind"] == "categories").any():
+                cases = [f"WHEN {var} IS NULL THEN {float(missing)!r}"]
+                for cats, pts in zip(bins["categories"], bins["points"], strict=True):
+                    if isinstance(cats, list):
+                        quoted = ", ".join("'" + str(c).replace("'", "''") + "'" for c in cats)
+                        cases.append(f"WHEN CAST({var} AS VARCHAR) IN ({quoted}) THEN {float(pts)!r}")
+                cases.append(f"ELSE {float(missing)!r}")
+                terms.append("CASE " + " ".join(cases) + " END")
+                continue
             cases = [f"WHEN {var} IS NULL OR isnan({var}) THEN {float(missing)!r}"]
             if self.special_codes:
                 cases.append(
@@ -117,12 +143,16 @@ def _points_table(card, variables: list[str]) -> pd.DataFrame:
     table = card.table(style="detailed")
     rows = []
     for var in variables:
-        splits = card.binning_process_.get_binned_variable(var).splits
-        edges = np.concatenate([[-np.inf], np.asarray(splits, dtype=float), [np.inf]])
+        binned = card.binning_process_.get_binned_variable(var)
+        categorical = binned.dtype == "categorical"
+        if not categorical:
+            edges = np.concatenate([[-np.inf], np.asarray(binned.splits, dtype=float), [np.inf]])
         sub = table[table["Variable"] == var].reset_index(drop=True)
         for i, r in sub.iterrows():
-            kind = "missing" if r["Bin"] == "Missing" else "special" if r["Bin"] == "Special" else "interval"
+            label = r["Bin"] if isinstance(r["Bin"], str) else None
+            kind = {"Missing": "missing", "Special": "special"}.get(label, "categories" if categorical else "interval")
             lower, upper = (edges[i], edges[i + 1]) if kind == "interval" else (np.nan, np.nan)
+            cats = [str(c) for c in r["Bin"]] if kind == "categories" else None
             rows.append(
                 {
                     "variable": var,
@@ -130,6 +160,7 @@ def _points_table(card, variables: list[str]) -> pd.DataFrame:
                     "kind": kind,
                     "lower": float(lower),
                     "upper": float(upper),
+                    "categories": cats,
                     "woe": float(r["WoE"]),
                     "points": float(r["Points"]),
                     "count": int(r["Count"]),
@@ -139,22 +170,27 @@ def _points_table(card, variables: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _binning_process(variables: list[str], cfg: ScorecardSettings, min_iv: float | None = None):
+def _binning_process(
+    variables: list[str], cfg: ScorecardSettings, min_iv: float | None = None, categorical: tuple[str, ...] = ()
+):
     from optbinning import BinningProcess
 
     return BinningProcess(
         variables,
+        categorical_variables=[v for v in variables if v in categorical] or None,
         max_n_bins=cfg.max_n_bins,
         min_bin_size=cfg.min_bin_size,
         special_codes=list(cfg.special_codes) or None,
-        binning_fit_params={v: {"monotonic_trend": "auto_asc_desc"} for v in variables},
+        binning_fit_params={v: {"monotonic_trend": "auto_asc_desc"} for v in variables if v not in categorical},
         selection_criteria={"iv": {"min": min_iv}} if min_iv is not None else None,
     )
 
 
-def select_features(x: pd.DataFrame, y: np.ndarray, cfg: ScorecardSettings) -> tuple[list[str], pd.DataFrame]:
+def select_features(
+    x: pd.DataFrame, y: np.ndarray, cfg: ScorecardSettings, categorical: tuple[str, ...] = ()
+) -> tuple[list[str], pd.DataFrame]:
     """IV screening then a WoE-correlation filter; returns the kept variables and the IV table."""
-    bp = _binning_process(list(x.columns), cfg, cfg.min_iv).fit(x, y)
+    bp = _binning_process(list(x.columns), cfg, cfg.min_iv, categorical).fit(x, y)
     summary = bp.summary().set_index("name")
     iv = summary["iv"].astype(float).sort_values(ascending=False)
     screened = [v for v in iv.index if iv[v] >= cfg.min_iv]
@@ -190,14 +226,26 @@ def select_features(x: pd.DataFrame, y: np.ndarray, cfg: ScorecardSettings) -> t
 def fit_scorecard(
     train: pd.DataFrame, columns: list[str], cfg: ScorecardSettings
 ) -> tuple[ScorecardModel, pd.DataFrame]:
-    """Bin, screen and fit the card on the training rows (numeric features; categories are left to the GBM)."""
+    """Bin, screen and fit the card on the training rows: numeric features in monotonic intervals,
+    categorical ones (the lender's declared categories included) in groups of categories."""
     from optbinning import Scorecard
     from sklearn.linear_model import LogisticRegression
 
-    numeric = [c for c in columns if not isinstance(train[c].dtype, pd.CategoricalDtype)]
-    x, y = train[numeric].astype(float), train["target"].astype(int).to_numpy()
-    empty = [c for c in numeric if x[c].nunique() < 2]  # all missing or constant: nothing to bin
-    kept, iv_table = select_features(x.drop(columns=empty), y, cfg)
+    categorical = tuple(c for c in columns if isinstance(train[c].dtype, pd.CategoricalDtype))
+    x = pd.DataFrame(
+        {
+            c: (
+                train[c].astype("object").where(train[c].notna(), np.nan)
+                if c in categorical
+                else train[c].astype(float)
+            )
+            for c in columns
+        },
+        index=train.index,
+    )
+    y = train["target"].astype(int).to_numpy()
+    empty = [c for c in columns if x[c].nunique() < 2]  # all missing or constant: nothing to bin
+    kept, iv_table = select_features(x.drop(columns=empty), y, cfg, categorical)
     iv_table = pd.concat(
         [
             iv_table,
@@ -216,7 +264,7 @@ def fit_scorecard(
     if not kept:
         raise ConfigError(f"no feature reaches scorecard.min_iv = {cfg.min_iv}; lower it in params.yaml")
     card = Scorecard(
-        binning_process=_binning_process(kept, cfg),
+        binning_process=_binning_process(kept, cfg, categorical=categorical),
         estimator=LogisticRegression(max_iter=1000),
         scaling_method="pdo_odds",
         scaling_method_params={"pdo": cfg.pdo, "odds": cfg.base_odds, "scorecard_points": cfg.base_score},

@@ -31,8 +31,9 @@ def fit_scorecard_model(
     return model, iv_table
 
 
-def lightgbm_params(cfg: TrainSettings, columns: list[str]) -> dict:
-    """LightGBM parameters from params.yaml `train`, monotone constraints laid out in column order."""
+def lightgbm_params(cfg: TrainSettings, columns: list[str], declared: dict[str, int] | None = None) -> dict:
+    """LightGBM parameters from params.yaml `train`, monotone constraints laid out in column order: the
+    directions declared with the lender's own columns (`declared`), overridden by train.monotone_constraints."""
     params = {
         "objective": "binary",
         "learning_rate": cfg.learning_rate,
@@ -49,20 +50,24 @@ def lightgbm_params(cfg: TrainSettings, columns: list[str]) -> dict:
         "verbose": -1,
     }
     if cfg.monotone:
-        unknown = sorted(set(cfg.monotone_constraints) - set(columns))
+        families = {c.split("_", 1)[0] for c in columns}  # a family the mode does not build (rp_ in origination)
+        unknown = sorted(k for k in set(cfg.monotone_constraints) - set(columns) if k.split("_", 1)[0] in families)
         if unknown:
             raise ConfigError(f"params.yaml train.monotone_constraints names unknown feature(s): {unknown}")
-        params["monotone_constraints"] = [int(cfg.monotone_constraints.get(c, 0)) for c in columns]
+        directions = {k: v for k, v in (declared or {}).items() if k in columns} | dict(cfg.monotone_constraints)
+        params["monotone_constraints"] = [int(directions.get(c, 0)) for c in columns]
         params["monotone_constraints_method"] = "intermediate"
     return params
 
 
-def fit_lightgbm(train: pd.DataFrame, valid: pd.DataFrame, columns: list[str], cfg: TrainSettings) -> RiskModel:
+def fit_lightgbm(
+    train: pd.DataFrame, valid: pd.DataFrame, columns: list[str], cfg: TrainSettings, monotone: dict | None = None
+) -> RiskModel:
     """Gradient boosting with early stopping on the validation snapshots, then calibration on them."""
     contract = FeatureContract.from_frame(train, columns)
     x_train, x_valid = contract.align(train), contract.align(valid)
     y_train, y_valid = train["target"].astype(int), valid["target"].astype(int)
-    params = lightgbm_params(cfg, columns)
+    params = lightgbm_params(cfg, columns, monotone)
     dtrain = lgb.Dataset(x_train, y_train, free_raw_data=False)
     dvalid = lgb.Dataset(x_valid, y_valid, reference=dtrain)
     booster = lgb.train(
@@ -123,7 +128,12 @@ def best_iteration(booster: lgb.Booster, x_valid: pd.DataFrame, y_valid: np.ndar
 
 
 def fit_lightgbm_dask(
-    train: pd.DataFrame, valid: pd.DataFrame, columns: list[str], cfg: TrainSettings, client=None
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    columns: list[str],
+    cfg: TrainSettings,
+    monotone: dict | None = None,
+    client=None,
 ) -> RiskModel:
     """The same model trained with `lightgbm.dask` on a Dask cluster (local by default).
 
@@ -140,7 +150,7 @@ def fit_lightgbm_dask(
         parts = max(1, len(client.scheduler_info().get("workers", {})))
         x = dd.from_pandas(contract.align(train), npartitions=parts)
         y = dd.from_pandas(train["target"].astype(int), npartitions=parts)
-        params = lightgbm_params(cfg, columns)
+        params = lightgbm_params(cfg, columns, monotone)
         params.pop("force_col_wise", None)
         clf = DaskLGBMClassifier(client=client, n_estimators=cfg.num_boost_round, **params).fit(x, y)
         booster = clf.booster_

@@ -33,9 +33,12 @@ POLICY_STAGES = ("early", "recovery")
 ANSWERED_BY = ("borrower", "other", "none")
 WEAK_REPAYMENT_PLANS = ("other_loan", "none")
 
+# Applications: approved ones were disbursed and have a schedule; the others are scored at origination only.
+APPLICATION_STATUSES = ("approved", "pending", "declined")
+
 # The book's tables.
 REQUIRED_TABLES = ("applications", "installments")
-OPTIONAL_TABLES = ("callbacks", "collection_actions")
+OPTIONAL_TABLES = ("callbacks", "collection_actions", "attributes", "outcomes")
 ALL_TABLES = REQUIRED_TABLES + OPTIONAL_TABLES
 
 

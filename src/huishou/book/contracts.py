@@ -8,26 +8,32 @@ file, the column, the rule broken and the keys of a few offending rows with the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
 from huishou.errors import DataValidationError
-from huishou.vocab import ACTIONS, ANSWERED_BY, OUTCOMES, POLICY_STAGES
+from huishou.vocab import ACTIONS, ANSWERED_BY, APPLICATION_STATUSES, OUTCOMES, POLICY_STAGES
 
 
 @dataclass(frozen=True)
 class Col:
-    """One column's contract: type, nullability, bounds (floats must also be finite), allowed values."""
+    """One column's contract: type, nullability, presence, bounds (floats must also be finite), allowed values.
 
-    dtype: str  # int | float | str | bool | datetime
+    A column that is not `required` may be absent from the file: it is then read as all missing (or as
+    `default`). Business ranges (age, term, amount ...) come from params.yaml `contracts.ranges`.
+    """
+
+    dtype: str  # int | float | str | bool | datetime | category (any type, read as text)
     nullable: bool = False
+    required: bool = True
     ge: float | None = None
     le: float | None = None
     gt: float | None = None
     isin: tuple | None = None
+    default: object = None
 
 
 SPECS: dict[str, dict[str, Col]] = {
@@ -35,20 +41,21 @@ SPECS: dict[str, dict[str, Col]] = {
         "borrower_id": Col("int", ge=1),
         "loan_id": Col("int", ge=1),
         "applied_at": Col("datetime"),
-        "disbursed_at": Col("datetime"),
-        "amount": Col("float", ge=1, le=1e7),
-        "term_months": Col("int", ge=1, le=60),
-        "rate": Col("float", nullable=True, ge=0, le=1.0),
-        "declared_income": Col("float", nullable=True, ge=0),
-        "employer": Col("str", nullable=True),
-        "employment_type": Col("str", nullable=True),
-        "purpose": Col("str", nullable=True),
-        "age": Col("int", ge=18, le=100),
-        "city_tier": Col("int", nullable=True, ge=1, le=4),
-        "channel": Col("str", nullable=True),
-        "device_os": Col("str", nullable=True),
-        "phone_age_months": Col("int", nullable=True, ge=0),
-        "n_earlier_loans": Col("int", ge=0),
+        "disbursed_at": Col("datetime", nullable=True),  # empty only for applications not approved
+        "amount": Col("float", ge=0),
+        "term_months": Col("int", ge=1),
+        "status": Col("str", required=False, isin=APPLICATION_STATUSES, default="approved"),
+        "rate": Col("float", nullable=True, required=False, ge=0),
+        "declared_income": Col("float", nullable=True, required=False, ge=0),
+        "employer": Col("str", nullable=True, required=False),
+        "employment_type": Col("str", nullable=True, required=False),
+        "purpose": Col("str", nullable=True, required=False),
+        "age": Col("int", nullable=True, required=False, ge=0),
+        "city_tier": Col("int", nullable=True, required=False),
+        "channel": Col("str", nullable=True, required=False),
+        "device_os": Col("str", nullable=True, required=False),
+        "phone_age_months": Col("int", nullable=True, required=False, ge=0),
+        "n_earlier_loans": Col("int", nullable=True, required=False, ge=0),
     },
     "callbacks": {
         "loan_id": Col("int", ge=1),
@@ -82,14 +89,81 @@ SPECS: dict[str, dict[str, Col]] = {
         "propensity": Col("float", gt=0, le=1),
         "policy_stage": Col("str", isin=POLICY_STAGES),
     },
+    "attributes": {  # the lender's borrower-level attributes with the date each became known (+ declared columns)
+        "borrower_id": Col("int", ge=1),
+        "as_of": Col("datetime"),
+    },
+    "outcomes": {  # given labels: they override the derived target of (loan, snapshot)
+        "loan_id": Col("int", ge=1),
+        "snapshot_date": Col("datetime"),
+        "target": Col("int", isin=(0, 1)),
+    },
 }
 KEYS = {  # unique per table: a repeated key is a duplicated record
     "applications": ["loan_id"],
     "installments": ["loan_id", "seq"],
     "callbacks": ["loan_id", "called_at"],
     "collection_actions": ["loan_id", "action_at", "channel"],
+    "attributes": ["borrower_id", "as_of"],
+    "outcomes": ["loan_id", "snapshot_date"],
 }
-_PANDERA_DTYPE = {"int": "int64", "float": "float64", "str": "str", "bool": "bool", "datetime": "datetime64[us]"}
+EXTRA_TABLES = {"application_columns": "applications", "attributes": "attributes"}  # where declared columns live
+
+
+@dataclass(frozen=True)
+class Contract:
+    """The contracts as params.yaml completes them.
+
+    Parameters
+    ----------
+    ranges : dict of "table.column" to (low, high)
+        Inclusive business ranges (contracts.ranges), on top of the structural bounds above.
+    extras : dict of table to dict of column to kind
+        The lender's declared columns (features.application_columns, features.attributes):
+        kind "numeric" (finite numbers) or "categorical" (any values, read as text).
+    protected : tuple of str
+        Column names never used as features (features.protected), ignored wherever they appear.
+    """
+
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    extras: dict[str, dict[str, str]] = field(default_factory=dict)
+    protected: tuple[str, ...] = ()
+
+    @classmethod
+    def from_settings(cls, contracts, features) -> Contract:
+        """From params.yaml `contracts` and `features` (application_columns, attributes, protected)."""
+        extras: dict[str, dict[str, str]] = {}
+        for item in features.application_columns:
+            extras.setdefault("applications", {})[item["name"]] = item["kind"]
+        for item in features.attributes:
+            extras.setdefault("attributes", {})[item["name"]] = item["kind"]
+        ranges = {k: (v[0], v[1]) for k, v in contracts.ranges.items()}
+        return cls(ranges, extras, tuple(p.lower() for p in features.protected))
+
+    def spec(self, table: str) -> dict[str, Col]:
+        cols = dict(SPECS[table])
+        for key, (lo, hi) in self.ranges.items():
+            t, c = key.split(".", 1)
+            if t == table and c in cols:
+                cols[c] = replace(cols[c], ge=lo, le=hi)
+        for name, kind in self.extras.get(table, {}).items():
+            cols[name] = Col("float" if kind == "numeric" else "category", nullable=True)
+        return cols
+
+    def ignored(self, table: str, columns) -> list[str]:
+        """Columns of a table that huishou will not read (protected ones included)."""
+        return [c for c in columns if c not in self.spec(table)]
+
+
+DEFAULT = Contract()
+_PANDERA_DTYPE = {
+    "int": "int64",
+    "float": "float64",
+    "str": "str",
+    "bool": "bool",
+    "datetime": "datetime64[us]",
+    "category": "str",
+}
 
 
 def _checks(col: Col) -> list[pa.Check]:
@@ -116,38 +190,65 @@ def _integral_floats(s: pd.Series) -> bool:
 def _kind_ok(series: pd.Series, kind: str, nullable: bool = False) -> bool:
     checks = {
         "int": lambda s: pd.api.types.is_integer_dtype(s) or (nullable and _integral_floats(s)),
-        "float": pd.api.types.is_numeric_dtype,
+        "float": lambda s: pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s),
         "str": lambda s: pd.api.types.is_string_dtype(s) or s.isna().all(),
         "bool": lambda s: pd.api.types.is_bool_dtype(s) or s.dropna().isin([True, False]).all(),
         "datetime": lambda s: pd.api.types.is_datetime64_any_dtype(s) and not isinstance(s.dtype, pd.DatetimeTZDtype),
+        "category": lambda s: not pd.api.types.is_datetime64_any_dtype(s),
     }
     return bool(checks[kind](series))
 
 
-def pandera_schema(table: str) -> pa.DataFrameSchema:
+def pandera_schema(table: str, contract: Contract = DEFAULT) -> pa.DataFrameSchema:
     """Value-level rules; types are checked first by `_check_types` for clearer messages."""
     columns = {
         name: pa.Column(None, checks=_checks(col), nullable=col.nullable, required=True)
-        for name, col in SPECS[table].items()
+        for name, col in contract.spec(table).items()
     }
     return pa.DataFrameSchema(columns, unique=KEYS[table], strict=False, name=table)
 
 
-def _check_types(df: pd.DataFrame, table: str, source: str) -> None:
-    missing = [c for c in SPECS[table] if c not in df.columns]
+def _check_types(df: pd.DataFrame, table: str, source: str, contract: Contract) -> None:
+    spec = contract.spec(table)
+    missing = [c for c, col in spec.items() if col.required and c not in df.columns]
     if missing:
         raise DataValidationError(f"{source}: missing column(s) {missing} (rule: required columns of '{table}')")
-    for name, col in SPECS[table].items():
+    for name, col in spec.items():
+        if name not in df.columns:
+            continue
         if isinstance(df[name].dtype, pd.DatetimeTZDtype):
             raise DataValidationError(
                 f"{source}: column '{name}' holds time-zone-aware timestamps ({df[name].dtype.tz}), rule: the book's "
                 "times are the lender's local time without a zone; convert them to local time first (e.g. with "
-                "tz_convert(<lender zone>).tz_localize(None))"
+                "tz_convert(<lender zone>).tz_localize(None), or a mapping's timezone in `huishou adapt`)"
             )
         if not _kind_ok(df[name], col.dtype, col.nullable):
             raise DataValidationError(
                 f"{source}: column '{name}' has dtype {df[name].dtype}, rule: must be {col.dtype}"
             )
+
+
+def complete_columns(df: pd.DataFrame, table: str, contract: Contract = DEFAULT) -> pd.DataFrame:
+    """The table with every contract column: absent optional columns as missing values (or their default)."""
+    spec = contract.spec(table)
+    absent = {c: col for c, col in spec.items() if c not in df.columns}
+    if not absent:
+        return df
+    out = df.copy()
+    for name, col in absent.items():
+        dtype = _PANDERA_DTYPE[col.dtype] if col.default is not None else _MISSING_DTYPE[col.dtype]
+        out[name] = pd.Series(col.default, index=df.index, dtype=dtype)
+    return out
+
+
+_MISSING_DTYPE = {
+    "int": "Int64",
+    "float": "float64",
+    "str": "str",
+    "bool": "boolean",
+    "datetime": "datetime64[us]",
+    "category": "str",
+}
 
 
 def row_keys(df: pd.DataFrame, table: str, index: list) -> list[str]:
@@ -174,17 +275,22 @@ def format_failures(source: str, failures: pd.DataFrame, df: pd.DataFrame, table
     return "\n".join(lines)
 
 
-def validate_table(df: pd.DataFrame, table: str, source: str | None = None) -> pd.DataFrame:
+def validate_table(
+    df: pd.DataFrame, table: str, source: str | None = None, contract: Contract = DEFAULT
+) -> pd.DataFrame:
     """Check one raw table against its contract; raise DataValidationError naming what broke."""
     source = source or table
-    _check_types(df, table, source)
+    _check_types(df, table, source, contract)
     try:
-        pandera_schema(table).validate(df, lazy=True)
+        pandera_schema(table, contract).validate(complete_columns(df, table, contract), lazy=True)
     except pa.errors.SchemaErrors as err:
         raise DataValidationError(format_failures(source, err.failure_cases, df, table)) from None
     return df
 
 
-def empty_table(table: str) -> pd.DataFrame:
+def empty_table(table: str, contract: Contract = DEFAULT) -> pd.DataFrame:
     """An empty frame with the table's columns and dtypes (for absent optional tables)."""
-    return pd.DataFrame({name: pd.Series(dtype=_PANDERA_DTYPE[col.dtype]) for name, col in SPECS[table].items()})
+    dtypes = {
+        n: (_MISSING_DTYPE if col.nullable else _PANDERA_DTYPE)[col.dtype] for n, col in contract.spec(table).items()
+    }
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})

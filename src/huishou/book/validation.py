@@ -2,11 +2,11 @@
 
 Per-table rules (types, ranges, finiteness, allowed values, keys) come from
 `huishou.book.contracts`; cross-table rules live here: referential integrity, a schedule per
-loan consistent with its term, dates in order, nothing on or after the extract date, amounts
-consistent with payments, outcomes possible for their channel. The first broken rule raises
-DataValidationError naming the file, column, rule and the keys of a few offending rows (never
-whole rows of personal data); the stage then writes nothing, so every downstream output stays as
-it was.
+approved loan consistent with its term, dates in order, nothing on or after the extract date,
+amounts consistent with payments, outcomes possible for their channel. The first broken rule
+raises DataValidationError naming the file, column, rule and the keys of a few offending rows
+(never whole rows of personal data); the stage then writes nothing, so every downstream output
+stays as it was.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from huishou.book.contracts import row_keys, validate_table
+from huishou.book.contracts import DEFAULT, Contract, complete_columns, row_keys, validate_table
 from huishou.errors import DataValidationError
 from huishou.vocab import ALL_TABLES, OUTCOMES_BY_ACTION, REQUIRED_TABLES
 
@@ -42,27 +42,35 @@ def _value(v) -> str:
 
 
 def _check_refs(tables: Mapping[str, pd.DataFrame], sources: Mapping[str, str]) -> None:
-    loans = tables["applications"]["loan_id"]
-    for name in ("installments", "callbacks", "collection_actions"):
+    apps = tables["applications"]
+    loans, approved = apps["loan_id"], apps.loc[apps["status"] == "approved", "loan_id"]
+    for name in ("installments", "callbacks", "collection_actions", "outcomes"):
         if name in tables:
             df = tables[name]
             _fail_rows(
                 sources[name], name, "loan_id", "must exist in applications.loan_id", df, ~df["loan_id"].isin(loans)
             )
+    for name in ("installments", "callbacks", "collection_actions"):
+        if name in tables:
+            df = tables[name]
+            rule = "only approved (disbursed) loans have a schedule, calls and collection actions"
+            _fail_rows(sources[name], name, "loan_id", rule, df, ~df["loan_id"].isin(approved))
+    if "attributes" in tables:
+        df = tables["attributes"]
+        bad = ~df["borrower_id"].isin(apps["borrower_id"])
+        _fail_rows(
+            sources["attributes"], "attributes", "borrower_id", "must exist in applications.borrower_id", df, bad
+        )
 
 
 def _check_schedule(tables: Mapping[str, pd.DataFrame], sources: Mapping[str, str]) -> None:
-    """Every loan has a schedule: installments numbered 1..n, due on distinct increasing days, the last
-    within (term_months + 1) x 31 days of disbursal."""
+    """Every approved loan has a schedule: installments numbered 1..n, due on distinct increasing days,
+    the last within (term_months + 1) x 31 days of disbursal."""
     apps, inst = tables["applications"], tables["installments"]
     src = sources["installments"]
+    missing = (apps["status"] == "approved") & ~apps["loan_id"].isin(inst["loan_id"])
     _fail_rows(
-        sources["applications"],
-        "applications",
-        "loan_id",
-        "every loan has installments",
-        apps,
-        ~apps["loan_id"].isin(inst["loan_id"]),
+        sources["applications"], "applications", "loan_id", "every approved loan has installments", apps, missing
     )
     ordered = inst.sort_values(["loan_id", "seq"])
     per_loan = ordered.groupby("loan_id", sort=False)
@@ -74,19 +82,22 @@ def _check_schedule(tables: Mapping[str, pd.DataFrame], sources: Mapping[str, st
     _fail_rows(src, "installments", "due_date", "due dates increase with seq", ordered, prev_due >= ordered["due_date"])
     loans = apps.set_index("loan_id")
     end = ordered["loan_id"].map(loans["disbursed_at"]) + (ordered["loan_id"].map(loans["term_months"]) + 1) * MONTH
-    _fail_rows(
-        src,
-        "installments",
-        "due_date",
-        "due within (term_months + 1) x 31 days of disbursal",
-        ordered,
-        ordered["due_date"] > end,
-    )
+    rule = "due within (term_months + 1) x 31 days of disbursal"
+    _fail_rows(src, "installments", "due_date", rule, ordered, ordered["due_date"] > end)
 
 
 def _check_dates(tables: Mapping[str, pd.DataFrame], sources: Mapping[str, str], as_of: pd.Timestamp) -> None:
     apps = tables["applications"]
     src = sources["applications"]
+    approved = apps["status"] == "approved"
+    _fail_rows(
+        src,
+        "applications",
+        "disbursed_at",
+        "set exactly when status is approved",
+        apps,
+        approved == apps["disbursed_at"].isna(),
+    )
     _fail_rows(
         src,
         "applications",
@@ -94,6 +105,9 @@ def _check_dates(tables: Mapping[str, pd.DataFrame], sources: Mapping[str, str],
         "disbursed_at >= applied_at",
         apps,
         apps["disbursed_at"] < apps["applied_at"],
+    )
+    _fail_rows(
+        src, "applications", "applied_at", f"before the extract date {as_of.date()}", apps, apps["applied_at"] >= as_of
     )
     _fail_rows(
         src,
@@ -154,6 +168,34 @@ def _check_dates(tables: Mapping[str, pd.DataFrame], sources: Mapping[str, str],
             when = df["loan_id"].map(disb)
             _fail_rows(sources[name], name, col, f"{col} after the loan's disbursed_at", df, df[col] < when)
             _fail_rows(sources[name], name, col, f"{col} before the extract date {as_of.date()}", df, df[col] >= as_of)
+    if "attributes" in tables:
+        df = tables["attributes"]
+        _fail_rows(
+            sources["attributes"],
+            "attributes",
+            "as_of",
+            f"as_of before the extract date {as_of.date()}",
+            df,
+            df["as_of"] >= as_of,
+        )
+    if "outcomes" in tables:
+        df = tables["outcomes"]
+        _fail_rows(
+            sources["outcomes"],
+            "outcomes",
+            "snapshot_date",
+            "a midnight (a snapshot date)",
+            df,
+            df["snapshot_date"] != df["snapshot_date"].dt.normalize(),
+        )
+        _fail_rows(
+            sources["outcomes"],
+            "outcomes",
+            "snapshot_date",
+            f"before the extract date {as_of.date()}",
+            df,
+            df["snapshot_date"] >= as_of,
+        )
 
 
 def _check_outcomes(tables: Mapping[str, pd.DataFrame], sources: Mapping[str, str]) -> None:
@@ -173,9 +215,13 @@ def _check_outcomes(tables: Mapping[str, pd.DataFrame], sources: Mapping[str, st
 
 
 def validate_book(
-    tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp, sources: Mapping[str, str] | None = None
+    tables: Mapping[str, pd.DataFrame],
+    as_of: pd.Timestamp,
+    sources: Mapping[str, str] | None = None,
+    contract: Contract = DEFAULT,
 ) -> dict:
-    """Validate all tables; return the row counts or raise DataValidationError."""
+    """Validate all tables; return the row counts and the columns that will be ignored, or raise
+    DataValidationError. Absent optional columns count as missing values."""
     sources = {name: (sources or {}).get(name, name) for name in tables}
     missing = [t for t in REQUIRED_TABLES if t not in tables]
     if missing:
@@ -186,12 +232,19 @@ def validate_book(
     if unknown:
         raise DataValidationError(f"unknown table(s) {unknown}; known: {list(ALL_TABLES)}")
     for name, df in tables.items():
-        validate_table(df, name, sources[name])
+        validate_table(df, name, sources[name], contract)
     for name in REQUIRED_TABLES:
         if tables[name].empty:
             raise DataValidationError(f"{sources[name]}: has 0 rows (rule: a required table holds the book)")
+    ignored = {name: contract.ignored(name, df.columns) for name, df in tables.items()}
+    tables = {name: complete_columns(df, name, contract) for name, df in tables.items()}
     _check_refs(tables, sources)
     _check_schedule(tables, sources)
     _check_dates(tables, sources, pd.Timestamp(as_of))
     _check_outcomes(tables, sources)
-    return {name: len(df) for name, df in tables.items()}
+    protected = {p.lower() for p in contract.protected}
+    return {
+        "rows": {name: len(df) for name, df in tables.items()},
+        "ignored_columns": {name: cols for name, cols in ignored.items() if cols},
+        "protected_present": sorted({c for cols in ignored.values() for c in cols if c.lower() in protected}),
+    }

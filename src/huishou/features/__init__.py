@@ -6,8 +6,10 @@ from huishou.features.build import (
     assign_split,
     build_features,
     feature_columns,
+    feature_dictionary,
     is_feature,
     open_book,
+    population_counts,
 )
 
 __all__ = [
@@ -16,6 +18,8 @@ __all__ = [
     "assign_split",
     "build_features",
     "feature_columns",
+    "feature_dictionary",
     "is_feature",
     "open_book",
+    "population_counts",
 ]

@@ -16,52 +16,104 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from huishou.book.contracts import empty_table
+from huishou.book.contracts import DEFAULT, Contract, complete_columns, empty_table
 from huishou.engine import duckdb_connect
 from huishou.features.application import CATEGORICAL, application_sql
 from huishou.features.callback import callback_sql
 from huishou.features.collection import collection_sql
-from huishou.features.population import keys_sql, loan_status_sql, spine_sql, target_sql
+from huishou.features.extras import (
+    Extra,
+    application_extras_sql,
+    attributes_sql,
+    categorical_names,
+    dictionary,
+    extras_of,
+)
+from huishou.features.population import (
+    keys_sql,
+    loan_status_sql,
+    origination_spine_sql,
+    population_sql,
+    spine_sql,
+    target_sql,
+)
 from huishou.features.repayment import earlier_loans_sql, repayment_sql
 from huishou.vocab import OPTIONAL_TABLES
 
-FAMILY_PREFIXES = {"app", "rp", "pl", "cb", "cl"}
-PREFIX_OF_OPTIONAL_TABLE = {"callbacks": "cb_", "collection_actions": "cl_"}
+FAMILY_PREFIXES = {"app", "rp", "pl", "cb", "cl", "ax", "at"}
+PREFIX_OF_OPTIONAL_TABLE = {"callbacks": "cb_", "collection_actions": "cl_", "attributes": "at_"}
+MODES = ("servicing", "origination")
+_SQL_TYPE = {
+    "int": "BIGINT",
+    "float": "DOUBLE",
+    "str": "VARCHAR",
+    "bool": "BOOLEAN",
+    "datetime": "TIMESTAMP",
+    "category": "VARCHAR",
+}
 
 
 Table = pd.DataFrame | Path
 
 
-def _register(con: duckdb.DuckDBPyConnection, name: str, table: Table) -> None:
-    """A DataFrame is scanned in place; a parquet file is read by each query that needs it.
+def _register(con: duckdb.DuckDBPyConnection, name: str, table: Table, contract: Contract) -> None:
+    """A DataFrame is scanned in place; a parquet file is read by each query that needs it. Absent
+    optional columns are added as missing values (or their default, e.g. status 'approved').
 
     Reading the file in place lets DuckDB push column selection and filters into each scan;
     copying the files into temp tables first cost ~1.4 s at a million loans (mostly faulting in
     ~1 GB of fresh memory), more than the repeated scans it saves.
     """
     if isinstance(table, pd.DataFrame):
-        con.register(name, table)
-    else:  # the path goes to read_parquet as a value, never pasted into SQL text
-        con.read_parquet(str(Path(table))).create_view(name)
+        con.register(name, complete_columns(table, name, contract))
+        return
+    relation = con.read_parquet(str(Path(table)))  # the path is a value, never pasted into SQL text
+    absent = {c: col for c, col in contract.spec(name).items() if c not in relation.columns}
+    if absent:  # column names and defaults are the contract's constants, not data
+        added = [f'CAST({_literal(col.default)} AS {_SQL_TYPE[col.dtype]}) AS "{c}"' for c, col in absent.items()]
+        relation = relation.project(", ".join(["*", *added]))
+    relation.create_view(name)
 
 
-def open_book(tables: Mapping[str, Table], con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
+def _literal(value) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, str) and value.isidentifier():
+        return f"'{value}'"
+    raise ValueError(f"unsupported contract default {value!r}")
+
+
+def open_book(
+    tables: Mapping[str, Table], con: duckdb.DuckDBPyConnection | None = None, contract: Contract = DEFAULT
+) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection (`con`, or a new default one) that sees every table of the book; absent
-    optional tables are empty."""
+    optional tables are empty, absent optional columns missing."""
     con = con or duckdb_connect()
     for name, table in tables.items():
-        _register(con, name, table)
+        _register(con, name, table, contract)
     for name in OPTIONAL_TABLES:
         if name not in tables:
-            con.register(name, empty_table(name))
+            con.register(name, empty_table(name, contract))
     return con
 
 
+def contract_for(extras: Sequence[Extra]) -> Contract:
+    """The contract that completes the declared columns (ranges do not matter for reading)."""
+    out: dict[str, dict[str, str]] = {}
+    for e in extras:
+        out.setdefault(e.table, {})[e.name] = e.kind
+    return Contract(extras=out)
+
+
 def _connect(
-    tables: Mapping[str, Table], snapshots: Sequence[pd.Timestamp], threads: int | None, memory_limit: str | None
+    tables: Mapping[str, Table],
+    snapshots: Sequence[pd.Timestamp],
+    threads: int | None,
+    memory_limit: str | None,
+    contract: Contract = DEFAULT,
 ) -> duckdb.DuckDBPyConnection:
     con = duckdb_connect(threads=threads, memory_limit=memory_limit, preserve_insertion_order=False)
-    open_book(tables, con)
+    open_book(tables, con, contract)
     snaps = pd.DataFrame({"snapshot_date": pd.to_datetime(list(snapshots)).astype("datetime64[us]")})
     con.register("snapshots", snaps)
     return con
@@ -80,6 +132,8 @@ def build_features(
     recent_days: Sequence[int],
     promise_grace_days: int,
     income_understated_ratio: float,
+    extras: Sequence = (),
+    mode: str = "servicing",
     threads: int | None = None,
     memory_limit: str | None = None,
 ) -> pd.DataFrame:
@@ -87,10 +141,17 @@ def build_features(
 
     `tables` maps table names to DataFrames or parquet paths. Features use only events
     dated strictly before T. `target` is NULL for snapshots whose outcome window
-    (T, T + horizon] is not covered by the extract date `as_of`. The keyword arguments are
-    params.yaml `features` (`FeatureSettings.build_kwargs`) plus the engine's threads and memory.
+    (T, T + horizon] is not covered by the extract date `as_of`; a given label (outcomes table)
+    overrides it. The keyword arguments are params.yaml `features` (`FeatureSettings.build_kwargs`)
+    plus the engine's threads and memory. `mode` "origination" builds one row per application at its
+    decision time instead (snapshots are then ignored): application, earlier-loan, callback and the
+    lender's features only.
     """
-    con = _connect(tables, snapshots, threads, memory_limit)
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}")
+    declared = extras_of(extras)
+    origination = mode == "origination"
+    con = _connect(tables, snapshots, threads, memory_limit, contract_for(declared))
     params = {
         "tol": paid_tolerance,
         "share": settle_share,
@@ -100,13 +161,19 @@ def build_features(
         "grace": promise_grace_days,
         "understated": income_understated_ratio,
     }
-    families = {
-        "application": application_sql(),
-        "repayment": repayment_sql(late_thresholds, recent_days),
-        "earlier_loans": earlier_loans_sql(),
-        "callback": callback_sql(),
-        "collection": collection_sql(),
-    }
+    families = {"application": application_sql(origination)}
+    if not origination:
+        families["repayment"] = repayment_sql(late_thresholds, recent_days)
+    families |= {"earlier_loans": earlier_loans_sql(), "callback": callback_sql()}
+    if not origination:
+        families["collection"] = collection_sql()
+    for name, sql in (
+        ("application_extras", application_extras_sql(declared)),
+        ("attribute_family", attributes_sql(declared)),
+    ):
+        if sql:
+            families[name] = sql
+    categorical = {*CATEGORICAL, *categorical_names(declared)}
 
     def run(sql: str, create: str) -> None:
         needed = {k: v for k, v in params.items() if f"${k}" in sql}
@@ -114,17 +181,36 @@ def build_features(
 
     try:
         run(loan_status_sql(), "loan_status")
-        run(spine_sql(), "spine")
-        parts = {"keys": keys_sql()} | families | {"target": target_sql()}
+        run(origination_spine_sql() if origination else spine_sql(), "spine")
+        parts = {"keys": keys_sql(origination)} | families | {"target": target_sql(origination)}
         for name, sql in parts.items():
             run(sql, name)
-        frame = _assemble(con, list(parts))
+        frame = _assemble(con, list(parts), categorical)
     finally:
         con.close()
-    return _finish(frame, set(tables))
+    return _finish(frame, set(tables), categorical)
 
 
-def _assemble(con: duckdb.DuckDBPyConnection, parts: list[str]) -> pd.DataFrame:
+def population_counts(
+    tables: Mapping[str, Table],
+    snapshots: Sequence[pd.Timestamp],
+    *,
+    default_dpd: int,
+    paid_tolerance: float,
+    settle_share: float,
+    **_: object,
+) -> pd.DataFrame:
+    """Per snapshot: loans in the population, and every other application counted by why it is not."""
+    con = _connect(tables, snapshots, None, None)
+    try:
+        params = {"tol": paid_tolerance, "share": settle_share, "dpd": default_dpd}
+        con.execute(f"CREATE TEMP TABLE loan_status AS {loan_status_sql()}", params)
+        return con.sql(population_sql()).df()
+    finally:
+        con.close()
+
+
+def _assemble(con: duckdb.DuckDBPyConnection, parts: list[str], categorical: set[str]) -> pd.DataFrame:
     """Side-by-side concatenation of tables that each hold one row per spine id, in spine order.
 
     Cheaper than a 7-way join: each part is sorted by `sid` and its Arrow columns are placed
@@ -134,53 +220,67 @@ def _assemble(con: duckdb.DuckDBPyConnection, parts: list[str]) -> pd.DataFrame:
     columns, names = [], []
     n_rows = None
     for part in parts:
-        table = con.sql(f"SELECT {_output_columns(con, part)} FROM {part} ORDER BY sid").to_arrow_table()
+        table = con.sql(f"SELECT {_output_columns(con, part, categorical)} FROM {part} ORDER BY sid").to_arrow_table()
         n_rows = table.num_rows if n_rows is None else n_rows
         if table.num_rows != n_rows:
             raise AssertionError(f"feature part '{part}' has {table.num_rows} rows for {n_rows} spine rows")
         for name in table.column_names:
             col = table[name]
-            if name in CATEGORICAL:
+            if name in categorical:
                 col = pc.dictionary_encode(col)
             columns.append(col)
             names.append(name)
-    return as_categories(pa.table(columns, names=names).to_pandas(self_destruct=True))
+    return as_categories(pa.table(columns, names=names).to_pandas(self_destruct=True), categorical)
 
 
-def _output_columns(con: duckdb.DuckDBPyConnection, part: str) -> str:
+def _output_columns(con: duckdb.DuckDBPyConnection, part: str, categorical: set[str]) -> str:
     """The part's columns except `sid`, with numeric features cast to DOUBLE."""
     out = []
     relation = con.table(part)
     for name, dtype in zip(relation.columns, relation.dtypes, strict=True):
         if name == "sid":
             continue
-        is_number = is_feature(name) and name not in CATEGORICAL
+        is_number = is_feature(name) and name not in categorical
         out.append(f'"{name}"::DOUBLE AS "{name}"' if is_number and str(dtype) != "DOUBLE" else f'"{name}"')
     return ", ".join(out)
 
 
-def as_categories(frame: pd.DataFrame) -> pd.DataFrame:
+def as_categories(frame: pd.DataFrame, categorical=CATEGORICAL) -> pd.DataFrame:
     """Give the categorical features the category dtype the model contract expects.
 
     They lose it when all missing (Arrow/parquet null type) or when partitions with different
     levels are concatenated.
     """
-    for name in CATEGORICAL:
+    for name in categorical:
         if name in frame.columns and not isinstance(frame[name].dtype, pd.CategoricalDtype):
             frame[name] = frame[name].astype("category")
     return frame
 
 
-def _finish(frame: pd.DataFrame, present: set[str]) -> pd.DataFrame:
+def _finish(frame: pd.DataFrame, present: set[str], categorical: set[str]) -> pd.DataFrame:
     """Absent source tables leave their family missing (NaN), never zero-filled."""
     for table, prefix in PREFIX_OF_OPTIONAL_TABLE.items():
         if table not in present:
             for col in [c for c in frame.columns if c.startswith(prefix)]:
-                frame[col] = np.nan
-    # the latest amount due relative to the loan (a card's utilisation; an instalment loan's annuity share)
-    frame["rp_last_due_to_amount"] = frame["rp_last_amount_due"] / frame["app_amount"].where(frame["app_amount"] > 0)
+                frame[col] = pd.Categorical([None] * len(frame)) if col in categorical else np.nan
+    if "rp_last_amount_due" in frame:
+        # the latest amount due relative to the loan (a card's utilisation; an instalment loan's annuity share)
+        amount = frame["app_amount"].where(frame["app_amount"] > 0)
+        frame["rp_last_due_to_amount"] = frame["rp_last_amount_due"] / amount
     frame["target"] = frame["target"].astype("Int8")
     return frame
+
+
+def feature_dictionary(frame: pd.DataFrame, extras: Sequence = ()) -> dict:
+    """Every feature column's family, kind (numeric / categorical), description and monotone direction
+    (the lender's declared columns carry theirs; built-in ones are described by huishou.explain)."""
+    declared = dictionary(extras_of(extras))
+    out = {}
+    for name in feature_columns(frame):
+        kind = "categorical" if isinstance(frame[name].dtype, pd.CategoricalDtype) else "numeric"
+        entry = {"family": name.split("_", 1)[0], "kind": kind, "description": "", "monotone": 0}
+        out[name] = entry | {k: v for k, v in declared.get(name, {}).items() if k in entry}
+    return {"features": out}
 
 
 def is_feature(name: str) -> bool:

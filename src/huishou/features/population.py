@@ -66,17 +66,82 @@ def spine_sql() -> str:
     """
 
 
-def keys_sql() -> str:
-    """The identifying columns of each spine row."""
-    return "SELECT sid, loan_id, borrower_id, disbursed_at, snapshot_date FROM spine"
+def origination_spine_sql() -> str:
+    """Origination mode: one row per application, decided at T = applied_at (approved, pending or declined).
 
-
-def target_sql() -> str:
-    """target per spine row: first default in (T, T + horizon]; NULL when the extract's as_of does not cover it."""
+    The spine's `disbursed_at` is the decision time, so families that measure from disbursal (calls,
+    earlier loans) measure from the decision instead, and nothing after it is seen.
+    """
     return """
-    SELECT s.sid,
-      CASE WHEN s.snapshot_date + to_days(CAST($horizon AS INTEGER)) > $as_of THEN NULL
-           ELSE coalesce(l.first_default_day <= s.snapshot_date + to_days(CAST($horizon AS INTEGER)), false)::INTEGER
-      END AS target
-    FROM spine s JOIN loan_status l ON l.loan_id = s.loan_id
+    SELECT row_number() OVER (ORDER BY a.applied_at, a.loan_id) AS sid, a.loan_id, a.borrower_id,
+      a.applied_at AS disbursed_at, a.applied_at AS snapshot_date
+    FROM applications a
+    WHERE a.applied_at < $as_of
+    """
+
+
+def keys_sql(origination: bool = False) -> str:
+    """The identifying columns of each spine row (the loan's real disbursal time; empty if not approved);
+    in origination mode also the application's status at the extract (not a feature)."""
+    status = ", a.status" if origination else ""
+    return f"""
+    SELECT s.sid, s.loan_id, s.borrower_id, a.disbursed_at, s.snapshot_date{status}
+    FROM spine s JOIN applications a ON a.loan_id = s.loan_id
+    """
+
+
+def target_sql(origination: bool = False) -> str:
+    """target per spine row: first default in (T, T + horizon]; NULL when the extract's as_of does not cover it.
+
+    Origination: first default within `horizon` days of disbursal (NULL for applications not approved).
+    A given label (the outcomes table) overrides the derived one: matched on (loan, snapshot), or on the
+    loan alone in origination mode. `target_source` says which one a row carries.
+    """
+    if origination:
+        end = "a.disbursed_at + to_days(CAST($horizon AS INTEGER))"
+        derived = f"""CASE WHEN a.disbursed_at IS NULL OR {end} > $as_of THEN NULL
+           ELSE coalesce(l.first_default_day <= {end}, false)::INTEGER END"""
+        match = "o.loan_id = s.loan_id"
+    else:
+        end = "s.snapshot_date + to_days(CAST($horizon AS INTEGER))"
+        derived = f"""CASE WHEN {end} > $as_of THEN NULL
+           ELSE coalesce(l.first_default_day <= {end}, false)::INTEGER END"""
+        match = "o.loan_id = s.loan_id AND o.snapshot_date = s.snapshot_date"
+    return f"""
+    SELECT s.sid, coalesce(o.target, {derived}) AS target,
+      CASE WHEN o.target IS NOT NULL THEN 'given' WHEN ({derived}) IS NOT NULL THEN 'derived' END AS target_source
+    FROM spine s
+    JOIN applications a ON a.loan_id = s.loan_id
+    LEFT JOIN loan_status l ON l.loan_id = s.loan_id
+    LEFT JOIN outcomes o ON {match}
+    """
+
+
+def population_sql() -> str:
+    """Per snapshot: how many loans are in the population and why every other application is not.
+
+    Reasons, in this order: applied on or after T; not approved; disbursed on or after T; no
+    schedule; already defaulted on or before T; closed before T.
+    """
+    return """
+    SELECT s.snapshot_date,
+      count(*) FILTER (reason = 'in population') AS in_population,
+      count(*) FILTER (reason = 'not yet applied') AS not_yet_applied,
+      count(*) FILTER (reason = 'not approved') AS not_approved,
+      count(*) FILTER (reason = 'not yet disbursed') AS not_yet_disbursed,
+      count(*) FILTER (reason = 'no schedule') AS no_schedule,
+      count(*) FILTER (reason = 'already defaulted') AS already_defaulted,
+      count(*) FILTER (reason = 'closed') AS closed
+    FROM (
+      SELECT s.snapshot_date, CASE
+          WHEN a.applied_at >= s.snapshot_date THEN 'not yet applied'
+          WHEN a.status <> 'approved' THEN 'not approved'
+          WHEN a.disbursed_at >= s.snapshot_date THEN 'not yet disbursed'
+          WHEN l.loan_id IS NULL THEN 'no schedule'
+          WHEN l.first_default_day <= s.snapshot_date THEN 'already defaulted'
+          WHEN l.closed_day < s.snapshot_date THEN 'closed'
+          ELSE 'in population' END AS reason
+      FROM applications a CROSS JOIN snapshots s LEFT JOIN loan_status l ON l.loan_id = a.loan_id
+    ) s
+    GROUP BY s.snapshot_date ORDER BY s.snapshot_date
     """

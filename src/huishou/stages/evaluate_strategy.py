@@ -38,6 +38,8 @@ def run(settings) -> dict:
     if not (out_dir / "index.json").exists():
         raise DataValidationError(f"{out_dir / 'index.json'}: not found; run `huishou strategy` first")
     index = read_json(out_dir / "index.json")
+    if index.get("skipped"):
+        raise DataValidationError(f"{out_dir / 'index.json'}: the strategy was skipped ({index['skipped']})")
     per_day, totals = {}, {"strategy": 0.0, "ladder": 0.0, "oracle": 0.0}
     for day in index["dates"]:
         cand = pd.read_parquet(candidates_path(out_dir, day))

@@ -1,43 +1,59 @@
 """`huishou features`: point-in-time features and target for every snapshot, with the train/valid/test split.
 
 Reads data.raw_dir (refused unless unchanged since `huishou validate`) and the validation report;
-writes data.features_dir/features.parquet (one row per loan and snapshot T) and summary.json
-(rows, target rate and snapshots per split; DVC metrics).
+publishes data.features_dir as one unit: features.parquet (one row per loan and snapshot T, or per
+application in origination mode), dictionary.json (every feature's family, kind, description and
+monotone direction) and summary.json (rows, target rate and snapshots per split, and per snapshot
+the loans in the population and every other application counted by why it is left out; DVC metrics).
 """
 
 from __future__ import annotations
 
+import logging
+
 import pandas as pd
 
-from huishou.artifacts import SUMMARY_FILE, features_path
+from huishou.artifacts import DICTIONARY_FILE, SUMMARY_FILE, features_path
 from huishou.book.files import assert_validated, raw_paths
 from huishou.errors import ConfigError, DataValidationError
-from huishou.features import assign_hash_split, assign_split, build_features, feature_columns
+from huishou.features import (
+    assign_hash_split,
+    assign_split,
+    build_features,
+    feature_columns,
+    feature_dictionary,
+    population_counts,
+)
 from huishou.io import publish, write_json, write_parquet
 
 PARAMS = ("data.raw_dir", "data.validated_dir", "data.features_dir", "features")
 
+log = logging.getLogger("huishou.features")
+
 
 def run(settings) -> dict:
-    """Build, split and write the features of every snapshot in the grid."""
+    """Build, split and write the features of every snapshot in the grid (or every application)."""
     f = settings.features
     report = assert_validated(settings.data.raw_dir, settings.data.validated_dir)
     as_of = pd.Timestamp(report["as_of"])
+    origination = f.mode == "origination"
     snapshots = f.snapshot_dates()
     late = [str(t.date()) for t in snapshots if t > as_of]
-    if late or not snapshots:
+    if not origination and (late or not snapshots):
         raise ConfigError(
             f"params.yaml features.first_snapshot/last_snapshot: snapshot(s) {late or 'none'} after the extract date "
             f"{as_of.date()} (rule: every snapshot T <= as_of, and at least one)"
         )
     tables = raw_paths(settings.data.raw_dir)
-    frame = build_features(tables, snapshots, **f.build_kwargs(as_of))
+    kwargs = f.build_kwargs(as_of)
+    frame = build_features(tables, snapshots, **kwargs)
     if frame.empty:
+        where = "any application" if origination else f"any snapshot {snapshots[0].date()}..{snapshots[-1].date()}"
         raise DataValidationError(
-            f"{settings.data.raw_dir}: no loan is active at any snapshot {snapshots[0].date()}..{snapshots[-1].date()} "
-            "(rule: the snapshot grid lies inside the book's history)"
+            f"{settings.data.raw_dir}: no row to build at {where} (rule: the snapshot grid lies inside the book's history)"
         )
-    if f.split_mode == "hash":
+    by_hash = f.split_mode == "hash" or origination or frame["snapshot_date"].nunique() == 1
+    if by_hash:
         frame["split"] = assign_hash_split(frame, f.hash_valid_share, f.hash_test_share)
     else:
         frame["split"] = assign_split(frame, pd.Timestamp(f.valid_from), pd.Timestamp(f.test_from), f.horizon_days)
@@ -50,7 +66,24 @@ def run(settings) -> dict:
         for split, g in frame.groupby("split")
     }
     summary["n_features"] = len(feature_columns(frame))
+    summary["split_by"] = "hash of loan_id" if by_hash else "snapshot date"
+    summary["target_given"] = int((frame["target_source"] == "given").sum())
+    if not origination:
+        counts = population_counts(tables, snapshots, **kwargs)
+        summary["population"] = {
+            str(pd.Timestamp(r.pop("snapshot_date")).date()): {k: int(v) for k, v in r.items()}
+            for r in counts.to_dict(orient="records")
+        }
+        _log_left_out(summary["population"])
     with publish(settings.data.features_dir) as out:
         write_parquet(frame, features_path(out))
+        write_json(feature_dictionary(frame, kwargs["extras"]), out / DICTIONARY_FILE)
         write_json(summary, out / SUMMARY_FILE)
     return summary
+
+
+def _log_left_out(population: dict) -> None:
+    for snapshot, counts in population.items():
+        left = {k: v for k, v in counts.items() if k not in ("in_population", "not_yet_applied") and v}
+        if left:
+            log.info("%s: %d loans scored; left out: %s", snapshot, counts["in_population"], left)

@@ -1,7 +1,9 @@
 """`huishou score`: score every active loan at a snapshot (the nightly job).
 
 Reads data.raw_dir (refused unless unchanged since validation), the validation report and the
-model (the registry alias, `champion` by default, or --model-path, a saved model folder).
+model (the registry alias, `champion` by default, or --model-path, a saved model folder). In
+origination mode (features.mode) it scores the decision queue instead: every pending application
+(with --snapshot D: every application made on day D), at its decision time.
 Publishes <out>/<T>/ as one unit: scores.parquet (probability, risk band, reason codes for the
 risky bands, model version, feature hash) and drift.json (PSI of the score and top features).
 <out> is score.nightly_dir unless --out says otherwise (the DVC stage writes score.scores_dir);
@@ -24,7 +26,7 @@ from huishou.artifacts import scores_unit
 from huishou.book.files import assert_validated, raw_paths
 from huishou.config import FEATURE_BUILD_PARAMS
 from huishou.drift import drift_report
-from huishou.errors import DataValidationError, DriftFlaggedError, NothingToScoreError
+from huishou.errors import ConfigError, DataValidationError, DriftFlaggedError, NothingToScoreError
 from huishou.io import file_md5, publish, write_json, write_parquet
 from huishou.model import RiskModel
 from huishou.scoring import assemble_scores, feature_data_hash, features_dask, features_local, score_frame
@@ -63,15 +65,25 @@ def run(
         kwargs = settings.features.build_kwargs(as_of)
         tables = raw_paths(settings.data.raw_dir)
         engine = engine or cfg.engine
+        origination = kwargs["mode"] == "origination"
+        if engine == "dask" and origination:
+            raise ConfigError("score.engine dask scores active loans; origination mode scores on one machine (local)")
         if engine == "dask":
             features = features_dask(tables, t, kwargs, cfg, model=model, scheduler=scheduler)
         else:
             features = features_local(tables, t, kwargs | {"memory_limit": cfg.duckdb_memory_limit})
-        if features.empty:
-            raise NothingToScoreError(
-                f"{settings.data.raw_dir}: no loan is active at {t.date()} (disbursed before it, not closed, not "
-                "defaulted); nothing was scored and nothing written"
+        if origination:
+            queue = (
+                features["status"] == "pending" if snapshot is None else features["snapshot_date"].dt.normalize() == t
             )
+            features = features[queue].reset_index(drop=True)
+        if features.empty:
+            what = (
+                ("no application is pending" if snapshot is None else f"no application was made on {t.date()}")
+                if origination
+                else f"no loan is active at {t.date()} (disbursed before it, not closed, not defaulted)"
+            )
+            raise NothingToScoreError(f"{settings.data.raw_dir}: {what}; nothing was scored and nothing written")
         if engine == "dask":
             probability = features["probability"].to_numpy()
         else:

@@ -10,6 +10,7 @@ gap, off-policy estimates; DVC metrics). MLflow gets the same aggregates, never 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -24,6 +25,8 @@ from huishou.features import build_features
 from huishou.io import publish, write_csv, write_json, write_parquet
 from huishou.model import RiskModel
 from huishou.strategy import AUTO, plan_strategy, worklist
+
+log = logging.getLogger("huishou.strategy")
 
 PARAMS = (
     "data.raw_dir",
@@ -41,6 +44,8 @@ PARAMS = (
 def run(settings) -> dict:
     """Plan every worklist date, publish the last one's worklists, record the evaluation."""
     cfg, f = settings.strategy, settings.features
+    if f.mode == "origination":
+        return _skip(settings, "features.mode is origination: there are applications to decide, no loans to collect")
     report = assert_validated(settings.data.raw_dir, settings.data.validated_dir)
     as_of = pd.Timestamp(report["as_of"])
     tables = read_raw(settings.data.raw_dir)
@@ -77,6 +82,17 @@ def run(settings) -> dict:
         write_json(metrics, out / "strategy_metrics.json")
     tracking.log_run(settings.tracking, settings.tracking.strategy_experiment, f"strategy {day.date()}", metrics)
     return metrics
+
+
+def _skip(settings, why: str) -> dict:
+    """Publish an empty worklists folder that says why (so a pipeline that lists the stage still runs)."""
+    log.warning("huishou strategy: skipped: %s", why)
+    with publish(Path(settings.data.worklists_dir), what="huishou strategy") as out:
+        (out / "candidates").mkdir()
+        (out / "published").mkdir()
+        write_json({"skipped": why, "dates": []}, out / "index.json")
+        write_json({"skipped": why}, out / "strategy_metrics.json")
+    return {"skipped": why}
 
 
 def _pipeline_scores(scores_dir: str, day: pd.Timestamp) -> pd.Series | None:

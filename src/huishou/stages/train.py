@@ -14,11 +14,11 @@ from pathlib import Path
 import pandas as pd
 
 from huishou import plots, tracking
-from huishou.artifacts import MODEL_NAMES, features_path, load_features, trained_dir
+from huishou.artifacts import DICTIONARY_FILE, MODEL_NAMES, features_path, load_features, trained_dir
 from huishou.drift import build_reference
 from huishou.errors import DataValidationError
 from huishou.features import feature_columns
-from huishou.io import dir_md5, file_md5, publish, write_csv, write_json, write_text
+from huishou.io import dir_md5, file_md5, publish, read_json, write_csv, write_json, write_text
 from huishou.metrics import classification_metrics, roc_points
 from huishou.model import RiskModel
 from huishou.train import fit_lightgbm, fit_lightgbm_dask, fit_logistic, fit_scorecard_model, top_features
@@ -41,18 +41,26 @@ def run(settings) -> dict:
     source = features_path(settings.data.features_dir)
     frame = load_features(source)
     columns = feature_columns(frame)
-    train, valid = frame[frame["split"] == "train"], frame[frame["split"] == "valid"]
+    dictionary = _dictionary(source)
+    monotone = {k: int(v["monotone"]) for k, v in dictionary.items() if v.get("monotone")}
+    descriptions = {k: v["description"] for k, v in dictionary.items() if v.get("description")}
+    labelled = frame[frame["target"].notna()]  # applications never approved (origination) carry no outcome
+    train, valid = labelled[labelled["split"] == "train"], labelled[labelled["split"] == "valid"]
     _require_labels(train, "train", source)
     _require_labels(valid, "valid", source)
     with publish(trained_dir(settings.data.models_dir), what="huishou train") as out:
         fit = fit_lightgbm_dask if cfg.engine == "dask" else fit_lightgbm
-        models = {"lightgbm": fit(train, valid, columns, cfg), "logistic": fit_logistic(train, valid, columns, cfg)}
+        models = {
+            "lightgbm": fit(train, valid, columns, cfg, monotone),
+            "logistic": fit_logistic(train, valid, columns, cfg),
+        }
         models["scorecard"], iv_table = fit_scorecard_model(train, valid, columns, settings.scorecard, cfg.seed)
         watched = top_features(models["lightgbm"], cfg.reference_features)
         metrics, curves = {}, []
         for name in MODEL_NAMES:
             model = models[name]
             model.meta["reference"] = build_reference(model.predict_proba(train), train, watched, cfg.reference_bins)
+            model.meta["descriptions"] = {k: v for k, v in descriptions.items() if k in model.contract.columns}
             model.save(out / name)
             p = model.predict_proba(valid)
             for key, value in classification_metrics(valid["target"], p).items():
@@ -78,6 +86,12 @@ def run(settings) -> dict:
         )
         write_json(run_info, out / "run.json")
     return metrics | run_info
+
+
+def _dictionary(features_file: Path) -> dict:
+    """The features' dictionary (kinds, descriptions, monotone directions of declared columns)."""
+    path = features_file.parent / DICTIONARY_FILE
+    return read_json(path)["features"] if path.exists() else {}
 
 
 def _write_scorecard(model: RiskModel, iv_table: pd.DataFrame, folder: Path) -> dict:

@@ -1,0 +1,120 @@
+"""Origination mode: every application scored at its decision time, pending and declined ones too, from what
+was known then; the split is by hash; the decision queue is what the nightly job scores; collections skip."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from huishou.cli import main
+from huishou.config import load_settings
+from huishou.features import build_features
+
+from builders import D, application, book, callback, schedule
+from conftest import ROOT
+
+ORIGINATION = {"features": {"mode": "origination"}}
+
+
+def hand_book():
+    apps = [
+        application(1, borrower_id=1, disbursed="2024-06-01 10:00"),  # earlier loan, paid 20 days late once
+        application(2, borrower_id=1, disbursed=None, status="pending", applied_at=D("2025-05-02 09:00")),
+        application(3, borrower_id=2, disbursed="2025-03-01 10:00"),
+        application(4, borrower_id=3, disbursed=None, status="declined", applied_at=D("2025-04-10 09:00")),
+    ]
+    for a in apps:
+        if a["disbursed_at"] is None or pd.isna(a["disbursed_at"]):
+            a["disbursed_at"] = pd.NaT
+    inst = schedule(
+        1, "2024-07-01", paid={1: ("2024-07-21", 1000.0)} | {s: ("2024-07-30", 1000.0) for s in range(2, 7)}
+    ) + schedule(3, "2025-03-31")
+    return book(apps, inst, [callback(3, "2025-03-01 15:00")], [])
+
+
+def test_every_application_gets_a_row_at_its_decision_time_from_what_was_known_then():
+    s = load_settings(ROOT / "params.yaml", ORIGINATION)
+    frame = build_features(hand_book(), [], **s.features.build_kwargs(D("2026-01-01"))).set_index("loan_id")
+    assert set(frame.index) == {1, 2, 3, 4}
+    assert not any(c.startswith(("rp_", "cl_")) for c in frame.columns)
+    assert frame.loc[2, "snapshot_date"] == D("2025-05-02 09:00") and frame.loc[2, "status"] == "pending"
+    assert frame.loc[2, "pl_n_loans_seen"] == 1 and frame.loc[2, "pl_dpd_max"] == 20  # the earlier loan, as known
+    assert frame.loc[3, "cb_n_attempts"] == 0  # the verification call came after the decision
+    assert np.isnan(frame.loc[[2, 4], "target"].astype(float)).all()  # not approved: no outcome
+    assert frame.loc[1, "target"] == 0 and frame.loc[3, "target"] == 1  # loan 3 is never paid: defaults
+
+
+def test_features_at_decision_time_do_not_depend_on_later_events():
+    s = load_settings(ROOT / "params.yaml", ORIGINATION)
+    kwargs = s.features.build_kwargs(D("2026-01-01"))
+    before = build_features(hand_book(), [], **kwargs).drop(columns=["target", "target_source"])
+    later = hand_book()
+    later["installments"].loc[later["installments"]["loan_id"] == 3, ["paid_date", "amount_paid"]] = [
+        D("2025-04-01"),
+        1000.0,
+    ]
+    later["callbacks"].loc[0, "reached"] = False
+    after = build_features(later, [], **kwargs).drop(columns=["target", "target_source"])
+    pd.testing.assert_frame_equal(before, after)
+
+
+@pytest.fixture(scope="module")
+def origination_project(tmp_path_factory, book):
+    """The small simulated book with declined applications and a queue of pending ones."""
+    root = tmp_path_factory.mktemp("origination")
+    tables = {k: v.copy() for k, v in book.raw_tables().items()}
+    apps = tables["applications"]
+    rng = np.random.default_rng(1)
+    extra = apps.sample(400, random_state=1).copy()
+    extra["loan_id"] = np.arange(10**6, 10**6 + len(extra))
+    extra["status"] = np.where(rng.random(len(extra)) < 0.7, "declined", "pending")
+    extra["applied_at"] = pd.Timestamp("2025-12-20") + pd.to_timedelta(rng.integers(0, 10 * 24, len(extra)), unit="h")
+    extra["applied_at"] = extra["applied_at"].astype("datetime64[us]")
+    extra["disbursed_at"] = pd.NaT
+    apps["status"] = "approved"
+    tables["applications"] = pd.concat([apps, extra], ignore_index=True)
+    raw = root / "data" / "raw"
+    raw.mkdir(parents=True)
+    for name, frame in tables.items():
+        frame.to_parquet(raw / f"{name}.parquet", index=False)
+    (raw / "manifest.json").write_text(json.dumps({"as_of": "2026-01-01", "source": "test"}))
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["features"]["mode"] = "origination"
+    params["features"]["horizon_days"] = 120
+    params["train"]["num_boost_round"] = 60
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    return root, extra
+
+
+def _cli(root, monkeypatch, capsys, *args):
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_origination_end_to_end_scores_the_decision_queue_and_skips_collections(
+    origination_project, monkeypatch, capsys
+):
+    root, extra = origination_project
+    for stage in ("validate", "features", "train", "evaluate"):
+        code, _, err = _cli(root, monkeypatch, capsys, stage)
+        assert code == 0, (stage, err)
+    summary = json.loads((root / "data" / "features" / "summary.json").read_text())
+    assert summary["split_by"] == "hash of loan_id" and summary["test"]["rows"] > 100
+    metrics = json.loads((root / "models" / "evaluation" / "metrics.json").read_text())
+    assert metrics["lightgbm"]["auc"] > 0.6
+    code, _, err = _cli(root, monkeypatch, capsys, "score", "--model-path", "models/trained/lightgbm")
+    assert code == 0, err
+    scores = pd.read_parquet(root / "data" / "nightly" / "2026-01-01" / "scores.parquet")
+    assert set(scores["loan_id"]) == set(extra.loc[extra["status"] == "pending", "loan_id"])
+    code, out, _ = _cli(root, monkeypatch, capsys, "strategy")
+    assert code == 0 and "origination" in json.loads(out)["skipped"]
+    assert json.loads((root / "data" / "worklists" / "index.json").read_text())["dates"] == []
+    shutil.rmtree(root / "data" / "nightly")
