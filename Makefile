@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv repro test test-unit test-e2e bench taiwan lint format mlflow-ui clean
+.PHONY: venv system repro test test-unit test-e2e bench taiwan lint format mlflow-ui clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,16 +16,26 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
+# Debian packages the tests need (a real PostgreSQL server the tests start themselves), installed only when missing
+system:
+	@need=""; \
+	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1 || need="$$need postgresql"; \
+	if [ -n "$$need" ]; then \
+	  echo "installing Debian packages:$$need"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y $$need; \
+	fi
+
 repro: venv  ## run the whole pipeline on the built-in simulated loan book
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
-test: venv  ## run the whole test suite (unit, then end to end): what CI runs after `make lint`
+test: venv system  ## run the whole test suite (unit, then end to end): what CI runs after `make lint`
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
 
 test-unit: venv  ## the fast tier: functions on small books (~30 s)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m unit
 
-test-e2e: venv  ## the end-to-end tier: dvc repro, CLI runs, notebooks, real data
+test-e2e: venv system  ## the end-to-end tier: dvc repro, CLI runs, notebooks, real data
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m e2e
 
 bench: venv  ## benchmarks -> benchmarks/results/*.json

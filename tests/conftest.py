@@ -62,3 +62,70 @@ def medium_book():
     s = small_settings(12_000, seed=3)
     f = s.features
     return s, simulate_book(s.simulate, f.snapshot_dates(), f.horizon_days, f.default_dpd, progress=False)
+
+
+def _pg_bin() -> Path | None:
+    """Debian's PostgreSQL server binaries (installed by `make test` when missing)."""
+    import shutil
+
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    if found:
+        return found[-1].parent
+    which = shutil.which("pg_ctl")
+    return Path(which).parent if which else None
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server for the session: initdb in a temp dir, loopback only, stopped at the end.
+    Yields its URI (trust authentication on 127.0.0.1; the server is gone when the tests end)."""
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+
+    bin_dir = _pg_bin()
+    if bin_dir is None:
+        pytest.fail("PostgreSQL server binaries not found; `make test` installs Debian's postgresql")
+    root = Path(tempfile.mkdtemp(prefix="huishou-pg-"))
+    as_root = os.geteuid() == 0
+    prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
+    if as_root:  # PostgreSQL refuses to run as root: the server runs as the postgres user
+        shutil.chown(root, "postgres")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    data = root / "data"
+    run = {"check": True, "capture_output": True, "timeout": 120}
+    subprocess.run(
+        [
+            *prefix,
+            str(bin_dir / "initdb"),
+            "-D",
+            str(data),
+            "-A",
+            "trust",
+            "-U",
+            "huishou",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C",
+        ],
+        **run,
+    )
+    options = f"-k {root} -h 127.0.0.1 -p {port} -F"
+    subprocess.run(
+        [*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"],
+        **run,
+    )
+    try:
+        yield f"postgresql://huishou@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(
+            [*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+            capture_output=True,
+            timeout=120,
+        )
+        shutil.rmtree(root, ignore_errors=True)

@@ -30,8 +30,13 @@ from huishou.errors import ConfigError
 
 @dataclass(frozen=True)
 class DataSettings:
-    """Folders of the pipeline's files (relative to the project root)."""
+    """Where the raw book comes from (huishou.book.source) and the folders of the pipeline's files."""
 
+    source: str
+    database: str | None
+    tables: dict[str, str]
+    as_of: str
+    timezone: str
     raw_dir: str
     truth_dir: str
     validated_dir: str
@@ -255,6 +260,17 @@ class Settings:
     strategy: StrategySettings
     scorecard: ScorecardSettings
 
+
+# The data keys a BookSource reads: every stage that reads the raw book declares them.
+SOURCE_PARAMS = (
+    "data.source",
+    "data.database",
+    "data.tables",
+    "data.as_of",
+    "data.timezone",
+    "data.raw_dir",
+    "data.validated_dir",
+)
 
 # The features keys `FeatureSettings.build_kwargs` reads: every stage that builds features declares them.
 FEATURE_BUILD_PARAMS = (

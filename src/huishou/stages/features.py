@@ -14,7 +14,8 @@ import logging
 import pandas as pd
 
 from huishou.artifacts import DICTIONARY_FILE, SUMMARY_FILE, features_path
-from huishou.book.files import assert_validated, raw_paths
+from huishou.book.source import BookSource
+from huishou.config import SOURCE_PARAMS
 from huishou.errors import ConfigError, DataValidationError
 from huishou.features import (
     assign_hash_split,
@@ -26,7 +27,7 @@ from huishou.features import (
 )
 from huishou.io import publish, write_json, write_parquet
 
-PARAMS = ("data.raw_dir", "data.validated_dir", "data.features_dir", "features")
+PARAMS = (*SOURCE_PARAMS, "data.features_dir", "features")
 
 log = logging.getLogger("huishou.features")
 
@@ -34,7 +35,7 @@ log = logging.getLogger("huishou.features")
 def run(settings) -> dict:
     """Build, split and write the features of every snapshot in the grid (or every application)."""
     f = settings.features
-    report = assert_validated(settings.data.raw_dir, settings.data.validated_dir)
+    report, tables = BookSource.from_settings(settings.data).validated_inputs(settings.data.validated_dir)
     as_of = pd.Timestamp(report["as_of"])
     origination = f.mode == "origination"
     snapshots = f.snapshot_dates()
@@ -44,7 +45,6 @@ def run(settings) -> dict:
             f"params.yaml features.first_snapshot/last_snapshot: snapshot(s) {late or 'none'} after the extract date "
             f"{as_of.date()} (rule: every snapshot T <= as_of, and at least one)"
         )
-    tables = raw_paths(settings.data.raw_dir)
     kwargs = f.build_kwargs(as_of)
     frame = build_features(tables, snapshots, **kwargs)
     if frame.empty:

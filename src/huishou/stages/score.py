@@ -23,8 +23,8 @@ import pandas as pd
 
 from huishou import tracking
 from huishou.artifacts import scores_unit
-from huishou.book.files import assert_validated, raw_paths
-from huishou.config import FEATURE_BUILD_PARAMS
+from huishou.book.source import BookSource
+from huishou.config import FEATURE_BUILD_PARAMS, SOURCE_PARAMS
 from huishou.drift import drift_report
 from huishou.errors import ConfigError, DataValidationError, DriftFlaggedError, NothingToScoreError
 from huishou.io import file_md5, publish, write_json, write_parquet
@@ -32,8 +32,7 @@ from huishou.model import RiskModel
 from huishou.scoring import assemble_scores, feature_data_hash, features_dask, features_local, score_frame
 
 PARAMS = (
-    "data.raw_dir",
-    "data.validated_dir",
+    *SOURCE_PARAMS,
     "score",
     *FEATURE_BUILD_PARAMS,
     "tracking.default_uri",
@@ -56,15 +55,17 @@ def run(
 ) -> dict:
     """Score every active loan at `snapshot` (default: the extract date) and publish the scores."""
     cfg = settings.score
-    report = assert_validated(settings.data.raw_dir, settings.data.validated_dir)
+    source = BookSource.from_settings(settings.data)
+    report, tables = source.validated_inputs(settings.data.validated_dir)
     as_of = pd.Timestamp(report["as_of"])
     t = _snapshot(snapshot, as_of)
     unit = scores_unit(out or cfg.nightly_dir, t)
     with publish(unit, what="huishou score") as tmp:
         model, info = _load_model(settings, model_path, alias)
         kwargs = settings.features.build_kwargs(as_of)
-        tables = raw_paths(settings.data.raw_dir)
         engine = engine or cfg.engine
+        if engine == "dask" and source.kind != "parquet":
+            raise ConfigError("score.engine dask reads partitions of parquet files; data.source is a database")
         origination = kwargs["mode"] == "origination"
         if engine == "dask" and origination:
             raise ConfigError("score.engine dask scores active loans; origination mode scores on one machine (local)")

@@ -17,8 +17,9 @@ import pandas as pd
 
 from huishou import tracking
 from huishou.artifacts import candidates_path, model_path, published_dir, scores_path
-from huishou.book.files import assert_validated, read_raw
-from huishou.config import FEATURE_BUILD_PARAMS
+from huishou.book.files import read_table
+from huishou.book.source import BookSource
+from huishou.config import FEATURE_BUILD_PARAMS, SOURCE_PARAMS
 from huishou.errors import DataValidationError
 from huishou.explain import reason_codes
 from huishou.features import build_features
@@ -29,8 +30,7 @@ from huishou.strategy import AUTO, plan_strategy, worklist
 log = logging.getLogger("huishou.strategy")
 
 PARAMS = (
-    "data.raw_dir",
-    "data.validated_dir",
+    *SOURCE_PARAMS,
     "data.models_dir",
     "data.worklists_dir",
     "score.scores_dir",
@@ -46,9 +46,9 @@ def run(settings) -> dict:
     cfg, f = settings.strategy, settings.features
     if f.mode == "origination":
         return _skip(settings, "features.mode is origination: there are applications to decide, no loans to collect")
-    report = assert_validated(settings.data.raw_dir, settings.data.validated_dir)
+    report, inputs = BookSource.from_settings(settings.data).validated_inputs(settings.data.validated_dir)
     as_of = pd.Timestamp(report["as_of"])
-    tables = read_raw(settings.data.raw_dir)
+    tables = {name: read_table(t) if isinstance(t, Path) else t for name, t in inputs.items()}
     if "collection_actions" not in tables:
         raise DataValidationError(
             f"{settings.data.raw_dir}: the strategy needs collection_actions.parquet (the logged legacy decisions)"

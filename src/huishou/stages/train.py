@@ -1,7 +1,7 @@
 """`huishou train`: fit LightGBM, the logistic challenger and the points scorecard; register the champion candidate.
 
-Reads data.features_dir/features.parquet (train and valid splits) and data.raw_dir (hashes only,
-for the data version). Publishes models/trained/ as one unit: lightgbm/, logistic/, scorecard/
+Reads data.features_dir/features.parquet (train and valid splits) and the validation report (the raw
+tables' hashes, for the data version). Publishes models/trained/ as one unit: lightgbm/, logistic/, scorecard/
 (saved models: model.json + a native estimator file), scorecard_files/ (IV table, points, SQL),
 feature_list.json, train_metrics.json (validation metrics; DVC metrics), plots/valid_roc.png and
 run.json; logs one MLflow run and registers the LightGBM model with the alias `challenger`.
@@ -18,14 +18,14 @@ from huishou.artifacts import DICTIONARY_FILE, MODEL_NAMES, features_path, load_
 from huishou.drift import build_reference
 from huishou.errors import DataValidationError
 from huishou.features import feature_columns
-from huishou.io import dir_md5, file_md5, publish, read_json, write_csv, write_json, write_text
+from huishou.io import file_md5, publish, read_json, write_csv, write_json, write_text
 from huishou.metrics import classification_metrics, roc_points
 from huishou.model import RiskModel
 from huishou.train import fit_lightgbm, fit_lightgbm_dask, fit_logistic, fit_scorecard_model, top_features
 
 PARAMS = (
     "data.features_dir",
-    "data.raw_dir",
+    "data.validated_dir",
     "data.models_dir",
     "train",
     "scorecard",
@@ -72,9 +72,9 @@ def run(settings) -> dict:
         write_json(metrics, out / "train_metrics.json")
         roc = plots.roc_figure(pd.concat(curves), "ROC, validation")
         roc_png = plots.save_png(roc, out / "plots" / "valid_roc.png")
-        data_version = {"features": file_md5(source)} | {
-            f"raw/{k}": v for k, v in dir_md5(settings.data.raw_dir).items()
-        }
+        validated = Path(settings.data.validated_dir) / "report.json"
+        raw = read_json(validated)["md5"] if validated.exists() else {}
+        data_version = {"features": file_md5(source)} | {f"raw/{k}": v for k, v in raw.items()}
         run_info = tracking.log_train_run(
             settings.tracking,
             params=settings.declared_values(),
