@@ -1,9 +1,11 @@
-"""Real-data check: the pipeline on the UCI Taiwan credit-card data vs the data set's reference model.
+"""Real-data check: the pipeline on the UCI Taiwan credit-card data against a plain gradient-boosting baseline.
 
-Run `make taiwan` first (adapt, validate, features, train, evaluate with params_taiwan.yaml). This
-script fits the reference (scikit-learn HistGradientBoosting on the raw columns, as in the data
-set's README) on exactly the same train+valid clients and scores the same held-out test clients,
-then writes benchmarks/results/taiwan.json next to the pipeline's own test metrics.
+Run `make taiwan` first (adapt with the shipped mapping, validate, features, train, evaluate with
+params_taiwan.yaml). The baseline is scikit-learn's HistGradientBoosting on every lawful raw column of
+the file (all but ID, the label, SEX and MARRIAGE), fitted and scored on exactly the rows the pipeline
+uses: (1) the pipeline's own hash split (train + valid to fit, test to score) and (2) five folds by the
+same hash, where huishou's LightGBM is refitted on each fold with the pipeline's params. Both sides are
+scored against the file's original label. Writes benchmarks/results/taiwan.json.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
@@ -19,39 +22,65 @@ from sklearn.metrics import roc_auc_score
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from huishou.artifacts import evaluation_dir, load_features, model_path  # noqa: E402
+from huishou.artifacts import DICTIONARY_FILE, evaluation_dir, load_features, model_path  # noqa: E402
 from huishou.config import load_settings  # noqa: E402
-from huishou.io import write_json  # noqa: E402
+from huishou.features import feature_columns  # noqa: E402
+from huishou.io import read_json, write_json  # noqa: E402
 from huishou.model import RiskModel  # noqa: E402
+from huishou.train import fit_lightgbm  # noqa: E402
+
+LABEL = "default.payment.next.month"
+PROTECTED = ("SEX", "MARRIAGE")
+
+
+def _baseline(fit: pd.DataFrame, test: pd.DataFrame, columns: list[str]) -> float:
+    model = HistGradientBoostingClassifier(random_state=0).fit(fit[columns], fit[LABEL])
+    return roc_auc_score(test[LABEL], model.predict_proba(test[columns])[:, 1])
 
 
 def main(csv: str = str(ROOT.parent / "shared" / "data" / "taiwan_default" / "UCI_Credit_Card_named.csv")) -> dict:
     settings = load_settings(ROOT / "params_taiwan.yaml")
-    feats = load_features(Path(settings.data.features_dir) / "features.parquet")
-    raw = pd.read_csv(csv)
-    split = feats.set_index("loan_id")["split"]
-    raw["split"] = raw["ID"].map(split)
-    y_col = "default.payment.next.month"
-    x_cols = [c for c in raw.columns if c not in ("ID", y_col, "split")]
-    fit = raw[raw["split"].isin(["train", "valid"])]
-    test = raw[raw["split"] == "test"]
-    reference = HistGradientBoostingClassifier(random_state=0).fit(fit[x_cols], fit[y_col])
-    ref_auc = roc_auc_score(test[y_col], reference.predict_proba(test[x_cols])[:, 1])
-    ours = json.loads((evaluation_dir(settings.data.models_dir) / "metrics.json").read_text())
-    test_feats = feats[feats["split"] == "test"].merge(raw[["ID", y_col]], left_on="loan_id", right_on="ID")
+    features_file = Path(settings.data.features_dir) / "features.parquet"
+    feats = load_features(features_file)
+    feats = feats[feats["target"].notna()].reset_index(drop=True)
+    raw = pd.read_csv(csv).set_index("ID")
+    lawful = [c for c in raw.columns if c not in (LABEL, *PROTECTED)]
+    label = raw.loc[feats["loan_id"], LABEL].to_numpy()
+    test = feats["split"] == "test"
     model = RiskModel.load(model_path(settings.data.models_dir, "lightgbm"))
-    ours_vs_label = roc_auc_score(test_feats[y_col], model.predict_proba(test_feats))
+    ours = roc_auc_score(label[test], model.predict_proba(feats[test]))
+    fit_ids = feats.loc[~test & feats["split"].isin(["train", "valid"]), "loan_id"]
+    base = _baseline(raw.loc[fit_ids], raw.loc[feats.loc[test, "loan_id"]], lawful)
+
+    dictionary = read_json(features_file.parent / DICTIONARY_FILE)["features"]
+    monotone = {k: v["monotone"] for k, v in dictionary.items() if v["monotone"]}
+    cols = feature_columns(feats)
+    fold = pd.util.hash_array(feats["loan_id"].to_numpy()) % 5
+    cv = {"huishou_lightgbm": [], "baseline_hgb_lawful_raw": []}
+    for k in range(5):
+        held, valid = fold == k, fold == (k + 1) % 5
+        fit = feats[~held & ~valid]
+        m = fit_lightgbm(fit, feats[valid], cols, settings.train, monotone)
+        cv["huishou_lightgbm"].append(roc_auc_score(label[held], m.predict_proba(feats[held])))
+        ids = feats["loan_id"]
+        cv["baseline_hgb_lawful_raw"].append(_baseline(raw.loc[ids[~held]], raw.loc[ids[held]], lawful))
+    evaluation = read_json(evaluation_dir(settings.data.models_dir) / "metrics.json")
     report = {
         "clients": len(raw),
-        "in_population": int(feats["loan_id"].nunique()),
-        "test_clients": len(test_feats),
-        "target_agrees_with_label": float((test_feats["target"] == test_feats[y_col]).mean()),
-        "reference_hgb_raw_columns_test_auc": ref_auc,
-        "reference_readme_5fold_auc": 0.782,
-        "huishou_lightgbm_test_auc": ours["lightgbm"]["auc"],
-        "huishou_lightgbm_test_auc_vs_original_label": ours_vs_label,
-        "huishou_logistic_test_auc": ours["logistic"]["auc"],
-        "huishou_scorecard_test_auc": ours["scorecard"]["auc"],
+        "labelled_rows_in_population": len(feats),
+        "test_rows": int(test.sum()),
+        "baseline_columns": lawful,
+        "holdout": {
+            "huishou_lightgbm_auc_vs_label": ours,
+            "baseline_hgb_lawful_raw_auc": base,
+            "difference": ours - base,
+            "huishou_logistic_auc": evaluation["logistic"]["auc"],
+            "huishou_scorecard_auc": evaluation["scorecard"]["auc"],
+        },
+        "five_folds": {k: [round(v, 4) for v in vals] for k, vals in cv.items()}
+        | {f"{k}_mean": float(np.mean(v)) for k, v in cv.items()}
+        | {"difference_mean": float(np.mean(cv["huishou_lightgbm"]) - np.mean(cv["baseline_hgb_lawful_raw"]))},
+        "readme_reference_5fold_auc_all_raw_columns_all_rows": 0.782,
     }
     write_json(report, ROOT / "benchmarks" / "results" / "taiwan.json")
     print(json.dumps(report, indent=2))

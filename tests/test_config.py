@@ -102,7 +102,8 @@ def test_every_key_is_explained_where_it_is_written():
     ]
 
     def explained(i: int, line: str) -> bool:
-        continued = lines[i + 1].startswith("   ") and "#" in lines[i + 1]  # a mapping that wraps
+        following = lines[i + 1] if i + 1 < len(lines) else ""
+        continued = following.startswith("   ") and "#" in following  # a mapping that wraps
         return "#" in line or continued or lines[i - 1].lstrip().startswith("#")
 
     assert len(keys) > 100

@@ -239,15 +239,6 @@ def test_a_split_without_both_classes_is_a_clear_error(tmp_path, monkeypatch, ca
     assert code == 2 and "features.parquet: the" in err and "split needs labelled rows of both classes" in err
 
 
-def test_a_book_without_a_collection_log_is_a_clear_strategy_error(tmp_path, monkeypatch, capsys):
-    tables = small_book()
-    del tables["collection_actions"]
-    write_project(tmp_path, tables)
-    assert run_cli(tmp_path, monkeypatch, capsys, "validate")[0] == 0
-    code, err = run_cli(tmp_path, monkeypatch, capsys, "strategy")
-    assert code == 2 and err.startswith("huishou strategy: error:")
-
-
 # ---------------------------------------------------------------- model files run no code
 
 

@@ -182,3 +182,41 @@ def test_mlflow_holds_aggregates_not_loan_or_borrower_rows(project):
                         text = Path(local).read_text()
                         assert "loan_id" not in text and "borrower_id" not in text, item.path
     assert checked >= 5
+
+
+def test_a_book_without_a_collection_log_runs_dvc_repro_to_the_end(tmp_path):
+    """No collection log: the strategy plans by the cold-start policy (lawful, propensities logged), says so,
+    and every stage of `dvc repro` runs."""
+    root = tmp_path / "no_log"
+    root.mkdir()
+    shutil.copytree(ROOT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "dvc.yaml", root / "dvc.yaml")
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["simulate"] |= {"n_borrowers": 1500, "write_collection_log": False}
+    params["train"]["num_boost_round"] = 60
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (root / ".gitignore").write_text("mlflow.db\nmlartifacts/\n")
+    env = os.environ | {
+        "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'm.db'}",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.org",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.org",
+    }
+    for cmd in (
+        ["git", "init", "-q"],
+        ["dvc", "init", "-q"],
+        ["git", "add", "-A"],
+        ["git", "commit", "-qm", "init"],
+        ["dvc", "repro"],
+    ):
+        _run(cmd, root, env)
+    assert not (root / "data" / "raw" / "collection_actions.parquet").exists()
+    metrics = json.loads((root / "data" / "worklists" / "strategy_metrics.json").read_text())
+    assert "cold-start policy" in metrics["off_policy"]["skipped"]
+    lists = pd.read_parquet(root / "data" / "worklists" / "published" / "worklist.parquet")
+    assert len(lists) > 0 and (lists["policy"] == "cold start").all()
+    assert lists["propensity"].between(0, 1, inclusive="right").all() and (lists["propensity"] < 1).any()
+    truth = json.loads((root / "models" / "strategy_truth.json").read_text())
+    assert truth["true_recovery"]["strategy"] > 0

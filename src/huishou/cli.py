@@ -32,8 +32,9 @@ def _score_options(p: argparse.ArgumentParser) -> None:
 
 
 def _adapt_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("name", help="adapter name (taiwan)")
-    p.add_argument("--input", required=True, help="path of the source file")
+    p.add_argument("name", nargs="?", help="a shipped mapping (taiwan) or an installed adapter plugin")
+    p.add_argument("--mapping", help="a mapping file (YAML): the lender's tables -> the raw contracts")
+    p.add_argument("--input", help="the source file (replaces the mapping's one file input; a plugin's input)")
 
 
 def _promote_options(p: argparse.ArgumentParser) -> None:
@@ -105,9 +106,9 @@ COMMANDS = {
     ),
     "adapt": Command(
         "adapt",
-        "map an external data set onto the raw tables",
-        "the --input file",
-        "data/raw/*.parquet + manifest.json",
+        "map a lender's own tables (or a public data set) onto the raw tables",
+        "the mapping's inputs (files or a database) or --input",
+        "data/raw/*.parquet + manifest.json (with the adapt report: rows, values clipped, rows dropped)",
         _adapt_options,
     ),
     "promote": Command(

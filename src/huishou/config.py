@@ -64,6 +64,7 @@ class SimulateSettings:
     cure_shift: float
     lender_score_noise: float
     write_oracle: bool
+    write_collection_log: bool
 
     @property
     def as_of(self) -> pd.Timestamp:
@@ -204,6 +205,9 @@ class StrategySettings:
     ladder_visit_from_dpd: int
     mip_time_limit_s: float
     effect_model: dict[str, float]
+    min_logged_decisions: int
+    cold_start_epsilon: float
+    seed: int
 
     def capacities(self) -> dict[str, int]:
         """Daily minutes per collector id (C001 ... C<collectors>)."""

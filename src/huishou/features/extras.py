@@ -12,6 +12,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
+# What a numeric attribute's history becomes besides its latest value: the change since the previous
+# record, and the mean / max / min over every record known before T.
+NUMERIC_HISTORY = {
+    "_delta": "changed since the previous value",
+    "_mean": "on average",
+    "_max": "at its highest",
+    "_min": "at its lowest",
+}
+
 
 class Extra(NamedTuple):
     """One declared column: where it lives, its name, kind, description and monotone direction."""
@@ -32,7 +41,7 @@ def feature_names(extra: Extra) -> list[str]:
     if extra.table == "applications":
         return [f"ax_{extra.name}"]
     if extra.kind == "numeric":
-        return [f"at_{extra.name}", f"at_{extra.name}_delta"]
+        return [f"at_{extra.name}{suffix}" for suffix in ("", *NUMERIC_HISTORY)]
     return [f"at_{extra.name}"]
 
 
@@ -62,16 +71,26 @@ def attributes_sql(extras: Sequence[Extra]) -> str | None:
     declared = [e for e in extras if e.table == "attributes"]
     if not declared:
         return None
-    hist = ", ".join(f'"{e.name}" AS v_{e.name}, lag("{e.name}") OVER w AS p_{e.name}' for e in declared)
+    hist = ", ".join(
+        f'"{e.name}" AS v_{e.name}, lag("{e.name}") OVER w AS p_{e.name}'
+        + (
+            f', avg(CAST("{e.name}" AS DOUBLE)) OVER w AS mean_{e.name}, max(CAST("{e.name}" AS DOUBLE)) OVER w AS '
+            f'max_{e.name}, min(CAST("{e.name}" AS DOUBLE)) OVER w AS min_{e.name}'
+            if e.kind == "numeric"
+            else ""
+        )
+        for e in declared
+    )
     cols = ["h.n AS at_n_known", "date_diff('day', h.as_of, s.snapshot_date) AS at_days_since"]
     for e in declared:
         cols.append(f"{_value('h.v_' + e.name, e.kind)} AS at_{e.name}")
         if e.kind == "numeric":
             cols.append(f"CAST(h.v_{e.name} AS DOUBLE) - CAST(h.p_{e.name} AS DOUBLE) AS at_{e.name}_delta")
+            cols += [f"h.{agg}_{e.name} AS at_{e.name}_{agg}" for agg in ("mean", "max", "min")]
     return f"""
     WITH hist AS (
       SELECT borrower_id, as_of, row_number() OVER w AS n, {hist}
-      FROM attributes WINDOW w AS (PARTITION BY borrower_id ORDER BY as_of)
+      FROM attributes WINDOW w AS (PARTITION BY borrower_id ORDER BY as_of ROWS UNBOUNDED PRECEDING)
     )
     SELECT s.sid, {", ".join(cols)}
     FROM spine s ASOF LEFT JOIN hist h ON h.borrower_id = s.borrower_id AND s.snapshot_date > h.as_of
@@ -82,14 +101,12 @@ def dictionary(extras: Sequence[Extra]) -> dict[str, dict]:
     """Feature name -> kind, description and monotone direction, for every declared column's features."""
     out = {}
     for e in extras:
-        for i, name in enumerate(feature_names(e)):
+        for name in feature_names(e):
             text = e.description or e.name.replace("_", " ")
-            out[name] = {
-                "kind": e.kind,
-                "description": text if i == 0 else f"{text} (changed since the previous value)",
-                "monotone": e.monotone if i == 0 else 0,
-                "table": e.table,
-            }
+            suffix = name.removeprefix(f"at_{e.name}") if e.table == "attributes" else ""
+            words = f"{text} ({NUMERIC_HISTORY[suffix]})" if suffix else text
+            direction = e.monotone if suffix in ("", "_mean", "_max", "_min") else 0
+            out[name] = {"kind": e.kind, "description": words, "monotone": direction, "table": e.table}
     if any(e.table == "attributes" for e in extras):
         out["at_n_known"] = {
             "kind": "numeric",

@@ -32,12 +32,15 @@ def run(settings) -> dict:
     # both folders are published whole; the truth first, so raw tables never exist without their truth
     with publish(raw_dir) as raw_tmp, publish(truth_dir) as truth_tmp:
         book = simulate_book(settings.simulate, f.snapshot_dates(), f.horizon_days, f.default_dpd)
-        for name, frame in book.raw_tables().items():
+        tables = book.raw_tables()
+        if not settings.simulate.write_collection_log:
+            del tables["collection_actions"]
+        for name, frame in tables.items():
             write_parquet(frame, raw_tmp / f"{name}.parquet")
         manifest = {
             "source": "simulated",
             "as_of": str(settings.simulate.as_of.date()),
-            "tables": {k: len(v) for k, v in book.raw_tables().items()},
+            "tables": {k: len(v) for k, v in tables.items()},
         }
         write_json(manifest, raw_tmp / "manifest.json")
         write_truth(book.truth, truth_tmp)

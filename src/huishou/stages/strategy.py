@@ -20,7 +20,6 @@ from huishou.artifacts import candidates_path, model_path, published_dir, scores
 from huishou.book.files import read_table
 from huishou.book.source import BookSource
 from huishou.config import FEATURE_BUILD_PARAMS, SOURCE_PARAMS
-from huishou.errors import DataValidationError
 from huishou.explain import reason_codes
 from huishou.features import build_features
 from huishou.io import publish, write_csv, write_json, write_parquet
@@ -49,10 +48,6 @@ def run(settings) -> dict:
     report, inputs = BookSource.from_settings(settings.data).validated_inputs(settings.data.validated_dir)
     as_of = pd.Timestamp(report["as_of"])
     tables = {name: read_table(t) if isinstance(t, Path) else t for name, t in inputs.items()}
-    if "collection_actions" not in tables:
-        raise DataValidationError(
-            f"{settings.data.raw_dir}: the strategy needs collection_actions.parquet (the logged legacy decisions)"
-        )
     model = RiskModel.load(model_path(settings.data.models_dir, "lightgbm"))
     with publish(Path(settings.data.worklists_dir), what="huishou strategy") as out:
         plans = plan_strategy(tables, as_of, cfg, f.default_dpd, f.paid_tolerance, f.settle_share)

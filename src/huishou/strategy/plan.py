@@ -13,12 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from huishou.book.contracts import empty_table
 from huishou.config import StrategySettings
 from huishou.features.population import paid_enough
 from huishou.strategy.assign import Plan, plan
 from huishou.strategy.context import CONTEXT_FEATURES, decision_context, logged_decisions
 from huishou.strategy.effects import EffectModel, fit_effect_model
-from huishou.strategy.policy_eval import ips_dr, ladder_choice
+from huishou.strategy.policy_eval import ips_dr, ladder_choice, ladder_plan
 from huishou.strategy.rules import allowed_actions, violations
 from huishou.vocab import ACTIONS, AUTO
 
@@ -50,15 +51,18 @@ def values_matrix(
 def plan_day(
     tables: Mapping[str, pd.DataFrame],
     day: pd.Timestamp,
-    effects: EffectModel,
+    effects: EffectModel | None,
     cfg: StrategySettings,
     dpd_default: int,
     tol: float,
     share: float,
+    rng: np.random.Generator | None = None,
 ) -> tuple[pd.DataFrame, Plan]:
     """Candidates at `day` with context, estimated P(paid | action), lawful actions and the chosen plan.
 
     `dpd_default`, `tol` and `share` are params.yaml features (default_dpd, paid_tolerance, settle_share).
+    Without an effect model (no collection log yet) the day is planned by the cold-start policy, whose
+    random choices are drawn from `rng` and logged with their propensities.
     """
     loans = delinquent_loans(tables["installments"], day, cfg.max_dpd, dpd_default, tol, share)
     decisions = pd.DataFrame(
@@ -72,10 +76,21 @@ def plan_day(
         decision_context(tables, decisions, tol, share, cfg.decision_step_days) if len(decisions) else _empty_context()
     )
     ctx = ctx[ctx["dpd"].notna()].reset_index(drop=True)
-    p_paid = effects.predict(ctx) if len(ctx) else pd.DataFrame(columns=list(ACTIONS), dtype=float)
     allowed, paths = allowed_actions(ctx, cfg)
+    if effects is None:
+        p_paid = pd.DataFrame(np.nan, index=ctx.index, columns=list(ACTIONS))
+        chosen, propensity = cold_start(ctx, allowed, cfg, rng or np.random.default_rng(cfg.seed))
+        policy = "cold start"
+    else:
+        p_paid = effects.predict(ctx) if len(ctx) else pd.DataFrame(columns=list(ACTIONS), dtype=float)
+        chosen = plan(
+            values_matrix(p_paid, ctx["overdue_amount"], allowed, cfg.costs),
+            cfg.minutes,
+            cfg.capacities(),
+            cfg.mip_time_limit_s,
+        )
+        propensity, policy = np.ones(len(ctx)), "effect model"  # a deterministic plan
     values = values_matrix(p_paid, ctx["overdue_amount"], allowed, cfg.costs)
-    chosen = plan(values, cfg.minutes, cfg.capacities(), cfg.mip_time_limit_s)
     broken = violations(ctx, chosen.action, cfg)
     if broken:
         raise AssertionError(f"plan breaks collection rules: {broken[:5]}")
@@ -96,7 +111,38 @@ def plan_day(
         else np.array([])
     )
     cand["rule_path"] = [paths.at[i, a] for i, a in zip(paths.index, chosen.action, strict=True)]
+    cand["policy"] = policy
+    cand["propensity"] = propensity
     return cand, chosen
+
+
+def cold_start(
+    ctx: pd.DataFrame, allowed: pd.DataFrame, cfg: StrategySettings, rng: np.random.Generator
+) -> tuple[Plan, np.ndarray]:
+    """The plan before any collection log exists: the DPD ladder under capacity, explored.
+
+    Each loan keeps its ladder action with probability 1 - strategy.cold_start_epsilon; otherwise it
+    takes a lawful action drawn uniformly from those that need no more collector minutes than the
+    ladder's (so capacity still holds; a human action keeps its collector). The probability of the
+    action taken is returned exactly, so that the outcomes logged from these plans can train the
+    IPW effect model later.
+    """
+    base = ladder_plan(ctx, allowed, cfg)
+    action, collector = base.action.copy(), base.collector.copy()
+    propensity = np.ones(len(ctx))
+    eps = cfg.cold_start_epsilon
+    explore = rng.random(len(ctx)) < eps
+    draws = rng.random(len(ctx))
+    for pos, i in enumerate(ctx.index):
+        budget = cfg.minutes[base.action[i]]
+        options = [a for a in ACTIONS if allowed.at[i, a] and cfg.minutes[a] <= budget]
+        taken = options[int(draws[pos] * len(options))] if explore[pos] else base.action[i]
+        action[i] = taken
+        if cfg.minutes[taken] == 0:
+            collector[i] = None
+        propensity[pos] = (1 - eps) * (taken == base.action[i]) + eps / len(options)
+    stats = {"method": "cold start", "epsilon": eps, "explored": int(explore.sum())}
+    return Plan(action, collector, float("nan"), "cold start", stats), propensity
 
 
 def _empty_context() -> pd.DataFrame:
@@ -154,15 +200,30 @@ def plan_strategy(
     """
     days = sorted(as_of - pd.Timedelta(days=d) for d in cfg.eval_days_before_as_of)
     cutoff = days[0] - pd.Timedelta(days=cfg.response_days)
+    tables = dict(tables)
+    tables.setdefault("collection_actions", empty_table("collection_actions"))
     logged = logged_decisions(tables, cutoff, cfg.response_days, tol, share, cfg.decision_step_days)
     holdout = logged["t"] >= cutoff - pd.Timedelta(days=cfg.ope_holdout_days)
-    ope = off_policy_report(
-        logged[holdout].reset_index(drop=True), fit_effect_model(logged[~holdout], cfg.effect_model), cfg
-    )
-    effects = fit_effect_model(logged, cfg.effect_model)
+    learnable = lambda frame: len(frame) >= cfg.min_logged_decisions and frame["paid"].nunique() == 2  # noqa: E731
+    if learnable(logged):
+        effects = fit_effect_model(logged, cfg.effect_model)
+        ope = (
+            off_policy_report(
+                logged[holdout].reset_index(drop=True), fit_effect_model(logged[~holdout], cfg.effect_model), cfg
+            )
+            if learnable(logged[~holdout]) and holdout.any()
+            else {"skipped": "too few logged decisions to hold out"}
+        )
+    else:
+        effects = None
+        ope = {
+            "skipped": f"{len(logged)} logged decisions (strategy.min_logged_decisions is "
+            f"{cfg.min_logged_decisions}, both outcomes needed): planned by the cold-start policy"
+        }
+    rng = np.random.default_rng(cfg.seed)
     candidates, stats = {}, {}
     for day in days:
-        cand, chosen = plan_day(tables, day, effects, cfg, dpd_default, tol, share)
+        cand, chosen = plan_day(tables, day, effects, cfg, dpd_default, tol, share, rng)
         candidates[day] = cand
         stats[str(day.date())] = chosen.stats | {
             "candidates": len(cand),

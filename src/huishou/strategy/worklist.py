@@ -31,6 +31,8 @@ def worklist(cand: pd.DataFrame, reasons: pd.DataFrame, risk: pd.Series, cfg: St
         "reason_3",
         "rule_path",
         "time_window",
+        "policy",
+        "propensity",
     ]
     out = acting.reindex(columns=cols)
     out["expected_value"] = out["expected_value"].round(2)
