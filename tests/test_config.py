@@ -108,3 +108,12 @@ def test_every_key_is_explained_where_it_is_written():
 
     assert len(keys) > 100
     assert [line.split(":")[0].strip() for i, line in keys if not explained(i, line)] == []
+
+
+def test_times_written_unquoted_by_dvc_stay_times(tmp_path):
+    """`dvc exp run -S` rewrites params.yaml with 22:00 unquoted; YAML 1.1 would read 1320 (base 60)."""
+    text = (ROOT / "params.yaml").read_text().replace('contact_end: "22:00"', "contact_end: 22:00")
+    assert "contact_end: 22:00" in text
+    (tmp_path / "params.yaml").write_text(text)
+    settings = load_settings(tmp_path / "params.yaml")
+    assert settings.strategy.compliance["profiles"]["cn_cba_2026"]["contact_end"] == "22:00"

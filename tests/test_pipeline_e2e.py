@@ -14,6 +14,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from huishou.vocab import STAGES
+
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -214,9 +216,11 @@ def test_a_book_without_a_collection_log_runs_dvc_repro_to_the_end(tmp_path):
         _run(cmd, root, env)
     assert not (root / "data" / "raw" / "collection_actions.parquet").exists()
     metrics = json.loads((root / "data" / "worklists" / "strategy_metrics.json").read_text())
-    assert "cold-start policy" in metrics["off_policy"]["skipped"]
+    assert all("cold-start policy" in metrics["off_policy"][stage]["skipped"] for stage in STAGES)
     lists = pd.read_parquet(root / "data" / "worklists" / "published" / "worklist.parquet")
-    assert len(lists) > 0 and (lists["policy"] == "cold start").all()
+    assert len(lists) > 0 and (lists["policy"] == "cold start").all() and set(lists["stage"]) == set(STAGES)
     assert lists["propensity"].between(0, 1, inclusive="right").all() and (lists["propensity"] < 1).any()
     truth = json.loads((root / "models" / "strategy_truth.json").read_text())
-    assert truth["true_recovery"]["strategy"] > 0
+    assert truth["by_stage"]["all"]["strategy"]["recovery"] > 0
+    audit = pd.read_parquet(root / "data" / "compliance")
+    assert set(audit["event"]) == {"published", "blocked"} and (audit["profile"] == "cn_cba_2026").all()

@@ -79,12 +79,35 @@ def test_policy_probabilities_sum_to_one_and_respect_visit_rule():
     assert legacy_policy_probs(x, 0, 0.2)[1, ACTIONS.index("visit")] == 0.0  # no visit at the first step
 
 
-def test_quiet_hours_respected_by_legacy_contacts(book):
-    hours = book.collection_actions["action_at"].dt.hour
-    assert hours.between(8, 20).all()
+def test_legacy_contacts_keep_office_hours_except_some_late_calls(book):
+    acts = book.collection_actions
+    hours = acts["action_at"].dt.hour + acts["action_at"].dt.minute / 60
+    office = hours.between(9, 20)
+    assert office[acts["channel"] != "call"].all()
+    late = acts.loc[~office]
+    assert len(late) > 0 and (late["channel"] == "call").all() and late["action_at"].dt.hour.between(21, 22).all()
 
 
-def test_truth_tables_are_separate(book):
-    assert set(book.truth) >= {"borrowers", "installments", "action_effects", "oracle"}
-    raw_cols = set().union(*(set(t.columns) for t in book.raw_tables().values()))
-    assert not {"z", "p_true", "p_miss", "hardship"} & raw_cols
+def test_unsocial_or_unwanted_contacts_draw_more_complaints(medium_book):
+    _, book = medium_book
+    c = book.truth["complaints"]
+    assert c["unsocial"].any() and c["against_wishes"].any()
+    calm = c.loc[~c["unsocial"] & ~c["against_wishes"], "p_complaint"].mean()
+    assert c.loc[c["unsocial"], "p_complaint"].mean() > 3 * calm
+    assert c.loc[c["against_wishes"], "p_complaint"].mean() > 3 * calm
+    holds = book.contact_preferences[book.contact_preferences["kind"] == "complaint_hold"]
+    assert len(holds) == c["complained"].sum() or len(holds) <= c["complained"].sum()  # one hold per complaint day
+    assert (book.applications["timezone"] == "Asia/Urumqi").mean() > 0.05
+
+
+def test_reminders_before_the_due_date_are_logged_with_propensities_and_lower_misses(medium_book):
+    _, book = medium_book
+    pre = book.collection_actions[book.collection_actions["policy_stage"] == "pre_due"]
+    assert set(pre["channel"]) == {"none", "sms", "app_push"} and pre["propensity"].between(0, 1).all()
+    due = book.installments[["loan_id", "due_date"]].assign(day=lambda d: d["due_date"] - pd.Timedelta(days=3))
+    matched = pre.assign(day=pre["action_at"].dt.normalize()).merge(due, on=["loan_id", "day"])
+    assert len(matched) == len(pre)  # each reminder decision is exactly three days before a due date
+    truth = book.truth["pre_due_effects"]
+    assert (truth["p_miss_sms"] < truth["p_miss_none"]).all() and (
+        truth["p_miss_app_push"] < truth["p_miss_none"]
+    ).all()

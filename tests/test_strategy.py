@@ -1,4 +1,6 @@
-"""Collection strategy: every rule, capacity, ties, empty input, zero capacity, solvers, effects, OPE."""
+"""Collection strategy: solvers (capacity, one contact per borrower, agency capacity), effects, off-policy
+estimates, complaint and promise models, whole-day plans on simulated books (every profile, the audit log
+agreeing with the plan), the lifecycle stages, and the bars against the simulator's truth."""
 
 from __future__ import annotations
 
@@ -10,129 +12,32 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from huishou.compliance import Profile, evaluate, violations
 from huishou.config import load_settings
-from huishou.strategy import AUTO, delinquent_loans, plan_day, values_matrix, worklist
+from huishou.strategy import AUTO, BookRules, plan_day, values_matrix, worklist
 from huishou.strategy.assign import exact, greedy, plan
+from huishou.strategy.complaints import contact_examples, fit_complaint_model
 from huishou.strategy.context import logged_decisions
 from huishou.strategy.effects import fit_effect_model
+from huishou.strategy.plan import cold_start, plan_strategy, promise_model
 from huishou.strategy.policy_eval import ips_dr, ladder_choice, ladder_plan
-from huishou.strategy.rules import allowed_actions, violations
-from huishou.vocab import ACTIONS
+from huishou.vocab import ACTIONS, STAGE_ACTIONS, STAGES
+
+from builders import CN, US, ctx_row, random_ctx
 
 PARAMS = load_settings("params.yaml")
 CFG = PARAMS.strategy
 SETTLE = (PARAMS.features.paid_tolerance, PARAMS.features.settle_share)
 STEPS = CFG.decision_step_days
+LIMITS = {"agency": sum(int(a["capacity"]) for a in CFG.agencies)}
 
 
-def ctx_row(**kw) -> dict:
-    base = dict(
-        loan_id=1,
-        borrower_id=1,
-        dpd=10.0,
-        step=1.0,
-        overdue_amount=1000.0,
-        outstanding=6000.0,
-        amount=6000.0,
-        age=30.0,
-        ios=0.0,
-        rate=0.2,
-        declared_income=5000.0,
-        city_tier=2.0,
-        phone_age_months=20.0,
-        cb_mismatches=0.0,
-        cb_unreached=0.0,
-        prior_late_installments=0.0,
-        episode_contacts=1.0,
-        episode_noncontact=1.0,
-        episode_reached=0.0,
-        contacts_7d=0.0,
-        hardship_reported=0.0,
-        wrong_number=0.0,
-    )
-    return base | kw
-
-
-def allowed_for(**kw) -> pd.Series:
-    allowed, paths = allowed_actions(pd.DataFrame([ctx_row(**kw)]), CFG)
-    return allowed.iloc[0]
-
-
-# ---------------------------------------------------------------- rules
-
-
-def test_none_is_always_allowed():
-    assert allowed_for(contacts_7d=10, hardship_reported=1, wrong_number=1)["none"]
-
-
-def test_hardship_gets_a_plan_never_escalation():
-    ok = allowed_for(hardship_reported=1, dpd=2)
-    assert ok["repayment_plan"] and not any(ok[a] for a in ["sms", "app_push", "email_letter", "call", "visit"])
-
-
-def test_contact_cap_per_7_days():
-    assert allowed_for(contacts_7d=CFG.max_contacts_7d - 1)["sms"]
-    capped = allowed_for(contacts_7d=CFG.max_contacts_7d)
-    assert not any(capped[a] for a in ACTIONS if a != "none")
-
-
-def test_non_contact_channels_before_calls():
-    assert not allowed_for(episode_noncontact=0)["call"]
-    assert allowed_for(episode_noncontact=CFG.min_noncontact_before_call)["call"]
-
-
-def test_visit_only_as_last_resort():
-    lawful = dict(
-        outstanding=CFG.visit_min_amount,
-        dpd=CFG.visit_min_dpd,
-        episode_noncontact=CFG.visit_min_unreached_attempts,
-        episode_reached=0,
-    )
-    assert allowed_for(**lawful)["visit"]
-    assert not allowed_for(**(lawful | {"outstanding": CFG.visit_min_amount - 1}))["visit"]
-    assert not allowed_for(**(lawful | {"dpd": CFG.visit_min_dpd - 1}))["visit"]
-    assert not allowed_for(**(lawful | {"episode_noncontact": CFG.visit_min_unreached_attempts - 1}))["visit"]
-    assert not allowed_for(**(lawful | {"episode_reached": 1}))["visit"]
-
-
-def test_wrong_number_blocks_calls_and_visits():
-    ok = allowed_for(wrong_number=1, outstanding=9e4, dpd=20, episode_noncontact=3)
-    assert not ok["call"] and not ok["visit"] and ok["sms"]
-
-
-def test_repayment_plan_threshold():
-    assert not allowed_for(dpd=CFG.plan_min_dpd - 1)["repayment_plan"]
-    assert allowed_for(dpd=CFG.plan_min_dpd)["repayment_plan"]
-
-
-def test_rule_path_names_borrower_only_and_quiet_hours():
-    _, paths = allowed_actions(pd.DataFrame([ctx_row()]), CFG)
-    assert "borrower only" in paths.at[0, "call"] and f"window {CFG.quiet_end}-{CFG.quiet_start}" in paths.at[0, "call"]
-    assert paths.at[0, "visit"] == ""  # not allowed: no path
+def book_rules(settings) -> BookRules:
+    f = settings.features
+    return BookRules(f.default_dpd, f.paid_tolerance, f.settle_share, f.promise_grace_days, settings.data.timezone)
 
 
 # ---------------------------------------------------------------- solvers
-
-
-def _random_ctx(rng, n):
-    return pd.DataFrame(
-        [
-            ctx_row(
-                loan_id=i + 1,
-                borrower_id=i + 1,
-                dpd=float(rng.integers(1, 30)),
-                overdue_amount=float(rng.uniform(100, 8000)),
-                outstanding=float(rng.uniform(100, 30000)),
-                episode_noncontact=float(rng.integers(0, 4)),
-                episode_reached=float(rng.integers(0, 2)),
-                contacts_7d=float(rng.integers(0, 4)),
-                hardship_reported=float(rng.random() < 0.1),
-                wrong_number=float(rng.random() < 0.05),
-            )
-            for i in range(n)
-        ],
-        columns=list(ctx_row()),
-    )
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -141,17 +46,30 @@ def _random_ctx(rng, n):
     n=st.integers(0, 60),
     collectors=st.integers(0, 4),
     minutes=st.sampled_from([0, 30, 120, 240]),
+    agency=st.integers(0, 3),
+    name=st.sampled_from(["cn", "us"]),
 )
-def test_no_rule_is_ever_broken_and_capacity_holds(seed, n, collectors, minutes):
+def test_no_rule_is_ever_broken_and_every_capacity_holds(seed, n, collectors, minutes, agency, name):
     rng = np.random.default_rng(seed)
+    prof = CN if name == "cn" else US
     cfg = dataclasses.replace(CFG, collectors=collectors, collector_minutes=minutes, mip_time_limit_s=5)
-    ctx = _random_ctx(rng, n)
-    allowed, _ = allowed_actions(ctx, cfg)
+    ctx = random_ctx(rng, n)
+    ctx["borrower_id"] = rng.integers(1, max(n // 2, 1) + 1, n)  # borrowers with several loans
+    allowed = evaluate(ctx, cfg, prof).allowed
     p = pd.DataFrame(rng.uniform(0, 0.6, (n, len(ACTIONS))), columns=list(ACTIONS))
-    values = values_matrix(p, ctx["overdue_amount"] if n else pd.Series(dtype=float), allowed, cfg.costs)
-    result = plan(values, cfg.minutes, cfg.capacities(), cfg.mip_time_limit_s)
-    assert violations(ctx, result.action, cfg) == []
-    assert all(allowed.at[i, a] for i, a in result.action.items())
+    values = values_matrix(p, ctx, allowed, cfg, rng.uniform(0, 0.01, n))
+    result = plan(
+        values,
+        cfg.minutes,
+        cfg.capacities(),
+        cfg.mip_time_limit_s,
+        groups=ctx["borrower_id"],
+        limits={"agency": agency},
+    )
+    assert violations(ctx, result.action, cfg, prof) == []
+    contacted = ctx.loc[result.action != "none", "borrower_id"]
+    assert not contacted.duplicated().any()  # one contact per borrower a day
+    assert (result.action == "agency").sum() <= agency
     used = result.action.map(cfg.minutes).groupby(result.collector).sum() if n else pd.Series(dtype=float)
     for who, total in used.items():
         assert total <= cfg.capacities()[who]
@@ -172,43 +90,78 @@ def test_exact_is_optimal_on_a_tiny_instance_and_never_worse_than_greedy():
     assert plan(values, minutes, caps, 5).value == pytest.approx(best.value)
 
 
+def test_one_contact_per_borrower_keeps_the_most_valuable():
+    values = pd.DataFrame({"none": [0.0, 0.0, 0.0], "sms": [3.0, 5.0, 1.0]})
+    groups = pd.Series([7, 7, 8])
+    for solver in (
+        lambda: greedy(values, {"none": 0, "sms": 0}, {}, groups),
+        lambda: exact(values, {"none": 0, "sms": 0}, {}, 5, groups),
+    ):
+        assert solver().action.tolist() == ["none", "sms", "sms"]
+
+
+def test_agency_capacity_goes_to_the_placements_worth_most():
+    values = pd.DataFrame({"none": [0.0] * 4, "sms": [1.0] * 4, "agency": [50.0, 90.0, 70.0, 10.0]})
+    minutes = {"none": 0, "sms": 0, "agency": 0}
+    for result in (
+        greedy(values, minutes, {}, limits={"agency": 2}),
+        exact(values, minutes, {}, 5, limits={"agency": 2}),
+    ):
+        assert result.action.tolist() == ["sms", "agency", "agency", "sms"]
+
+
 def test_ties_break_deterministically():
     values = pd.DataFrame({"none": [0.0] * 4, "sms": [1.0] * 4, "call": [5.0] * 4})
     minutes = {"none": 0, "sms": 0, "call": 10}
-    first = greedy(values, minutes, {"C1": 20})
-    again = greedy(values, minutes, {"C1": 20})
+    first, again = greedy(values, minutes, {"C1": 20}), greedy(values, minutes, {"C1": 20})
     assert first.action.tolist() == again.action.tolist() == ["call", "call", "sms", "sms"]
 
 
 def test_empty_input_gives_an_empty_plan():
-    values = pd.DataFrame(columns=list(ACTIONS), dtype=float)
-    result = plan(values, CFG.minutes, CFG.capacities(), 5)
+    result = plan(pd.DataFrame(columns=list(ACTIONS), dtype=float), CFG.minutes, CFG.capacities(), 5)
     assert len(result.action) == 0 and result.value == 0.0
 
 
 def test_collector_with_zero_capacity_gets_no_work():
     cfg = dataclasses.replace(CFG, collectors=3, collector_overrides={"C002": 0})
     rng = np.random.default_rng(3)
-    ctx = _random_ctx(rng, 80)
-    allowed, _ = allowed_actions(ctx, cfg)
+    ctx = random_ctx(rng, 80)
+    allowed = evaluate(ctx, cfg, CN).allowed
     p = pd.DataFrame(rng.uniform(0.1, 0.6, (80, len(ACTIONS))), columns=list(ACTIONS))
-    result = plan(values_matrix(p, ctx["overdue_amount"], allowed, cfg.costs), cfg.minutes, cfg.capacities(), 5)
-    assert "C002" not in set(result.collector.dropna())
-    assert result.collector.notna().any()
+    result = plan(values_matrix(p, ctx, allowed, cfg), cfg.minutes, cfg.capacities(), 5)
+    assert "C002" not in set(result.collector.dropna()) and result.collector.notna().any()
 
 
-def test_ladder_escalates_by_dpd_within_rules():
+def test_complaint_risk_is_charged_to_contacts_only():
+    ctx = pd.DataFrame([ctx_row()])
+    p = pd.DataFrame([[0.1] * len(ACTIONS)], columns=list(ACTIONS))
+    allowed = pd.DataFrame([[True] * len(ACTIONS)], columns=list(ACTIONS))
+    free, risky = values_matrix(p, ctx, allowed, CFG), values_matrix(p, ctx, allowed, CFG, np.array([0.01]))
+    assert risky.at[0, "none"] == free.at[0, "none"]
+    assert risky.at[0, "sms"] == pytest.approx(free.at[0, "sms"] - 0.01 * CFG.complaint_cost)
+
+
+def test_ladder_escalates_by_stage_and_dpd_within_rules():
     ctx = pd.DataFrame(
         [
-            ctx_row(loan_id=1, dpd=3),
-            ctx_row(loan_id=2, dpd=10),
-            ctx_row(loan_id=3, dpd=25, outstanding=9e4, episode_noncontact=3),
+            ctx_row(loan_id=1, borrower_id=1, stage="pre_due", dpd=-3.0),
+            ctx_row(loan_id=2, borrower_id=2, dpd=3.0),
+            ctx_row(loan_id=3, borrower_id=3, dpd=10.0),
+            ctx_row(loan_id=4, borrower_id=4, stage="recovery", dpd=float(CFG.ladder_agency_from_dpd)),
+            ctx_row(
+                loan_id=5,
+                borrower_id=5,
+                stage="recovery",
+                dpd=float(CFG.ladder_visit_from_dpd),
+                outstanding=9e4,
+                episode_noncontact=5.0,
+            ),
         ]
     )
-    allowed, _ = allowed_actions(ctx, CFG)
-    assert ladder_choice(ctx, allowed, CFG).tolist() == ["sms", "call", "visit"]
-    tight = ladder_plan(ctx, allowed, dataclasses.replace(CFG, collectors=1, collector_minutes=90))
-    assert tight.action.tolist() == ["sms", "sms", "visit"]  # highest DPD first takes the minutes
+    allowed = evaluate(ctx, CFG, CN).allowed
+    assert ladder_choice(ctx, allowed, CFG).tolist() == ["sms", "sms", "call", "agency", "visit"]
+    tight = ladder_plan(ctx, allowed, dataclasses.replace(CFG, collectors=1, collector_minutes=CFG.minutes["visit"]))
+    assert tight.action.tolist() == ["sms", "sms", "sms", "agency", "visit"]  # highest DPD first takes the minutes
 
 
 # ---------------------------------------------------------------- effects and off-policy evaluation
@@ -220,14 +173,13 @@ def test_effect_model_recovers_heterogeneous_effects_under_a_confounded_policy()
     ctx = pd.DataFrame([ctx_row()] * n)
     ctx["age"] = rng.integers(20, 60, n).astype(float)
     young = (ctx["age"] < 30).to_numpy()
-    # legacy policy: calls mostly the young, for whom calls work worst
-    p_call = np.where(young, 0.8, 0.2)
+    p_call = np.where(young, 0.8, 0.2)  # the legacy policy calls mostly the young, for whom calls work worst
     action = np.where(rng.random(n) < p_call, "call", "sms")
     propensity = np.where(action == "call", p_call, 1 - p_call)
     true_call, true_sms = np.where(young, 0.1, 0.4), np.full(n, 0.2)
     paid = rng.random(n) < np.where(action == "call", true_call, true_sms)
     decisions = ctx.assign(action=action, propensity=propensity, paid=paid.astype(int))
-    model = fit_effect_model(decisions, dict(CFG.effect_model) | {"num_boost_round": 100})
+    model = fit_effect_model(decisions, CFG.effect_model, rounds=200)
     pred = model.predict(ctx.iloc[:2000])
     assert np.abs(pred["call"] - true_call[:2000]).mean() < 0.05
     assert np.abs(pred["sms"] - true_sms[:2000]).mean() < 0.05
@@ -236,8 +188,7 @@ def test_effect_model_recovers_heterogeneous_effects_under_a_confounded_policy()
 def test_ips_and_dr_recover_the_value_of_a_policy():
     rng = np.random.default_rng(1)
     n = 200_000
-    propensity_call = 0.3
-    action = np.where(rng.random(n) < propensity_call, "call", "sms")
+    action = np.where(rng.random(n) < 0.3, "call", "sms")
     reward = pd.Series(np.where(action == "call", rng.normal(10, 1, n), rng.normal(4, 1, n)))
     logged = pd.DataFrame({"action": action, "propensity": np.where(action == "call", 0.3, 0.7)})
     mu = pd.DataFrame({a: np.zeros(n) for a in ACTIONS})
@@ -246,62 +197,97 @@ def test_ips_and_dr_recover_the_value_of_a_policy():
     assert out["ips"] == pytest.approx(10, rel=0.02) and out["dr"] == pytest.approx(10, rel=0.01)
 
 
-# ---------------------------------------------------------------- on a simulated book
+def test_complaints_are_learnt_from_the_books_complaint_holds(book, settings):
+    tables = book.raw_tables()
+    examples = contact_examples(
+        tables, settings.simulate.as_of, CN.contact_start, CN.contact_end, settings.data.timezone
+    )
+    model = fit_complaint_model(examples)
+    truth = book.truth["complaints"]
+    assert model.report["complaints"] > 0 and model.report["contacts"] == len(examples)
+    assert model.report["coefficients"]["contacts_7d"] > 0  # more contact, more complaints (the true slope: 0.45)
+    assert model.report["coefficients"]["unsocial"] > 0
+    assert abs(examples["complained"].mean() - truth["complained"].mean()) < 0.01
+    heavy = pd.DataFrame({"contacts_7d": [0.0, 5.0], "hardship_reported": [0.0, 0.0]})
+    assert model.predict(heavy)[1] > 2 * model.predict(heavy)[0]
 
 
-def test_plan_day_on_a_book_is_lawful_and_fills_worklists(book, settings):
+def test_no_complaint_records_means_no_complaint_charge():
+    model = fit_complaint_model(
+        pd.DataFrame(
+            {"contacts_7d": [0.0, 1.0], "hardship_reported": [0.0, 0.0], "unsocial": [0.0, 0.0], "complained": [0, 0]}
+        )
+    )
+    assert model.model is None and (model.predict(pd.DataFrame([ctx_row()])) == 0).all()
+
+
+# ---------------------------------------------------------------- whole days on simulated books
+
+
+def _effects(tables, day, settings, rounds=60):
+    out = {}
+    for stage in STAGES:
+        logged = logged_decisions(
+            tables, day - pd.Timedelta(days=7), 7, *SETTLE, STEPS, stage=stage, lender_zone=settings.data.timezone
+        ).assign(stage=stage)
+        out[stage] = fit_effect_model(logged, settings.strategy.effect_model, STAGE_ACTIONS[stage], rounds)
+    return out
+
+
+def test_plan_day_covers_the_lifecycle_lawfully_and_fills_worklists(book, settings):
     tables = book.raw_tables()
     day = settings.simulate.as_of
-    f = settings.features
-    logged = logged_decisions(tables, day - pd.Timedelta(days=7), 7, *SETTLE, STEPS)
-    effects = fit_effect_model(logged, dict(settings.strategy.effect_model) | {"num_boost_round": 80})
-    cfg = dataclasses.replace(settings.strategy, collectors=1, collector_minutes=60)
-    cand, result = plan_day(tables, day, effects, cfg, f.default_dpd, *SETTLE)
-    delinquent = delinquent_loans(tables["installments"], day, 29, f.default_dpd, *SETTLE)
-    assert len(cand) > 5 and set(cand["loan_id"]) <= set(delinquent)
-    assert violations(cand, cand["action"], cfg) == []
+    cfg = dataclasses.replace(settings.strategy, collectors=2, collector_minutes=120)
+    complaints = fit_complaint_model(contact_examples(tables, day, CN.contact_start, CN.contact_end, "Asia/Shanghai"))
+    result = plan_day(
+        tables,
+        day,
+        _effects(tables, day, settings),
+        cfg,
+        CN,
+        book_rules(settings),
+        np.random.default_rng(0),
+        complaints,
+    )
+    cand = result.candidates
+    assert set(cand["stage"]) == set(STAGES)
+    assert (cand.loc[cand["stage"] == "pre_due", "dpd"] < 0).all()
+    assert (cand.loc[cand["stage"] == "recovery", "dpd"] >= settings.features.default_dpd).all()
+    for stage, acts in STAGE_ACTIONS.items():
+        assert set(cand.loc[cand["stage"] == stage, "action"]) <= set(acts)
+    assert violations(cand, cand["action"], cfg, CN) == []
+    assert not cand.loc[cand["action"] != "none", "borrower_id"].duplicated().any()
+    assert (cand["p_complaint"] > 0).all() and (cand["policy"] == "effect model").all()
     reasons = pd.DataFrame(
         {"reason_1": "currently overdue", "reason_2": "", "reason_3": ""},
         index=pd.Index(cand["loan_id"], name="loan_id"),
     )
-    lists = worklist(cand, reasons, pd.Series(0.5, index=cand["loan_id"]), cfg)
-    assert (lists["action"] != "none").all()
-    assert set(lists["collector_id"]) <= {AUTO, "C001"}
+    lists = worklist(cand.assign(p_promise_kept=np.nan), reasons, pd.Series(0.5, index=cand["loan_id"]))
+    assert (lists["action"] != "none").all() and set(lists["collector_id"]) <= {AUTO, "C001", "C002"}
     for _, rows in lists.groupby("collector_id"):
         assert rows["rank"].tolist() == list(range(1, len(rows) + 1))
-        assert rows["expected_value"].is_monotonic_decreasing
-    assert lists["rule_path"].str.contains("borrower only").all()
+        broken = rows["broken_promises"] > 0
+        assert broken.is_monotonic_decreasing  # broken promises first ...
+        for _, part in rows.groupby(broken):
+            assert part["expected_value"].is_monotonic_decreasing  # ... then by expected value
+    assert (
+        lists["rule_path"].str.contains("borrower only").all() and lists["time_window"].str.match(r"\d\d:\d\d-").all()
+    )
 
 
-@pytest.mark.e2e
-def test_strategy_beats_the_ladder_and_nears_the_oracle_on_the_simulated_truth():
-    """The bar on the default simulated book (params.yaml): >= 15 % over the DPD ladder and >= 90 % of the
-    oracle policy in true expected recovery, same rules and collector capacity, over five worklist dates."""
-    from huishou.simulate import simulate_book
-    from huishou.strategy.truth_eval import true_values, truth_comparison
-
-    settings = load_settings("params.yaml")
-    book = simulate_book(settings.simulate, progress=False)
-    tables = book.raw_tables()
-    as_of = settings.simulate.as_of
-    days = [as_of - pd.Timedelta(days=d) for d in settings.strategy.eval_days_before_as_of]
-    cfg = settings.strategy
-    f = settings.features
-    settle = (f.paid_tolerance, f.settle_share)
-    cutoff = days[0] - pd.Timedelta(days=cfg.response_days)
-    logged = logged_decisions(tables, cutoff, cfg.response_days, *settle, cfg.decision_step_days)
-    effects = fit_effect_model(logged, cfg.effect_model)
-    totals = {"strategy": 0.0, "ladder": 0.0, "oracle": 0.0}
-    for day in days:
-        cand, _ = plan_day(tables, day, effects, cfg, f.default_dpd, *settle)
-        allowed = cand[[f"allowed_{a}" for a in ACTIONS]].set_axis(list(ACTIONS), axis=1)
-        result = truth_comparison(
-            cand, allowed, cand["action"], true_values(cand, book.truth["borrowers"], 0.0, cfg), cfg
-        )
-        for k in totals:
-            totals[k] += result[k]
-    assert totals["strategy"] >= 1.15 * totals["ladder"], totals
-    assert totals["strategy"] >= 0.90 * totals["oracle"], totals
+def _audit_agrees(result, cfg) -> None:
+    cand, audit = result.candidates.set_index("loan_id"), result.audit
+    published = audit[audit["event"] == "published"].set_index("loan_id")
+    acting = cand[cand["action"] != "none"]
+    assert set(published.index) == set(acting.index)
+    assert (published["action"] == acting.loc[published.index, "action"]).all()
+    assert (published["rule_path"] == acting.loc[published.index, "rule_path"]).all()
+    blocked = audit[audit["event"] == "blocked"]
+    assert blocked["source"].str.len().gt(0).all()
+    for a in ACTIONS:
+        forbidden = set(cand.index[~cand[f"allowed_{a}"]])
+        assert set(blocked.loc[blocked["action"] == a, "loan_id"]) == forbidden, a
+        assert not (acting["action"] == a).loc[list(forbidden & set(acting.index))].any()
 
 
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -310,8 +296,11 @@ def test_strategy_beats_the_ladder_and_nears_the_oracle_on_the_simulated_truth()
     collectors=st.integers(0, 3),
     minutes=st.sampled_from([0, 45, 240]),
     hardship=st.sampled_from([0.05, 0.3]),
+    name=st.sampled_from(["cn_cba_2026", "us_reg_f"]),
 )
-def test_no_rule_is_broken_on_random_simulated_books(seed, collectors, minutes, hardship):
+def test_no_rule_is_broken_on_random_simulated_books_and_the_audit_log_agrees(
+    seed, collectors, minutes, hardship, name
+):
     from huishou.simulate import simulate_book
 
     from conftest import small_settings
@@ -320,67 +309,109 @@ def test_no_rule_is_broken_on_random_simulated_books(seed, collectors, minutes, 
     book = simulate_book(s.simulate, progress=False)
     tables = book.raw_tables()
     day = s.simulate.as_of
-    logged = logged_decisions(tables, day - pd.Timedelta(days=7), 7, *SETTLE, STEPS)
-    effects = fit_effect_model(logged, dict(s.strategy.effect_model) | {"num_boost_round": 40})
+    prof = Profile.from_settings(s.strategy.compliance | {"profile": name})
     cfg = dataclasses.replace(s.strategy, collectors=collectors, collector_minutes=minutes)
-    cand, result = plan_day(tables, day, effects, cfg, s.features.default_dpd, *SETTLE)
-    assert violations(cand, cand["action"], cfg) == []
+    result = plan_day(tables, day, _effects(tables, day, s, 30), cfg, prof, book_rules(s), np.random.default_rng(seed))
+    cand = result.candidates
+    assert violations(cand, cand["action"], cfg, prof) == []
     used = cand.groupby("collector_id")["action"].apply(lambda a: sum(cfg.minutes[x] for x in a))
     for who, total in used.items():
         assert who == AUTO or total <= cfg.capacities()[who]
     assert (cand.loc[cand["collector_id"] == AUTO, "action"].map(cfg.minutes) == 0).all()
+    assert (cand["action"] == "agency").sum() <= LIMITS["agency"]
+    _audit_agrees(result, cfg)
+    assert set(result.audit["profile"]) == {name}
 
 
-# ---------------------------------------------------------------- rules hold per borrower and per episode
-
-
-def _context_at(tables, loan_id: int, t: str) -> pd.Series:
-    from huishou.strategy.context import decision_context
-
-    decisions = pd.DataFrame({"decision_id": [0], "loan_id": [loan_id], "t": [pd.Timestamp(t)]})
-    return decision_context(tables, decisions, *SETTLE, STEPS).iloc[0]
-
-
-def test_hardship_reported_on_another_loan_of_the_borrower_blocks_escalation():
-    from builders import action, application, book, schedule
-
-    tables = book(
-        [application(1, borrower_id=7), application(2, borrower_id=7, disbursed="2025-02-01 10:00")],
-        schedule(1, "2025-01-31") + schedule(2, "2025-03-01"),
-        actions=[action(1, "2025-02-08 10:00", "call", "reached", hardship=True)],
+def test_cold_start_logs_exact_propensities_and_stays_lawful(book, settings):
+    tables = book.raw_tables()
+    day = settings.simulate.as_of
+    result = plan_day(tables, day, {}, settings.strategy, CN, book_rules(settings), np.random.default_rng(5))
+    cand = result.candidates
+    assert (cand["policy"] == "cold start").all() and violations(cand, cand["action"], settings.strategy, CN) == []
+    # the propensity of the action taken: the ladder's action keeps 1 - eps plus its share of eps
+    eps = settings.strategy.cold_start_epsilon
+    assert ((cand["propensity"] > 0) & (cand["propensity"] <= 1)).all()
+    assert (cand["propensity"] >= 1 - eps).sum() > 0.5 * len(cand)
+    allowed = cand[[f"allowed_{a}" for a in ACTIONS]].set_axis(list(ACTIONS), axis=1)
+    again, p = cold_start(
+        cand, allowed, settings.strategy, np.random.default_rng(5), settings.strategy.capacities(), dict(LIMITS), set()
     )
-    ctx = _context_at(tables, 2, "2025-03-12 09:00")
-    assert ctx["dpd"] == 11 and ctx["hardship_reported"] == 1
-    allowed, _ = allowed_actions(pd.DataFrame([ctx]), CFG)
-    assert allowed.iloc[0][["sms", "app_push", "email_letter", "call", "visit"]].sum() == 0
-    assert allowed.iloc[0]["repayment_plan"]
+    assert again.action.tolist() == cand["action"].tolist() and np.allclose(p, cand["propensity"])
 
 
-def test_a_wrong_number_earlier_in_the_episode_blocks_calls_after_later_contacts():
-    from builders import action, application, book, schedule
-
-    tables = book(
-        [application(1, amount=60_000.0)],
-        schedule(1, "2025-01-31", amount=10_000.0),
-        actions=[
-            action(1, "2025-02-01 10:00", "sms", "no_answer"),
-            action(1, "2025-02-08 10:00", "call", "wrong_number"),
-            action(1, "2025-02-15 10:00", "visit", "no_answer"),  # the latest voice contact is not the wrong one
-        ],
+def test_promises_are_tracked_and_their_model_is_checked(book, settings):
+    tables = book.raw_tables()
+    cutoff = settings.simulate.as_of - pd.Timedelta(days=14)
+    logged = pd.concat(
+        [logged_decisions(tables, cutoff, 7, *SETTLE, STEPS, stage=s).assign(stage=s) for s in STAGES],
+        ignore_index=True,
     )
-    ctx = _context_at(tables, 1, "2025-02-22 09:00")
-    assert ctx["wrong_number"] == 1
-    allowed, _ = allowed_actions(pd.DataFrame([ctx]), CFG)
-    assert not allowed.iloc[0]["call"] and not allowed.iloc[0]["visit"] and allowed.iloc[0]["sms"]
+    report = promise_model(logged, tables, book_rules(settings), settings.strategy)
+    assert report["promises"] > 50 and 0.1 < report["kept_rate"] < 0.9
+    assert report["model"] is not None and 0.55 < report["holdout_auc"] <= 1.0
+    assert abs(report["holdout_mean_predicted"] - report["holdout_kept_rate"]) < 0.1
 
 
-def test_a_wrong_number_in_an_earlier_episode_does_not_block_a_new_one():
-    from builders import action, application, book, schedule
-
-    tables = book(
-        [application(1)],
-        schedule(1, "2025-01-31", paid={1: ("2025-02-20", 1000.0)}),
-        actions=[action(1, "2025-02-08 10:00", "call", "wrong_number")],
+def test_plan_strategy_reports_per_stage(book, settings):
+    cfg = dataclasses.replace(
+        settings.strategy,
+        eval_days_before_as_of=[7, 0],
+        effect_model=settings.strategy.effect_model | {"rounds_grid": [40, 80], "cv_folds": 2},
     )
-    ctx = _context_at(tables, 1, "2025-03-10 09:00")  # installment 2 (due 2025-03-02) opened a new episode
-    assert ctx["dpd"] == 8 and ctx["wrong_number"] == 0
+    plans = plan_strategy(book.raw_tables(), settings.simulate.as_of, cfg, CN, book_rules(settings))
+    assert len(plans.days) == 2 and set(plans.off_policy) == set(STAGES)
+    for stage in STAGES:
+        entry = plans.off_policy[stage]
+        assert entry["effect_model"]["rounds"] in (40, 80) and set(entry["effect_model"]["cv_dr_by_rounds"]) == {
+            "40",
+            "80",
+        }
+    assert plans.complaints["complaints"] > 0 and plans.promises["promises"] > 0
+    published = plans.candidates[plans.published]
+    pending = published["pending_promise"] > 0
+    assert published.loc[pending, "p_promise_kept"].between(0, 1).all()
+    assert published.loc[~pending, "p_promise_kept"].isna().all()
+
+
+# ---------------------------------------------------------------- against the simulator's truth
+
+
+@pytest.mark.e2e
+def test_strategy_against_the_ladder_and_the_oracle_on_the_simulated_truth(tmp_path):
+    """The default simulated book (params.yaml), five worklist dates, same rules and capacity for all three
+    policies. Overall and in every stage the strategy beats the ladder and stays near the oracle; overall and in
+    recovery it makes fewer contacts and draws fewer complaints than the ladder (README: where the issue's bars
+    are and are not met)."""
+    from huishou.book.truth import load_truth_table
+    from huishou.simulate import simulate_book
+    from huishou.strategy.truth_eval import true_paid, true_values, truth_comparison
+
+    s = load_settings("params.yaml")
+    book = simulate_book(s.simulate, progress=False)
+    cfg = s.strategy
+    plans = plan_strategy(book.raw_tables(), s.simulate.as_of, cfg, CN, book_rules(s))
+    borrowers = book.truth["borrowers"]
+    installments = book.truth["installments"]
+    assert load_truth_table is not None
+    totals: dict = {}
+    for cand in plans.candidates.values():
+        allowed = cand[[f"allowed_{a}" for a in ACTIONS]].set_axis(list(ACTIONS), axis=1)
+        truth = true_values(cand, true_paid(cand, borrowers, installments, s.simulate.cure_shift), cfg)
+        for stage, policies in truth_comparison(cand, allowed, cand["action"], truth, cfg).items():
+            for policy, entry in policies.items():
+                for key, value in entry.items():
+                    totals.setdefault(stage, {}).setdefault(policy, {}).setdefault(key, 0.0)
+                    totals[stage][policy][key] += value
+    for stage in (*STAGES, "all"):
+        t = totals[stage]
+        assert t["strategy"]["recovery"] > t["ladder"]["recovery"], stage
+        assert t["strategy"]["added"] >= 1.2 * t["ladder"]["added"], stage
+        assert t["strategy"]["recovery"] >= 0.93 * t["oracle"]["recovery"], stage
+    for stage in ("recovery", "early"):
+        assert totals[stage]["strategy"]["recovery"] >= 1.2 * totals[stage]["ladder"]["recovery"], stage
+    assert totals["recovery"]["strategy"]["recovery"] >= 0.95 * totals["recovery"]["oracle"]["recovery"]
+    assert totals["all"]["strategy"]["recovery"] >= 0.95 * totals["all"]["oracle"]["recovery"]
+    for stage in ("all", "recovery", "pre_due"):
+        assert totals[stage]["strategy"]["contacts"] < totals[stage]["ladder"]["contacts"], stage
+        assert totals[stage]["strategy"]["complaints"] < totals[stage]["ladder"]["complaints"], stage

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 from huishou.errors import ConfigError
 
@@ -43,6 +44,7 @@ class DataSettings:
     features_dir: str
     models_dir: str
     worklists_dir: str
+    compliance_dir: str
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,8 @@ class SimulateSettings:
     lender_score_noise: float
     write_oracle: bool
     write_collection_log: bool
+    timezones: dict[str, float]
+    legacy_late_share: float
 
     @property
     def as_of(self) -> pd.Timestamp:
@@ -199,12 +203,21 @@ class StrategySettings:
     visit_min_dpd: int
     visit_min_unreached_attempts: int
     plan_min_dpd: int
-    quiet_start: str
-    quiet_end: str
+    recovery_max_dpd: int
+    pre_due_days_ahead: int
+    pre_due_max_reminders: int
+    collector_shift: list[str]
+    settlement_discounts: dict[int, float]
+    agencies: list[dict]
+    agency_min_dpd: int
+    compliance: dict
     ladder_call_from_dpd: int
     ladder_visit_from_dpd: int
+    ladder_agency_from_dpd: int
     mip_time_limit_s: float
     effect_model: dict[str, float]
+    promise_model: dict[str, float]
+    complaint_cost: float
     min_logged_decisions: int
     cold_start_epsilon: float
     seed: int
@@ -356,12 +369,42 @@ def _check(settings: Settings, source: str) -> None:
         if not ok:
             raise ConfigError(f"{source}: {message}")
     _check_extras(f, source)
+    _check_compliance(settings.strategy.compliance, source)
     for key, bounds in settings.contracts.ranges.items():
         if "." not in key or not (isinstance(bounds, list | tuple) and len(bounds) == 2 and bounds[0] <= bounds[1]):
             raise ConfigError(f"{source}: contracts.ranges.{key} must be 'table.column': [low, high] with low <= high")
 
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+PROFILE_KEYS = {
+    "contact_start",
+    "contact_end",
+    "unanswered_per_method_day",
+    "calls_7d",
+    "call_gap_after_conversation_days",
+    "record_retention_days",
+}
+_HHMM = re.compile(r"^([01]\d|2[0-4]):[0-5]\d$")
+
+
+def _check_compliance(compliance: Mapping, source: str) -> None:
+    """strategy.compliance: an active profile among the defined ones, each with every key, hours as HH:MM."""
+    key = "strategy.compliance"
+    if not isinstance(compliance, Mapping) or set(compliance) != {"profile", "profiles", "overrides"}:
+        raise ConfigError(f"{source}: {key} has exactly profile, profiles and overrides")
+    profiles = compliance["profiles"] or {}
+    if compliance["profile"] not in profiles:
+        raise ConfigError(f"{source}: {key}.profile {compliance['profile']!r} is not one of {sorted(profiles)}")
+    for name, values in profiles.items():
+        if not isinstance(values, Mapping) or set(values) != PROFILE_KEYS:
+            raise ConfigError(f"{source}: {key}.profiles.{name} needs exactly {sorted(PROFILE_KEYS)}")
+    unknown = set(compliance["overrides"] or {}) - PROFILE_KEYS
+    if unknown:
+        raise ConfigError(f"{source}: {key}.overrides: unknown key(s) {sorted(unknown)}")
+    active = dict(profiles[compliance["profile"]]) | dict(compliance["overrides"] or {})
+    for hour in ("contact_start", "contact_end"):
+        if not _HHMM.match(str(active[hour])):
+            raise ConfigError(f"{source}: {key}: {hour} must be HH:MM, got {active[hour]!r}")
 
 
 def _check_extras(f: FeatureSettings, source: str) -> None:
@@ -415,9 +458,9 @@ def read_params(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: not found (run from the repository root or pass --params)")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
+    try:  # YAML 1.2, as DVC writes it (`dvc exp run -S` leaves 22:00 unquoted: a time, not 1320 in base 60)
+        raw = YAML(typ="safe", pure=True).load(path.read_text()) or {}
+    except YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({err})") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: must be a mapping of sections")

@@ -85,10 +85,17 @@ def _partition_tables(tables: Mapping[str, Path], part: int, n_parts: int) -> di
     )
     out = {"applications": con.sql("SELECT * FROM apps").df()}
     for name, path in tables.items():
-        if name != "applications":
-            out[name] = con.execute(
-                "SELECT * FROM read_parquet($path) t WHERE t.loan_id IN (SELECT loan_id FROM apps)", {"path": str(path)}
-            ).df()
+        if name == "applications":
+            continue
+        columns = set(
+            con.execute("DESCRIBE SELECT * FROM read_parquet($path)", {"path": str(path)}).df()["column_name"]
+        )
+        key = "loan_id" if "loan_id" in columns else "borrower_id"  # contact preferences are the borrower's
+        query = {
+            "loan_id": "SELECT * FROM read_parquet($path) t WHERE t.loan_id IN (SELECT loan_id FROM apps)",
+            "borrower_id": "SELECT * FROM read_parquet($path) t WHERE t.borrower_id IN (SELECT borrower_id FROM apps)",
+        }[key]
+        out[name] = con.execute(query, {"path": str(path)}).df()
     con.close()
     return out
 

@@ -7,11 +7,19 @@ from __future__ import annotations
 
 # Collection actions (the `channel` of a logged action; `none`: the policy chose to wait).
 NONE = "none"
-ACTIONS = ("none", "sms", "app_push", "email_letter", "call", "visit", "repayment_plan")
+ACTIONS = ("none", "sms", "app_push", "email_letter", "call", "visit", "repayment_plan", "settlement", "agency")
 CONTACTS = ACTIONS[1:]  # every action that contacts the borrower
 NONCONTACT = ("sms", "app_push", "email_letter")  # messages: no conversation with a person
-HUMAN = ("call", "visit", "repayment_plan")  # actions a collector performs
+HUMAN = ("call", "visit", "repayment_plan", "settlement")  # actions a collector performs
 VOICE = ("call", "visit")  # actions that reach a person by phone or in person
+
+# The collection lifecycle and what each stage may do.
+STAGES = ("pre_due", "early", "recovery")
+STAGE_ACTIONS = {
+    "pre_due": ("none", "sms", "app_push"),  # gentle reminders before a due date
+    "early": ("none", "sms", "app_push", "email_letter", "call", "visit", "repayment_plan"),
+    "recovery": ("none", "sms", "email_letter", "call", "visit", "repayment_plan", "settlement", "agency"),
+}
 AUTO = "AUTO"  # the worklist of automated channels (sms, app push, letters): no collector minutes
 
 # Outcomes of a logged action.
@@ -26,8 +34,13 @@ OUTCOMES_BY_ACTION = {  # the outcomes each action can have
     "call": ("no_answer", "reached", "promise_to_pay", "paid", "refused", "wrong_number"),
     "visit": ("no_answer", "reached", "promise_to_pay", "paid", "refused"),
     "repayment_plan": ("reached", "promise_to_pay", "paid", "refused"),
+    "settlement": ("reached", "promise_to_pay", "paid", "refused"),
+    "agency": ("none", "no_answer", "reached", "promise_to_pay", "paid", "refused"),  # what the agency reports
 }
-POLICY_STAGES = ("early", "recovery")
+
+# What a borrower told the lender about being contacted (the contact_preferences table).
+PREFERENCES = ("opt_out", "cease", "complaint_hold", "do_not_visit", "consent_window")
+POLICY_STAGES = STAGES
 
 # Who answered a verification call (回访), and stated repayment sources that are no plan at all.
 ANSWERED_BY = ("borrower", "other", "none")
@@ -38,7 +51,7 @@ APPLICATION_STATUSES = ("approved", "pending", "declined")
 
 # The book's tables.
 REQUIRED_TABLES = ("applications", "installments")
-OPTIONAL_TABLES = ("callbacks", "collection_actions", "attributes", "outcomes")
+OPTIONAL_TABLES = ("callbacks", "collection_actions", "attributes", "outcomes", "contact_preferences")
 ALL_TABLES = REQUIRED_TABLES + OPTIONAL_TABLES
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from huishou.errors import DataValidationError
-from huishou.vocab import ACTIONS, ANSWERED_BY, APPLICATION_STATUSES, OUTCOMES, POLICY_STAGES
+from huishou.vocab import ACTIONS, ANSWERED_BY, APPLICATION_STATUSES, CONTACTS, OUTCOMES, POLICY_STAGES, PREFERENCES
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,7 @@ SPECS: dict[str, dict[str, Col]] = {
         "device_os": Col("str", nullable=True, required=False),
         "phone_age_months": Col("int", nullable=True, required=False, ge=0),
         "n_earlier_loans": Col("int", nullable=True, required=False, ge=0),
+        "timezone": Col("str", nullable=True, required=False),  # the borrower's IANA zone (empty: the lender's)
     },
     "callbacks": {
         "loan_id": Col("int", ge=1),
@@ -88,6 +89,16 @@ SPECS: dict[str, dict[str, Col]] = {
         "hardship_reported": Col("bool"),
         "propensity": Col("float", gt=0, le=1),
         "policy_stage": Col("str", isin=POLICY_STAGES),
+        "promised_date": Col("datetime", nullable=True, required=False),  # with a promise to pay: by when
+    },
+    "contact_preferences": {  # what the borrower asked for: opt-outs, cease, complaint holds, consent windows
+        "borrower_id": Col("int", ge=1),
+        "kind": Col("str", isin=PREFERENCES),
+        "channel": Col("str", nullable=True, required=False, isin=CONTACTS),  # opt_out: which channel
+        "valid_from": Col("datetime"),
+        "valid_until": Col("datetime", nullable=True, required=False),  # empty: until revoked
+        "window_start": Col("str", nullable=True, required=False),  # consent_window: HH:MM, borrower local time
+        "window_end": Col("str", nullable=True, required=False),
     },
     "attributes": {  # the lender's borrower-level attributes with the date each became known (+ declared columns)
         "borrower_id": Col("int", ge=1),
@@ -106,6 +117,7 @@ KEYS = {  # unique per table: a repeated key is a duplicated record
     "collection_actions": ["loan_id", "action_at", "channel"],
     "attributes": ["borrower_id", "as_of"],
     "outcomes": ["loan_id", "snapshot_date"],
+    "contact_preferences": ["borrower_id", "kind", "channel", "valid_from"],
 }
 EXTRA_TABLES = {"application_columns": "applications", "attributes": "attributes"}  # where declared columns live
 
@@ -188,6 +200,8 @@ def _integral_floats(s: pd.Series) -> bool:
 
 
 def _kind_ok(series: pd.Series, kind: str, nullable: bool = False) -> bool:
+    if nullable and len(series) and series.isna().all():
+        return True  # an entirely missing column carries no type
     checks = {
         "int": lambda s: pd.api.types.is_integer_dtype(s) or (nullable and _integral_floats(s)),
         "float": lambda s: pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s),
@@ -232,9 +246,12 @@ def complete_columns(df: pd.DataFrame, table: str, contract: Contract = DEFAULT)
     """The table with every contract column: absent optional columns as missing values (or their default)."""
     spec = contract.spec(table)
     absent = {c: col for c, col in spec.items() if c not in df.columns}
-    if not absent:
+    untyped = [c for c in spec if c in df.columns and df[c].dtype == object and len(df) and df[c].isna().all()]
+    if not absent and not untyped:
         return df
     out = df.copy()
+    for name in untyped:  # an entirely missing column read without a type gets the contract's
+        out[name] = pd.Series(None, index=df.index, dtype=_MISSING_DTYPE[spec[name].dtype])
     for name, col in absent.items():
         dtype = _PANDERA_DTYPE[col.dtype] if col.default is not None else _MISSING_DTYPE[col.dtype]
         out[name] = pd.Series(col.default, index=df.index, dtype=dtype)

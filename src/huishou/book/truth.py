@@ -35,3 +35,11 @@ def load_borrowers(truth_dir: str | Path) -> pd.DataFrame:
             f"{path}: no simulator truth; the strategy can only be checked against truth on the simulated book"
         )
     return pd.read_parquet(path)
+
+
+def load_truth_table(truth_dir: str | Path, name: str) -> pd.DataFrame:
+    """One table of the simulator's truth (e.g. installments: true miss log-odds)."""
+    path = Path(truth_dir) / f"{name}.parquet"
+    if not path.exists():
+        raise DataValidationError(f"{path}: no simulator truth; this check runs on the simulated book only")
+    return pd.read_parquet(path)

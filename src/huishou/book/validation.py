@@ -198,6 +198,103 @@ def _check_dates(tables: Mapping[str, pd.DataFrame], sources: Mapping[str, str],
         )
 
 
+def _check_conduct(tables: Mapping[str, pd.DataFrame], sources: Mapping[str, str], as_of: pd.Timestamp) -> None:
+    """Time zones, promises and contact preferences."""
+    apps = tables["applications"]
+    zones = apps["timezone"].dropna()
+    bad_zone = apps["timezone"].notna() & ~apps["timezone"].isin(_known_zones(zones.unique()))
+    _fail_rows(
+        sources["applications"], "applications", "timezone", "an IANA time zone (e.g. Asia/Shanghai)", apps, bad_zone
+    )
+    if "collection_actions" in tables:
+        acts = tables["collection_actions"]
+        src = sources["collection_actions"]
+        _fail_rows(
+            src,
+            "collection_actions",
+            "promised_date",
+            "only with outcome promise_to_pay",
+            acts,
+            acts["promised_date"].notna() & (acts["outcome"] != "promise_to_pay"),
+        )
+        _fail_rows(
+            src,
+            "collection_actions",
+            "promised_date",
+            "on or after the day of the promise",
+            acts,
+            acts["promised_date"] < acts["action_at"].dt.normalize(),
+        )
+    if "contact_preferences" in tables:
+        prefs = tables["contact_preferences"]
+        src = sources["contact_preferences"]
+        _fail_rows(
+            src,
+            "contact_preferences",
+            "borrower_id",
+            "must exist in applications.borrower_id",
+            prefs,
+            ~prefs["borrower_id"].isin(apps["borrower_id"]),
+        )
+        _fail_rows(
+            src,
+            "contact_preferences",
+            "valid_from",
+            f"before the extract date {as_of.date()}",
+            prefs,
+            prefs["valid_from"] >= as_of,
+        )
+        _fail_rows(
+            src,
+            "contact_preferences",
+            "valid_until",
+            "after valid_from",
+            prefs,
+            prefs["valid_until"] <= prefs["valid_from"],
+        )
+        _fail_rows(
+            src,
+            "contact_preferences",
+            "channel",
+            "set for an opt_out (the channel opted out of)",
+            prefs,
+            (prefs["kind"] == "opt_out") & prefs["channel"].isna(),
+        )
+        window = prefs["kind"] == "consent_window"
+        start, end = prefs["window_start"].map(_minutes), prefs["window_end"].map(_minutes)
+        _fail_rows(
+            src,
+            "contact_preferences",
+            "window_start",
+            "a consent window is HH:MM-HH:MM, start before end",
+            prefs,
+            window & ~(start < end),
+        )
+
+
+def _known_zones(names) -> set[str]:
+    from zoneinfo import ZoneInfo
+
+    known = set()
+    for name in names:
+        try:
+            ZoneInfo(str(name))
+            known.add(name)
+        except (KeyError, ValueError):  # ZoneInfoNotFoundError is a KeyError
+            pass
+    return known
+
+
+def _minutes(text) -> float:
+    """HH:MM -> minutes after midnight (NaN when malformed)."""
+    try:
+        h, m = str(text).split(":")
+        value = int(h) * 60 + int(m)
+    except ValueError:
+        return float("nan")
+    return value if 0 <= int(h) <= 24 and 0 <= int(m) < 60 and value <= 24 * 60 else float("nan")
+
+
 def _check_outcomes(tables: Mapping[str, pd.DataFrame], sources: Mapping[str, str]) -> None:
     if "collection_actions" not in tables:
         return
@@ -242,6 +339,7 @@ def validate_book(
     _check_schedule(tables, sources)
     _check_dates(tables, sources, pd.Timestamp(as_of))
     _check_outcomes(tables, sources)
+    _check_conduct(tables, sources, pd.Timestamp(as_of))
     protected = {p.lower() for p in contract.protected}
     return {
         "rows": {name: len(df) for name, df in tables.items()},

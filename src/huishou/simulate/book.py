@@ -32,13 +32,20 @@ from tqdm.auto import tqdm
 from huishou.config import SimulateSettings
 from huishou.simulate.borrowers import annuity_of, applications_table, callbacks_table, draw_borrowers, season_shock
 from huishou.simulate.collection import (
+    PRE_DUE_ACTIONS,
+    PRE_DUE_DAYS,
+    PRE_DUE_MIN_RATE,
     STEP_DAYS,
     action_cure_logits,
     action_rows,
     expected_step_fail,
+    legacy_pre_due_probs,
+    pre_due_shift,
     recoveries,
     run_episodes,
+    sample_rows,
 )
+from huishou.simulate.conduct import preferences_and_complaints
 from huishou.simulate.generation import Generation, sigmoid
 from huishou.simulate.oracle import oracle_probabilities
 from huishou.vocab import ACTIONS
@@ -52,6 +59,7 @@ class Book:
     callbacks: pd.DataFrame
     installments: pd.DataFrame
     collection_actions: pd.DataFrame
+    contact_preferences: pd.DataFrame
     truth: dict[str, pd.DataFrame]
 
     def raw_tables(self) -> dict[str, pd.DataFrame]:
@@ -60,6 +68,7 @@ class Book:
             "callbacks": self.callbacks,
             "installments": self.installments,
             "collection_actions": self.collection_actions,
+            "contact_preferences": self.contact_preferences,
         }
 
 
@@ -119,7 +128,13 @@ def _simulate_generation(rng, people, disb_day, first_day, gen, loan_offset, cfg
         + season_shock(due)
         + 0.9 * x["hardship"].to_numpy()[loan_idx]
     )
-    p_miss = sigmoid(miss_logit)
+    xi = x.iloc[loan_idx]
+    pre_considered = apps["rate"].to_numpy()[loan_idx] >= PRE_DUE_MIN_RATE
+    pre_probs = legacy_pre_due_probs(xi, cfg.policy_epsilon)
+    pre_action = np.where(pre_considered, sample_rows(rng, pre_probs), -1)
+    pre_shift = pre_due_shift(xi)
+    shift = np.where(pre_considered, pre_shift[np.arange(due.size), np.maximum(pre_action, 0)], 0.0)
+    p_miss = sigmoid(miss_logit + shift)
     missed = rng.random(due.size) < p_miss
     ep = run_episodes(rng, x, loan_idx, due, missed, cfg)
     failed = missed & (ep.cured_step < 0)
@@ -137,6 +152,11 @@ def _simulate_generation(rng, people, disb_day, first_day, gen, loan_offset, cfg
         due=due,
         annuity=annuity,
         p_miss=p_miss,
+        miss_logit=miss_logit,
+        pre_considered=pre_considered,
+        pre_action=pre_action,
+        pre_probs=pre_probs,
+        pre_shift=pre_shift,
         missed=missed,
         live=live,
         spiral=spiral,
@@ -152,12 +172,13 @@ def _simulate_generation(rng, people, disb_day, first_day, gen, loan_offset, cfg
 
 def _assemble(gens, people, cfg, as_of_day, snapshots, horizon_days, default_dpd) -> Book:
     rng = np.random.default_rng(cfg.seed + 1)
-    apps, inst, actions, callbacks, inst_truth, effects, oracles = [], [], [], [], [], [], []
+    apps, inst, actions, callbacks, inst_truth, effects, pre_due, oracles = [], [], [], [], [], [], [], []
     for g in gens:
         paid_day, amount_paid, rec_actions = _payments(rng, g, cfg)
         apps.append(g.apps)
         inst.append(_installment_table(g, paid_day, amount_paid, as_of_day))
-        actions.append(_early_actions_table(rng, g))
+        actions.append(_pre_due_actions_table(rng, g))
+        actions.append(_early_actions_table(rng, g, cfg))
         actions.append(rec_actions)
         callbacks.append(callbacks_table(rng, g))
         inst_truth.append(
@@ -165,28 +186,35 @@ def _assemble(gens, people, cfg, as_of_day, snapshots, horizon_days, default_dpd
                 {
                     "loan_id": g.apps["loan_id"].to_numpy()[g.loan_idx],
                     "seq": g.seq,
+                    "due_date": pd.to_datetime(g.due, unit="D"),
                     "p_miss": g.p_miss,
+                    "miss_logit": g.miss_logit,
                     "missed": g.missed | g.spiral,
                 }
             )
         )
         effects.append(_effects_truth(g, cfg))
+        pre_due.append(_pre_due_truth(g))
         if snapshots and cfg.write_oracle:
             oracles.append(oracle_probabilities(g, paid_day, amount_paid, snapshots, horizon_days, default_dpd))
     applications = pd.concat(apps, ignore_index=True).sort_values("loan_id", ignore_index=True)
     action_table = pd.concat(actions, ignore_index=True)
     action_table = action_table[action_table["action_at"] < pd.Timestamp(as_of_day, unit="D")]
     action_table = action_table.sort_values(["loan_id", "action_at"], ignore_index=True)
+    preferences, complaints = preferences_and_complaints(rng, action_table, applications)
+    preferences = preferences[preferences["valid_from"] < pd.Timestamp(as_of_day, unit="D")].reset_index(drop=True)
     callbacks_t = pd.concat(callbacks, ignore_index=True)
     callbacks_t = callbacks_t[callbacks_t["called_at"] < pd.Timestamp(as_of_day, unit="D")].reset_index(drop=True)
     truth = {
-        "borrowers": people[["borrower_id", "z", "drift", "hardship"]],
+        "borrowers": people[["borrower_id", "z", "drift", "hardship", "timezone"]],
+        "complaints": complaints,
+        "pre_due_effects": pd.concat(pre_due, ignore_index=True),
         "installments": pd.concat(inst_truth, ignore_index=True),
         "action_effects": pd.concat(effects, ignore_index=True),
     }
     if oracles:
         truth["oracle"] = pd.concat(oracles, ignore_index=True)
-    return Book(applications, callbacks_t, pd.concat(inst, ignore_index=True), action_table, truth)
+    return Book(applications, callbacks_t, pd.concat(inst, ignore_index=True), action_table, preferences, truth)
 
 
 def _payments(rng, g: Generation, cfg) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
@@ -207,7 +235,27 @@ def _payments(rng, g: Generation, cfg) -> tuple[np.ndarray, np.ndarray, pd.DataF
     return paid_day, amount_paid, rec_actions
 
 
-def _early_actions_table(rng, g: Generation) -> pd.DataFrame:
+def _pre_due_actions_table(rng, g: Generation) -> pd.DataFrame:
+    """The legacy policy's reminder decisions (none included), PRE_DUE_DAYS before each considered due date."""
+    rows = np.flatnonzero(g.pre_considered)
+    chosen = g.pre_action[rows]
+    x = g.x.iloc[g.loan_idx[rows]]
+    read = rng.random(rows.size) < 0.6
+    outcomes = np.where(chosen == 0, "none", np.where(read, "reached", "no_answer")).astype(object)
+    return action_rows(
+        rng,
+        g.apps["loan_id"].to_numpy()[g.loan_idx[rows]],
+        g.due[rows] - PRE_DUE_DAYS,
+        chosen,
+        outcomes,
+        g.pre_probs[rows, chosen],
+        x,
+        "pre_due",
+        actions=PRE_DUE_ACTIONS,
+    )
+
+
+def _early_actions_table(rng, g: Generation, cfg: SimulateSettings) -> pd.DataFrame:
     ep, live = g.ep, g.live
     inst_rows, steps = np.nonzero(ep.done & live[:, None])
     loan_id = g.apps["loan_id"].to_numpy()[g.loan_idx[inst_rows]]
@@ -222,6 +270,7 @@ def _early_actions_table(rng, g: Generation) -> pd.DataFrame:
         ep.propensity[inst_rows, steps],
         x,
         "early",
+        cfg.legacy_late_share,
     )
 
 
@@ -242,6 +291,17 @@ def _installment_table(g: Generation, paid_day, amount_paid, as_of_day) -> pd.Da
             "amount_paid": amt,
         }
     )
+
+
+def _pre_due_truth(g: Generation) -> pd.DataFrame:
+    """True P(miss) of every considered installment under each reminder, and the one the legacy policy sent."""
+    rows = np.flatnonzero(g.pre_considered)
+    p = sigmoid(g.miss_logit[rows, None] + g.pre_shift[rows])
+    out = pd.DataFrame(p, columns=[f"p_miss_{a}" for a in PRE_DUE_ACTIONS])
+    out.insert(0, "action", np.asarray(PRE_DUE_ACTIONS, dtype=object)[g.pre_action[rows]])
+    out.insert(0, "seq", g.seq[rows])
+    out.insert(0, "loan_id", g.apps["loan_id"].to_numpy()[g.loan_idx[rows]])
+    return out
 
 
 def _effects_truth(g: Generation, cfg: SimulateSettings) -> pd.DataFrame:

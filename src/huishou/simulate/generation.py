@@ -47,7 +47,12 @@ class Generation:
     seq: np.ndarray
     due: np.ndarray
     annuity: np.ndarray
-    p_miss: np.ndarray  # true probability that the due date is missed
+    p_miss: np.ndarray  # true probability that the due date is missed (after the logged reminder, if any)
+    miss_logit: np.ndarray  # the miss log-odds before any reminder
+    pre_considered: np.ndarray  # the legacy policy decided about a reminder PRE_DUE_DAYS before the due date
+    pre_action: np.ndarray  # its choice, an index into PRE_DUE_ACTIONS (-1: not considered)
+    pre_probs: np.ndarray  # its propensities (rows: installments, columns: PRE_DUE_ACTIONS)
+    pre_shift: np.ndarray  # the true shift of the miss log-odds by each reminder
     missed: np.ndarray
     live: np.ndarray  # missed, and its early-collection episode really happened
     spiral: np.ndarray  # due after the loan defaulted: missed without an episode

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from huishou.simulate.collection import STEP_DAYS, payment_delay, success_posterior
-from huishou.simulate.generation import Generation
+from huishou.simulate.collection import PRE_DUE_DAYS, STEP_DAYS, payment_delay, success_posterior
+from huishou.simulate.generation import Generation, sigmoid
 
 
 def oracle_probabilities(
@@ -42,7 +42,7 @@ def oracle_probabilities(
     out = []
     for snap in snapshots:
         t = int(snap.value // 86_400_000_000_000)
-        fail = _installment_fail_prob(t, due, g.p_miss, step_fail, ep, post, delay, settled_day)
+        fail = _installment_fail_prob(t, due, _p_miss_at(g, t), step_fail, ep, post, delay, settled_day)
         in_window = (due + default_dpd > t) & (due + default_dpd <= t + horizon_days)
         log_survive = np.zeros(len(loan_ids))
         np.add.at(log_survive, loan_idx[in_window], np.log1p(-np.clip(fail[in_window], 0, 1 - 1e-12)))
@@ -53,6 +53,14 @@ def oracle_probabilities(
             )
         )
     return pd.concat(out, ignore_index=True)
+
+
+def _p_miss_at(g: Generation, t: int) -> np.ndarray:
+    """P(miss) as known at T: after the logged reminder where its decision came before T, else averaged over
+    the legacy reminder policy (installments it does not consider have no reminder)."""
+    expected = (g.pre_probs * sigmoid(g.miss_logit[:, None] + g.pre_shift)).sum(axis=1)
+    decided = g.due - PRE_DUE_DAYS < t
+    return np.where(g.pre_considered & ~decided, expected, g.p_miss)
 
 
 def _installment_fail_prob(t, due, p_miss, step_fail, ep, post, delay, settled_day) -> np.ndarray:

@@ -1,8 +1,10 @@
 """`huishou evaluate-strategy`: the strategy's true recovery against the DPD ladder and the oracle policy.
 
-Simulated book only. Reads data.worklists_dir (index.json and every date's candidates) and
-data.truth_dir/borrowers.parquet; publishes models/strategy_truth.json (DVC metrics) and logs it
-to MLflow.
+Simulated book only. Reads data.worklists_dir (index.json and every date's candidates), data.truth_dir
+(borrowers' latent state and true installment risk); publishes models/strategy_truth.json (DVC metrics):
+per stage and overall, the true expected recovery of the strategy, the ladder and the oracle, the uplift
+over the ladder and the share of the oracle, contacts per recovered CNY and expected complaints per 1,000
+accounts; logs it to MLflow.
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ import pandas as pd
 
 from huishou import tracking
 from huishou.artifacts import candidates_path, strategy_truth_path
-from huishou.book.truth import load_borrowers
+from huishou.book.truth import load_borrowers, load_truth_table
 from huishou.errors import DataValidationError
 from huishou.io import publish, read_json, write_json
-from huishou.strategy.truth_eval import true_values, truth_comparison
-from huishou.vocab import ACTIONS
+from huishou.strategy.truth_eval import true_paid, true_values, truth_comparison
+from huishou.vocab import ACTIONS, STAGES
 
 PARAMS = (
     "data.worklists_dir",
@@ -28,35 +30,61 @@ PARAMS = (
     "tracking.default_uri",
     "tracking.strategy_experiment",
 )
+POLICIES = ("strategy", "ladder", "oracle")
 
 
 def run(settings) -> dict:
-    """Sum the true expected recovery of the three policies over every worklist date."""
+    """Sum the true expected recovery, contacts and complaints of the three policies over every date."""
     cfg = settings.strategy
     out_dir = Path(settings.data.worklists_dir)
     borrowers = load_borrowers(settings.data.truth_dir)
+    installments = load_truth_table(settings.data.truth_dir, "installments")
     if not (out_dir / "index.json").exists():
         raise DataValidationError(f"{out_dir / 'index.json'}: not found; run `huishou strategy` first")
     index = read_json(out_dir / "index.json")
     if index.get("skipped"):
         raise DataValidationError(f"{out_dir / 'index.json'}: the strategy was skipped ({index['skipped']})")
-    per_day, totals = {}, {"strategy": 0.0, "ladder": 0.0, "oracle": 0.0}
+    per_day, totals = {}, {}
     for day in index["dates"]:
         cand = pd.read_parquet(candidates_path(out_dir, day))
         if cand.empty:
             continue
         allowed = cand[[f"allowed_{a}" for a in ACTIONS]].set_axis(list(ACTIONS), axis=1)
-        true_v = true_values(cand, borrowers, settings.simulate.cure_shift, cfg)
-        per_day[day] = truth_comparison(cand, allowed, cand["action"], true_v, cfg)
-        for k in totals:
-            totals[k] += per_day[day][k]
+        p_true = true_paid(cand, borrowers, installments, settings.simulate.cure_shift)
+        result = truth_comparison(cand, allowed, cand["action"], true_values(cand, p_true, cfg), cfg)
+        per_day[day] = result
+        for stage, policies in result.items():
+            for policy, entry in policies.items():
+                target = totals.setdefault(stage, {}).setdefault(policy, dict.fromkeys(entry, 0))
+                for key, value in entry.items():
+                    target[key] += value
+    summary = {stage: _summary(totals.get(stage)) for stage in (*STAGES, "all")}
     metrics = {
-        "true_recovery": totals,
+        "by_stage": summary,
         "per_day": per_day,
-        "uplift_vs_ladder": totals["strategy"] / totals["ladder"] - 1 if totals["ladder"] else None,
-        "share_of_oracle": totals["strategy"] / totals["oracle"] if totals["oracle"] else None,
+        "uplift_vs_ladder": summary["all"].get("uplift_vs_ladder"),
+        "share_of_oracle": summary["all"].get("share_of_oracle"),
     }
     with publish(strategy_truth_path(settings.data.models_dir), kind="file", what="huishou evaluate-strategy") as tmp:
         write_json(metrics, tmp)
-    tracking.log_run(settings.tracking, settings.tracking.strategy_experiment, "strategy vs truth", metrics)
-    return metrics
+    tracking.log_run(
+        settings.tracking, settings.tracking.strategy_experiment, "strategy vs truth", {"by_stage": summary}
+    )
+    return {"by_stage": summary}
+
+
+def _summary(policies: dict | None) -> dict:
+    if not policies:
+        return {}
+    out = {p: dict(policies[p]) for p in POLICIES}
+    for p in POLICIES:
+        e = out[p]
+        e["contacts_per_1000_cny"] = 1000 * e["contacts"] / e["recovery"] if e["recovery"] > 0 else None
+        e["complaints_per_1000_accounts"] = 1000 * e["complaints"] / e["accounts"] if e["accounts"] else None
+    ladder, oracle, strategy = (out[p]["recovery"] for p in ("ladder", "oracle", "strategy"))
+    out["uplift_vs_ladder"] = strategy / ladder - 1 if ladder > 0 else None
+    out["share_of_oracle"] = strategy / oracle if oracle > 0 else None
+    ladder, oracle, strategy = (out[p]["added"] for p in ("ladder", "oracle", "strategy"))
+    out["added_uplift_vs_ladder"] = strategy / ladder - 1 if ladder > 0 else None
+    out["added_share_of_oracle"] = strategy / oracle if oracle > 0 else None
+    return out

@@ -19,12 +19,13 @@ from huishou import tracking
 from huishou.artifacts import candidates_path, model_path, published_dir, scores_path
 from huishou.book.files import read_table
 from huishou.book.source import BookSource
+from huishou.compliance import Profile
 from huishou.config import FEATURE_BUILD_PARAMS, SOURCE_PARAMS
 from huishou.explain import reason_codes
 from huishou.features import build_features
 from huishou.io import publish, write_csv, write_json, write_parquet
 from huishou.model import RiskModel
-from huishou.strategy import AUTO, plan_strategy, worklist
+from huishou.strategy import AUTO, BookRules, plan_strategy, worklist
 
 log = logging.getLogger("huishou.strategy")
 
@@ -32,6 +33,7 @@ PARAMS = (
     *SOURCE_PARAMS,
     "data.models_dir",
     "data.worklists_dir",
+    "data.compliance_dir",
     "score.scores_dir",
     "strategy",
     *FEATURE_BUILD_PARAMS,
@@ -49,34 +51,64 @@ def run(settings) -> dict:
     as_of = pd.Timestamp(report["as_of"])
     tables = {name: read_table(t) if isinstance(t, Path) else t for name, t in inputs.items()}
     model = RiskModel.load(model_path(settings.data.models_dir, "lightgbm"))
+    profile = Profile.from_settings(cfg.compliance)
+    book = BookRules(f.default_dpd, f.paid_tolerance, f.settle_share, f.promise_grace_days, settings.data.timezone)
     with publish(Path(settings.data.worklists_dir), what="huishou strategy") as out:
-        plans = plan_strategy(tables, as_of, cfg, f.default_dpd, f.paid_tolerance, f.settle_share)
+        plans = plan_strategy(tables, as_of, cfg, profile, book)
         for day, cand in plans.candidates.items():
             write_parquet(cand, candidates_path(out, day))
         day = plans.published
         cand = plans.candidates[day]
-        feats = build_features(tables, [day], **f.build_kwargs(as_of))
+        feats = build_features(tables, [day], **f.build_kwargs(as_of))  # active loans (not the defaulted ones)
         feats = feats[feats["loan_id"].isin(cand["loan_id"])].set_index("loan_id", drop=False)
         risk = _pipeline_scores(settings.score.scores_dir, day)
         if risk is None:  # no scoring run for that date: score the candidates with the same model
             risk = pd.Series(model.predict_proba(feats), index=feats.index)
-        lists = worklist(cand, reason_codes(model, feats), risk, cfg).assign(worklist_date=str(day.date()))
+        reasons = (
+            reason_codes(model, feats) if len(feats) else pd.DataFrame(columns=["reason_1", "reason_2", "reason_3"])
+        )
+        lists = worklist(cand, reasons, risk).assign(worklist_date=str(day.date()))
         write_parquet(lists, published_dir(out) / "worklist.parquet")
         for collector, rows in lists.groupby("collector_id"):
             write_csv(rows, published_dir(out) / f"{collector}.csv")
         index = {"published": str(day.date()), "dates": [str(d.date()) for d in plans.days]}
         write_json(index, out / "index.json")
+        audit = plans.audit[day]
         metrics = {
+            "profile": profile.name,
             "off_policy": plans.off_policy,
             "plans": plans.stats,
             "published": index["published"],
             "worklist_rows": len(lists),
+            "by_stage": lists.groupby("stage").size().to_dict(),
             "human_actions": int(lists["collector_id"].ne(AUTO).sum()),
             "collectors_with_work": int(lists.loc[lists["collector_id"] != AUTO, "collector_id"].nunique()),
+            "promises": plans.promises,
+            "compliance": {
+                "published_actions": int((audit["event"] == "published").sum()),
+                "blocked_by_rule": audit.loc[audit["event"] == "blocked", "rule"].value_counts().to_dict(),
+            },
         }
         write_json(metrics, out / "strategy_metrics.json")
+    _write_audit(settings.data.compliance_dir, plans.audit, as_of, profile.record_retention_days)
     tracking.log_run(settings.tracking, settings.tracking.strategy_experiment, f"strategy {day.date()}", metrics)
     return metrics
+
+
+def _write_audit(folder: str, audit: dict, as_of: pd.Timestamp, retention_days: int) -> None:
+    """One parquet per worklist date in the audit log; files older than the retention are removed."""
+    root = Path(folder)
+    for day, rows in audit.items():
+        with publish(root / f"{pd.Timestamp(day).date()}.parquet", kind="file", what="huishou strategy") as tmp:
+            rows.to_parquet(tmp, index=False)
+    cutoff = (as_of - pd.Timedelta(days=retention_days)).date()
+    for old in root.glob("*.parquet"):
+        try:
+            expired = pd.Timestamp(old.stem).date() < cutoff
+        except ValueError:
+            continue
+        if expired:
+            old.unlink()
 
 
 def _skip(settings, why: str) -> dict:

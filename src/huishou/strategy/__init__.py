@@ -1,16 +1,18 @@
-"""Collection strategy: decision context, action effects, lawful-collection rules, capacity assignment,
-worklists and policy evaluation."""
+"""Collection strategy across the lifecycle: decision context, action effects, capacity assignment, plans,
+worklists and policy evaluation (the rules themselves are huishou.compliance)."""
 
 from huishou.strategy.assign import Plan, plan
-from huishou.strategy.plan import StrategyPlans, delinquent_loans, plan_day, plan_strategy, values_matrix
+from huishou.strategy.plan import BookRules, DayPlan, StrategyPlans, candidates, plan_day, plan_strategy, values_matrix
 from huishou.strategy.worklist import worklist
 from huishou.vocab import AUTO
 
 __all__ = [
     "AUTO",
+    "BookRules",
+    "DayPlan",
     "Plan",
     "StrategyPlans",
-    "delinquent_loans",
+    "candidates",
     "plan",
     "plan_day",
     "plan_strategy",

@@ -7,6 +7,10 @@ Two solvers over the same inputs (values: expected recovery net of cost, -inf wh
   action per loan and the team's minutes, then packed onto collectors first-fit-decreasing
   (an item that fits nobody falls back to its automated action). Its objective is an upper bound,
   so `plan` reports how far each answer is from it.
+
+Both honour two more constraints when given: `groups` (a borrower per row: at most one contact per
+borrower a day, whatever the number of their loans) and `limits` (the most rows an action may take,
+e.g. the agencies' daily capacity).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import pandas as pd
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_matrix
 
+NONE = "none"
+
 
 @dataclass
 class Plan:
@@ -28,41 +34,11 @@ class Plan:
     stats: dict
 
 
-def _fallback(values: pd.DataFrame, minutes: dict[str, int]) -> tuple[pd.Series, pd.Series]:
-    automated = [a for a in values.columns if minutes.get(a, 0) == 0]
+def _fallback(values: pd.DataFrame, minutes: dict[str, int], limits: dict[str, int] | None = None):
+    """The best action needing no collector and no limited capacity, per row."""
+    automated = [a for a in values.columns if minutes.get(a, 0) == 0 and a not in (limits or {})]
     auto = values[automated]
     return auto.idxmax(axis=1), auto.max(axis=1)
-
-
-def _human_options(values: pd.DataFrame, minutes: dict[str, int], base: pd.Series) -> pd.DataFrame:
-    human = [a for a in values.columns if minutes.get(a, 0) > 0]
-    long = values[human].stack().rename("value").reset_index()
-    long.columns = ["row", "action", "value"]
-    long = long[np.isfinite(long["value"])]
-    long["gain"] = long["value"] - base.loc[long["row"]].to_numpy()
-    long["minutes"] = long["action"].map(minutes).astype(float)
-    long = long[long["gain"] > 0]
-    long["density"] = long["gain"] / long["minutes"]
-    return long
-
-
-def greedy(values: pd.DataFrame, minutes: dict[str, int], capacities: dict[str, int]) -> Plan:
-    base_action, base_value = _fallback(values, minutes)
-    action, collector = base_action.copy(), pd.Series(None, index=values.index, dtype=object)
-    remaining = dict(capacities)
-    options = _human_options(values, minutes, base_value)
-    options = options.assign(order=np.arange(len(options))).sort_values(["density", "order"], ascending=[False, True])
-    taken = set()
-    for row, act, mins in options[["row", "action", "minutes"]].itertuples(index=False):
-        if row in taken:
-            continue
-        who = roomiest(remaining, mins)
-        if who is None:
-            continue
-        remaining[who] -= mins
-        action[row], collector[row] = act, who
-        taken.add(row)
-    return Plan(action, collector, _total(values, action), "greedy", {"minutes_left": sum(remaining.values())})
 
 
 def roomiest(remaining: dict[str, float], need: float) -> str | None:
@@ -78,22 +54,113 @@ def _total(values: pd.DataFrame, action: pd.Series) -> float:
     return float(np.sum(picked))
 
 
-def exact(values: pd.DataFrame, minutes: dict[str, int], capacities: dict[str, int], time_limit: float) -> Plan | None:
+def _one_contact_per_group(values: pd.DataFrame, action: pd.Series, groups: pd.Series | None) -> pd.Series:
+    """Where a borrower got several contacts, keep the one worth most over `none`; the others wait."""
+    if groups is None or NONE not in values.columns:
+        return action
+    contact = action != NONE
+    gain = pd.Series(values.to_numpy()[np.arange(len(values)), values.columns.get_indexer(action)], index=values.index)
+    gain = gain - values[NONE]
+    ranked = pd.DataFrame({"g": groups, "gain": gain, "pos": np.arange(len(action))})[contact]
+    keep = ranked.sort_values(["g", "gain", "pos"], ascending=[True, False, True]).drop_duplicates("g").index
+    out = action.copy()
+    out[contact & ~out.index.isin(keep)] = NONE
+    return out
+
+
+def greedy(
+    values: pd.DataFrame,
+    minutes: dict[str, int],
+    capacities: dict[str, int],
+    groups: pd.Series | None = None,
+    limits: dict[str, int] | None = None,
+) -> Plan:
+    limits = limits or {}
+    base_action, _ = _fallback(values, minutes, limits)
+    action = _one_contact_per_group(values, base_action.copy(), groups)
+    collector = pd.Series(None, index=values.index, dtype=object)
+    remaining, used = dict(capacities), dict.fromkeys(limits, 0)
+    current = pd.Series(
+        values.to_numpy()[np.arange(len(values)), values.columns.get_indexer(action)], index=values.index
+    )
+    options = [a for a in values.columns if minutes.get(a, 0) > 0 or a in limits]
+    long = values[options].stack().rename("value").reset_index()
+    long.columns = ["row", "action", "value"]
+    long = long[np.isfinite(long["value"])]
+    long["gain"] = long["value"] - current.loc[long["row"]].to_numpy()
+    long["minutes"] = long["action"].map(lambda a: minutes.get(a, 0)).astype(float)
+    long = long[long["gain"] > 0]
+    long["density"] = long["gain"] / long["minutes"].clip(lower=1.0)
+    long = long.assign(order=np.arange(len(long))).sort_values(["density", "order"], ascending=[False, True])
+    taken: set = set()
+    holder = {} if groups is None else {g: r for r, g in groups[action != NONE].items()}
+    for row, act, mins in long[["row", "action", "minutes"]].itertuples(index=False):
+        if row in taken or (act in limits and used[act] >= limits[act]):
+            continue
+        other = holder.get(groups[row]) if groups is not None else None
+        if other is not None and other != row:
+            if other in taken:
+                continue
+            loss = current[other] - values.at[other, NONE]
+            if values.at[row, act] - current[row] - loss <= 0:
+                continue
+        who = roomiest(remaining, mins) if mins > 0 else None
+        if mins > 0 and who is None:
+            continue
+        if other is not None and other != row:
+            action[other] = NONE
+            current[other] = values.at[other, NONE]
+        if mins > 0:
+            remaining[who] -= mins
+            collector[row] = who
+        if act in limits:
+            used[act] += 1
+        action[row], current[row] = act, values.at[row, act]
+        taken.add(row)
+        if groups is not None:
+            holder[groups[row]] = row
+    return Plan(action, collector, _total(values, action), "greedy", {"minutes_left": sum(remaining.values())})
+
+
+def exact(
+    values: pd.DataFrame,
+    minutes: dict[str, int],
+    capacities: dict[str, int],
+    time_limit: float,
+    groups: pd.Series | None = None,
+    limits: dict[str, int] | None = None,
+) -> Plan | None:
     """MILP on the team's minutes, then first-fit-decreasing onto collectors; None if HiGHS gives no solution."""
     if values.empty:
         return Plan(pd.Series(dtype=object), pd.Series(dtype=object), 0.0, "exact", {"mip_bound": 0.0})
+    limits = limits or {}
     largest = max(capacities.values(), default=0)
     v = values.to_numpy(dtype=float)
     mins = np.array([minutes.get(a, 0) for a in values.columns], dtype=float)
     ok = np.isfinite(v) & (mins[None, :] <= largest)
     rows, cols = np.nonzero(ok)
     c = -v[rows, cols]
-    one_each = coo_matrix((np.ones(len(rows)), (rows, np.arange(len(rows)))), shape=(len(values), len(rows)))
-    team = LinearConstraint(mins[cols][None, :], 0, float(sum(capacities.values())))
+    k = len(rows)
+    one_each = coo_matrix((np.ones(k), (rows, np.arange(k))), shape=(len(values), k))
+    constraints = [
+        LinearConstraint(one_each.tocsr(), 1, 1),
+        LinearConstraint(mins[cols][None, :], 0, float(sum(capacities.values()))),
+    ]
+    if groups is not None:
+        codes, uniques = pd.factorize(groups.to_numpy())
+        contact = values.columns[cols] != NONE
+        shared = np.bincount(codes, minlength=len(uniques)) > 1
+        sel = contact & shared[codes[rows]]
+        if sel.any():
+            member = coo_matrix((np.ones(sel.sum()), (codes[rows[sel]], np.flatnonzero(sel))), shape=(len(uniques), k))
+            constraints.append(LinearConstraint(member.tocsr(), 0, 1))
+    for act, cap in limits.items():
+        if act in values.columns:
+            constraints.append(LinearConstraint((values.columns[cols] == act).astype(float)[None, :], 0, float(cap)))
     res = milp(
         c,
-        constraints=[LinearConstraint(one_each.tocsr(), 1, 1), team],
-        integrality=np.ones(len(rows)),
+        constraints=constraints,
+        integrality=np.ones(k),
         bounds=Bounds(0, 1),
         options={"time_limit": time_limit, "disp": False},
     )
@@ -101,7 +168,7 @@ def exact(values: pd.DataFrame, minutes: dict[str, int], capacities: dict[str, i
         return None
     pick = res.x > 0.5
     action = pd.Series(values.columns[cols[pick]], index=values.index[rows[pick]]).reindex(values.index)
-    action, collector = _pack(values, action, minutes, capacities)
+    action, collector = _pack(values, action, minutes, capacities, limits)
     return Plan(
         action,
         collector,
@@ -111,9 +178,10 @@ def exact(values: pd.DataFrame, minutes: dict[str, int], capacities: dict[str, i
     )
 
 
-def _pack(values, action, minutes, capacities):
-    """First-fit-decreasing of the chosen human actions onto collectors."""
-    base_action, _ = _fallback(values, minutes)
+def _pack(values, action, minutes, capacities, limits=None):
+    """First-fit-decreasing of the chosen human actions onto collectors (a row that fits nobody falls back
+    to its best automated, unlimited action: still at most one contact for its borrower)."""
+    base_action, _ = _fallback(values, minutes, limits)
     remaining = dict(capacities)
     collector = pd.Series(None, index=values.index, dtype=object)
     human = action[action.map(lambda a: minutes.get(a, 0) > 0)]
@@ -128,10 +196,17 @@ def _pack(values, action, minutes, capacities):
     return action, collector
 
 
-def plan(values: pd.DataFrame, minutes: dict[str, int], capacities: dict[str, int], time_limit: float) -> Plan:
+def plan(
+    values: pd.DataFrame,
+    minutes: dict[str, int],
+    capacities: dict[str, int],
+    time_limit: float,
+    groups: pd.Series | None = None,
+    limits: dict[str, int] | None = None,
+) -> Plan:
     """The better of greedy and exact, with both values and the MIP bound in `stats`."""
-    fast = greedy(values, minutes, capacities)
-    best = exact(values, minutes, capacities, time_limit)
+    fast = greedy(values, minutes, capacities, groups, limits)
+    best = exact(values, minutes, capacities, time_limit, groups, limits)
     stats = {"greedy_value": fast.value}
     if best is not None:
         stats |= {

@@ -1,21 +1,28 @@
-"""Decision context: what was known about a delinquent loan at the moment of a collection decision.
+"""Decision context: what was known about a loan at the moment of a collection decision.
 
-Used twice with the same code: for every logged legacy decision (to learn action effects)
-and for every delinquent loan on a worklist date D (to plan). Only events before the
-decision time t count.
+Used twice with the same code: for every logged legacy decision (to learn action effects) and for every
+candidate on a worklist date D (to plan). Only events before the decision time t count. The episode is
+the earliest installment not settled before t: one already due (early and recovery stages), or, for a
+pre-due decision, the next one falling due (`upcoming`). Contacts, hardship, wrong numbers, promises and
+the borrower's contact preferences are read across all of the borrower's loans (the rules hold per
+person), and the borrower's time zone gives the offset of their local time from the lender's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from huishou.features import open_book
 from huishou.features.population import paid_before, paid_enough, settled_before
-from huishou.vocab import NONCONTACT, REACHED, sql_list
+from huishou.vocab import CONTACTS, NONCONTACT, REACHED, sql_list
 
+# what the effect models see (the rest of the context serves the rules)
 CONTEXT_FEATURES = [
     "dpd",
     "step",
@@ -37,6 +44,22 @@ CONTEXT_FEATURES = [
     "contacts_7d",
     "hardship_reported",
     "wrong_number",
+    "broken_promises",
+]
+RULE_COLUMNS = [
+    "calls_7d",
+    "days_since_conversation",
+    "unanswered_calls_today",
+    "pending_promise",
+    "promise_reminder_day",
+    "pre_due_reminders",
+    "cease",
+    "complaint_hold",
+    "do_not_visit",
+    *[f"opt_out_{c}" for c in CONTACTS],
+    "consent_start",
+    "consent_end",
+    "tz_offset_min",
 ]
 
 
@@ -47,47 +70,89 @@ def _connect(tables: Mapping[str, pd.DataFrame], decisions: pd.DataFrame) -> duc
 
 
 def decision_context(
-    tables: Mapping[str, pd.DataFrame], decisions: pd.DataFrame, tol: float, share: float, step_days: Sequence[int]
+    tables: Mapping[str, pd.DataFrame],
+    decisions: pd.DataFrame,
+    tol: float,
+    share: float,
+    step_days: Sequence[int],
+    *,
+    upcoming: bool = False,
+    grace_days: int = 3,
+    lender_zone: str = "Asia/Shanghai",
 ) -> pd.DataFrame:
-    """One row per decision (columns decision_id, loan_id, t) with CONTEXT_FEATURES.
+    """One row per decision (columns decision_id, loan_id, t) with CONTEXT_FEATURES and RULE_COLUMNS.
 
-    The open episode is the earliest installment due before t and not paid in full before t;
-    decisions with no open episode get dpd NULL (callers drop them). `tol` and `share` are the
-    settlement rule (features.paid_tolerance, settle_share); `step` counts how many of
-    `step_days` (strategy.decision_step_days, days past due) after the first one the DPD has reached.
+    Decisions with no episode get dpd NULL (callers drop them). `tol` and `share` are the settlement rule
+    (features.paid_tolerance, settle_share); `step` counts how many of `step_days` (days past due) after
+    the first one the DPD has reached. With `upcoming`, the episode is the next installment not yet due
+    and dpd is negative (days before its due date). A promise is pending until its date plus `grace_days`.
     """
     # payments carry a date only: one dated on the decision day is not known at decision time
-    settled = settled_before("CAST(d.t AS DATE)")
+    day = "CAST(d.t AS DATE)"
+    settled = settled_before(day)
+    due_filter = f"i.due_date >= {day}" if upcoming else "i.due_date < d.t"
     sql = f"""
     WITH inst AS (
-      SELECT d.decision_id, min(i.due_date) FILTER (i.due_date < d.t AND NOT {settled}) AS open_due,
-        sum(i.amount_due - {paid_before("CAST(d.t AS DATE)")})
-          FILTER (i.due_date < d.t AND NOT {settled}) AS overdue_amount,
-        sum(i.amount_due - {paid_before("CAST(d.t AS DATE)")}) AS outstanding,
+      SELECT d.decision_id, min(i.due_date) FILTER ({due_filter} AND NOT {settled}) AS open_due,
+        sum(i.amount_due - {paid_before(day)}) FILTER (i.due_date < d.t AND NOT {settled}) AS past_due_amount,
+        sum(i.amount_due - {paid_before(day)}) AS outstanding,
         count(*) FILTER (i.due_date < d.t AND (i.paid_date IS NULL OR i.paid_date > i.due_date)
                          AND i.due_date < d.t - INTERVAL 30 DAY) AS prior_late_installments
       FROM decisions d JOIN installments i ON i.loan_id = d.loan_id
       GROUP BY d.decision_id
     ),
-    acts AS (
+    episode AS (  -- the open episode's installment amount (pre-due: the one falling due)
+      SELECT inst.decision_id, sum(i.amount_due - {paid_before(day)}) AS open_amount
+      FROM inst JOIN decisions d USING (decision_id)
+      JOIN installments i ON i.loan_id = d.loan_id AND i.due_date = inst.open_due
+      GROUP BY inst.decision_id
+    ),
+    acts AS (  -- this loan's episode
       SELECT d.decision_id,
         count(*) FILTER (c.action_at >= inst.open_due AND c.channel <> 'none') AS episode_contacts,
         count(*) FILTER (c.action_at >= inst.open_due AND c.channel IN {sql_list(NONCONTACT)}) AS episode_noncontact,
         count(*) FILTER (c.action_at >= inst.open_due AND c.outcome IN {sql_list(REACHED)}) AS episode_reached,
-        count(*) FILTER (c.action_at >= d.t - INTERVAL 7 DAY AND c.channel <> 'none') AS contacts_7d
+        count(*) FILTER (c.channel IN ('sms', 'app_push') AND c.action_at >= inst.open_due - INTERVAL 7 DAY)
+          AS pre_due_reminders,
+        max((c.outcome = 'promise_to_pay' AND c.action_at >= inst.open_due
+             AND CAST(coalesce(c.promised_date, c.action_at) AS DATE) + CAST($grace AS INTEGER) >= {day})::INTEGER)
+          AS pending_promise,
+        max((c.outcome = 'promise_to_pay' AND c.action_at >= inst.open_due
+             AND CAST(coalesce(c.promised_date, c.action_at) AS DATE) - 1 = {day})::INTEGER) AS promise_reminder_day,
+        count(*) FILTER (c.outcome = 'promise_to_pay' AND c.action_at >= inst.open_due
+             AND CAST(coalesce(c.promised_date, c.action_at) AS DATE) + CAST($grace AS INTEGER) < {day})
+          AS broken_promises
       FROM decisions d JOIN inst USING (decision_id)
       JOIN collection_actions c ON c.loan_id = d.loan_id AND c.action_at < d.t
       GROUP BY d.decision_id
     ),
-    person AS (  -- facts about the borrower, from any of their loans: hardship ever reported, and a
-                 -- wrong number since this loan's episode began (the number is the person's, not the loan's)
+    person AS (  -- the borrower, across all their loans
       SELECT d.decision_id,
+        count(*) FILTER (c.action_at >= d.t - INTERVAL 7 DAY AND c.channel <> 'none') AS contacts_7d,
+        count(*) FILTER (c.action_at >= d.t - INTERVAL 7 DAY AND c.channel = 'call') AS calls_7d,
+        date_diff('day', max(c.action_at) FILTER (c.channel = 'call' AND c.outcome IN {sql_list(REACHED)}), d.t)
+          AS days_since_conversation,
+        count(*) FILTER (c.channel = 'call' AND c.outcome = 'no_answer' AND CAST(c.action_at AS DATE) = {day})
+          AS unanswered_calls_today,
         max(c.hardship_reported::INTEGER) AS hardship_reported,
         max((c.outcome = 'wrong_number' AND c.action_at >= inst.open_due)::INTEGER) AS wrong_number
       FROM decisions d JOIN inst USING (decision_id)
       JOIN applications a ON a.loan_id = d.loan_id
       JOIN applications b ON b.borrower_id = a.borrower_id
       JOIN collection_actions c ON c.loan_id = b.loan_id AND c.action_at < d.t
+      GROUP BY d.decision_id, d.t
+    ),
+    wishes AS (  -- the borrower's contact preferences in force at t
+      SELECT d.decision_id,
+        max((p.kind = 'cease')::INTEGER) AS cease,
+        max((p.kind = 'complaint_hold')::INTEGER) AS complaint_hold,
+        max((p.kind = 'do_not_visit')::INTEGER) AS do_not_visit,
+        {", ".join(f"max((p.kind = 'opt_out' AND p.channel = '{c}')::INTEGER) AS opt_out_{c}" for c in CONTACTS)},
+        arg_max(p.window_start, p.valid_from) FILTER (p.kind = 'consent_window') AS consent_start_text,
+        arg_max(p.window_end, p.valid_from) FILTER (p.kind = 'consent_window') AS consent_end_text
+      FROM decisions d JOIN applications a ON a.loan_id = d.loan_id
+      JOIN contact_preferences p ON p.borrower_id = a.borrower_id AND p.valid_from <= d.t
+        AND (p.valid_until IS NULL OR p.valid_until > d.t)
       GROUP BY d.decision_id
     ),
     calls AS (
@@ -99,29 +164,79 @@ def decision_context(
       JOIN callbacks cb ON cb.loan_id = d.loan_id AND cb.called_at < d.t
       GROUP BY d.decision_id
     )
-    SELECT d.decision_id, d.loan_id, d.t, a.borrower_id,
-      date_diff('day', inst.open_due, CAST(d.t AS DATE)) AS dpd,
+    SELECT d.decision_id, d.loan_id, d.t, a.borrower_id, a.timezone,
+      date_diff('day', inst.open_due, {day}) AS dpd,
       inst.open_due,
-      inst.overdue_amount, inst.outstanding, a.amount, a.age, (a.device_os = 'ios')::INTEGER AS ios, a.rate,
+      {"episode.open_amount" if upcoming else "inst.past_due_amount"} AS overdue_amount,
+      inst.outstanding, a.amount, a.age, (a.device_os = 'ios')::INTEGER AS ios, a.rate,
       a.declared_income, a.city_tier, a.phone_age_months,
       coalesce(calls.cb_mismatches, 0) AS cb_mismatches, coalesce(calls.cb_unreached, 1) AS cb_unreached,
       inst.prior_late_installments,
       coalesce(acts.episode_contacts, 0) AS episode_contacts, coalesce(acts.episode_noncontact, 0) AS episode_noncontact,
-      coalesce(acts.episode_reached, 0) AS episode_reached, coalesce(acts.contacts_7d, 0) AS contacts_7d,
-      coalesce(person.hardship_reported, 0) AS hardship_reported, coalesce(person.wrong_number, 0) AS wrong_number
+      coalesce(acts.episode_reached, 0) AS episode_reached, coalesce(acts.pre_due_reminders, 0) AS pre_due_reminders,
+      coalesce(acts.pending_promise, 0) AS pending_promise,
+      coalesce(acts.promise_reminder_day, 0) AS promise_reminder_day,
+      coalesce(acts.broken_promises, 0) AS broken_promises,
+      coalesce(person.contacts_7d, 0) AS contacts_7d, coalesce(person.calls_7d, 0) AS calls_7d,
+      person.days_since_conversation, coalesce(person.unanswered_calls_today, 0) AS unanswered_calls_today,
+      coalesce(person.hardship_reported, 0) AS hardship_reported, coalesce(person.wrong_number, 0) AS wrong_number,
+      coalesce(wishes.cease, 0) AS cease, coalesce(wishes.complaint_hold, 0) AS complaint_hold,
+      coalesce(wishes.do_not_visit, 0) AS do_not_visit,
+      {", ".join(f"coalesce(wishes.opt_out_{c}, 0) AS opt_out_{c}" for c in CONTACTS)},
+      wishes.consent_start_text, wishes.consent_end_text
     FROM decisions d
     JOIN applications a ON a.loan_id = d.loan_id
     LEFT JOIN inst ON inst.decision_id = d.decision_id
+    LEFT JOIN episode ON episode.decision_id = d.decision_id
     LEFT JOIN acts ON acts.decision_id = d.decision_id
     LEFT JOIN person ON person.decision_id = d.decision_id
+    LEFT JOIN wishes ON wishes.decision_id = d.decision_id
     LEFT JOIN calls ON calls.decision_id = d.decision_id
     ORDER BY d.decision_id
     """
-    out = con_df(_connect(tables, decisions), sql, {"tol": tol, "share": share})
-    dpd = out["dpd"]
+    out = con_df(_connect(tables, decisions), sql, {"tol": tol, "share": share, "grace": grace_days})
+    dpd = out["dpd"] = out["dpd"].astype(float)
     out["step"] = sum((dpd >= s).astype(int) for s in step_days[1:]).where(dpd.notna())
-    for col in CONTEXT_FEATURES:
+    out["consent_start"] = out.pop("consent_start_text").map(_minutes)
+    out["consent_end"] = out.pop("consent_end_text").map(_minutes)
+    out["tz_offset_min"] = _offsets(out["timezone"], out["t"], lender_zone)
+    for col in [*CONTEXT_FEATURES, *RULE_COLUMNS]:
         out[col] = out[col].astype(float)
+    return out
+
+
+def _minutes(text) -> float:
+    if not isinstance(text, str) or ":" not in text:
+        return np.nan
+    h, m = text.split(":")
+    return int(h) * 60 + int(m)
+
+
+def _offsets(zones: pd.Series, times: pd.Series, lender_zone: str) -> np.ndarray:
+    """Minutes the borrower's local time runs ahead of the lender's on the decision day (0: same zone)."""
+    lender = ZoneInfo(lender_zone)
+    keys = pd.DataFrame({"zone": zones.fillna(lender_zone).to_numpy(), "day": pd.to_datetime(times).dt.normalize()})
+
+    def offset(zone: str, day: pd.Timestamp) -> float:
+        moment = datetime(day.year, day.month, day.day, 12)
+        return (
+            moment.replace(tzinfo=ZoneInfo(zone)).utcoffset() - moment.replace(tzinfo=lender).utcoffset()
+        ).total_seconds() / 60
+
+    pairs = keys.drop_duplicates()
+    pairs["offset"] = [offset(z, d) for z, d in zip(pairs["zone"], pairs["day"], strict=True)]
+    return keys.merge(pairs, on=["zone", "day"], how="left")["offset"].to_numpy(dtype=float)
+
+
+def local_minutes(times: pd.Series, zones: pd.Series, lender_zone: str) -> np.ndarray:
+    """Minute of the day in each borrower's own zone, for timestamps on the lender's clock."""
+    stamped = pd.DatetimeIndex(pd.to_datetime(times)).tz_localize(lender_zone, ambiguous="NaT", nonexistent="NaT")
+    zones = zones.fillna(lender_zone).to_numpy()
+    out = np.full(len(times), np.nan)
+    for zone in pd.unique(zones):
+        rows = zones == zone
+        local = stamped[rows].tz_convert(zone)
+        out[rows] = local.hour * 60 + local.minute
     return out
 
 
@@ -139,25 +254,38 @@ def logged_decisions(
     tol: float,
     share: float,
     step_days: Sequence[int],
+    *,
+    stage: str = "early",
+    grace_days: int = 3,
+    lender_zone: str = "Asia/Shanghai",
 ) -> pd.DataFrame:
-    """Early-stage legacy decisions before `before` with context, action, propensity and outcome.
+    """The legacy policy's decisions of one stage before `before`, with context, action, propensity, outcome.
 
-    paid = the loan's open installment was paid in full within `response_days` of the decision.
+    paid = the episode's installment was paid in full within `response_days` of the decision (pre-due: by
+    its due date, i.e. on time).
     """
     acts = tables["collection_actions"]
-    acts = acts[(acts["policy_stage"] == "early") & (acts["action_at"] < before)].reset_index(drop=True)
+    acts = acts[(acts["policy_stage"] == stage) & (acts["action_at"] < before)].reset_index(drop=True)
     decisions = pd.DataFrame({"decision_id": range(len(acts)), "loan_id": acts["loan_id"], "t": acts["action_at"]})
-    ctx = decision_context(tables, decisions, tol, share, step_days)
+    ctx = decision_context(
+        tables,
+        decisions,
+        tol,
+        share,
+        step_days,
+        upcoming=stage == "pre_due",
+        grace_days=grace_days,
+        lender_zone=lender_zone,
+    )
     ctx["action"] = acts["channel"].to_numpy()
     ctx["propensity"] = acts["propensity"].to_numpy()
     inst = tables["installments"][["loan_id", "due_date", "paid_date", "amount_due", "amount_paid"]]
     paid = ctx[["decision_id", "loan_id", "t", "open_due"]].merge(inst, on="loan_id")
     day = paid["t"].dt.normalize()
-    hit = (
-        (paid["due_date"] == paid["open_due"])
-        & (paid["paid_date"] >= day)
-        & (paid["paid_date"] < day + pd.Timedelta(days=response_days))
-        & paid_enough(paid, tol, share)
-    )
+    if stage == "pre_due":
+        window = paid["paid_date"] <= paid["due_date"]
+    else:
+        window = (paid["paid_date"] >= day) & (paid["paid_date"] < day + pd.Timedelta(days=response_days))
+    hit = (paid["due_date"] == paid["open_due"]) & window & paid_enough(paid, tol, share)
     ctx["paid"] = ctx["decision_id"].isin(paid.loc[hit, "decision_id"]).astype(int)
     return ctx[ctx["dpd"].notna()].reset_index(drop=True)

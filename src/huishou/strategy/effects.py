@@ -30,16 +30,29 @@ def _design(context: pd.DataFrame, action) -> pd.DataFrame:
 
 @dataclass
 class EffectModel:
+    """P(paid | action, context) of one stage's actions (the others come out missing)."""
+
     booster: lgb.Booster
+    actions: tuple[str, ...] = ACTIONS
 
-    def predict(self, context: pd.DataFrame) -> pd.DataFrame:
-        """P(paid | action) per row, one column per action in ACTIONS."""
-        return pd.DataFrame({a: self.booster.predict(_design(context, a)) for a in ACTIONS}, index=context.index)
+    def predict(self, context: pd.DataFrame, rounds: int | None = None) -> pd.DataFrame:
+        """P(paid | action) per row, one column per action in ACTIONS (NaN for actions of other stages);
+        `rounds`: use only the first boosting rounds (default: all)."""
+        return pd.DataFrame(
+            {
+                a: self.booster.predict(_design(context, a), num_iteration=rounds) if a in self.actions else np.nan
+                for a in ACTIONS
+            },
+            index=context.index,
+        )
 
 
-def fit_effect_model(decisions: pd.DataFrame, params: dict) -> EffectModel:
+def fit_effect_model(
+    decisions: pd.DataFrame, params: dict, actions: tuple[str, ...] = ACTIONS, rounds: int | None = None
+) -> EffectModel:
     """Needs columns CONTEXT_FEATURES, action, propensity (of the logged action) and paid (0/1);
-    `params` is strategy.effect_model (LightGBM settings, the seed and the IPW weight cap)."""
+    `params` is strategy.effect_model (LightGBM settings, the seed and the IPW weight cap); `actions` are the
+    stage's actions; `rounds` boosting rounds (default: the largest of params rounds_grid)."""
     if decisions.empty or decisions["paid"].nunique() < 2:
         raise DataValidationError(
             "collection_actions: the effect model needs logged decisions with both paid and unpaid outcomes"
@@ -56,4 +69,5 @@ def fit_effect_model(decisions: pd.DataFrame, params: dict) -> EffectModel:
         "force_col_wise": True,
     }
     data = lgb.Dataset(_design(decisions, decisions["action"].to_numpy()), decisions["paid"], weight=weight)
-    return EffectModel(lgb.train(lgb_params, data, int(params["num_boost_round"])))
+    rounds = max(int(r) for r in params["rounds_grid"]) if rounds is None else int(rounds)
+    return EffectModel(lgb.train(lgb_params, data, rounds), tuple(actions))

@@ -9,42 +9,74 @@ import pandas as pd
 from huishou.config import StrategySettings
 from huishou.strategy.assign import Plan, roomiest
 
+LADDERS = {  # the rungs a baseline ladder tries, per stage, highest first
+    "pre_due": ("sms",),
+    "early_call": ("call", "sms"),
+    "early": ("sms",),
+    "recovery_agency": ("agency", "call", "sms"),
+    "recovery_visit": ("visit", "call", "sms"),
+    "recovery": ("call", "sms"),
+}
+
 
 def ladder_choice(ctx: pd.DataFrame, allowed: pd.DataFrame, cfg: StrategySettings) -> pd.Series:
-    """The DPD ladder: an sms first, a call from DPD strategy.ladder_call_from_dpd, a visit from
-    strategy.ladder_visit_from_dpd; a forbidden rung steps down."""
-    wish = np.select(
-        [ctx["dpd"] >= cfg.ladder_visit_from_dpd, ctx["dpd"] >= cfg.ladder_call_from_dpd], ["visit", "call"], "sms"
+    """The DPD ladder: a reminder before the due date; an sms, then a call from DPD
+    strategy.ladder_call_from_dpd; in recovery a call, a visit from ladder_visit_from_dpd and agency
+    placement from ladder_agency_from_dpd. A forbidden rung steps down; in the end a plan or nothing."""
+    dpd, stage = ctx["dpd"].to_numpy(), ctx["stage"].to_numpy()
+    key = np.select(
+        [
+            stage == "pre_due",
+            (stage == "early") & (dpd >= cfg.ladder_call_from_dpd),
+            stage == "early",
+            dpd >= cfg.ladder_agency_from_dpd,
+            dpd >= cfg.ladder_visit_from_dpd,
+        ],
+        ["pre_due", "early_call", "early", "recovery_agency", "recovery_visit"],
+        "recovery",
     )
     out = []
-    for i, w in zip(ctx.index, wish, strict=True):
-        for rung in {"visit": ["visit", "call", "sms"], "call": ["call", "sms"], "sms": ["sms"]}[w]:
-            if allowed.at[i, rung]:
-                out.append(rung)
-                break
-        else:
-            out.append("repayment_plan" if allowed.at[i, "repayment_plan"] else "none")
+    for i, k in zip(ctx.index, key, strict=True):
+        rung = next((r for r in LADDERS[k] if allowed.at[i, r]), None)
+        out.append(rung or ("repayment_plan" if allowed.at[i, "repayment_plan"] else "none"))
     return pd.Series(out, index=ctx.index)
 
 
-def ladder_plan(ctx: pd.DataFrame, allowed: pd.DataFrame, cfg: StrategySettings) -> Plan:
-    """The ladder under the same capacity (strategy.minutes, the collectors' capacities): human rungs go to
-    the highest DPD (then largest amount) first; a loan that finds no collector gets an sms (or nothing)."""
-    minutes, capacities = cfg.minutes, cfg.capacities()
+def ladder_plan(
+    ctx: pd.DataFrame,
+    allowed: pd.DataFrame,
+    cfg: StrategySettings,
+    capacities: dict[str, int] | None = None,
+    limits: dict[str, int] | None = None,
+) -> Plan:
+    """The ladder under the same capacity: human rungs and limited placements go to the highest DPD (then
+    largest amount) first; a loan that finds no collector gets an sms (or nothing); one contact per borrower."""
+    minutes = cfg.minutes
+    remaining = dict(cfg.capacities() if capacities is None else capacities)
+    left = dict(limits or {})
     wish = ladder_choice(ctx, allowed, cfg)
     action = pd.Series("none", index=ctx.index, dtype=object)
     collector = pd.Series(None, index=ctx.index, dtype=object)
-    remaining = dict(capacities)
+    contacted: set = set()
     for i in ctx.sort_values(["dpd", "overdue_amount"], ascending=False).index:
-        need = minutes.get(wish[i], 0)
+        borrower = ctx.at[i, "borrower_id"]
+        if borrower in contacted:
+            continue
+        want = wish[i]
+        need = minutes.get(want, 0)
         who = roomiest(remaining, need) if need > 0 else None
-        if need == 0 or who is not None:
-            action[i] = wish[i]
+        capped = want in left and left[want] <= 0
+        if (need == 0 or who is not None) and not capped:
+            action[i] = want
             if who is not None:
                 remaining[who] -= need
                 collector[i] = who
+            if want in left:
+                left[want] -= 1
         elif allowed.at[i, "sms"]:
             action[i] = "sms"
+        if action[i] != "none":
+            contacted.add(borrower)
     return Plan(action, collector, float("nan"), "ladder", {})
 
 

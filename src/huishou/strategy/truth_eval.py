@@ -1,5 +1,6 @@
-"""The strategy against the simulator's truth: true expected recovery of the strategy's plans, the DPD
-ladder and the oracle policy (planned on the true effects), same rules and collector capacity.
+"""The strategy against the simulator's truth, stage by stage: true expected recovery of the strategy's plans,
+of the DPD ladder and of the oracle policy (planned on the true effects), same rules and capacity; and what
+each costs in contacts and complaints.
 
 Pure functions over the simulated borrowers' latent state; only the evaluate-strategy stage reads the
 simulator's truth and hands it in.
@@ -12,38 +13,88 @@ import pandas as pd
 
 from huishou.config import StrategySettings
 from huishou.simulate import STEP_DAYS, action_cure_logits
+from huishou.simulate.collection import RECOVERY_EFFECT, complaint_probability, pre_due_shift
+from huishou.simulate.generation import sigmoid
 from huishou.strategy.assign import plan
+from huishou.strategy.plan import recovered_share, stake
 from huishou.strategy.policy_eval import ladder_plan
-from huishou.vocab import ACTIONS
+from huishou.vocab import ACTIONS, STAGES
 
 
-def true_values(
-    candidates: pd.DataFrame, borrowers: pd.DataFrame, cure_shift: float, cfg: StrategySettings
+def true_paid(
+    candidates: pd.DataFrame, borrowers: pd.DataFrame, installments: pd.DataFrame, cure_shift: float
 ) -> pd.DataFrame:
-    """True expected recovery net of cost of every action (simulated book only)."""
+    """True P(paid | action) of every candidate and action (simulated book only): on time for a pre-due
+    reminder, cured within the episode's decision for early collection, recovered after default."""
     x = candidates.merge(borrowers[["borrower_id", "z", "hardship"]], on="borrower_id", how="left")
+    x.index = candidates.index
     x["device_os"] = np.where(x["ios"] > 0, "ios", "android")
-    p = np.zeros((len(x), len(ACTIONS)))
+    p = np.full((len(x), len(ACTIONS)), np.nan)
+    early = (x["stage"] == "early").to_numpy()
     for step in range(len(STEP_DAYS)):  # the simulated legacy policy's decision steps
-        rows = (x["step"] == step).to_numpy()
+        rows = early & (x["step"] == step).to_numpy()
         if rows.any():
-            p[rows] = 1 / (1 + np.exp(-action_cure_logits(x[rows], step, cure_shift)))
-    costs = np.array([cfg.costs[a] for a in ACTIONS])
-    return pd.DataFrame(
-        p * x["overdue_amount"].to_numpy()[:, None] - costs, columns=list(ACTIONS), index=candidates.index
-    )
+            p[rows] = sigmoid(action_cure_logits(x[rows], step, cure_shift))
+    recovery = (x["stage"] == "recovery").to_numpy()
+    if recovery.any():
+        p[recovery] = sigmoid(action_cure_logits(x[recovery], 3, cure_shift)) * RECOVERY_EFFECT
+    pre = (x["stage"] == "pre_due").to_numpy()
+    if pre.any():
+        keys = x.loc[pre, ["loan_id", "open_due"]].astype({"open_due": "datetime64[us]"})
+        truth = installments[["loan_id", "due_date", "miss_logit"]].astype({"due_date": "datetime64[us]"})
+        logit = keys.merge(truth, left_on=["loan_id", "open_due"], right_on=["loan_id", "due_date"], how="left")[
+            "miss_logit"
+        ].to_numpy()
+        on_time = 1 - sigmoid(logit[:, None] + pre_due_shift(x[pre]))
+        for j, a in enumerate(("none", "sms", "app_push")):
+            p[pre, ACTIONS.index(a)] = on_time[:, j]
+    return pd.DataFrame(p, index=candidates.index, columns=list(ACTIONS))
+
+
+def true_values(candidates: pd.DataFrame, p_true: pd.DataFrame, cfg: StrategySettings) -> pd.DataFrame:
+    """True expected recovery net of cost of every action."""
+    cost = np.array([cfg.costs[a] for a in ACTIONS])
+    v = p_true.to_numpy() * stake(candidates).to_numpy()[:, None] * recovered_share(candidates, cfg).to_numpy() - cost
+    return pd.DataFrame(np.where(np.isfinite(v), v, -np.inf), columns=list(ACTIONS), index=candidates.index)
+
+
+def true_complaint(candidates: pd.DataFrame) -> np.ndarray:
+    """True complaint chance of a contact made today at a lawful hour (the rules keep every plan inside them)."""
+    return complaint_probability(candidates["contacts_7d"], 0, 0, candidates["hardship_reported"] > 0)
 
 
 def truth_comparison(
     candidates: pd.DataFrame, allowed: pd.DataFrame, chosen: pd.Series, true_v: pd.DataFrame, cfg: StrategySettings
-) -> dict[str, float]:
-    """True recovery of the strategy's plan vs the DPD ladder and the oracle plan, same rules and capacity."""
+) -> dict:
+    """Per stage and overall: the true recovery of the strategy's plan, the DPD ladder and the oracle plan
+    (same rules, capacity, one contact per borrower, agency capacity), their contacts and expected complaints.
+    The oracle plans on the true recovery less strategy.complaint_cost per true expected complaint, the
+    objective the strategy estimates.
+
+    recovery: the true expected amount collected net of the actions' cost; added: the part of it the actions
+    add over doing nothing (most of a pre-due installment is paid on time whatever the lender does)."""
     caps = cfg.capacities()
-    masked = true_v.where(allowed, -np.inf)
-    oracle = plan(masked, cfg.minutes, caps, cfg.mip_time_limit_s)
-    ladder = ladder_plan(candidates, allowed, cfg)
-
-    def realised(action: pd.Series) -> float:
-        return float(true_v.to_numpy()[np.arange(len(true_v)), true_v.columns.get_indexer(action)].sum())
-
-    return {"strategy": realised(chosen), "ladder": realised(ladder.action), "oracle": realised(oracle.action)}
+    limits = {"agency": sum(int(a["capacity"]) for a in cfg.agencies)}
+    p_complaint = true_complaint(candidates)
+    contact_cost = cfg.complaint_cost * p_complaint[:, None] * np.array([a != "none" for a in ACTIONS])
+    masked = (true_v - contact_cost).where(allowed, -np.inf)
+    oracle = plan(masked, cfg.minutes, caps, cfg.mip_time_limit_s, groups=candidates["borrower_id"], limits=limits)
+    ladder = ladder_plan(candidates, allowed, cfg, caps, limits)
+    plans = {"strategy": chosen, "ladder": ladder.action, "oracle": oracle.action}
+    out = {}
+    for name, action in plans.items():
+        value = true_v.to_numpy()[np.arange(len(true_v)), true_v.columns.get_indexer(action)]
+        value = np.where(np.isfinite(value), value, 0.0)
+        added = value - np.where(np.isfinite(true_v["none"]), true_v["none"], 0.0)
+        contact = (action != "none").to_numpy()
+        complaints = np.where(contact, p_complaint, 0.0)
+        for stage in (*STAGES, "all"):
+            rows = (candidates["stage"] == stage).to_numpy() if stage != "all" else np.ones(len(action), bool)
+            entry = out.setdefault(stage, {}).setdefault(name, {})
+            entry["recovery"] = float(value[rows].sum())
+            entry["added"] = float(added[rows].sum())
+            entry["contacts"] = int(contact[rows].sum())
+            entry["complaints"] = float(complaints[rows].sum())
+            entry["net_of_complaints"] = entry["recovery"] - cfg.complaint_cost * entry["complaints"]
+            entry["accounts"] = int(rows.sum())
+    return out

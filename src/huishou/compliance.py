@@ -1,0 +1,372 @@
+"""Lawful collection: rule profiles, their sources, and one evaluation used by the planner and the workbench.
+
+A profile (params.yaml strategy.compliance) sets the numbers a jurisdiction's rules carry; the house rules
+(strategy.*: contact cap, non-contact first, visits as a last resort, plans from a DPD) apply under every
+profile. Rules are evaluated at borrower level (contacts, hardship, wrong numbers and preferences across all
+of a borrower's loans) and in the borrower's local time. Each rule names its source:
+
+* China: China Banking Association, 金融机构个人消费类贷款催收工作指引(试行) (2026-01-30): no collection
+  22:00-08:00 without the debtor's consent; unanswered attempts to the same contact method at most 6 a day;
+  third parties only when the debtor is unreachable, never with debt information; the first contact states
+  the institution's identity; outsourced agencies from a published white list. GB/T 45251-2025 (post-loan
+  collection risk control): complaints handling, personal-information protection. Credit-card rules (2011,
+  art. 68): collection records kept at least 2 years.
+* United States: Regulation F, 12 CFR 1006: 1006.6(b)(1)(i) contact only 08:00-21:00 local time;
+  1006.14(b)(2) more than 7 calls in 7 days, or a call within 7 days after a telephone conversation, is
+  presumed harassment; 1006.6(c) a written cease-communication stops contact; 1006.6(e) an opt-out for
+  electronic channels; 1006.100 records kept 3 years.
+
+`evaluate` returns, for every candidate row and action, whether it is lawful today, the rules that block
+it (with their source: the audit log records them), the path of rules it passed, and the window (borrower
+local time) it may happen in. `violations` re-checks a finished plan row by row, independently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from huishou.vocab import ACTIONS, CONTACTS, NONCONTACT, STAGE_ACTIONS
+
+MESSAGES = NONCONTACT  # sms, app push, letters: sent by the system
+# rule id -> (what it says, the actions it restricts, source per profile; "house" rules hold under every profile)
+RULES: dict[str, tuple[str, tuple[str, ...], dict[str, str]]] = {
+    "contact_hours": (
+        "contact only inside the allowed hours, borrower local time",
+        CONTACTS,
+        {
+            "cn_cba_2026": "CBA guideline 2026-01-30: no collection 22:00-08:00 without the debtor's consent",
+            "us_reg_f": "12 CFR 1006.6(b)(1)(i): only 08:00-21:00 at the consumer's location",
+        },
+    ),
+    "unanswered_per_method_day": (
+        "unanswered attempts to the same contact method per day",
+        ("call",),
+        {
+            "cn_cba_2026": "CBA guideline 2026-01-30: unanswered attempts to the same method at most 6 a day",
+        },
+    ),
+    "calls_7d": (
+        "calls in any 7 days",
+        ("call",),
+        {
+            "us_reg_f": "12 CFR 1006.14(b)(2)(i): more than 7 calls in 7 days is presumed harassment",
+        },
+    ),
+    "call_after_conversation": (
+        "no call within days of a telephone conversation",
+        ("call",),
+        {
+            "us_reg_f": "12 CFR 1006.14(b)(2)(ii): a call within 7 days after a telephone conversation",
+        },
+    ),
+    "cease": (
+        "a cease request stops every contact",
+        CONTACTS,
+        {
+            "us_reg_f": "12 CFR 1006.6(c): written cease-communication",
+            "cn_cba_2026": "house rule (PIPL art. 24, debtor's objection): a cease request is honoured",
+        },
+    ),
+    "opt_out": (
+        "no contact on a channel the borrower opted out of",
+        CONTACTS,
+        {
+            "us_reg_f": "12 CFR 1006.6(e): opt-out of electronic communications",
+            "cn_cba_2026": "house rule (GB/T 45251-2025 personal-information protection)",
+        },
+    ),
+    "complaint_hold": (
+        "no contact while a complaint is being handled",
+        CONTACTS,
+        {
+            "cn_cba_2026": "GB/T 45251-2025: complaint management",
+            "us_reg_f": "house rule: contact paused while a complaint is investigated",
+        },
+    ),
+    "do_not_visit": ("no visit the borrower asked not to get", ("visit",), {"house": "house rule"}),
+    "hardship": (
+        "hardship gets a repayment plan, never escalation",
+        tuple(a for a in CONTACTS if a != "repayment_plan"),
+        {"house": "house rule: hardship (illness, family crisis) gets a plan, never escalation"},
+    ),
+    "wrong_number": (
+        "no call or visit after a wrong number in the episode",
+        ("call", "visit"),
+        {
+            "cn_cba_2026": "CBA guideline 2026-01-30: unrelated third parties never reached with debt information",
+            "us_reg_f": "12 CFR 1006.6(d): no communication with third parties about the debt",
+        },
+    ),
+    "contact_cap": (
+        "contacts to the borrower in any 7 days, the planned one included",
+        CONTACTS,
+        {"house": "house rule: strategy.max_contacts_7d"},
+    ),
+    "noncontact_first": (
+        "non-contact attempts in the episode before a call",
+        ("call",),
+        {"house": "house rule: strategy.min_noncontact_before_call"},
+    ),
+    "visit_last_resort": (
+        "a visit only for large, long-overdue accounts unreachable after non-contact attempts",
+        ("visit",),
+        {"house": "house rule: strategy.visit_min_*; recovery stage only"},
+    ),
+    "plan_threshold": (
+        "repayment plans from a DPD, or in hardship",
+        ("repayment_plan",),
+        {"house": "house rule: strategy.plan_min_dpd"},
+    ),
+    "promise_pending": (
+        "no contact while a promise to pay is pending (a reminder the day before is allowed)",
+        CONTACTS,
+        {"house": "house rule: strategy.promise_grace_days"},
+    ),
+    "stage_actions": (
+        "only the actions of the account's stage (pre-due: gentle reminders)",
+        CONTACTS,
+        {"house": "house rule: the collection lifecycle"},
+    ),
+    "pre_due_cap": (
+        "at most the set number of reminders per installment",
+        ("sms", "app_push"),
+        {"house": "house rule: strategy.pre_due_max_reminders"},
+    ),
+    "settlement_policy": (
+        "settlements only in recovery, within the discount cap of the DPD band",
+        ("settlement",),
+        {"house": "house rule: strategy.settlement_discounts"},
+    ),
+    "agency_whitelist": (
+        "placement only with a white-listed agency, from a DPD",
+        ("agency",),
+        {
+            "cn_cba_2026": "CBA guideline 2026-01-30: outsourced agencies from a published white list",
+            "us_reg_f": "house rule: vetted agencies only",
+        },
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The numbers of the active profile (params.yaml strategy.compliance), overrides applied.
+
+    Parameters
+    ----------
+    name : the profile's name (cn_cba_2026, us_reg_f, or a custom one)
+    contact_start, contact_end : "HH:MM", the lawful contact hours in the borrower's local time
+    unanswered_per_method_day : most unanswered attempts to one contact method a day (None: no such rule)
+    calls_7d : most calls in any 7 days (None: no such rule)
+    call_gap_after_conversation_days : no call this many days after a telephone conversation (None: no rule)
+    record_retention_days : how long the audit log is kept
+    """
+
+    name: str
+    contact_start: str
+    contact_end: str
+    unanswered_per_method_day: int | None
+    calls_7d: int | None
+    call_gap_after_conversation_days: int | None
+    record_retention_days: int
+
+    @classmethod
+    def from_settings(cls, compliance: dict) -> Profile:
+        name = compliance["profile"]
+        values = dict(compliance["profiles"][name]) | dict(compliance.get("overrides") or {})
+        return cls(name=name, **values)
+
+    def source(self, rule: str) -> str:
+        sources = RULES[rule][2]
+        return sources.get(self.name) or sources.get("house") or next(iter(sources.values()))
+
+    def applies(self, rule: str) -> bool:
+        sources = RULES[rule][2]
+        return "house" in sources or self.name in sources or not self.name.startswith(("cn_", "us_"))
+
+
+def minutes(text: str) -> int:
+    h, m = str(text).split(":")
+    return int(h) * 60 + int(m)
+
+
+def hhmm(value: float) -> str:
+    value = int(round(value)) % (24 * 60)
+    return f"{value // 60:02d}:{value % 60:02d}"
+
+
+@dataclass
+class Evaluation:
+    allowed: pd.DataFrame  # rows x ACTIONS: lawful today
+    blocked: pd.DataFrame  # one row per (candidate, action, rule) that forbids it: index, action, rule, source
+    paths: pd.DataFrame  # rows x ACTIONS: the rules passed, in words ('' where not allowed)
+    windows: pd.DataFrame  # rows x ACTIONS: "HH:MM-HH:MM" borrower local time ('' where not allowed)
+
+
+def _window(ctx: pd.DataFrame, profile: Profile, cfg, action: str) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end (minutes, borrower local time) of when `action` may happen today; empty when start >= end.
+
+    Lawful hours (or the borrower's consent window, which replaces them), and for a collector's action the
+    collectors' shift (lender time) moved into the borrower's zone.
+    """
+    start = np.full(len(ctx), float(minutes(profile.contact_start)))
+    end = np.full(len(ctx), float(minutes(profile.contact_end)))
+    consent = ctx["consent_start"].notna().to_numpy()
+    start = np.where(consent, ctx["consent_start"].to_numpy(dtype=float), start)
+    end = np.where(consent, ctx["consent_end"].to_numpy(dtype=float), end)
+    if cfg.minutes.get(action, 0) > 0:
+        offset = ctx["tz_offset_min"].to_numpy(dtype=float)
+        start = np.maximum(start, minutes(cfg.collector_shift[0]) + offset)
+        end = np.minimum(end, minutes(cfg.collector_shift[1]) + offset)
+    return start, end
+
+
+def evaluate(ctx: pd.DataFrame, cfg, profile: Profile) -> Evaluation:
+    """Which actions are lawful today for every candidate row (columns: see huishou.strategy.context)."""
+    n = len(ctx)
+    blocked = {a: np.zeros(n, dtype=bool) for a in ACTIONS}
+    reasons: list[tuple[np.ndarray, str, str]] = []
+
+    def block(rule: str, action: str, mask) -> None:
+        mask = np.asarray(mask, dtype=bool) & ~blocked[action]
+        if profile.applies(rule) and mask.any():
+            blocked[action] |= mask
+            reasons.append((np.flatnonzero(mask), action, rule))
+
+    col = lambda name: ctx[name].to_numpy(dtype=float)  # noqa: E731
+    stage = ctx["stage"].to_numpy()
+    dpd, hardship, wrong = col("dpd"), col("hardship_reported") > 0, col("wrong_number") > 0
+    windows = {}
+    for action in CONTACTS:
+        block("stage_actions", action, ~np.isin(stage, [s for s, acts in STAGE_ACTIONS.items() if action in acts]))
+        block("cease", action, col("cease") > 0)
+        block("complaint_hold", action, col("complaint_hold") > 0)
+        block("opt_out", action, col(f"opt_out_{action}") > 0 if f"opt_out_{action}" in ctx else np.zeros(n))
+        reminder = np.isin(action, ("sms", "app_push")) & (col("promise_reminder_day") > 0)
+        block("promise_pending", action, (col("pending_promise") > 0) & ~reminder)
+        block("contact_cap", action, col("contacts_7d") + 1 > cfg.max_contacts_7d)
+        start, end = _window(ctx, profile, cfg, action)
+        need = max(cfg.minutes.get(action, 0), 1)
+        block("contact_hours", action, end - start < need)
+        windows[action] = (start, end)
+        if action != "repayment_plan":
+            block("hardship", action, hardship)
+    block("pre_due_cap", "sms", (stage == "pre_due") & (col("pre_due_reminders") >= cfg.pre_due_max_reminders))
+    block("pre_due_cap", "app_push", (stage == "pre_due") & (col("pre_due_reminders") >= cfg.pre_due_max_reminders))
+    if profile.unanswered_per_method_day is not None:
+        block(
+            "unanswered_per_method_day", "call", col("unanswered_calls_today") + 1 > profile.unanswered_per_method_day
+        )
+    if profile.calls_7d is not None:
+        block("calls_7d", "call", col("calls_7d") + 1 > profile.calls_7d)
+    if profile.call_gap_after_conversation_days is not None:
+        block(
+            "call_after_conversation", "call", col("days_since_conversation") < profile.call_gap_after_conversation_days
+        )
+    block("noncontact_first", "call", col("episode_noncontact") < cfg.min_noncontact_before_call)
+    block("wrong_number", "call", wrong)
+    block("wrong_number", "visit", wrong)
+    block("do_not_visit", "visit", col("do_not_visit") > 0)
+    unreached = (col("episode_noncontact") >= cfg.visit_min_unreached_attempts) & (col("episode_reached") == 0)
+    lawful_visit = (stage == "recovery") & (col("outstanding") >= cfg.visit_min_amount) & (dpd >= cfg.visit_min_dpd)
+    block("visit_last_resort", "visit", ~(lawful_visit & unreached))
+    block("plan_threshold", "repayment_plan", ~(hardship | (dpd >= cfg.plan_min_dpd)))
+    block("settlement_policy", "settlement", ~((stage == "recovery") & (settlement_discount(dpd, cfg) > 0)))
+    block("agency_whitelist", "agency", ~((dpd >= cfg.agency_min_dpd) & (len(cfg.agencies) > 0)))
+
+    allowed = pd.DataFrame({a: ~blocked[a] for a in ACTIONS}, index=ctx.index)
+    rows = [(ctx.index[i], action, rule, profile.source(rule)) for idx, action, rule in reasons for i in idx]
+    blocked_frame = pd.DataFrame(rows, columns=["row", "action", "rule", "source"])
+    paths, window_text = _paths(ctx, cfg, profile, allowed, windows)
+    return Evaluation(allowed, blocked_frame, paths, window_text)
+
+
+def settlement_discount(dpd: np.ndarray, cfg) -> np.ndarray:
+    """The settlement discount policy allows at this DPD (0: none): the cap of the highest band reached."""
+    out = np.zeros(len(dpd))
+    for band, cap in sorted((int(k), float(v)) for k, v in cfg.settlement_discounts.items()):
+        out = np.where(np.asarray(dpd) >= band, cap, out)
+    return out
+
+
+def _paths(ctx, cfg, profile, allowed, windows) -> tuple[pd.DataFrame, pd.DataFrame]:
+    paths = pd.DataFrame("", index=ctx.index, columns=list(ACTIONS))
+    texts = pd.DataFrame("", index=ctx.index, columns=list(ACTIONS))
+    cap = "cap " + (ctx["contacts_7d"].astype(int) + 1).astype(str) + f"/{cfg.max_contacts_7d} in 7d"
+    first = np.where(ctx["episode_contacts"].to_numpy() == 0, " > first contact: state the lender's identity", "")
+    for action in CONTACTS:
+        start, end = windows[action]
+        window = [f"{hhmm(s)}-{hhmm(e)}" if e > s else "" for s, e in zip(start, end, strict=True)]
+        steps = cap + " > " + ("hardship -> plan" if action == "repayment_plan" else "no hardship")
+        if action == "call":
+            steps = (
+                steps
+                + " > "
+                + ctx["episode_noncontact"].astype(int).astype(str)
+                + " non-contact first > number not wrong"
+            )
+        if action == "visit":
+            steps = steps + " > recovery, large, unreached after " + ctx["episode_noncontact"].astype(int).astype(str)
+        steps = steps + " > borrower only" + first + f" > {profile.name} hours " + pd.Series(window, index=ctx.index)
+        paths[action] = steps
+        texts[action] = window
+    paths["none"] = "no contact today"
+    return paths.where(allowed, ""), texts.where(allowed, "")
+
+
+def violations(ctx: pd.DataFrame, chosen: pd.Series, cfg, profile: Profile) -> list[str]:
+    """Independent row-by-row re-check of a finished plan against every rule of the profile."""
+    bad = []
+    for i, action in chosen.items():
+        if action == "none":
+            continue
+        r = ctx.loc[i]
+        who = f"{r['loan_id']}/{action}"
+        start = minutes(profile.contact_start) if pd.isna(r["consent_start"]) else r["consent_start"]
+        end = minutes(profile.contact_end) if pd.isna(r["consent_end"]) else r["consent_end"]
+        if cfg.minutes.get(action, 0) > 0:
+            start = max(start, minutes(cfg.collector_shift[0]) + r["tz_offset_min"])
+            end = min(end, minutes(cfg.collector_shift[1]) + r["tz_offset_min"])
+        checks = {
+            "stage": action in STAGE_ACTIONS[r["stage"]],
+            "hours": end - start >= max(cfg.minutes.get(action, 0), 1),
+            "cease": not r["cease"] > 0,
+            "complaint": not r["complaint_hold"] > 0,
+            "opt out": not r.get(f"opt_out_{action}", 0) > 0,
+            "cap": r["contacts_7d"] + 1 <= cfg.max_contacts_7d,
+            "hardship": not (r["hardship_reported"] > 0 and action != "repayment_plan"),
+            "promise": not (
+                r["pending_promise"] > 0 and not (action in ("sms", "app_push") and r["promise_reminder_day"] > 0)
+            ),
+        }
+        if action == "call":
+            checks["call"] = r["episode_noncontact"] >= cfg.min_noncontact_before_call and not r["wrong_number"] > 0
+            if profile.calls_7d is not None:
+                checks["calls 7d"] = r["calls_7d"] + 1 <= profile.calls_7d
+            if profile.call_gap_after_conversation_days is not None:
+                checks["conversation"] = not r["days_since_conversation"] < profile.call_gap_after_conversation_days
+            if profile.unanswered_per_method_day is not None:
+                checks["unanswered"] = r["unanswered_calls_today"] + 1 <= profile.unanswered_per_method_day
+        if action == "visit":
+            checks["visit"] = (
+                r["stage"] == "recovery"
+                and r["outstanding"] >= cfg.visit_min_amount
+                and r["dpd"] >= cfg.visit_min_dpd
+                and r["episode_noncontact"] >= cfg.visit_min_unreached_attempts
+                and r["episode_reached"] == 0
+                and not r["wrong_number"] > 0
+                and not r["do_not_visit"] > 0
+            )
+        if action == "repayment_plan":
+            checks["plan"] = r["hardship_reported"] > 0 or r["dpd"] >= cfg.plan_min_dpd
+        if action == "settlement":
+            checks["settlement"] = r["stage"] == "recovery" and settlement_discount(np.array([r["dpd"]]), cfg)[0] > 0
+        if action == "agency":
+            checks["agency"] = r["dpd"] >= cfg.agency_min_dpd and len(cfg.agencies) > 0
+        if action in ("sms", "app_push") and r["stage"] == "pre_due":
+            checks["reminders"] = r["pre_due_reminders"] < cfg.pre_due_max_reminders
+        bad += [f"{who}: {name}" for name, ok in checks.items() if not ok]
+    return bad
