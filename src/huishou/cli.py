@@ -41,6 +41,27 @@ def _promote_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--version", help="model version to promote (default: the current 'challenger')")
 
 
+def _serve_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", help="listen address (default: workbench.host, loopback)")
+    p.add_argument("--port", type=int, help="port (default: workbench.port)")
+    p.add_argument(
+        "--demo-users",
+        action="store_true",
+        help="create a login per collector on the list and 'lead', random passwords printed once",
+    )
+    p.add_argument("--load-only", action="store_true", help="load the worklist (and users), do not serve")
+
+
+def _user_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("username")
+    p.add_argument("--role", choices=["collector", "lead"], required=True)
+    p.add_argument("--collector-id", help="the worklists' collector id (collectors), e.g. C001")
+
+
+def _ingest_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--date", help="only the contacts of this workbench day, YYYY-MM-DD (default: all not ingested)")
+
+
 @dataclass(frozen=True)
 class Command:
     """A subcommand: the stage module it runs, what it is for, what it reads and writes, its options."""
@@ -117,6 +138,29 @@ COMMANDS = {
         "the MLflow registry",
         "the registry alias 'champion'",
         _promote_options,
+    ),
+    "serve": Command(
+        "serve",
+        "the collector workbench: load the published worklists and serve them (make serve)",
+        "data/worklists/ (index.json, published/worklist.parquet, candidates/), data/raw/collection_actions.parquet, "
+        "workbench.contact_details",
+        "the workbench database (workbench.database or database_env): accounts, users; then serves "
+        "http://127.0.0.1:8765/",
+        _serve_options,
+    ),
+    "workbench-user": Command(
+        "workbench_user",
+        "add a workbench login (password from HUISHOU_PASSWORD or a prompt)",
+        "the workbench database",
+        "the user (Argon2id hash) in the workbench database",
+        _user_options,
+    ),
+    "ingest-contacts": Command(
+        "ingest_contacts",
+        "append the workbench's recorded contacts to collection_actions (idempotent)",
+        "the workbench database (contacts and refusals not yet ingested)",
+        "data/raw/collection_actions.parquet (or the PostgreSQL table), data/compliance/workbench/<date>.parquet",
+        _ingest_options,
     ),
 }
 

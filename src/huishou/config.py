@@ -263,6 +263,25 @@ class TrackingSettings:
 
 
 @dataclass(frozen=True)
+class WorkbenchSettings:
+    """The collector workbench (`huishou serve`, `huishou ingest-contacts`)."""
+
+    database: str
+    database_env: str | None
+    host: str
+    port: int
+    language: str
+    currency: str
+    clock: str
+    session_idle_minutes: int
+    session_max_hours: int
+    secure_cookies: bool
+    contact_details: str
+    max_promise_days: int
+    password_hash: dict[str, int]
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every section of params.yaml."""
 
@@ -276,6 +295,7 @@ class Settings:
     score: ScoreSettings
     strategy: StrategySettings
     scorecard: ScorecardSettings
+    workbench: WorkbenchSettings
 
 
 # The data keys a BookSource reads: every stage that reads the raw book declares them.
@@ -315,6 +335,7 @@ SECTIONS: dict[str, type] = {
     "score": ScoreSettings,
     "strategy": StrategySettings,
     "scorecard": ScorecardSettings,
+    "workbench": WorkbenchSettings,
 }
 
 
@@ -364,6 +385,12 @@ def _check(settings: Settings, source: str) -> None:
         (len(f.recent_days) > 0 and all(d > 0 for d in f.recent_days), "features.recent_days must be positive days"),
         (all(k > 0 for k in f.late_thresholds), "features.late_thresholds must be positive days"),
         (len(settings.strategy.decision_step_days) > 0, "strategy.decision_step_days must not be empty"),
+        (settings.workbench.language in {"zh-CN", "en"}, "workbench.language must be zh-CN or en"),
+        (settings.workbench.clock in {"system", "worklist_day"}, "workbench.clock must be system or worklist_day"),
+        (
+            settings.workbench.host in {"127.0.0.1", "localhost", "::1"} or settings.workbench.secure_cookies,
+            "workbench.host: serving beyond loopback needs TLS in front and workbench.secure_cookies: true",
+        ),
     ]
     for ok, message in rules:
         if not ok:

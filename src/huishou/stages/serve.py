@@ -1,0 +1,110 @@
+"""`huishou serve`: load the published worklists into the workbench database and serve the workbench.
+
+Reads data.worklists_dir (index.json, published/worklist.parquet, candidates/<date>.parquet), the
+collection log in data.raw_dir (pending promises' dates) and workbench.contact_details; writes the
+workbench database (workbench.database, or PostgreSQL by workbench.database_env): accounts added for
+the published date (a reload keeps assignments and contacts), users with --demo-users.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from pathlib import Path
+
+import pandas as pd
+
+from huishou.artifacts import candidates_path, published_dir
+from huishou.compliance import Profile
+from huishou.errors import DataValidationError, UserError
+from huishou.io import read_json
+from huishou.simulate.people import contact_details
+from huishou.workbench.app import Config, create_app
+from huishou.workbench.auth import add_user, hasher
+from huishou.workbench.loading import account_rows
+from huishou.workbench.store import create_schema, database_url, engine_for, fetch_all, load_accounts, users
+
+log = logging.getLogger("huishou.serve")
+
+PARAMS = (
+    "data.raw_dir",
+    "data.worklists_dir",
+    "data.timezone",
+    "simulate.seed",
+    "strategy",
+    "workbench",
+)
+
+
+def run(settings, host=None, port=None, demo_users=False, load_only=False) -> dict:
+    wb = settings.workbench
+    engine = engine_for(database_url(wb.database, wb.database_env))
+    create_schema(engine)
+    loaded = load_worklist(settings, engine)
+    made = _demo_users(engine, wb, loaded["collectors"]) if demo_users else {}
+    for name, password in made.items():  # shown once, on the terminal only
+        print(f"  user {name:<10} password {password}")
+    result = {"worklist_date": loaded["date"], "accounts": loaded["accounts"], "added": loaded["added"]}
+    if load_only:
+        return result | {"demo_users": sorted(made)}
+    import uvicorn
+
+    config = Config(wb, settings.strategy, Profile.from_settings(settings.strategy.compliance), settings.data.timezone)
+    app = create_app(engine, config)
+    host, port = host or wb.host, int(port or wb.port)
+    print(f"huishou workbench on http://{host}:{port}/ ({loaded['accounts']} accounts of {loaded['date']})")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+    return result
+
+
+def load_worklist(settings, engine) -> dict:
+    root = Path(settings.data.worklists_dir)
+    index_path = root / "index.json"
+    if not index_path.exists():
+        raise DataValidationError(f"{index_path}: not found; run `huishou strategy` (or `make repro`) first")
+    index = read_json(index_path)
+    if not index.get("published"):
+        raise DataValidationError(f"{index_path}: no published worklist ({index.get('skipped', 'empty')})")
+    day = pd.Timestamp(index["published"])
+    worklist = pd.read_parquet(published_dir(root) / "worklist.parquet")
+    candidates = pd.read_parquet(candidates_path(root, day))
+    actions_path = Path(settings.data.raw_dir) / "collection_actions.parquet"
+    actions = pd.read_parquet(actions_path) if actions_path.exists() else None
+    details = _details(settings, worklist)
+    rows = account_rows(worklist, candidates, details, actions)
+    stats = load_accounts(engine, rows)
+    collectors = sorted({r["collector_id"] for r in rows})
+    return {"date": index["published"], "collectors": collectors} | stats
+
+
+def _details(settings, worklist: pd.DataFrame) -> pd.DataFrame:
+    source = settings.workbench.contact_details
+    if source == "simulated":
+        return contact_details(worklist["borrower_id"], settings.simulate.seed)
+    path = Path(source)
+    if not path.exists():
+        raise DataValidationError(f"{path} (workbench.contact_details): not found")
+    frame = pd.read_csv(path, dtype={"phone": str}) if path.suffix == ".csv" else pd.read_parquet(path)
+    missing = sorted({"borrower_id", "name", "phone", "address"} - set(frame.columns))
+    if missing:
+        raise DataValidationError(f"{path}: column(s) {missing} missing (rule: borrower_id, name, phone, address)")
+    return frame
+
+
+def _demo_users(engine, wb, collectors: list[str]) -> dict[str, str]:
+    """A login for every collector on the list and one team lead, where missing; passwords random."""
+    ph = hasher(wb.password_hash)
+    with engine.connect() as conn:
+        have = {r["username"] for r in fetch_all(conn, users.select())}
+    made = {}
+    for name, role, cid in [*((c.lower(), "collector", c) for c in collectors), ("lead", "lead", None)]:
+        if name in have:
+            continue
+        password = secrets.token_urlsafe(12)
+        try:
+            add_user(engine, ph, name, password, role, cid)
+        except UserError as err:
+            log.warning("%s", err)
+            continue
+        made[name] = password
+    return made

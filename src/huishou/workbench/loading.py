@@ -1,0 +1,93 @@
+"""The published worklist as workbench accounts: the collectors' rows with the plan's context per loan
+(the rule columns the record-time check starts from), the pending promise's date and the contact details."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from huishou.strategy.context import CONTEXT_FEATURES, RULE_COLUMNS
+from huishou.vocab import AUTO
+
+CONTEXT = list(dict.fromkeys(["loan_id", "borrower_id", "stage", *CONTEXT_FEATURES, *RULE_COLUMNS]))
+COPIED = [
+    "loan_id",
+    "borrower_id",
+    "collector_id",
+    "rank",
+    "stage",
+    "action",
+    "expected_value",
+    "p_paid",
+    "risk_score",
+    "dpd",
+    "overdue_amount",
+    "outstanding",
+    "broken_promises",
+    "p_promise_kept",
+    "reason_1",
+    "reason_2",
+    "reason_3",
+    "rule_path",
+    "time_window",
+    "timezone",
+    "policy",
+    "propensity",
+]
+
+
+def account_rows(
+    worklist: pd.DataFrame,
+    candidates: pd.DataFrame,
+    details: pd.DataFrame | None,
+    actions: pd.DataFrame | None,
+) -> list[dict]:
+    """One account per collector row of the worklist (automated rows stay with the system)."""
+    rows = worklist[worklist["collector_id"] != AUTO].copy()
+    if rows.empty:
+        return []
+    day = str(rows["worklist_date"].iloc[0])
+    ctx = candidates.set_index("loan_id", drop=False).reindex(rows["loan_id"])
+    extra = [c for c in ctx.columns if c.startswith("opt_out_")]
+    rows["context"] = [
+        json.dumps({k: _plain(v) for k, v in rec.items()}) for rec in ctx[CONTEXT + extra].to_dict("records")
+    ]
+    rows["promise_due"] = _promise_due(rows, ctx, actions, day)
+    if details is not None and len(details):
+        d = details.drop_duplicates("borrower_id").set_index("borrower_id")
+        for col in ("name", "phone", "address"):
+            rows[col] = rows["borrower_id"].map(d[col]) if col in d else None
+    else:
+        rows[["name", "phone", "address"]] = None
+    rows["planned_collector_id"] = rows["collector_id"]
+    rows["worklist_date"] = day
+    out = rows[[*COPIED, "planned_collector_id", "worklist_date", "context", "promise_due", "name", "phone", "address"]]
+    return [{k: _plain(v) for k, v in r.items()} for r in out.to_dict("records")]
+
+
+def _promise_due(rows: pd.DataFrame, ctx: pd.DataFrame, actions: pd.DataFrame | None, day: str) -> list:
+    """The promised date of the latest promise before the day, where the plan saw a pending promise."""
+    if actions is None or "promised_date" not in actions or actions.empty:
+        return [None] * len(rows)
+    before = actions[(actions["outcome"] == "promise_to_pay") & (actions["action_at"] < pd.Timestamp(day))]
+    last = before.sort_values("action_at").groupby("loan_id")["promised_date"].last()
+    pending = ctx["pending_promise"].to_numpy() > 0 if "pending_promise" in ctx else np.zeros(len(rows), bool)
+    due = rows["loan_id"].map(last)
+    return [str(pd.Timestamp(d).date()) if p and pd.notna(d) else None for d, p in zip(due, pending, strict=True)]
+
+
+def _plain(value):
+    """Numpy and pandas scalars as plain Python (None for missing)."""
+    if value is None:
+        return None
+    if isinstance(value, float | np.floating):
+        return None if np.isnan(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value

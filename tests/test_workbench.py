@@ -1,0 +1,473 @@
+"""The collector workbench through HTTP (Starlette's test client, a real SQLite file or PostgreSQL server):
+lists, recording, the rules at record time, access control, CSRF, sessions, injection, i18n, the team
+lead, and ingestion back into collection_actions."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import re
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from huishou.compliance import Profile, evaluate
+from huishou.strategy.plan import candidates
+from huishou.workbench.store import accounts, audit, contacts, refusals, sessions, users
+from workbench_helpers import Clock, book_rules, csrf_of, login, make_workbench, planned_day, wb_settings
+
+
+@pytest.fixture(scope="module")
+def planned(book, settings):
+    tables = book.raw_tables()
+    day = settings.simulate.as_of
+    cand, lists = planned_day(tables, settings, day)
+    return tables, cand, lists, day
+
+
+@pytest.fixture
+def bench(tmp_path, settings, planned):
+    tables, cand, lists, day = planned
+    s = wb_settings(settings, str(tmp_path / "wb.db"))
+    clock = Clock(f"{day.date()} 10:00")
+    app, engine = make_workbench(s, str(tmp_path / "wb.db"), cand, lists, tables.get("collection_actions"), clock)
+    return TestClient(app), engine, clock, lists, s
+
+
+def _mine(engine, collector="C001"):
+    with engine.connect() as conn:
+        return [
+            dict(r)
+            for r in conn.execute(
+                sa.select(accounts).where(accounts.c.collector_id == collector).order_by(accounts.c.rank)
+            ).mappings()
+        ]
+
+
+def _record(client, account_id, **form):
+    page = client.get(f"/accounts/{account_id}")
+    data = {"csrf": csrf_of(page.text), "uid": _uid(page.text)} | form
+    return client.post(f"/accounts/{account_id}/contacts", data=data, follow_redirects=False)
+
+
+def _table_row(html, table_id, first):
+    """The cells of the row of table `table_id` whose first cell is `first`."""
+    body = html.split(f'id="{table_id}"', 1)[1].split("</table>", 1)[0]
+    for tr in re.findall(r"<tr>(.*?)</tr>", body, re.S):
+        cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", tr, re.S)]
+        if cells and cells[0] == first:
+            return cells
+    raise AssertionError(f"no row {first} in {table_id}")
+
+
+def _uid(html):
+    return re.search(r'name="uid" value="([^"]+)"', html).group(1)
+
+
+def _count(engine, table):
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar()
+
+
+def test_a_collector_sees_their_list_in_rank_order_with_why_and_window(bench):
+    client, engine, _, lists, _ = bench
+    assert login(client, "c001").status_code == 303
+    page = client.get("/list")
+    assert page.status_code == 200
+    mine = lists[lists["collector_id"] == "C001"].sort_values("rank")
+    shown = [int(x) for x in re.findall(r'class="account-link">(\d+)<', page.text)]
+    assert shown == mine["loan_id"].tolist()
+    other = lists[(lists["collector_id"] != "C001") & (lists["collector_id"] != "AUTO")]["loan_id"]
+    assert not any(f">{loan}<" in page.text for loan in other)
+    assert mine["time_window"].iloc[0] in page.text and "今日工作清单" in page.text
+
+
+def test_recording_a_contact_stores_it_with_the_plan_propensity_and_audits_it(bench):
+    client, engine, _, _, _ = bench
+    login(client, "c001")
+    acct = _mine(engine)[0]
+    r = _record(client, acct["id"], channel=acct["action"], outcome="no_answer", note="无人接听")
+    assert r.status_code == 303
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(contacts)).mappings().one()
+        events = [e["event"] for e in conn.execute(sa.select(audit)).mappings()]
+    assert row["outcome"] == "no_answer" and row["planned"] and row["propensity"] == pytest.approx(acct["propensity"])
+    assert row["action_at"].startswith(acct["worklist_date"] + "T10:00")
+    assert "record_contact" in events
+    page = client.get(f"/accounts/{acct['id']}?saved=1")
+    assert "未接通" in page.text and "无人接听" in page.text
+
+
+def test_a_resubmitted_form_is_saved_once(bench):
+    client, engine, _, _, _ = bench
+    login(client, "c001")
+    acct = _mine(engine)[0]
+    page = client.get(f"/accounts/{acct['id']}")
+    form = {"csrf": csrf_of(page.text), "uid": _uid(page.text), "channel": acct["action"], "outcome": "no_answer"}
+    for _ in range(2):
+        assert client.post(f"/accounts/{acct['id']}/contacts", data=form, follow_redirects=False).status_code == 303
+    assert _count(engine, contacts) == 1
+
+
+def test_hardship_then_a_call_is_refused_with_the_rule_and_logged(bench):
+    client, engine, _, _, _ = bench
+    login(client, "c001")
+    acct = _mine(engine)[0]
+    assert _record(client, acct["id"], channel=acct["action"], outcome="hardship").status_code == 303
+    r = _record(client, acct["id"], channel="call", outcome="no_answer")
+    assert r.status_code == 409
+    assert "不允许此次联系" in r.text and "hardship" in r.text
+    with engine.connect() as conn:
+        refusal = conn.execute(sa.select(refusals)).mappings().one()
+        events = [e["event"] for e in conn.execute(sa.select(audit)).mappings()]
+    assert [x[0] for x in json.loads(refusal["rules"])] == ["hardship"]
+    assert "refused_contact" in events
+    assert _count(engine, contacts) == 1  # the refused call was not recorded
+    # a repayment plan is what hardship gets
+    plan = _record(
+        client,
+        acct["id"],
+        channel="repayment_plan",
+        outcome="promise_to_pay",
+        amount="500",
+        promised_date=acct["worklist_date"],
+    )
+    assert plan.status_code in (303, 409)
+    if plan.status_code == 409:  # only the contact cap or the stage may stop it, never hardship
+        assert "hardship)" not in plan.text
+
+
+def test_quiet_hours_are_the_borrowers_local_time(bench):
+    client, engine, clock, _, _ = bench
+    login(client, "c001")
+    acct = _mine(engine)[0]
+    clock.set(f"{acct['worklist_date']} 22:30")
+    r = _record(client, acct["id"], channel=acct["action"], outcome="no_answer")
+    assert r.status_code == 409 and "contact_hours" in r.text
+    clock.set(f"{acct['worklist_date']} 07:30")
+    assert _record(client, acct["id"], channel=acct["action"], outcome="no_answer").status_code == 409
+    # 08:30 in Beijing is 06:30 in Urumqi (UTC+6): a call to a borrower there is still refused
+    with engine.begin() as conn:
+        conn.execute(accounts.update().where(accounts.c.id == acct["id"]).values(timezone="Asia/Urumqi"))
+    clock.set(f"{acct['worklist_date']} 08:30")
+    r = _record(client, acct["id"], channel="sms", outcome="no_answer")
+    assert r.status_code == 409 and "contact_hours" in r.text
+    clock.set(f"{acct['worklist_date']} 10:30")
+    assert _record(client, acct["id"], channel="sms", outcome="no_answer").status_code == 303
+
+
+def test_unanswered_attempts_per_method_a_day_are_capped(tmp_path, settings, planned):
+    tables, cand, lists, day = planned
+    strategy = dataclasses.replace(settings.strategy, max_contacts_7d=50)
+    s = dataclasses.replace(wb_settings(settings, str(tmp_path / "wb.db")), strategy=strategy)
+    app, engine = make_workbench(s, str(tmp_path / "wb.db"), cand, lists, clock=Clock(f"{day.date()} 10:00"))
+    client = TestClient(app)
+    login(client, "c001")
+    calls = [a for a in _mine(engine) if a["action"] == "call"]
+    acct = calls[0]
+    limit = Profile.from_settings(settings.strategy.compliance).unanswered_per_method_day
+    codes = [_record(client, acct["id"], channel="call", outcome="no_answer").status_code for _ in range(limit + 1)]
+    assert codes == [303] * limit + [409]
+    with engine.connect() as conn:
+        rules = json.loads(conn.execute(sa.select(refusals.c.rules)).scalar())
+    assert [r[0] for r in rules] == ["unanswered_per_method_day"]
+
+
+def test_the_contact_cap_counts_todays_contacts(bench):
+    client, engine, _, _, s = bench
+    login(client, "c001")
+    acct = _mine(engine)[0]
+    ctx = json.loads(acct["context"])
+    room = int(s.strategy.max_contacts_7d - ctx["contacts_7d"])
+    codes = [_record(client, acct["id"], channel="sms", outcome="no_answer").status_code for _ in range(room + 1)]
+    assert codes == [303] * room + [409]
+
+
+def test_form_rules_promise_needs_amount_and_date_and_outcome_must_fit_channel(bench):
+    client, engine, _, _, _ = bench
+    login(client, "c001")
+    acct = _mine(engine)[0]
+    assert _record(client, acct["id"], channel="call", outcome="promise_to_pay").status_code == 422
+    far = (dt.date.fromisoformat(acct["worklist_date"]) + dt.timedelta(days=400)).isoformat()
+    assert (
+        _record(
+            client, acct["id"], channel="call", outcome="promise_to_pay", amount="100", promised_date=far
+        ).status_code
+        == 422
+    )
+    assert _record(client, acct["id"], channel="sms", outcome="refused").status_code == 422
+    assert _record(client, acct["id"], channel="teleport", outcome="paid").status_code == 422
+    assert _count(engine, contacts) == 0
+
+
+# ---------------------------------------------------------------- access control and privacy
+
+
+def test_another_collectors_account_by_id_is_not_found(bench):
+    client, engine, _, _, _ = bench
+    theirs = _mine(engine, "C002")[0]
+    login(client, "c001")
+    page = client.get(f"/accounts/{theirs['id']}")
+    assert page.status_code == 404
+    assert theirs["phone"] not in page.text and theirs["name"] not in page.text
+    page = client.get("/list")
+    r = client.post(
+        f"/accounts/{theirs['id']}/contacts",
+        data={"csrf": csrf_of(page.text), "channel": "call", "outcome": "no_answer"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 404 and _count(engine, contacts) == 0
+
+
+def test_contact_details_only_for_the_assigned_collector(bench):
+    client, engine, _, _, _ = bench
+    acct = next(a for a in _mine(engine) if a["action"] in ("call", "repayment_plan"))
+    login(client, "c001")
+    assert acct["phone"] in client.get(f"/accounts/{acct['id']}").text
+    lead = TestClient(client.app)
+    login(lead, "lead")
+    page = lead.get(f"/accounts/{acct['id']}")
+    assert page.status_code == 200 and acct["phone"] not in page.text and acct["name"] not in page.text
+    assert acct["phone"] not in lead.get("/lead").text
+
+
+def test_missing_or_wrong_csrf_token_is_refused(bench):
+    client, engine, _, _, _ = bench
+    login(client, "c001")
+    acct = _mine(engine)[0]
+    for token in (None, "forged"):
+        data = {"channel": acct["action"], "outcome": "no_answer"} | ({"csrf": token} if token else {})
+        r = client.post(f"/accounts/{acct['id']}/contacts", data=data, follow_redirects=False)
+        assert r.status_code == 403
+    lead = TestClient(client.app)
+    login(lead, "lead")
+    r = lead.post("/lead/reassign", data={"loan_id": acct["loan_id"], "collector_id": "C002"}, follow_redirects=False)
+    assert r.status_code == 403
+    fresh = TestClient(client.app)
+    r = fresh.post("/login", data={"username": "c001", "password": "correct horse battery"}, follow_redirects=False)
+    assert r.status_code == 403  # the login form has its own token
+    assert _count(engine, contacts) == 0 and _mine(engine)[0]["collector_id"] == "C001"
+
+
+def test_an_expired_session_is_refused(bench):
+    client, engine, _, _, s = bench
+    login(client, "c001")
+    acct = _mine(engine)[0]
+    page = client.get(f"/accounts/{acct['id']}")
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=s.workbench.session_idle_minutes + 1)
+    with engine.begin() as conn:
+        conn.execute(sessions.update().values(last_seen=old))
+    r = client.post(
+        f"/accounts/{acct['id']}/contacts",
+        data={"csrf": csrf_of(page.text), "channel": acct["action"], "outcome": "no_answer"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    assert client.get("/list", follow_redirects=False).headers["location"].startswith("/login")
+    assert _count(engine, contacts) == 0
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(sessions)).scalar() == 0
+
+
+INJECTIONS = ["'; DROP TABLE wb_contacts; --", "1 OR 1=1", '" OR ""="', "C001' --", "<script>alert(1)</script>"]
+
+
+@pytest.mark.parametrize("payload", INJECTIONS)
+def test_sql_injection_in_every_text_field_is_inert(bench, payload):
+    client, engine, _, _, _ = bench
+    fresh = TestClient(client.app)
+    assert login(fresh, payload, payload).status_code == 401  # username and password
+    assert login(fresh, "c001' --", "x").status_code == 401
+    login(client, "c001")
+    acct = _mine(engine)[0]
+    for field in ("channel", "outcome", "amount", "promised_date", "uid"):
+        form = {"channel": acct["action"], "outcome": "no_answer"} | {field: payload}
+        r = _record(client, acct["id"], **form)
+        assert r.status_code in (303, 422), field
+    r = _record(client, acct["id"], channel="sms", outcome="no_answer", note=payload)
+    assert r.status_code == 303
+    page = client.get(f"/accounts/{acct['id']}")
+    assert "<script>alert(1)</script>" not in page.text  # escaped on the way out
+    lead = TestClient(client.app)
+    login(lead, "lead")
+    page = lead.get("/lead")
+    for loan, who in ((payload, "C002"), (str(acct["loan_id"]), payload)):
+        r = lead.post("/lead/reassign", data={"csrf": csrf_of(page.text), "loan_id": loan, "collector_id": who})
+        assert r.status_code == 404
+    assert client.get(f"/accounts/{payload}").status_code in (404, 422)
+    with engine.connect() as conn:
+        notes = [r["note"] for r in conn.execute(sa.select(contacts)).mappings()]
+        assert payload in notes  # stored as text
+        assert conn.execute(sa.select(sa.func.count()).select_from(users)).scalar() > 1
+    assert _mine(engine)[0]["collector_id"] == "C001"
+
+
+# ---------------------------------------------------------------- team lead, language, the printable sheet
+
+
+def test_team_lead_sees_progress_and_refusals_and_reassigns(bench):
+    client, engine, _, _, _ = bench
+    login(client, "c001")
+    first, second = _mine(engine)[:2]
+    _record(
+        client,
+        first["id"],
+        channel=first["action"],
+        outcome="promise_to_pay",
+        amount="300",
+        promised_date=first["worklist_date"],
+    )
+    _record(client, first["id"], channel="call", outcome="no_answer")  # pending promise: refused
+    lead = TestClient(client.app)
+    login(lead, "lead")
+    page = lead.get("/lead")
+    row = _table_row(page.text, "progress", "C001")
+    assert (row[1], row[2], row[4], row[6]) == (str(len(_mine(engine))), "1", "1", "1")
+    assert "借款人有未到期的还款承诺" in page.text and 'id="progress-chart"' in page.text
+    assert client.get("/lead").status_code == 404  # collectors have no team view
+    r = lead.post(
+        "/lead/reassign",
+        data={"csrf": csrf_of(page.text), "loan_id": second["loan_id"], "collector_id": "C002"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    assert second["id"] not in [a["id"] for a in _mine(engine)]
+    assert client.get(f"/accounts/{second['id']}").status_code == 404
+    other = TestClient(client.app)
+    login(other, "c002")
+    assert other.get(f"/accounts/{second['id']}").status_code == 200
+    with engine.connect() as conn:
+        moved = conn.execute(sa.select(audit).where(audit.c.event == "reassign")).mappings().one()
+    assert moved["username"] == "lead" and json.loads(moved["detail"]) == {"from": "C001", "to": "C002"}
+
+
+def test_chinese_by_default_english_on_request_with_local_formats(bench):
+    client, engine, _, _, _ = bench
+    login(client, "c001")
+    acct = _mine(engine)[0]
+    zh = client.get(f"/accounts/{acct['id']}").text
+    assert "记录联系" in zh and "¥" in zh
+    client.get("/lang/en?next=/list")
+    en = client.get(f"/accounts/{acct['id']}").text
+    assert "Record a contact" in en and "CN¥" in en
+    assert client.get("/lang/en?next=//evil.example", follow_redirects=False).headers["location"] == "/"
+
+
+def test_pages_send_a_strict_content_security_policy(bench):
+    client, _, _, _, _ = bench
+    login(client, "c001")
+    r = client.get("/list")
+    assert "script-src 'none'" in r.headers["content-security-policy"] and r.headers["x-frame-options"] == "DENY"
+    cookie = next(h for h in r.request.headers.get("cookie", "").split("; ") if h.startswith("hs_session"))
+    assert cookie
+
+
+# ---------------------------------------------------------------- closing the loop
+
+
+def _ingest(tmp_path, s, raw_dir):
+    from huishou.cli import main
+
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        "extends: " + str(__import__("pathlib").Path(__file__).resolve().parents[1] / "params.yaml") + "\n"
+        f"data:\n  raw_dir: {raw_dir}\n  compliance_dir: {tmp_path / 'compliance'}\n"
+        f"workbench:\n  database: {s.workbench.database}\n"
+    )
+    return main(["--params", str(params), "ingest-contacts"])
+
+
+def test_ingest_appends_once_and_the_next_days_plan_reflects_the_contacts(bench, planned, tmp_path, settings, capsys):
+    client, engine, _, _, s = bench
+    tables, _, _, day = planned
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    tables["collection_actions"].to_parquet(raw / "collection_actions.parquet", index=False)
+    before = len(tables["collection_actions"])
+    login(client, "c001")
+    mine = _mine(engine)
+    hard, promise, wrong = mine[0], mine[1], mine[2]
+    assert _record(client, hard["id"], channel=hard["action"], outcome="hardship").status_code == 303
+    assert (
+        _record(
+            client,
+            promise["id"],
+            channel=promise["action"],
+            outcome="promise_to_pay",
+            amount="250",
+            promised_date=str((day + pd.Timedelta(days=3)).date()),
+        ).status_code
+        == 303
+    )
+    assert _record(client, wrong["id"], channel="call", outcome="wrong_number").status_code in (303, 409)
+    _record(client, hard["id"], channel="call", outcome="no_answer")  # refused: hardship
+    capsys.readouterr()
+    assert _ingest(tmp_path, s, raw) == 0
+    first = json.loads(capsys.readouterr().out)
+    log = pd.read_parquet(raw / "collection_actions.parquet")
+    assert first["added"] == first["contacts"] == len(log) - before >= 2 and first["refusals"] == 1
+    assert _ingest(tmp_path, s, raw) == 0
+    assert json.loads(capsys.readouterr().out)["added"] == 0
+    with engine.begin() as conn:  # even if the database forgot it ingested them, the log keys hold
+        conn.execute(contacts.update().values(ingested_at=None))
+    assert _ingest(tmp_path, s, raw) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["contacts"] == first["contacts"] and again["added"] == 0
+    assert len(pd.read_parquet(raw / "collection_actions.parquet")) == len(log)
+    audit_log = pd.read_parquet(tmp_path / "compliance" / "workbench" / f"{day.date()}.parquet")
+    assert set(audit_log["event"]) == {"recorded", "refused_at_record"}
+    assert "name" not in audit_log.columns and "phone" not in audit_log.columns
+    # tomorrow's plan starts from these contacts
+    new = dict(tables) | {"collection_actions": log}
+    nxt = day + pd.Timedelta(days=1)
+    ctx = candidates(new, nxt, s.strategy, book_rules(s)).set_index("loan_id")
+    old = candidates(tables, nxt, s.strategy, book_rules(s)).set_index("loan_id")
+    rules = evaluate(ctx.reset_index(), s.strategy, Profile.from_settings(s.strategy.compliance))
+    allowed = rules.allowed.set_index(ctx.index)
+    assert ctx.at[hard["loan_id"], "hardship_reported"] > 0 and old.at[hard["loan_id"], "hardship_reported"] == 0
+    assert not allowed.at[hard["loan_id"], "call"]
+    assert ctx.at[promise["loan_id"], "pending_promise"] > 0 and not allowed.at[promise["loan_id"], "call"]
+    assert ctx.at[hard["loan_id"], "contacts_7d"] == old.at[hard["loan_id"], "contacts_7d"] + 1
+
+
+def test_workbench_and_ingest_on_postgresql(tmp_path, settings, planned, postgres, monkeypatch, capsys):
+    tables, cand, lists, day = planned
+    monkeypatch.setenv("HUISHOU_WB_URL", postgres)
+    s = wb_settings(settings, str(tmp_path / "unused.db"), database_env="HUISHOU_WB_URL")
+    engine_pg = sa.create_engine(postgres.replace("postgresql://", "postgresql+psycopg://"))
+    with engine_pg.begin() as conn:
+        for t in ("wb_audit", "wb_refusals", "wb_contacts", "wb_sessions", "wb_accounts", "wb_users"):
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {t} CASCADE"))
+        conn.execute(sa.text("DROP TABLE IF EXISTS wb_collection_actions"))
+    app, engine = make_workbench(s, postgres, cand, lists, clock=Clock(f"{day.date()} 10:00"))
+    client = TestClient(app)
+    login(client, "c001")
+    acct = _mine(engine)[0]
+    assert _record(client, acct["id"], channel=acct["action"], outcome="no_answer").status_code == 303
+    assert _record(client, acct["id"], channel="sms", outcome="paid", amount="99.5").status_code == 303
+    # the lender's collection_actions table in the same server
+    tables["collection_actions"].head(50).to_sql("wb_collection_actions", engine_pg, index=False)
+    from huishou.cli import main
+
+    monkeypatch.setenv("HUISHOU_BOOK_URL", postgres)
+    params = tmp_path / "params.yaml"
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    params.write_text(
+        f"extends: {root / 'params.yaml'}\n"
+        "data:\n  source: postgres\n  database: HUISHOU_BOOK_URL\n  as_of: 2026-01-01\n"
+        f"  tables: {{collection_actions: wb_collection_actions}}\n  compliance_dir: {tmp_path / 'compliance'}\n"
+        "workbench:\n  database_env: HUISHOU_WB_URL\n"
+    )
+    for expected in (2, 0):
+        capsys.readouterr()
+        assert main(["--params", str(params), "ingest-contacts"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["added"] == expected
+    with engine_pg.connect() as conn:
+        n = conn.execute(
+            sa.text("SELECT count(*) FROM wb_collection_actions WHERE loan_id = :l"), {"l": acct["loan_id"]}
+        ).scalar()
+    assert n >= 2

@@ -1,0 +1,89 @@
+"""A workbench over a planned day of a small simulated book: users, a fixed clock, a test client."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from huishou.compliance import Profile
+from huishou.config import Settings
+from huishou.simulate.people import contact_details
+from huishou.strategy import BookRules, worklist
+from huishou.strategy.plan import plan_day
+from huishou.workbench.app import Config, create_app
+from huishou.workbench.auth import add_user, hasher
+from huishou.workbench.loading import account_rows
+from huishou.workbench.store import create_schema, engine_for, load_accounts
+
+CHEAP = {"time_cost": 1, "memory_kib": 1024, "parallelism": 1}  # Argon2id at test cost
+PASSWORD = "correct horse battery"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def wb_settings(settings: Settings, database: str, **overrides) -> Settings:
+    wb = dataclasses.replace(settings.workbench, database=database, password_hash=CHEAP, **overrides)
+    return dataclasses.replace(settings, workbench=wb)
+
+
+def book_rules(settings: Settings) -> BookRules:
+    f = settings.features
+    return BookRules(f.default_dpd, f.paid_tolerance, f.settle_share, f.promise_grace_days, settings.data.timezone)
+
+
+def planned_day(tables: dict, settings: Settings, day: pd.Timestamp):
+    """The cold-start plan of `day` (no effect models): its candidates and the published worklist."""
+    cfg = settings.strategy
+    result = plan_day(
+        tables, day, {}, cfg, Profile.from_settings(cfg.compliance), book_rules(settings), np.random.default_rng(0)
+    )
+    cand = result.candidates
+    reasons = pd.DataFrame(
+        {"reason_1": "dpd", "reason_2": "overdue_amount", "reason_3": "cb_unreached"}, index=cand["loan_id"]
+    )
+    lists = worklist(cand, reasons, pd.Series(0.2, index=cand["loan_id"])).assign(worklist_date=str(day.date()))
+    return cand, lists
+
+
+class Clock:
+    """A settable clock (aware UTC); starts at 10:00 Shanghai time."""
+
+    def __init__(self, local: str = "2026-01-01 10:00"):
+        self.set(local)
+
+    def set(self, local: str) -> None:
+        self.now = pd.Timestamp(local).to_pydatetime().replace(tzinfo=SHANGHAI).astimezone(dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+def make_workbench(settings: Settings, url: str, cand, lists, actions=None, clock=None, users=None):
+    """(app, engine) with the worklist loaded and a login per collector ('c001' ...) and 'lead'."""
+    engine = engine_for(url)
+    create_schema(engine)
+    details = contact_details(lists["borrower_id"], 7)
+    load_accounts(engine, account_rows(lists, cand, details, actions))
+    ph = hasher(CHEAP)
+    collectors = users if users is not None else sorted(set(lists["collector_id"]) - {"AUTO"})
+    for c in collectors:
+        add_user(engine, ph, c.lower(), PASSWORD, "collector", c)
+    add_user(engine, ph, "lead", PASSWORD, "lead", None)
+    cfg = settings.strategy
+    config = Config(settings.workbench, cfg, Profile.from_settings(cfg.compliance), settings.data.timezone)
+    return create_app(engine, config, clock=clock), engine
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def login(client, username: str, password: str = PASSWORD):
+    page = client.get("/login")
+    return client.post(
+        "/login", data={"username": username, "password": password, "csrf": csrf_of(page.text)}, follow_redirects=False
+    )
