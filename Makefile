@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv system repro test test-unit test-e2e bench taiwan lint format mlflow-ui clean
+.PHONY: venv system repro test test-unit test-e2e bench taiwan lint format mlflow-ui serve clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,10 +16,13 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
-# Debian packages the tests need (a real PostgreSQL server the tests start themselves), installed only when missing
+# Debian packages the tests need, installed only when missing: a real PostgreSQL server the tests start
+# themselves, Chromium for the workbench's browser tests (Playwright drives it), a CJK font to render 中文
 system:
 	@need=""; \
 	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1 || need="$$need postgresql"; \
+	command -v chromium >/dev/null 2>&1 || need="$$need chromium"; \
+	ls /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc >/dev/null 2>&1 || need="$$need fonts-wqy-zenhei"; \
 	if [ -n "$$need" ]; then \
 	  echo "installing Debian packages:$$need"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
@@ -48,6 +51,9 @@ lint: venv  ## ruff check + ruff format --check (CI runs it before the tests)
 format: venv  ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix src tests benchmarks
 	$(BIN)/ruff format src tests benchmarks
+
+serve: venv  ## the collector workbench on http://127.0.0.1:8765/ over the published worklists (make repro first)
+	$(BIN)/huishou serve --demo-users
 
 mlflow-ui: venv  ## MLflow UI on http://127.0.0.1:5000 over the local sqlite store
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000

@@ -34,6 +34,7 @@ from huishou.workbench.auth import authenticate, close_session, csrf_ok, hasher,
 from huishou.workbench.rules import FORM_OUTCOMES, RECORDABLE, check_contact, outcome_allowed, window_text
 from huishou.workbench.store import (
     accounts,
+    as_utc,
     audit,
     contacts,
     fetch_all,
@@ -109,6 +110,7 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
             "pct": lambda v: i18n.percent(v, lang),
             "fdate": lambda v: i18n.date(v, lang) if v else "–",
             "lang": lang,
+            "here": request.url.path.removesuffix("/contacts") if request.method == "POST" else request.url.path,
         }
         response = templates.TemplateResponse(request, name, helpers | context, status_code=status)
         return _harden(response)
@@ -440,8 +442,17 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
             "progress": progress,
             "due": due,
             "broken": broken,
-            "refused": [r | {"rules": [x[0] for x in json.loads(r["rules"])]} for r in refused],
-            "moves": [m | {"detail": json.loads(m["detail"] or "{}")} for m in moves],
+            "broken_by": {
+                c: sum(1 for b in broken if b["collector_id"] == c) for c in {b["collector_id"] for b in broken}
+            },
+            "refused": [
+                r | {"rules": [x[0] for x in json.loads(r["rules"])], "local": as_utc(r["at"]).astimezone(zone)}
+                for r in refused
+            ],
+            "moves": [
+                m | {"detail": json.loads(m["detail"] or "{}"), "local": as_utc(m["at"]).astimezone(zone)}
+                for m in moves
+            ],
             "recovered": sum(c["amount"] or 0 for c in done if c["outcome"] == "paid"),
             "outcomes": outcomes,
             "collectors": people,

@@ -28,6 +28,8 @@ TEXT: dict[str, dict[str, str]] = {
     "action": {"zh-CN": "动作", "en": "Action"},
     "why": {"zh-CN": "原因", "en": "Why"},
     "rules": {"zh-CN": "合规路径", "en": "Rule path"},
+    "p_paid": {"zh-CN": "还款概率", "en": "P(paid)"},
+    "expected": {"zh-CN": "预期回收", "en": "expected"},
     "window": {"zh-CN": "可联系时段(借款人当地)", "en": "Allowed window (borrower's time)"},
     "dpd": {"zh-CN": "逾期天数", "en": "DPD"},
     "overdue": {"zh-CN": "逾期金额", "en": "Overdue"},

@@ -147,7 +147,9 @@ def engine_for(url: str) -> sa.Engine:
     elif "://" not in url:
         url = f"sqlite:///{url}"
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = sa.create_engine(  # a connection per server thread (Starlette's pool has 40)
+            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=40, max_overflow=10
+        )
 
         @event.listens_for(engine, "connect")
         def _pragmas(conn, _record) -> None:
