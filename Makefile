@@ -45,12 +45,12 @@ bench: venv  ## benchmarks -> benchmarks/results/*.json
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/bench_pipeline.py
 
 lint: venv  ## ruff check + ruff format --check (CI runs it before the tests)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks docs
+	$(BIN)/ruff format --check src tests benchmarks docs
 
 format: venv  ## apply ruff's fixes and formatting
-	$(BIN)/ruff check --fix src tests benchmarks
-	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks docs
+	$(BIN)/ruff format src tests benchmarks docs
 
 serve: venv  ## the collector workbench on http://127.0.0.1:8765/ over the published worklists (make repro first)
 	$(BIN)/huishou serve --demo-users

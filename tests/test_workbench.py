@@ -471,3 +471,18 @@ def test_workbench_and_ingest_on_postgresql(tmp_path, settings, planned, postgre
             sa.text("SELECT count(*) FROM wb_collection_actions WHERE loan_id = :l"), {"l": acct["loan_id"]}
         ).scalar()
     assert n >= 2
+
+
+@pytest.mark.parametrize(
+    ("key", "rule"), [("cease", "cease"), ("complaint_hold", "complaint_hold"), ("opt_out_sms", "opt_out")]
+)
+def test_cease_complaint_holds_and_opt_outs_refuse_at_record_time(bench, key, rule):
+    client, engine, _, _, _ = bench
+    acct = _mine(engine)[0]
+    ctx = json.loads(acct["context"]) | {key: 1.0}
+    with engine.begin() as conn:
+        conn.execute(accounts.update().where(accounts.c.id == acct["id"]).values(context=json.dumps(ctx)))
+    login(client, "c001")
+    r = _record(client, acct["id"], channel="sms", outcome="no_answer")
+    assert r.status_code == 409 and f"({rule}:" in r.text
+    assert _count(engine, contacts) == 0 and _count(engine, refusals) == 1
