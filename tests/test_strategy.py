@@ -398,7 +398,8 @@ def test_strategy_against_the_ladder_and_the_oracle_on_the_simulated_truth(tmp_p
     for cand in plans.candidates.values():
         allowed = cand[[f"allowed_{a}" for a in ACTIONS]].set_axis(list(ACTIONS), axis=1)
         truth = true_values(cand, true_paid(cand, borrowers, installments, s.simulate.cure_shift), cfg)
-        for stage, policies in truth_comparison(cand, allowed, cand["action"], truth, cfg).items():
+        # the strategy: the champion's plan for every borrower (the published lists mix the experiment's arms)
+        for stage, policies in truth_comparison(cand, allowed, cand["champion_action"], truth, cfg).items():
             for policy, entry in policies.items():
                 for key, value in entry.items():
                     totals.setdefault(stage, {}).setdefault(policy, {}).setdefault(key, 0.0)

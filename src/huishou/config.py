@@ -220,6 +220,7 @@ class StrategySettings:
     complaint_cost: float
     min_logged_decisions: int
     cold_start_epsilon: float
+    experiment: dict
     seed: int
 
     def capacities(self) -> dict[str, int]:

@@ -2,15 +2,18 @@
 
 Simulated book only. Reads data.worklists_dir (index.json and every date's candidates), data.truth_dir
 (borrowers' latent state and true installment risk); publishes models/strategy_truth.json (DVC metrics):
-per stage and overall, the true expected recovery of the strategy, the ladder and the oracle, the uplift
-over the ladder and the share of the oracle, contacts per recovered CNY and expected complaints per 1,000
-accounts; logs it to MLflow.
+per stage and overall, the true expected recovery of the strategy (the champion's plan with the whole team),
+the ladder and the oracle, the uplift over the ladder and the share of the oracle, contacts per recovered
+CNY and expected complaints per 1,000 accounts; and the experiment on the published worklists: per arm the
+true expected recovery, and the readout (differences with confidence intervals, sample sizes) on one draw
+of outcomes from the truth (strategy.experiment.readout_seed); logs it to MLflow.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from huishou import tracking
@@ -18,7 +21,7 @@ from huishou.artifacts import candidates_path, strategy_truth_path
 from huishou.book.truth import load_borrowers, load_truth_table
 from huishou.errors import DataValidationError
 from huishou.io import publish, read_json, write_json
-from huishou.strategy.truth_eval import true_paid, true_values, truth_comparison
+from huishou.strategy.truth_eval import experiment_report, experiment_units, true_paid, true_values, truth_comparison
 from huishou.vocab import ACTIONS, STAGES
 
 PARAMS = (
@@ -44,23 +47,30 @@ def run(settings) -> dict:
     index = read_json(out_dir / "index.json")
     if index.get("skipped"):
         raise DataValidationError(f"{out_dir / 'index.json'}: the strategy was skipped ({index['skipped']})")
-    per_day, totals = {}, {}
+    per_day, totals, units = {}, {}, []
+    exp = cfg.experiment
+    rng = np.random.default_rng(int(exp.get("readout_seed", 0)))
     for day in index["dates"]:
         cand = pd.read_parquet(candidates_path(out_dir, day))
         if cand.empty:
             continue
         allowed = cand[[f"allowed_{a}" for a in ACTIONS]].set_axis(list(ACTIONS), axis=1)
         p_true = true_paid(cand, borrowers, installments, settings.simulate.cure_shift)
-        result = truth_comparison(cand, allowed, cand["action"], true_values(cand, p_true, cfg), cfg)
+        values = true_values(cand, p_true, cfg)
+        chosen = cand["champion_action"] if "champion_action" in cand else cand["action"]
+        result = truth_comparison(cand, allowed, chosen, values, cfg)
         per_day[day] = result
+        units.append(experiment_units(cand, p_true, values, cfg, rng))
         for stage, policies in result.items():
             for policy, entry in policies.items():
                 target = totals.setdefault(stage, {}).setdefault(policy, dict.fromkeys(entry, 0))
                 for key, value in entry.items():
                     target[key] += value
     summary = {stage: _summary(totals.get(stage)) for stage in (*STAGES, "all")}
+    experiment = experiment_report(pd.concat(units, ignore_index=True), exp) if units else {}
     metrics = {
         "by_stage": summary,
+        "experiment": experiment,
         "per_day": per_day,
         "uplift_vs_ladder": summary["all"].get("uplift_vs_ladder"),
         "share_of_oracle": summary["all"].get("share_of_oracle"),
@@ -68,9 +78,12 @@ def run(settings) -> dict:
     with publish(strategy_truth_path(settings.data.models_dir), kind="file", what="huishou evaluate-strategy") as tmp:
         write_json(metrics, tmp)
     tracking.log_run(
-        settings.tracking, settings.tracking.strategy_experiment, "strategy vs truth", {"by_stage": summary}
+        settings.tracking,
+        settings.tracking.strategy_experiment,
+        "strategy vs truth",
+        {"by_stage": summary, "experiment": experiment.get("readout", {})},
     )
-    return {"by_stage": summary}
+    return {"by_stage": summary, "experiment": experiment.get("headline", {})}
 
 
 def _summary(policies: dict | None) -> dict:

@@ -29,6 +29,7 @@ from huishou.strategy.assign import Plan, plan, roomiest
 from huishou.strategy.complaints import ComplaintModel, contact_examples, fit_complaint_model
 from huishou.strategy.context import CONTEXT_FEATURES, RULE_COLUMNS, decision_context, logged_decisions
 from huishou.strategy.effects import EffectModel, fit_effect_model
+from huishou.strategy.experiment import Design, Overridden, assign_arms, propensities, random_lawful
 from huishou.strategy.policy_eval import ips_dr, ladder_choice, ladder_plan
 from huishou.vocab import ACTIONS, AUTO, STAGE_ACTIONS, STAGES
 
@@ -168,17 +169,54 @@ def plan_day(
     collector = pd.Series(None, index=ctx.index, dtype=object)
     propensity = np.ones(len(ctx))
     stats: dict = {}
+    design = Design.from_settings(cfg.experiment)
+    arm = pd.Series(np.where(modelled, "champion", "cold_start"), index=ctx.index, dtype=object)
+    champion_action = pd.Series("none", index=ctx.index, dtype=object)
     if modelled.any():
-        chosen = plan(
-            values[modelled],
-            cfg.minutes,
-            cfg.capacities(),
-            cfg.mip_time_limit_s,
-            groups=ctx.loc[modelled, "borrower_id"],
-            limits=limits,
-        )
-        action[modelled], collector[modelled] = chosen.action, chosen.collector
-        stats |= chosen.stats
+        if design.active:
+            arm[modelled] = assign_arms(ctx.loc[modelled, "borrower_id"], design.name, design.shares)
+            challenger = Overridden(cfg, design.challenger)
+            arm_values = {
+                "champion": values,
+                "challenger": values_matrix(p_paid, ctx, allowed, challenger, p_complaint),
+            }
+            stats["arms"] = {}
+            for name, share in design.shares.items():
+                rows = modelled & (arm == name)
+                if not rows.any():
+                    continue
+                taken = _plan_arm(name, share, rows, ctx, allowed, arm_values, cfg, limits, rng)
+                action[rows], collector[rows] = taken.action, taken.collector
+                stats["arms"][name] = {"decisions": int(rows.sum()), "contacts": int((taken.action != "none").sum())}
+            whole = plan(  # what the champion would do with the whole team: the counterfactual evaluate-strategy scores
+                values[modelled],
+                cfg.minutes,
+                cfg.capacities(),
+                cfg.mip_time_limit_s,
+                groups=ctx.loc[modelled, "borrower_id"],
+                limits=limits,
+            )
+            champion_action[modelled] = whole.action
+            unconstrained = {
+                "champion": values[modelled].idxmax(axis=1),
+                "challenger": arm_values["challenger"][modelled].idxmax(axis=1),
+                "ladder": ladder_choice(ctx[modelled], allowed[modelled], cfg),
+            }
+            propensity[modelled.to_numpy()] = propensities(
+                action[modelled], arm[modelled].to_numpy(), unconstrained, allowed[modelled], design.shares
+            )
+        else:
+            chosen = plan(
+                values[modelled],
+                cfg.minutes,
+                cfg.capacities(),
+                cfg.mip_time_limit_s,
+                groups=ctx.loc[modelled, "borrower_id"],
+                limits=limits,
+            )
+            action[modelled], collector[modelled] = chosen.action, chosen.collector
+            champion_action[modelled] = chosen.action
+            stats |= chosen.stats
     cold = ~modelled
     if cold.any():
         used = action[modelled].map(cfg.minutes).groupby(collector[modelled]).sum()
@@ -208,6 +246,8 @@ def plan_day(
     cand["time_window"] = [rules.windows.at[i, a] for i, a in zip(ctx.index, action, strict=True)]
     cand["p_complaint"] = p_complaint
     cand["policy"] = np.where(modelled, "effect model", "cold start")
+    cand["arm"] = arm.to_numpy()
+    cand["champion_action"] = np.where(modelled, champion_action.to_numpy(), action.to_numpy())
     cand["propensity"] = propensity
     audit = _audit(ctx, cand, rules.blocked, day, profile)
     stats |= {
@@ -219,6 +259,48 @@ def plan_day(
         "blocked_by_rule": rules.blocked["rule"].value_counts().to_dict(),
     }
     return DayPlan(cand, Plan(action, collector, float("nan"), "plan", stats), audit, stats)
+
+
+def _plan_arm(
+    name: str,
+    share: float,
+    rows: pd.Series,
+    ctx: pd.DataFrame,
+    allowed: pd.DataFrame,
+    arm_values: dict[str, pd.DataFrame],
+    cfg: StrategySettings,
+    limits: dict[str, int],
+    rng: np.random.Generator,
+) -> Plan:
+    """One arm's plan of its own borrowers with its share of the collectors' minutes and the agencies."""
+    caps = {c: int(m * share) for c, m in cfg.capacities().items()}
+    lims = {k: int(v * share) for k, v in limits.items()}
+    groups = ctx.loc[rows, "borrower_id"]
+    if name in arm_values:
+        return plan(arm_values[name][rows], cfg.minutes, caps, cfg.mip_time_limit_s, groups=groups, limits=lims)
+    if name == "ladder":
+        return ladder_plan(ctx[rows], allowed[rows], cfg, caps, lims)
+    # random_lawful: a lawful action drawn uniformly; a human one needs a collector with the minutes, a
+    # limited one the capacity, a borrower one contact (otherwise the loan waits)
+    drawn = random_lawful(allowed[rows], rng)
+    action = pd.Series("none", index=drawn.index, dtype=object)
+    collector = pd.Series(None, index=drawn.index, dtype=object)
+    contacted: set = set()
+    for i, a in drawn.items():
+        borrower = ctx.at[i, "borrower_id"]
+        if a == "none" or borrower in contacted or (a in lims and lims[a] <= 0):
+            continue
+        need = cfg.minutes.get(a, 0)
+        who = roomiest(caps, need) if need > 0 else None
+        if need > 0 and who is None:
+            continue
+        if who is not None:
+            caps[who] -= need
+        if a in lims:
+            lims[a] -= 1
+        action[i], collector[i] = a, who
+        contacted.add(borrower)
+    return Plan(action, collector, float("nan"), "random lawful", {})
 
 
 def _audit(

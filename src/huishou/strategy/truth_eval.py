@@ -98,3 +98,78 @@ def truth_comparison(
             entry["net_of_complaints"] = entry["recovery"] - cfg.complaint_cost * entry["complaints"]
             entry["accounts"] = int(rows.sum())
     return out
+
+
+def experiment_units(
+    cand: pd.DataFrame, p_true: pd.DataFrame, values: pd.DataFrame, cfg: StrategySettings, rng: np.random.Generator
+) -> pd.DataFrame:
+    """One row per decision of the published plan with its arm: the true expected recovery of the action
+    taken, and one draw of what happened (paid, recovered, a complaint) from the simulator's truth."""
+    arm = cand["arm"] if "arm" in cand else pd.Series("champion", index=cand.index)
+    taken = cand["action"]
+    pos = values.columns.get_indexer(taken)
+    rows = np.arange(len(cand))
+    expected = np.where(np.isfinite(values.to_numpy()[rows, pos]), values.to_numpy()[rows, pos], 0.0)
+    p = np.nan_to_num(p_true.to_numpy()[rows, pos])
+    paid = rng.random(len(cand)) < p
+    cost = taken.map(cfg.costs).to_numpy(dtype=float)
+    share = recovered_share(cand, cfg).to_numpy()[rows, pos]
+    contact = (taken != "none").to_numpy()
+    complaint = contact & (rng.random(len(cand)) < true_complaint(cand))
+    return pd.DataFrame(
+        {
+            "borrower_id": cand["borrower_id"].to_numpy(),
+            "arm": arm.to_numpy(),
+            "stage": cand["stage"].to_numpy(),
+            "expected_recovery": expected,
+            "recovery": paid * stake(cand).to_numpy() * share - cost,
+            "cured": paid.astype(float),
+            "contacts": contact.astype(float),
+            "cost": cost,
+            "complaints": complaint.astype(float),
+        }
+    )
+
+
+def experiment_report(units: pd.DataFrame, experiment: dict) -> dict:
+    """Per arm the true expected recovery per borrower, the readout of the drawn outcomes against the control
+    arm, and the sample sizes the champion-vs-control difference needs."""
+    from huishou.strategy.experiment import detectable_difference, readout, sample_size
+
+    control = experiment.get("control", "ladder")
+    alpha, power = float(experiment.get("alpha", 0.05)), float(experiment.get("power", 0.8))
+    units = units[units["arm"] != "cold_start"]
+    if units.empty or units["arm"].nunique() < 2:
+        return {"skipped": "no experiment on the published worklists (one arm)"}
+    per_borrower = units.groupby(["arm", "borrower_id"])["expected_recovery"].sum()
+    truth = per_borrower.groupby("arm").mean().to_dict()
+    result = readout(
+        units.drop(columns=["expected_recovery", "stage"]),
+        control=control,
+        alpha=alpha,
+        metrics=("recovery", "cured", "contacts", "cost", "complaints"),
+    )
+    sizes = {}
+    by_arm = units.groupby(["arm", "borrower_id"])["recovery"].sum()
+    if control in truth:
+        sd = float(by_arm.loc[control].std(ddof=1))
+        n_control = int(by_arm.loc[control].size)
+        for arm in truth:
+            if arm == control:
+                continue
+            delta = abs(truth[arm] - truth[control])
+            n_arm = int(by_arm.loc[arm].size)
+            entry = {"detectable_difference": detectable_difference(sd, n_control, n_arm, alpha, power)}
+            if delta > 0 and sd > 0:
+                entry["borrowers_needed"] = sample_size(sd, delta, alpha, power, ratio=n_arm / n_control)
+            sizes[arm] = entry
+    headline = {}
+    if "champion" in result.get("vs_control", {}):
+        r = result["vs_control"]["champion"]["recovery"]
+        headline = {
+            "champion_vs_control_recovery": round(r["difference"], 2),
+            "ci_low": round(r["low"], 2),
+            "ci_high": round(r["high"], 2),
+            "true_difference": round(truth["champion"] - truth[control], 2),
+        }
+    return {"true_expected_recovery_per_borrower": truth, "readout": result, "sample_size": sizes, "headline": headline}

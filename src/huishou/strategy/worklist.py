@@ -26,6 +26,7 @@ COLUMNS = [
     "time_window",
     "timezone",
     "policy",
+    "arm",
     "propensity",
 ]
 
