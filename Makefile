@@ -68,4 +68,5 @@ taiwan: venv  ## the real Taiwan data through the pipeline, then the comparison 
 	$(BIN)/huishou --params params_taiwan.yaml features
 	$(BIN)/huishou --params params_taiwan.yaml train
 	$(BIN)/huishou --params params_taiwan.yaml evaluate
+	$(BIN)/huishou --params params_taiwan.yaml portfolio
 	$(BIN)/python benchmarks/bench_taiwan.py $(TAIWAN_CSV)

@@ -122,7 +122,8 @@ def test_mapping_on_a_slice_of_the_real_file(tmp_path):
 @pytest.mark.e2e
 @pytest.mark.skipif(not SHARED_CSV.exists(), reason="the shared Taiwan data is not beside this checkout")
 def test_real_file_runs_through_the_whole_pipeline(tmp_path, monkeypatch):
-    """adapt -> validate -> features -> train -> evaluate with params_taiwan.yaml, on 4,000 real clients."""
+    """adapt -> validate -> features -> train -> evaluate -> portfolio with params_taiwan.yaml, on 4,000 real
+    clients."""
     import json
 
     import yaml
@@ -137,8 +138,19 @@ def test_real_file_runs_through_the_whole_pipeline(tmp_path, monkeypatch):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    for step in (["adapt", "taiwan", "--input", str(sample)], ["validate"], ["features"], ["train"], ["evaluate"]):
+    steps = (
+        ["adapt", "taiwan", "--input", str(sample)],
+        ["validate"],
+        ["features"],
+        ["train"],
+        ["evaluate"],
+        ["portfolio"],
+    )
+    for step in steps:
         assert main(["--params", "params.yaml", *step]) == 0, step
+    portfolio = json.loads((tmp_path / "models" / "taiwan" / "portfolio" / "portfolio.json").read_text())
+    assert portfolio["open_loans"] > 0 and 0 < portfolio["flow_rates_last_month"]["current_to_1-30"] < 1
+    assert 0 < portfolio["entry_rate_last_month"] < 1
     metrics = json.loads((tmp_path / "models" / "taiwan" / "evaluation" / "metrics.json").read_text())
     assert metrics["oracle"] == {}  # real data: no truth, no oracle
     for model in ("lightgbm", "logistic", "scorecard"):

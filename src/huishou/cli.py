@@ -125,6 +125,12 @@ COMMANDS = {
         "data/worklists/ (candidates, index.json), data/truth/borrowers.parquet",
         "models/strategy_truth.json; an MLflow run",
     ),
+    "portfolio": Command(
+        "portfolio",
+        "portfolio reports: roll and flow rates, vintages, entry, cure, recovery, operations KPIs",
+        "data/raw/ (as validated), data/validated/report.json",
+        "models/portfolio/ (portfolio.json, *.csv, plots/*.png, portfolio.html); an MLflow run (aggregates)",
+    ),
     "adapt": Command(
         "adapt",
         "map a lender's own tables (or a public data set) onto the raw tables",

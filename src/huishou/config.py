@@ -261,6 +261,18 @@ class TrackingSettings:
     default_uri: str
     scoring_experiment: str
     strategy_experiment: str
+    portfolio_experiment: str
+
+
+@dataclass(frozen=True)
+class PortfolioSettings:
+    """The portfolio reports (`huishou portfolio`)."""
+
+    recovery_days: int
+    max_mob: int
+    kpi_months: int
+    duckdb_memory_limit: str
+    until: str | None
 
 
 @dataclass(frozen=True)
@@ -297,6 +309,7 @@ class Settings:
     strategy: StrategySettings
     scorecard: ScorecardSettings
     workbench: WorkbenchSettings
+    portfolio: PortfolioSettings
 
 
 # The data keys a BookSource reads: every stage that reads the raw book declares them.
@@ -337,6 +350,7 @@ SECTIONS: dict[str, type] = {
     "strategy": StrategySettings,
     "scorecard": ScorecardSettings,
     "workbench": WorkbenchSettings,
+    "portfolio": PortfolioSettings,
 }
 
 

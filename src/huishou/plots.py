@@ -68,3 +68,65 @@ def inline_png(fig) -> str:
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
     return f'<img alt="chart" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+
+
+# ---------------------------------------------------------------- the portfolio
+
+
+def flow_figure(flows: pd.DataFrame):
+    """`flows` has month and one column per transition (flow rates)."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for col in [c for c in flows.columns if c != "month"]:
+        ax.plot(flows["month"], flows[col] * 100, marker="o", ms=3, label=col.replace("_to_", " → "))
+    ax.set(ylabel="% of the bucket rolling forward", title="Flow rates month over month")
+    ax.tick_params(axis="x", rotation=60, labelsize=7)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def roll_figure(matrix: pd.DataFrame):
+    """The roll-rate matrix as a heat map (rows: this month's bucket; columns: next month's)."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.imshow(matrix.fillna(0).to_numpy(), cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(matrix.columns)), matrix.columns)
+    ax.set_yticks(range(len(matrix.index)), matrix.index)
+    for (i, j), v in pd.DataFrame(matrix.to_numpy()).stack().items():
+        ax.text(j, i, f"{v:.0%}", ha="center", va="center", fontsize=8, color="white" if v > 0.5 else "black")
+    ax.set(xlabel="next month", ylabel="this month", title="Roll rates (pooled)")
+    return fig
+
+
+def vintage_figure(vintages: pd.DataFrame, column: str = "ever_30"):
+    """Cumulative share ever 30+ (or 90+) DPD by month on book, one line per disbursal cohort."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    cohorts = sorted(vintages["cohort"].unique())
+    cmap = plt.get_cmap("viridis", max(len(cohorts), 2))
+    for k, (cohort, g) in enumerate(vintages.groupby("cohort")):
+        ax.plot(g["mob"], g[column] * 100, color=cmap(k), lw=1, label=cohort if k % 3 == 0 else None)
+    label = column.replace("ever_", "") + "+ DPD"
+    ax.set(xlabel="months on book", ylabel=f"% of the cohort ever {label}", title=f"Vintages: ever {label}")
+    ax.legend(fontsize=7, ncol=2, title="disbursed")
+    return fig
+
+
+def cure_figure(cure: pd.DataFrame):
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(cure["dpd"], cure["cure_rate"] * 100)
+    ax.set(xlabel="days past due", ylabel="% cured before default", title="Cure rate by DPD day")
+    return fig
+
+
+def operations_figure(ops: pd.DataFrame):
+    fig, (rates, money) = plt.subplots(1, 2, figsize=(10, 4))
+    for col in ("reach_rate", "promise_rate", "promise_kept_rate"):
+        rates.plot(ops["month"], ops[col] * 100, marker="o", ms=3, label=col.replace("_", " "))
+    rates.set(ylabel="%", title="Reach, promise and promise-kept rates")
+    rates.legend(fontsize=8)
+    money.plot(ops["month"], ops["contacts_per_cure"], marker="o", ms=3, label="contacts per cure")
+    twin = money.twinx()
+    twin.plot(ops["month"], ops["cost_to_collect"] * 100, color="tab:red", marker="o", ms=3, label="cost to collect")
+    money.set(ylabel="contacts per cure", title="Effort and cost")
+    twin.set_ylabel("cost per 100 CNY collected")
+    for ax in (rates, money):
+        ax.tick_params(axis="x", rotation=60, labelsize=7)
+    return fig

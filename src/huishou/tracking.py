@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -222,7 +223,7 @@ def log_run(
     """A run of nested metrics (flattened to dotted names) and artifacts, e.g. a strategy build or its evaluation."""
     _setup(cfg, experiment)
     with mlflow.start_run(run_name=run_name) as run:
-        flat = {k.replace(" ", "_")[:250]: v for k, v in _flatten("", metrics).items() if v == v}
+        flat = {re.sub(r"[^\w\-.:/]", "_", k)[:250]: v for k, v in _flatten("", metrics).items() if v == v}
         mlflow.log_metrics(flat)
         mlflow.log_dict(dict(metrics), "metrics.json")
         for path in artifacts:

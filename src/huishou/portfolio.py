@@ -1,0 +1,294 @@
+"""The portfolio reports collections teams run: roll and flow rates between DPD buckets month over month,
+vintage curves, entry into collections, cure rate by DPD day, recovery after default, and the operations
+KPIs of the collection log. Pure functions over the raw tables (DuckDB SQL over the frames); every figure
+as of the extract date uses only events before it.
+
+Definitions (one loan's DPD at a month end T: days since its oldest installment due before T and not
+settled before T; 0 when none is overdue):
+* buckets: current (DPD 0), 1-30, 31-60, 61-90, 90+, closed (every installment settled);
+* roll rate from bucket a to b: of the loans in a at one month end, the share in b at the next;
+  flow rates: current -> 1-30 -> 31-60 -> 61-90 -> 90+ month by month;
+* vintage: loans disbursed in a month; the share that has ever been 30+ (90+) days past due by each month
+  on book (only months the extract has seen);
+* entry rate: of the installments falling due in a month, the share not settled by their due date;
+* cure rate at DPD d: of the installments still unpaid d days after their due date, the share settled
+  before the default DPD (features.default_dpd);
+* recovery rate: of the amount outstanding when loans defaulted, the share paid within recovery_days;
+* operations (per month of the log): reach rate (calls and visits that reached the borrower), promise
+  rate (promises per conversation), promise-kept rate (a payment on the loan by the promised date plus
+  the grace days; promises whose deadline has not passed are not judged), contacts per cure, and cost
+  to collect (action costs per CNY paid late).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from huishou.engine import duckdb_connect
+from huishou.vocab import REACHED, VOICE
+
+BUCKETS = ("current", "1-30", "31-60", "61-90", "90+", "closed")
+FLOWS = (("current", "1-30"), ("1-30", "31-60"), ("31-60", "61-90"), ("61-90", "90+"))
+
+
+def month_ends(first: pd.Timestamp, as_of: pd.Timestamp) -> list[pd.Timestamp]:
+    """The first day of each month from `first`'s next month up to `as_of` (a month's end, exclusive)."""
+    start = pd.Timestamp(first).to_period("M").to_timestamp() + pd.offsets.MonthBegin(1)
+    return list(pd.date_range(start, pd.Timestamp(as_of), freq="MS"))
+
+
+def _settled(alias: str, before: str) -> str:
+    return (
+        f"({alias}.paid_date IS NOT NULL AND {alias}.paid_date < {before} "
+        f"AND {alias}.amount_paid >= {alias}.amount_due * $share - $tol)"
+    )
+
+
+def bucket_history(
+    tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp, tol: float, share: float, memory_limit: str | None = None
+) -> pd.DataFrame:
+    """loan_id, month (the month end T), dpd, bucket: every disbursed loan at every month end before as_of."""
+    apps = tables["applications"]
+    apps = apps[apps["disbursed_at"].notna()][["loan_id", "disbursed_at"]]
+    inst = tables["installments"][["loan_id", "due_date", "amount_due", "paid_date", "amount_paid"]]
+    if apps.empty:
+        return pd.DataFrame(columns=["loan_id", "month", "dpd", "bucket"])
+    months = pd.DataFrame({"t": month_ends(apps["disbursed_at"].min(), as_of)})
+    con = duckdb_connect(memory_limit=memory_limit)
+    con.register("apps", apps)
+    con.register("inst", inst)
+    con.register("months", months)
+    sql = f"""
+        WITH active AS (
+            SELECT a.loan_id, m.t FROM apps a JOIN months m ON a.disbursed_at < m.t
+        ), state AS (
+            SELECT i.loan_id, m.t,
+                   min(CASE WHEN i.due_date < m.t AND NOT {_settled("i", "m.t")} THEN i.due_date END) AS oldest,
+                   bool_and({_settled("i", "m.t")}) AS closed
+            FROM inst i JOIN months m ON true
+            JOIN apps a ON a.loan_id = i.loan_id AND a.disbursed_at < m.t
+            GROUP BY 1, 2
+        )
+        SELECT a.loan_id, a.t AS month,
+               coalesce(date_diff('day', s.oldest, a.t), 0) AS dpd,
+               coalesce(s.closed, false) AS closed
+        FROM active a LEFT JOIN state s USING (loan_id, t)
+    """
+    out = con.execute(sql, {"share": share, "tol": tol}).df()
+    con.close()
+    out["bucket"] = np.select(
+        [out["closed"], out["dpd"] <= 0, out["dpd"] <= 30, out["dpd"] <= 60, out["dpd"] <= 90],
+        ["closed", "current", "1-30", "31-60", "61-90"],
+        "90+",
+    )
+    return out.drop(columns="closed").sort_values(["month", "loan_id"]).reset_index(drop=True)
+
+
+def roll_rates(history: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the pooled roll-rate matrix, from-bucket rows and to-bucket columns; the flow rates per month)."""
+    nxt = history.assign(month=history["month"] - pd.offsets.MonthBegin(1))[["loan_id", "month", "bucket"]]
+    pairs = history.merge(nxt, on=["loan_id", "month"], suffixes=("", "_next"))
+    pairs = pairs[pairs["bucket"] != "closed"]
+    counts = pd.crosstab(pairs["bucket"], pairs["bucket_next"]).reindex(
+        index=[b for b in BUCKETS if b != "closed"], columns=list(BUCKETS), fill_value=0
+    )
+    matrix = counts.div(counts.sum(axis=1).replace(0, np.nan), axis=0)
+    flows = []
+    for month, g in pairs.groupby("month"):
+        row = {"month": (month + pd.offsets.MonthBegin(1)).strftime("%Y-%m")}
+        for a, b in FLOWS:
+            base = (g["bucket"] == a).sum()
+            row[f"{a}_to_{b}"] = float(((g["bucket"] == a) & (g["bucket_next"] == b)).sum() / base) if base else np.nan
+        flows.append(row)
+    return matrix, pd.DataFrame(flows)
+
+
+def vintages(
+    tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp, tol: float, share: float, max_mob: int = 24
+) -> pd.DataFrame:
+    """cohort (YYYY-MM), mob, loans, ever_30, ever_90: the share of the cohort ever 30+ / 90+ DPD by each
+    month on book the extract has seen."""
+    apps = tables["applications"]
+    apps = apps[apps["disbursed_at"].notna()][["loan_id", "disbursed_at"]]
+    inst = tables["installments"]
+    late_by = {}
+    for days in (30, 90):
+        cut = inst["due_date"] + pd.Timedelta(days=days)
+        settled = inst["paid_date"].notna() & (inst["paid_date"] <= cut)
+        settled &= inst["amount_paid"] >= inst["amount_due"] * share - tol
+        reached = cut + pd.Timedelta(days=1)
+        reached = reached.where(~settled & (reached <= as_of))
+        late_by[days] = reached.groupby(inst["loan_id"]).min()
+    frame = apps.assign(
+        cohort=apps["disbursed_at"].dt.to_period("M"),
+        ever30=apps["loan_id"].map(late_by[30]),
+        ever90=apps["loan_id"].map(late_by[90]),
+    )
+    rows = []
+    for cohort, g in frame.groupby("cohort"):
+        start = cohort.to_timestamp()
+        for mob in range(1, max_mob + 1):
+            horizon = start + pd.DateOffset(months=mob)
+            if horizon > as_of:
+                break
+            rows.append(
+                {
+                    "cohort": str(cohort),
+                    "mob": mob,
+                    "loans": len(g),
+                    "ever_30": float((g["ever30"] < horizon).mean()),
+                    "ever_90": float((g["ever90"] < horizon).mean()),
+                }
+            )
+    return pd.DataFrame(rows, columns=["cohort", "mob", "loans", "ever_30", "ever_90"])
+
+
+def entry_rates(tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp, tol: float, share: float) -> pd.DataFrame:
+    """month, installments due, entry_rate: the share not settled by the due date."""
+    inst = tables["installments"]
+    inst = inst[inst["due_date"] < as_of - pd.Timedelta(days=1)]
+    on_time = inst["paid_date"].notna() & (inst["paid_date"] <= inst["due_date"])
+    on_time &= inst["amount_paid"] >= inst["amount_due"] * share - tol
+    month = inst["due_date"].dt.strftime("%Y-%m")
+    out = (~on_time).groupby(month).agg(["size", "mean"]).rename(columns={"size": "installments", "mean": "entry_rate"})
+    return out.reset_index(names="month")
+
+
+def cure_curve(
+    tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp, tol: float, share: float, default_dpd: int
+) -> pd.DataFrame:
+    """dpd, installments (still unpaid at that DPD and observed long enough), cure_rate (settled before the
+    default DPD)."""
+    inst = tables["installments"]
+    settled = inst["paid_date"].notna() & (inst["amount_paid"] >= inst["amount_due"] * share - tol)
+    late_days = (inst["paid_date"] - inst["due_date"]).dt.days.where(settled)
+    seen = (as_of - inst["due_date"]).dt.days
+    rows = []
+    for d in range(1, default_dpd):
+        unpaid_at_d = (seen >= default_dpd) & ~(late_days < d)  # settled on or after day d, or never
+        n = int(unpaid_at_d.sum())
+        cured = (late_days >= d) & (late_days < default_dpd) & unpaid_at_d
+        rows.append({"dpd": d, "installments": n, "cure_rate": float(cured.sum() / n) if n else np.nan})
+    return pd.DataFrame(rows)
+
+
+def recovery_rate(
+    tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp, tol: float, share: float, default_dpd: int, days: int
+) -> dict:
+    """Of the amount outstanding when loans defaulted (an installment default_dpd days unpaid), the share
+    paid within `days` after; loans whose window the extract has fully seen."""
+    inst = tables["installments"]
+    settled = inst["paid_date"].notna() & (inst["amount_paid"] >= inst["amount_due"] * share - tol)
+    gone = inst["due_date"] + pd.Timedelta(days=default_dpd)
+    defaulted_at = gone.where(~(settled & (inst["paid_date"] < gone))).groupby(inst["loan_id"]).min()
+    defaulted_at = defaulted_at[defaulted_at.notna() & (defaulted_at + pd.Timedelta(days=days) <= as_of)]
+    if defaulted_at.empty:
+        return {"defaulted_loans": 0, "recovery_rate": None}
+    x = inst[inst["loan_id"].isin(defaulted_at.index)].assign(d=lambda f: f["loan_id"].map(defaulted_at))
+    paid_before = x["amount_paid"].where(x["paid_date"] < x["d"], 0.0)
+    outstanding = (x["amount_due"] - paid_before).clip(lower=0).sum()
+    window = (x["paid_date"] >= x["d"]) & (x["paid_date"] < x["d"] + pd.Timedelta(days=days))
+    recovered = x["amount_paid"].where(window, 0.0).sum()
+    return {
+        "defaulted_loans": len(defaulted_at),
+        "outstanding_at_default": float(outstanding),
+        "recovered": float(recovered),
+        "recovery_rate": float(recovered / outstanding) if outstanding > 0 else None,
+    }
+
+
+def operations(
+    tables: Mapping[str, pd.DataFrame],
+    as_of: pd.Timestamp,
+    costs: Mapping[str, float],
+    grace_days: int,
+    tol: float,
+    share: float,
+    default_dpd: int,
+) -> pd.DataFrame:
+    """Per month of the collection log: contacts, reach, promise and promise-kept rates, contacts per cure,
+    cost to collect."""
+    acts = tables.get("collection_actions")
+    if acts is None or acts.empty:
+        return pd.DataFrame(
+            columns=[
+                "month",
+                "contacts",
+                "reach_rate",
+                "promise_rate",
+                "promise_kept_rate",
+                "contacts_per_cure",
+                "cost_to_collect",
+            ]
+        )
+    acts = acts[acts["action_at"] < as_of]
+    inst = tables["installments"]
+    inst = inst.assign(paid_date=inst["paid_date"].where(inst["paid_date"] < as_of))  # what is known at as_of
+    con = duckdb_connect()
+    con.register("acts", acts.assign(cost=acts["channel"].map(costs).fillna(0.0)))
+    con.register("inst", inst)
+    kept = con.execute(
+        """
+        SELECT a.loan_id, a.action_at, coalesce(bool_or(i.paid_date >= a.action_at
+               AND i.paid_date <= coalesce(a.promised_date, date_trunc('day', a.action_at)) + to_days($grace)),
+               false) AS kept
+        FROM acts a JOIN inst i USING (loan_id)
+        WHERE a.outcome = 'promise_to_pay'
+          AND coalesce(a.promised_date, date_trunc('day', a.action_at)) + to_days($grace) < $as_of
+        GROUP BY 1, 2
+        """,
+        {"grace": int(grace_days), "as_of": as_of.to_pydatetime()},
+    ).df()
+    con.close()
+    acts = acts.assign(month=acts["action_at"].dt.strftime("%Y-%m"), cost=acts["channel"].map(costs).fillna(0.0))
+    contact = acts["channel"] != "none"
+    voice = acts["channel"].isin(VOICE)
+    reached = acts["outcome"].isin(REACHED)
+    settled = inst["paid_date"].notna() & (inst["amount_paid"] >= inst["amount_due"] * share - tol)
+    late = (inst["paid_date"] - inst["due_date"]).dt.days
+    cured = inst[settled & (late > 0) & (late < default_dpd)]
+    cures = cured.groupby(cured["paid_date"].dt.strftime("%Y-%m")).size()
+    paid_late = inst[inst["paid_date"].notna() & (inst["paid_date"] > inst["due_date"])]
+    late_money = paid_late.groupby(paid_late["paid_date"].dt.strftime("%Y-%m"))["amount_paid"].sum()
+    kept_month = (
+        kept.assign(month=kept["action_at"].dt.strftime("%Y-%m"), kept=kept["kept"].astype(float))
+        .groupby("month")["kept"]
+        .mean()
+    )
+    rows = []
+    for month, g in acts.groupby("month"):
+        c, v = contact[g.index], voice[g.index]
+        conversations = int((v & reached[g.index]).sum())
+        n_cures = int(cures.get(month, 0))
+        money = float(late_money.get(month, 0.0))
+        rows.append(
+            {
+                "month": month,
+                "contacts": int(c.sum()),
+                "reach_rate": float(conversations / v.sum()) if v.sum() else np.nan,
+                "promise_rate": float((g["outcome"] == "promise_to_pay").sum() / conversations)
+                if conversations
+                else np.nan,
+                "promise_kept_rate": float(kept_month.get(month, np.nan)),
+                "contacts_per_cure": float(c.sum() / n_cures) if n_cures else np.nan,
+                "cost_to_collect": float(g["cost"].sum() / money) if money else np.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+__all__ = [
+    "BUCKETS",
+    "FLOWS",
+    "bucket_history",
+    "cure_curve",
+    "entry_rates",
+    "month_ends",
+    "operations",
+    "recovery_rate",
+    "roll_rates",
+    "vintages",
+]

@@ -1,0 +1,150 @@
+"""`huishou portfolio`: the portfolio reports collections teams run.
+
+Reads the raw book (data.source, as validated); publishes data.models_dir/portfolio/ as one unit:
+portfolio.json (headline numbers; DVC metrics), roll_rates.csv, flow_rates.csv, vintages.csv,
+entry_rates.csv, cure_curve.csv, operations.csv, plots/*.png (DVC plots) and portfolio.html; MLflow gets
+the headline numbers and the HTML report (aggregates only).
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from huishou import plots, portfolio, tracking
+from huishou.book.files import read_table
+from huishou.book.source import BookSource
+from huishou.config import SOURCE_PARAMS
+from huishou.io import publish, write_csv, write_json, write_text
+
+log = logging.getLogger("huishou.portfolio")
+
+PARAMS = (
+    *SOURCE_PARAMS,
+    "data.models_dir",
+    "features.default_dpd",
+    "features.paid_tolerance",
+    "features.settle_share",
+    "features.promise_grace_days",
+    "strategy.costs",
+    "portfolio",
+    "tracking.default_uri",
+    "tracking.portfolio_experiment",
+)
+
+
+def run(settings) -> dict:
+    f, p = settings.features, settings.portfolio
+    report, inputs = BookSource.from_settings(settings.data).validated_inputs(settings.data.validated_dir)
+    as_of = pd.Timestamp(report["as_of"])
+    if p.until:
+        as_of = min(as_of, pd.Timestamp(p.until))
+    tables = {n: read_table(t) if isinstance(t, Path) else t for n, t in inputs.items()}
+    tol, share, dpd = f.paid_tolerance, f.settle_share, f.default_dpd
+    history = portfolio.bucket_history(tables, as_of, tol, share, p.duckdb_memory_limit)
+    matrix, flows = portfolio.roll_rates(history)
+    vint = portfolio.vintages(tables, as_of, tol, share, p.max_mob)
+    entry = portfolio.entry_rates(tables, as_of, tol, share)
+    cure = portfolio.cure_curve(tables, as_of, tol, share, dpd)
+    recovery = portfolio.recovery_rate(tables, as_of, tol, share, dpd, p.recovery_days)
+    ops = portfolio.operations(tables, as_of, settings.strategy.costs, f.promise_grace_days, tol, share, dpd)
+    headline = _headline(history, flows, entry, cure, recovery, ops, vint, p.kpi_months)
+    out_dir = Path(settings.data.models_dir) / "portfolio"
+    with publish(out_dir, what="huishou portfolio") as out:
+        write_json(headline, out / "portfolio.json")
+        write_csv(matrix.reset_index(names="bucket").round(4), out / "roll_rates.csv")
+        for name, frame in (
+            ("flow_rates", flows),
+            ("vintages", vint),
+            ("entry_rates", entry),
+            ("cure_curve", cure),
+            ("operations", ops),
+        ):
+            write_csv(frame.round(4), out / f"{name}.csv")
+        figures = {
+            "flow_rates": plots.flow_figure(flows),
+            "roll_rates": plots.roll_figure(matrix),
+            "vintage_30": plots.vintage_figure(vint, "ever_30"),
+            "vintage_90": plots.vintage_figure(vint, "ever_90"),
+            "cure_curve": plots.cure_figure(cure),
+        }
+        if len(ops):
+            figures["operations"] = plots.operations_figure(ops)
+        for name, fig in figures.items():
+            plots.save_png(fig, out / "plots" / f"{name}.png")
+        write_text(_html(headline, matrix, flows, entry, ops, out / "plots", report, as_of), out / "portfolio.html")
+    tracking.log_run(
+        settings.tracking,
+        settings.tracking.portfolio_experiment,
+        f"portfolio {as_of.date()}",
+        headline,
+        [out_dir / "portfolio.html"],
+    )
+    return headline
+
+
+def _headline(history, flows, entry, cure, recovery, ops, vint, months: int) -> dict:
+    """The numbers a collections head reads first, rounded (DVC metrics)."""
+    last = history[history["month"] == history["month"].max()]
+    open_ = last[last["bucket"] != "closed"]
+    recent = ops.tail(months)
+    r = lambda v, d=4: None if v is None or v != v else round(float(v), d)  # noqa: E731
+    mature = vint[vint["mob"] == 6]
+    return {
+        "as_of_month": str(history["month"].max().date()) if len(history) else None,
+        "open_loans": len(open_),
+        "share_30_plus": r((open_["dpd"] > 30).mean()) if len(open_) else None,
+        "flow_rates_last_month": {k: r(v) for k, v in flows.iloc[-1].drop("month").items()} if len(flows) else {},
+        "entry_rate_last_month": r(entry["entry_rate"].iloc[-1]) if len(entry) else None,
+        "cure_rate_at_dpd": {
+            str(d): r(cure.loc[cure["dpd"] == d, "cure_rate"].max()) for d in (1, 7, 15) if d in set(cure["dpd"])
+        },
+        "recovery_rate": r(recovery.get("recovery_rate")),
+        "defaulted_loans": recovery.get("defaulted_loans", 0),
+        "ever_30_at_6_months_latest_cohort": r(mature["ever_30"].iloc[-1]) if len(mature) else None,
+        "operations_last_months": {
+            k: r(recent[k].mean())
+            for k in ("reach_rate", "promise_rate", "promise_kept_rate", "contacts_per_cure", "cost_to_collect")
+        }
+        if len(recent)
+        else {},
+    }
+
+
+def _html(headline, matrix, flows, entry, ops, plot_dir: Path, report: dict, as_of: pd.Timestamp) -> str:
+    import base64
+
+    def img(name: str) -> str:
+        path = plot_dir / f"{name}.png"
+        if not path.exists():
+            return ""
+        return f'<img alt="{name}" src="data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}">'
+
+    def table(frame: pd.DataFrame, pct: bool = True) -> str:
+        fmt = (lambda v: f"{v:.1%}") if pct else (lambda v: f"{v:,.2f}")
+        return frame.to_html(index=False, float_format=fmt, na_rep="–", border=0, classes="t")
+
+    kpis = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+        for k, v in headline.items()
+        if not isinstance(v, dict)
+    )
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>huishou portfolio {as_of.date()}</title>
+<style>body{{font:14px system-ui,sans-serif;max-width:1100px;margin:2rem auto;color:#1d2733}}
+table.t{{border-collapse:collapse}} .t td,.t th{{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}}
+img{{max-width:100%}} section{{margin-bottom:2rem}}</style></head><body>
+<h1>Portfolio as of {as_of.date()}</h1>
+<p>Source: {html.escape(str(report.get("source", "")))}; tables as validated (MD5 in data/validated/report.json).</p>
+<section id="headline"><h2>Headline</h2><table class="t">{kpis}</table></section>
+<section id="roll"><h2>Roll rates</h2>{img("roll_rates")}{table(matrix.reset_index(names="this month"))}</section>
+<section id="flow"><h2>Flow rates</h2>{img("flow_rates")}{table(flows.tail(12))}</section>
+<section id="vintages"><h2>Vintages</h2>{img("vintage_30")}{img("vintage_90")}</section>
+<section id="entry"><h2>Entry into collections</h2>{table(entry.tail(12).assign(installments=entry["installments"].astype(str)))}</section>
+<section id="cure"><h2>Cure rate by DPD day</h2>{img("cure_curve")}</section>
+<section id="recovery"><h2>Recovery after default</h2><p>recovery rate {headline["recovery_rate"]} over
+{headline["defaulted_loans"]} defaulted loans</p></section>
+<section id="operations"><h2>Operations</h2>{img("operations")}{table(ops.tail(12).assign(contacts=ops["contacts"].astype(str)), pct=False) if len(ops) else "<p>no collection log</p>"}</section>
+</body></html>"""
