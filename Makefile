@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv system repro test test-unit test-e2e bench taiwan lint format mlflow-ui serve clean
+.PHONY: venv system repro plots test test-unit test-e2e bench taiwan lint format mlflow-ui serve clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,10 +29,18 @@ system:
 	  $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y $$need; \
 	fi
 
-repro: venv  ## run the whole pipeline on the built-in simulated loan book
+# `dvc plots show` renders offline with this page template (.dvc/config: plots.html_template)
+PLOTS_TEMPLATE := .dvc/plots/offline.html
+$(PLOTS_TEMPLATE): $(STAMP)
+	$(BIN)/huishou plots-template --out $(PLOTS_TEMPLATE) >/dev/null
+
+repro: venv $(PLOTS_TEMPLATE)  ## run the whole pipeline on the built-in simulated loan book
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
-test: venv system  ## run the whole test suite (unit, then end to end): what CI runs after `make lint`
+plots: venv $(PLOTS_TEMPLATE)  ## dvc plots show -> dvc_plots/index.html (renders offline, one line per model)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc plots show
+
+test: venv system $(PLOTS_TEMPLATE)  ## run the whole test suite (unit, then end to end): what CI runs after `make lint`
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
 
 test-unit: venv  ## the fast tier: functions on small books (~30 s)

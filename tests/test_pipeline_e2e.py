@@ -48,6 +48,8 @@ def project(tmp_path_factory):
     _run(["git", "init", "-q"], root, env)
     _run(["dvc", "init", "-q"], root, env)
     _run(["dvc", "config", "core.analytics", "false"], root, env)
+    shutil.copytree(ROOT / ".dvc" / "plots", root / ".dvc" / "plots")  # the by-model template (+ offline page)
+    _run(["dvc", "config", "plots.html_template", "plots/offline.html"], root, env)
     _run(["git", "add", "-A"], root, env)
     _run(["git", "commit", "-qm", "init"], root, env)
     _run(["dvc", "repro"], root, env)
@@ -224,3 +226,34 @@ def test_a_book_without_a_collection_log_runs_dvc_repro_to_the_end(tmp_path):
     assert truth["by_stage"]["all"]["strategy"]["recovery"] > 0
     audit = pd.read_parquet(root / "data" / "compliance")
     assert set(audit["event"]) == {"published", "blocked"} and (audit["profile"] == "cn_cba_2026").all()
+
+
+def test_dvc_plots_show_renders_offline_one_line_per_model(project, tmp_path):
+    """`dvc plots show` with the project's page template, opened in headless Chromium with no network: every
+    CSV plot is drawn with one line per model, every image plot loads, no script comes from outside."""
+    from playwright.sync_api import sync_playwright
+
+    root, env = project
+    _run([str(BIN / "huishou"), "plots-template", "--out", str(root / ".dvc" / "plots" / "offline.html")], root, env)
+    out = tmp_path / "plots"
+    _run(["dvc", "plots", "show", "-o", str(out)], root, env)
+    page_html = (out / "index.html").read_text()
+    assert "cdn." not in page_html and "<script src=" not in page_html
+    flags = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=flags)
+        page = browser.new_page()
+        errors, remote = [], []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("request", lambda r: remote.append(r.url) if r.url.startswith("http") else None)
+        page.goto((out / "index.html").as_uri())
+        page.wait_for_function("window.__views && window.__views.length >= 3", timeout=30_000)
+        csv_plots = {d.get_attribute("id"): d for d in page.locator("div[id$='_csv']").all()}
+        assert {"models_evaluation_plots_roc_csv", "models_evaluation_plots_calibration_csv"} <= set(csv_plots)
+        for name, div in csv_plots.items():
+            assert div.locator("g.mark-line path").count() == 3, name  # lightgbm, logistic, scorecard
+        images = page.locator("img").all()
+        assert len(images) >= 6
+        assert all(img.evaluate("i => i.complete && i.naturalWidth > 0") for img in images)
+        browser.close()
+    assert errors == [] and remote == []

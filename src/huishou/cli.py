@@ -62,6 +62,10 @@ def _ingest_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--date", help="only the contacts of this workbench day, YYYY-MM-DD (default: all not ingested)")
 
 
+def _template_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", default=".dvc/plots/offline.html", help="where to write it (default: %(default)s)")
+
+
 @dataclass(frozen=True)
 class Command:
     """A subcommand: the stage module it runs, what it is for, what it reads and writes, its options."""
@@ -130,6 +134,13 @@ COMMANDS = {
         "portfolio reports: roll and flow rates, vintages, entry, cure, recovery, operations KPIs",
         "data/raw/ (as validated), data/validated/report.json",
         "models/portfolio/ (portfolio.json, *.csv, plots/*.png, portfolio.html); an MLflow run (aggregates)",
+    ),
+    "plots-template": Command(
+        "plots_template",
+        "write the offline page template of `dvc plots show` (Vega inline, no CDN)",
+        "nothing (the Vega bundle of vl-convert-python)",
+        ".dvc/plots/offline.html (.dvc/config points plots.html_template at it)",
+        _template_options,
     ),
     "adapt": Command(
         "adapt",

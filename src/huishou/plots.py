@@ -130,3 +130,28 @@ def operations_figure(ops: pd.DataFrame):
     for ax in (rates, money):
         ax.tick_params(axis="x", rotation=60, labelsize=7)
     return fig
+
+
+# ---------------------------------------------------------------- DVC plots that render offline
+
+OFFLINE_SNIPPET = """
+const __embed = vegaEmbed;
+window.__views = [];
+window.vegaEmbed = (el, spec, opt) => __embed(el, spec, Object.assign({renderer: "svg", actions: false}, opt || {}))
+  .then((r) => { window.__views.push(r.view); return r; });
+"""
+
+
+def offline_page_template() -> str:
+    """An HTML page template for `dvc plots show/diff` with Vega, Vega-Lite and Vega-Embed inline
+    (vl-convert-python's bundle), so the page renders without a network: DVC's own page loads them from a
+    CDN. Charts render as SVG; `window.__views` holds the Vega views (the browser test reads them)."""
+    import vl_convert
+
+    bundle = vl_convert.javascript_bundle(OFFLINE_SNIPPET).replace("</script", "<\\/script")
+    return (
+        '<!DOCTYPE html>\n<html>\n<head>\n{refresh_tag}\n<meta charset="utf-8">\n<title>huishou: DVC plots</title>\n'
+        f"<script>{bundle}</script>\n"
+        "<style>body{font-family:system-ui,sans-serif} table{border-spacing:15px}</style>\n"
+        "</head>\n<body>\n{plot_divs}\n</body>\n</html>\n"
+    )
