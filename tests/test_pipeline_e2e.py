@@ -88,13 +88,14 @@ def test_registry_pyfunc_returns_probabilities_and_promotion_works(project):
         challenger = client.get_model_version_by_alias(name, "challenger")
         model = mlflow.pyfunc.load_model(f"models:/{name}@challenger")
         features = pd.read_parquet(root / "data" / "features" / "features.parquet").head(200)
-        out = model.predict(features)
+        text = {c: str for c in features.columns if isinstance(features[c].dtype, pd.CategoricalDtype)}
+        out = model.predict(features.astype(text))  # the signature: categorical features as text
         assert list(out.columns) == ["probability"]
         assert out["probability"].between(0, 1).all() and out["probability"].nunique() > 10
         run = client.get_run(challenger.run_id)
         assert "test_oracle_auc" in run.data.metrics and "valid_lightgbm_auc" in run.data.metrics
         assert any(k.startswith("data.raw/") for k in run.data.tags)
-        assert main(["--params", str(root / "params.yaml"), "promote"]) == 0
+        assert main(["--params", str(root / "params.yaml"), "promote", "--challenger"]) == 0
         assert client.get_model_version_by_alias(name, "champion").version == challenger.version
     finally:
         os.environ.pop("MLFLOW_TRACKING_URI", None)
@@ -257,3 +258,41 @@ def test_dvc_plots_show_renders_offline_one_line_per_model(project, tmp_path):
         assert all(img.evaluate("i => i.complete && i.naturalWidth > 0") for img in images)
         browser.close()
     assert errors == [] and remote == []
+
+
+def test_exp_run_apply_then_promote_promotes_that_experiments_model(project):
+    """Two experiments train two models (the registry's `challenger` moves to the second); applying the first and
+    running `huishou promote` makes *its* model the champion; its MLflow run is named after the experiment and
+    tagged with the experiment and the git commit."""
+    import mlflow
+
+    from huishou.cli import main
+
+    root, env = project
+    _run(["dvc", "exp", "run", "-n", "leaves15", "-S", "train.num_leaves=15"], root, env)
+    _run(["dvc", "exp", "run", "-n", "leaves7", "-S", "train.num_leaves=7"], root, env)
+    _run(["dvc", "exp", "apply", "leaves15"], root, env)
+    applied = json.loads((root / "models" / "trained" / "run.json").read_text())
+    os.environ["MLFLOW_TRACKING_URI"] = env["MLFLOW_TRACKING_URI"]
+    try:
+        client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
+        name = yaml.safe_load((root / "params.yaml").read_text())["tracking"]["registered_model"]
+        challenger = client.get_model_version_by_alias(name, "challenger")
+        assert str(challenger.version) != str(applied["model_version"])  # the last trained: the other experiment
+        run = client.get_run(applied["run_id"])
+        assert run.info.run_name == "leaves15" and run.data.tags["dvc.experiment"] == "leaves15"
+        assert run.data.tags["git.commit"] == _run(["git", "rev-parse", "HEAD"], root, env).stdout.strip()
+        assert run.data.params["train.num_leaves"] == "15"
+        cwd = Path.cwd()
+        os.chdir(root)
+        try:
+            assert main(["--params", str(root / "params.yaml"), "promote"]) == 0
+        finally:
+            os.chdir(cwd)
+        assert str(client.get_model_version_by_alias(name, "champion").version) == str(applied["model_version"])
+        model = mlflow.models.get_model_info(f"models:/{name}/{applied['model_version']}")
+        assert model.signature is not None and "probability" in str(model.signature.outputs)
+    finally:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+        _run(["git", "checkout", "--", "."], root, env)
+        _run(["dvc", "checkout", "-f"], root, env)

@@ -38,7 +38,10 @@ def _adapt_options(p: argparse.ArgumentParser) -> None:
 
 
 def _promote_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--version", help="model version to promote (default: the current 'challenger')")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--version", help="model version to promote (default: the one trained in this workspace)")
+    which.add_argument("--challenger", action="store_true", help="promote the registry's 'challenger' (last trained)")
+    p.add_argument("--dry-run", action="store_true", help="show the comparison, move nothing")
 
 
 def _serve_options(p: argparse.ArgumentParser) -> None:
@@ -151,8 +154,8 @@ COMMANDS = {
     ),
     "promote": Command(
         "promote",
-        "point the registry alias 'champion' at a model version",
-        "the MLflow registry",
+        "show champion vs candidate, then point the registry alias 'champion' at the candidate",
+        "models/trained/run.json (the version trained in this workspace), the MLflow registry",
         "the registry alias 'champion'",
         _promote_options,
     ),

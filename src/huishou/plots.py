@@ -118,6 +118,11 @@ def cure_figure(cure: pd.DataFrame):
 
 def operations_figure(ops: pd.DataFrame):
     fig, (rates, money) = plt.subplots(1, 2, figsize=(10, 4))
+    if ops.empty:  # a book without a collection log: say so rather than leave the plot out
+        for ax in (rates, money):
+            ax.text(0.5, 0.5, "no collection log", ha="center", va="center", transform=ax.transAxes)
+            ax.set_axis_off()
+        return fig
     for col in ("reach_rate", "promise_rate", "promise_kept_rate"):
         rates.plot(ops["month"], ops[col] * 100, marker="o", ms=3, label=col.replace("_", " "))
     rates.set(ylabel="%", title="Reach, promise and promise-kept rates")

@@ -21,12 +21,17 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 
 import mlflow  # noqa: E402
+import pandas as pd  # noqa: E402
 
 from huishou.config import TrackingSettings  # noqa: E402
 from huishou.errors import ModelNotFoundError  # noqa: E402
 from huishou.model import RiskModel  # noqa: E402
 
 CHALLENGER, CHAMPION = "challenger", "champion"
+
+
+# MLflow 3's UI opens an experiment on its GenAI overview unless the experiment says it trains models
+EXPERIMENT_KIND, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
 
 
 def _quiet() -> None:
@@ -49,8 +54,11 @@ def _setup(cfg: TrackingSettings, experiment: str | None = None) -> None:
     """Connect and make `experiment` (default: the training experiment) the active one."""
     _connect(cfg)
     name = experiment or cfg.experiment
-    if mlflow.get_experiment_by_name(name) is None:
-        mlflow.create_experiment(name, artifact_location=_artifact_root(cfg))
+    found = mlflow.get_experiment_by_name(name)
+    if found is None:
+        mlflow.create_experiment(name, artifact_location=_artifact_root(cfg), tags={EXPERIMENT_KIND: MODEL_TRAINING})
+    elif found.tags.get(EXPERIMENT_KIND) != MODEL_TRAINING:
+        mlflow.MlflowClient().set_experiment_tag(found.experiment_id, EXPERIMENT_KIND, MODEL_TRAINING)
     mlflow.set_experiment(name)
 
 
@@ -97,11 +105,14 @@ def log_train_run(
     artifacts: Mapping[str, Path],
     model_dir: Path,
     tags: Mapping[str, str] | None = None,
+    run_name: str = "train",
+    example: pd.DataFrame | None = None,
 ) -> dict:
     """Log one training run, register its model (the saved RiskModel folder `model_dir` behind a pyfunc
-    logged as code) and point the `challenger` alias at it."""
+    logged as code, with a signature and `example` as input example: one row of training medians, not a
+    loan) and point the `challenger` alias at it."""
     _setup(cfg)
-    with mlflow.start_run(run_name="train") as run:
+    with mlflow.start_run(run_name=run_name) as run:
         mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
         mlflow.set_tags({f"data.{k}": v for k, v in data_version.items()} | dict(tags or {}))
@@ -115,12 +126,19 @@ def log_train_run(
         with tempfile.TemporaryDirectory() as tmp:
             code = Path(tmp) / "risk_pyfunc.py"
             code.write_text(PYFUNC_CODE)
+            signature = None
+            if example is not None:
+                from mlflow.models import infer_signature
+
+                signature = infer_signature(example, pd.DataFrame({"probability": [0.5]}))
             info = mlflow.pyfunc.log_model(
                 name="model",
                 python_model=str(code),
                 artifacts={RISK_MODEL_ARTIFACT: str(model_dir)},
                 pip_requirements=_requirements(),
                 registered_model_name=cfg.registered_model,
+                signature=signature,
+                input_example=example,
             )
         version = str(info.registered_model_version)
         mlflow.MlflowClient().set_registered_model_alias(cfg.registered_model, CHALLENGER, version)
@@ -150,8 +168,9 @@ def log_evaluation(cfg: TrackingSettings, run_id: str, metrics: Mapping[str, flo
             mlflow.log_artifact(str(path), artifact_path="evaluation")
 
 
-def promote(cfg: TrackingSettings, version: str | None = None) -> str:
-    """Point `champion` at `version` (default: the current challenger); returns the version."""
+def promote(cfg: TrackingSettings, version: str | None = None, dry_run: bool = False) -> dict:
+    """Point `champion` at `version` (default: the current challenger) unless `dry_run`; returns the
+    version and the comparison of the old champion with it (their runs' metrics, run names and commits)."""
     _connect(cfg)
     client = mlflow.MlflowClient()
     where = f"registry {tracking_uri(cfg)}: model '{cfg.registered_model}'"
@@ -161,11 +180,30 @@ def promote(cfg: TrackingSettings, version: str | None = None) -> str:
         except mlflow.exceptions.MlflowException:
             raise ModelNotFoundError(f"{where} has no alias '{CHALLENGER}'; train one (`dvc repro`)") from None
     try:
-        client.get_model_version(cfg.registered_model, str(version))
+        new = client.get_model_version(cfg.registered_model, str(version))
     except mlflow.exceptions.MlflowException:
         raise ModelNotFoundError(f"{where} has no version {version}") from None
-    client.set_registered_model_alias(cfg.registered_model, CHAMPION, str(version))
-    return str(version)
+    try:
+        old = client.get_model_version_by_alias(cfg.registered_model, CHAMPION)
+    except mlflow.exceptions.MlflowException:
+        old = None
+    comparison = {"candidate": _describe(client, new)} | ({"champion": _describe(client, old)} if old else {})
+    if not dry_run:
+        client.set_registered_model_alias(cfg.registered_model, CHAMPION, str(version))
+    return {"version": str(version), "previous": old.version if old else None, "comparison": comparison}
+
+
+def _describe(client, mv) -> dict:
+    """A registered version's run: name, commit, DVC experiment and its headline metrics."""
+    run = client.get_run(mv.run_id)
+    keys = ("valid_lightgbm_auc", "valid_lightgbm_ks", "test_lightgbm_auc", "test_lightgbm_ks", "test_oracle_auc")
+    return {
+        "version": mv.version,
+        "run": run.info.run_name,
+        "git_commit": run.data.tags.get("git.commit"),
+        "dvc_experiment": run.data.tags.get("dvc.experiment"),
+        "metrics": {k: round(run.data.metrics[k], 4) for k in keys if k in run.data.metrics},
+    }
 
 
 def load_registered(cfg: TrackingSettings, alias: str = CHAMPION):

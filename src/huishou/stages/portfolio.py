@@ -70,9 +70,8 @@ def run(settings) -> dict:
             "vintage_30": plots.vintage_figure(vint, "ever_30"),
             "vintage_90": plots.vintage_figure(vint, "ever_90"),
             "cure_curve": plots.cure_figure(cure),
+            "operations": plots.operations_figure(ops),
         }
-        if len(ops):
-            figures["operations"] = plots.operations_figure(ops)
         for name, fig in figures.items():
             plots.save_png(fig, out / "plots" / f"{name}.png")
         write_text(_html(headline, matrix, flows, entry, ops, out / "plots", report, as_of), out / "portfolio.html")

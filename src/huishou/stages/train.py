@@ -9,6 +9,8 @@ run.json; logs one MLflow run and registers the LightGBM model with the alias `c
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -75,6 +77,7 @@ def run(settings) -> dict:
         validated = Path(settings.data.validated_dir) / "report.json"
         raw = read_json(validated)["md5"] if validated.exists() else {}
         data_version = {"features": file_md5(source)} | {f"raw/{k}": v for k, v in raw.items()}
+        experiment, commit = os.environ.get("DVC_EXP_NAME"), _git_commit()
         run_info = tracking.log_train_run(
             settings.tracking,
             params=settings.declared_values(),
@@ -83,9 +86,32 @@ def run(settings) -> dict:
             features=columns,
             artifacts={"plots": roc_png, "logistic": out / "logistic", "scorecard": out / "scorecard"} | card_files,
             model_dir=out / "lightgbm",
+            tags={"git.commit": commit or "", "dvc.experiment": experiment or ""},
+            run_name=experiment or f"train {commit[:8]}" if (experiment or commit) else "train",
+            example=_medians(train[list(models["lightgbm"].contract.columns)]),
         )
         write_json(run_info, out / "run.json")
     return metrics | run_info
+
+
+def _git_commit() -> str | None:
+    """The workspace's git commit (a DVC experiment's baseline), when there is one."""
+    try:
+        proc = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def _medians(frame: pd.DataFrame) -> pd.DataFrame:
+    """One made-up row for the model's input example: each numeric feature's median, each other one's most
+    frequent value as text (an aggregate, never a loan's row)."""
+    row = {}
+    for col in frame.columns:
+        s = frame[col]
+        numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+        row[col] = [float(s.median())] if numeric else [str(s.mode().iloc[0])]
+    return pd.DataFrame(row)
 
 
 def _dictionary(features_file: Path) -> dict:
