@@ -123,6 +123,9 @@ def test_notebooks_execute_on_the_small_book(project, name, monkeypatch):
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert len(outputs) >= 4
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) >= 1  # the charts are drawn, not only their objects' repr
+    assert not [o for o in outputs if "Line2D" in str(o.get("data", {}).get("text/plain", ""))]
 
 
 def test_model_report_html_renders(project):

@@ -75,6 +75,17 @@ def write_json(obj: Any, path: str | Path) -> Path:
     return Path(path)
 
 
+def rounded(obj: Any, digits: int = 4) -> Any:
+    """`obj` with every float rounded (DVC metrics: differences in the 16th digit are not changes)."""
+    if isinstance(obj, dict):
+        return {k: rounded(v, digits) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [rounded(v, digits) for v in obj]
+    if isinstance(obj, float):
+        return round(obj, digits)
+    return obj
+
+
 def write_text(text: str, path: str | Path) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text)

@@ -16,7 +16,7 @@ from huishou import plots, tracking
 from huishou.artifacts import MODEL_NAMES, evaluation_dir, features_path, load_features, model_path, trained_dir
 from huishou.book.truth import load_oracle
 from huishou.errors import DataValidationError, ModelNotFoundError
-from huishou.io import publish, read_json, write_csv, write_json, write_text
+from huishou.io import publish, read_json, rounded, write_csv, write_json, write_text
 from huishou.metrics import calibration_table, classification_metrics, compare_to_oracle, lift_table, roc_points
 from huishou.model import RiskModel
 from huishou.report import build_report
@@ -81,7 +81,7 @@ def run(settings) -> dict:
             plots.save_png(plots.calibration_figure(tables["calibration"]), out / "plots" / "calibration.png"),
             plots.save_png(plots.gains_figure(tables["lift"]), out / "plots" / "lift.png"),
         ]
-        write_json(metrics, out / "metrics.json")
+        write_json(rounded(metrics), out / "metrics.json")
         write_text(page, out / "report.html")
         tracking.log_evaluation(
             settings.tracking, run_info["run_id"], flat, [*pngs, out / "metrics.json", out / "report.html"]

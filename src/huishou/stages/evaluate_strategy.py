@@ -20,7 +20,7 @@ from huishou import tracking
 from huishou.artifacts import candidates_path, strategy_truth_path
 from huishou.book.truth import load_borrowers, load_truth_table
 from huishou.errors import DataValidationError
-from huishou.io import publish, read_json, write_json
+from huishou.io import publish, read_json, rounded, write_json
 from huishou.strategy.truth_eval import experiment_report, experiment_units, true_paid, true_values, truth_comparison
 from huishou.vocab import ACTIONS, STAGES
 
@@ -77,6 +77,12 @@ def run(settings) -> dict:
     }
     with publish(strategy_truth_path(settings.data.models_dir), kind="file", what="huishou evaluate-strategy") as tmp:
         write_json(metrics, tmp)
+    headline = {"uplift_vs_ladder": metrics["uplift_vs_ladder"], "share_of_oracle": metrics["share_of_oracle"]}
+    headline |= {f"{s}_share_of_oracle": summary[s].get("share_of_oracle") for s in STAGES}
+    headline |= {f"experiment_{k}": v for k, v in experiment.get("headline", {}).items()}
+    headline_path = strategy_truth_path(settings.data.models_dir).with_name("strategy_headline.json")
+    with publish(headline_path, kind="file", what="huishou evaluate-strategy") as tmp:
+        write_json(rounded(headline), tmp)
     tracking.log_run(
         settings.tracking,
         settings.tracking.strategy_experiment,

@@ -25,7 +25,7 @@ from huishou.features import (
     feature_dictionary,
     population_counts,
 )
-from huishou.io import publish, write_json, write_parquet
+from huishou.io import publish, rounded, write_json, write_parquet
 
 PARAMS = (*SOURCE_PARAMS, "data.features_dir", "features")
 
@@ -79,6 +79,8 @@ def run(settings) -> dict:
         write_parquet(frame, features_path(out))
         write_json(feature_dictionary(frame, kwargs["extras"]), out / DICTIONARY_FILE)
         write_json(summary, out / SUMMARY_FILE)
+        headline = {s: summary[s] for s in ("train", "valid", "gap", "test") if s in summary}
+        write_json(rounded(headline | {"n_features": summary["n_features"]}), out / "headline.json")
     return summary
 
 

@@ -23,7 +23,7 @@ from huishou.compliance import Profile
 from huishou.config import FEATURE_BUILD_PARAMS, SOURCE_PARAMS
 from huishou.explain import reason_codes
 from huishou.features import build_features
-from huishou.io import publish, write_csv, write_json, write_parquet
+from huishou.io import publish, rounded, write_csv, write_json, write_parquet
 from huishou.model import RiskModel
 from huishou.strategy import AUTO, BookRules, plan_strategy, worklist
 
@@ -90,9 +90,24 @@ def run(settings) -> dict:
             },
         }
         write_json(metrics, out / "strategy_metrics.json")
+        write_json(rounded(_headline(metrics)), out / "headline.json")
     _write_audit(settings.data.compliance_dir, plans.audit, as_of, profile.record_retention_days)
     tracking.log_run(settings.tracking, settings.tracking.strategy_experiment, f"strategy {day.date()}", metrics)
     return metrics
+
+
+def _headline(metrics: dict) -> dict:
+    """What `dvc exp show` should show of a plan: its size and the off-policy value per stage."""
+    out = {
+        "worklist_rows": metrics["worklist_rows"],
+        "human_actions": metrics["human_actions"],
+        "blocked": sum(metrics["compliance"]["blocked_by_rule"].values()),
+    }
+    for stage, ope in metrics["off_policy"].items():
+        for policy in ("strategy", "ladder"):
+            if isinstance(ope.get(policy), dict) and "dr" in ope[policy]:
+                out[f"{stage}_dr_{policy}"] = ope[policy]["dr"]
+    return out
 
 
 def _write_audit(folder: str, audit: dict, as_of: pd.Timestamp, retention_days: int) -> None:
@@ -119,6 +134,7 @@ def _skip(settings, why: str) -> dict:
         (out / "published").mkdir()
         write_json({"skipped": why, "dates": []}, out / "index.json")
         write_json({"skipped": why}, out / "strategy_metrics.json")
+        write_json({"skipped": 1}, out / "headline.json")
     return {"skipped": why}
 
 

@@ -20,7 +20,7 @@ from huishou.artifacts import DICTIONARY_FILE, MODEL_NAMES, features_path, load_
 from huishou.drift import build_reference
 from huishou.errors import DataValidationError
 from huishou.features import feature_columns
-from huishou.io import file_md5, publish, read_json, write_csv, write_json, write_text
+from huishou.io import file_md5, publish, read_json, rounded, write_csv, write_json, write_text
 from huishou.metrics import classification_metrics, roc_points
 from huishou.model import RiskModel
 from huishou.train import fit_lightgbm, fit_lightgbm_dask, fit_logistic, fit_scorecard_model, top_features
@@ -71,7 +71,7 @@ def run(settings) -> dict:
         metrics["lightgbm_best_iteration"] = models["lightgbm"].meta["best_iteration"]
         write_json({"features": columns}, out / "feature_list.json")
         card_files = _write_scorecard(models["scorecard"], iv_table, out / "scorecard_files")
-        write_json(metrics, out / "train_metrics.json")
+        write_json(rounded(metrics), out / "train_metrics.json")
         roc = plots.roc_figure(pd.concat(curves), "ROC, validation")
         roc_png = plots.save_png(roc, out / "plots" / "valid_roc.png")
         validated = Path(settings.data.validated_dir) / "report.json"
