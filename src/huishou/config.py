@@ -235,6 +235,7 @@ class ScorecardSettings:
 
     max_n_bins: int
     min_bin_size: float
+    min_bin_size_by_feature: dict[str, float]
     special_codes: list[float]
     min_iv: float
     max_corr: float

@@ -27,7 +27,59 @@ th{background:#f3f3f3}h2{border-bottom:2px solid #c33;padding-bottom:4px}img{max
 
 
 def _table(frame: pd.DataFrame, digits: int = 4) -> str:
-    return frame.to_html(index=False, float_format=lambda v: f"{v:.{digits}f}", border=0)
+    """A table; whole-number columns (counts) print as integers, not 1844.0000."""
+    frame = frame.copy()
+    for col in frame.columns:
+        s = frame[col]
+        if pd.api.types.is_float_dtype(s) and s.notna().any() and (s.dropna() == s.dropna().round()).all():
+            frame[col] = s.astype("Int64")
+    return frame.to_html(index=False, float_format=lambda v: f"{v:.{digits}f}", border=0, na_rep="–")
+
+
+def _ks_figure(y: np.ndarray, p: np.ndarray):
+    """Cumulative shares of bads and goods by score (riskiest first) and the KS gap."""
+    order = np.argsort(-p)
+    ys = y[order]
+    bads = np.concatenate([[0], np.cumsum(ys) / max(ys.sum(), 1)])
+    goods = np.concatenate([[0], np.cumsum(1 - ys) / max((1 - ys).sum(), 1)])
+    share = np.linspace(0, 1, len(bads))
+    k = int(np.argmax(bads - goods))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(share, bads, label="bads (30+ DPD)")
+    ax.plot(share, goods, label="goods")
+    ax.vlines(share[k], goods[k], bads[k], colors="crimson", linestyles="--", label=f"KS {bads[k] - goods[k]:.3f}")
+    ax.set(xlabel="share of loans, riskiest first", ylabel="cumulative share", title="KS curve, LightGBM")
+    ax.legend()
+    return fig
+
+
+def feature_psi(model: RiskModel, test: pd.DataFrame, top: int = 15) -> pd.DataFrame:
+    """PSI of each watched feature between training (the model's reference) and the test split."""
+    from huishou.drift import drift_report
+
+    ref = model.meta.get("reference")
+    if not ref or not ref.get("features"):
+        return pd.DataFrame(columns=["feature", "psi", "status"])
+    report = drift_report(ref, model.predict_proba(test), test, 0.1, 0.25)
+    rows = [{"feature": k, "psi": v["psi"], "status": v["status"]} for k, v in report["features"].items()]
+    return pd.DataFrame(rows).sort_values("psi", ascending=False).head(top)
+
+
+def woe_bins(points: pd.DataFrame, iv_table: pd.DataFrame | None, top: int = 8) -> str:
+    """Per bin of the scorecard's strongest variables: rows, bad rate, WoE and (integer) points."""
+    kept = iv_table[iv_table["decision"] == "kept"]["variable"].head(top).tolist() if iv_table is not None else []
+    parts = []
+    for var in kept or points["variable"].unique()[:top]:
+        g = points[points["variable"] == var].copy()
+        g["bin"] = np.where(
+            g["kind"] == "interval",
+            "[" + g["lower"].astype(str) + ", " + g["upper"].astype(str) + ")",
+            g["categories"].fillna(g["kind"]).astype(str),
+        )
+        parts.append(
+            f"<h3>{html.escape(str(var))}</h3>" + _table(g[["bin", "kind", "count", "event_rate", "woe", "points"]])
+        )
+    return "".join(parts)
 
 
 def _long(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
@@ -71,20 +123,33 @@ def build_report(
     test: pd.DataFrame,
     all_rows: pd.DataFrame,
     iv_table: pd.DataFrame | None,
+    provenance: Mapping[str, object] | None = None,
+    oracle: Mapping[str, float] | None = None,
+    points: pd.DataFrame | None = None,
 ) -> str:
-    """The whole page as a string; `test` is the out-of-time set, `all_rows` every snapshot (for PSI)."""
+    """The whole page as a string; `test` is the out-of-time set, `all_rows` every snapshot (for PSI);
+    `provenance` (run, model version, commit, data hashes, split windows), `oracle` (the simulator's true
+    probabilities scored like a model) and the scorecard's `points` table add their sections."""
     y = test["target"].astype(int).to_numpy()
     probs = {name: m.predict_proba(test) for name, m in models.items()}
-    headline = pd.DataFrame(
-        [{"model": n} | {k: v for k, v in m.items() if isinstance(v, int | float)} for n, m in metrics.items()]
-    )
+    rows = [{"model": n} | {k: v for k, v in m.items() if isinstance(v, int | float)} for n, m in metrics.items()]
+    if oracle:  # the best any model could do on these rows (simulated book only)
+        rows.append({"model": "oracle (true probabilities)", "auc": oracle.get("oracle_auc")})
+    headline = pd.DataFrame(rows)
     sample = test.sample(min(len(test), 3000), random_state=0)
+    prov = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in (provenance or {}).items()
+    )
     parts = [
         f"<h1>{html.escape(title)}</h1>",
+        "<h2>Provenance</h2>",
+        f"<table class='prov'>{prov}</table>",
         "<h2>Out-of-time metrics</h2>",
         _table(headline),
         "<h2>ROC</h2>",
         inline_png(roc_figure(_long({n: roc_points(y, p) for n, p in probs.items()}))),
+        "<h2>KS curve (LightGBM)</h2>",
+        inline_png(_ks_figure(y, probs["lightgbm"])),
         "<h2>KS / gains table (LightGBM)</h2>",
         _table(lift_table(y, probs["lightgbm"])),
         "<h2>Calibration</h2>",
@@ -95,9 +160,13 @@ def build_report(
         _shap_summary(models["lightgbm"], sample),
         "<h2>Score stability (PSI by month vs training)</h2>",
         _table(psi_by_month(models["lightgbm"], all_rows)),
+        "<h2>Feature stability (PSI, training vs test)</h2>",
+        _table(feature_psi(models["lightgbm"], test)),
     ]
     if iv_table is not None:
         parts += ["<h2>Information value (scorecard binning)</h2>", _table(iv_table)]
+    if points is not None:
+        parts += ["<h2>Scorecard bins (WoE and points)</h2>", woe_bins(points, iv_table)]
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>"

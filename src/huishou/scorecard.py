@@ -170,9 +170,17 @@ def _points_table(card, variables: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _quiet_solvers() -> None:
+    """optbinning imports cvxpy, which probes every solver it knows at import and warns that the installed
+    highspy lacks a symbol its HiGHS interface wants; optbinning bins with its CP solver, not HiGHS, so the
+    warning is noise on every stage's output."""
+    logging.getLogger("__cvxpy__").disabled = True  # cvxpy sets its logger's level when imported
+
+
 def _binning_process(
     variables: list[str], cfg: ScorecardSettings, min_iv: float | None = None, categorical: tuple[str, ...] = ()
 ):
+    _quiet_solvers()
     from optbinning import BinningProcess
 
     return BinningProcess(
@@ -181,7 +189,18 @@ def _binning_process(
         max_n_bins=cfg.max_n_bins,
         min_bin_size=cfg.min_bin_size,
         special_codes=list(cfg.special_codes) or None,
-        binning_fit_params={v: {"monotonic_trend": "auto_asc_desc"} for v in variables if v not in categorical},
+        binning_fit_params={
+            v: ({"monotonic_trend": "auto_asc_desc"} if v not in categorical else {})
+            | (  # the pre-binning must allow the small bin too
+                {
+                    "min_bin_size": float(cfg.min_bin_size_by_feature[v]),
+                    "min_prebin_size": float(cfg.min_bin_size_by_feature[v]),
+                }
+                if v in cfg.min_bin_size_by_feature
+                else {}
+            )
+            for v in variables
+        },
         selection_criteria={"iv": {"min": min_iv}} if min_iv is not None else None,
     )
 
@@ -228,6 +247,7 @@ def fit_scorecard(
 ) -> tuple[ScorecardModel, pd.DataFrame]:
     """Bin, screen and fit the card on the training rows: numeric features in monotonic intervals,
     categorical ones (the lender's declared categories included) in groups of categories."""
+    _quiet_solvers()
     from optbinning import Scorecard
     from sklearn.linear_model import LogisticRegression
 
@@ -268,6 +288,7 @@ def fit_scorecard(
         estimator=LogisticRegression(max_iter=1000),
         scaling_method="pdo_odds",
         scaling_method_params={"pdo": cfg.pdo, "odds": cfg.base_odds, "scorecard_points": cfg.base_score},
+        rounding=True,  # integer points per bin, as a printed card has
     )
     card.fit(x[kept], y)
     model = ScorecardModel(

@@ -16,7 +16,7 @@ from huishou import plots, tracking
 from huishou.artifacts import MODEL_NAMES, evaluation_dir, features_path, load_features, model_path, trained_dir
 from huishou.book.truth import load_oracle
 from huishou.errors import DataValidationError, ModelNotFoundError
-from huishou.io import publish, read_json, rounded, write_csv, write_json, write_text
+from huishou.io import file_md5, publish, read_json, rounded, write_csv, write_json, write_text
 from huishou.metrics import calibration_table, classification_metrics, compare_to_oracle, lift_table, roc_points
 from huishou.model import RiskModel
 from huishou.report import build_report
@@ -30,6 +30,22 @@ PARAMS = (
     "tracking.experiment",
     "tracking.registered_model",
 )
+
+
+def _provenance(run_info: dict, settings, frame: pd.DataFrame, source: Path) -> dict:
+    """Where the numbers come from: the run and model version, the commit, the data and the split windows."""
+    out = {
+        "registered model": f"{settings.tracking.registered_model} version {run_info.get('model_version')}",
+        "MLflow run": run_info.get("run_id"),
+        "tracking store": run_info.get("tracking_uri"),
+        "features file MD5": file_md5(source),
+    }
+    for split, g in frame.groupby("split"):
+        dates = g["snapshot_date"]
+        out[f"{split} snapshots"] = (
+            f"{dates.min().date()} .. {dates.max().date()} ({g['snapshot_date'].nunique()}, {len(g):,} rows)"
+        )
+    return out
 
 
 def run(settings) -> dict:
@@ -62,6 +78,8 @@ def run(settings) -> dict:
     metrics["test_snapshots"] = sorted(str(d.date()) for d in test["snapshot_date"].unique())
     tables = {"roc": pd.concat(roc), "calibration": pd.concat(cal), "lift": pd.concat(lift)}
     iv_path = trained / "scorecard_files" / "iv_table.csv"
+    points_path = trained / "scorecard_files" / "points.csv"
+    run_info = read_json(trained / "run.json")
     page = build_report(
         f"huishou model report: {settings.tracking.registered_model}",
         {n: metrics[n] for n in loaded},
@@ -69,8 +87,10 @@ def run(settings) -> dict:
         test,
         frame,
         pd.read_csv(iv_path) if iv_path.exists() else None,
+        provenance=_provenance(run_info, settings, frame, source),
+        oracle=metrics["oracle"],
+        points=pd.read_csv(points_path) if points_path.exists() else None,
     )
-    run_info = read_json(trained / "run.json")
     flat = {f"test_{m}_{k}": v for m in names for k, v in metrics[m].items()}
     flat |= {f"test_{k}": v for k, v in metrics["oracle"].items()}
     with publish(evaluation_dir(models_dir), what="huishou evaluate") as out:

@@ -54,7 +54,7 @@ def run(settings) -> dict:
     profile = Profile.from_settings(cfg.compliance)
     book = BookRules(f.default_dpd, f.paid_tolerance, f.settle_share, f.promise_grace_days, settings.data.timezone)
     with publish(Path(settings.data.worklists_dir), what="huishou strategy") as out:
-        plans = plan_strategy(tables, as_of, cfg, profile, book)
+        plans = plan_strategy(tables, as_of, cfg, profile, book, progress=True)
         for day, cand in plans.candidates.items():
             write_parquet(cand, candidates_path(out, day))
         day = plans.published

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GroupKFold
+from tqdm.auto import tqdm
 
 from huishou.book.contracts import empty_table
 from huishou.compliance import Profile, evaluate, settlement_discount, violations
@@ -381,7 +382,12 @@ class StrategyPlans:
 
 
 def plan_strategy(
-    tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp, cfg: StrategySettings, profile: Profile, book: BookRules
+    tables: Mapping[str, pd.DataFrame],
+    as_of: pd.Timestamp,
+    cfg: StrategySettings,
+    profile: Profile,
+    book: BookRules,
+    progress: bool = False,
 ) -> StrategyPlans:
     """Learn the action effects per stage from the logged decisions and plan every worklist date.
 
@@ -409,7 +415,10 @@ def plan_strategy(
         ).assign(stage=stage)
         for stage in STAGES
     }
+    bar = tqdm(total=len(STAGES) + len(days), desc="strategy", unit="step", disable=not progress)
     for stage, logged in logged_by.items():
+        bar.set_postfix_str(f"effect model {stage}")
+        bar.update()
         actions = STAGE_ACTIONS[stage]
         if not learnable(logged):
             effects[stage] = None
@@ -433,8 +442,11 @@ def plan_strategy(
     rng = np.random.default_rng(cfg.seed)
     candidates_by_day, audit, stats = {}, {}, {}
     for day in days:
+        bar.set_postfix_str(f"plan {day.date()}")
+        bar.update()
         result = plan_day(tables, day, effects, cfg, profile, book, rng, complaints)
         candidates_by_day[day], audit[day], stats[str(day.date())] = result.candidates, result.audit, result.stats
+    bar.close()
     promises = promise_model(pd.concat(logged_by.values(), ignore_index=True), tables, book, cfg)
     published = candidates_by_day[days[-1]]
     if promises.get("model") is not None and len(published):
