@@ -416,3 +416,37 @@ def test_strategy_against_the_ladder_and_the_oracle_on_the_simulated_truth(tmp_p
     for stage in ("all", "recovery", "pre_due"):
         assert totals[stage]["strategy"]["contacts"] < totals[stage]["ladder"]["contacts"], stage
         assert totals[stage]["strategy"]["complaints"] < totals[stage]["ladder"]["complaints"], stage
+
+
+def test_strategy_builds_are_registered_and_promoted_with_a_comparison(tmp_path, monkeypatch, book, settings):
+    """Each strategy build is a version of the strategy model (its settings and effect models as files), alias
+    challenger; `huishou promote --strategy` shows the off-policy values side by side and moves champion."""
+    import dataclasses
+
+    import mlflow
+
+    from huishou.stages import promote as promote_stage
+    from huishou.tracking import register_strategy
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    cfg = dataclasses.replace(settings.tracking, default_uri=uri)
+    booster = tmp_path / "effect_model_early.txt"
+    booster.write_text("tree\n")
+    first = register_strategy(cfg, "s1", {"early_dr_strategy": 10.0, "worklist_rows": 5}, {"early": booster}, {})
+    second = register_strategy(cfg, "s2", {"early_dr_strategy": 12.5, "worklist_rows": 6}, {"early": booster}, {})
+    assert (first["strategy_version"], second["strategy_version"]) == ("1", "2")
+    client = mlflow.MlflowClient(uri)
+    assert client.get_model_version_by_alias(cfg.strategy_model, "challenger").version in (2, "2")
+    s = dataclasses.replace(settings, tracking=cfg)
+    out = promote_stage.run(s, version="1", strategy=True)
+    assert out["strategy_champion"] == "1"
+    out = promote_stage.run(s, strategy=True, dry_run=True)
+    cmp = out["comparison"]
+    assert (
+        cmp["candidate"]["metrics"]["early_dr_strategy"] == 12.5
+        and cmp["champion"]["metrics"]["early_dr_strategy"] == 10.0
+    )
+    assert str(client.get_model_version_by_alias(cfg.strategy_model, "champion").version) == "1"  # dry run
+    files = client.list_artifacts(client.get_model_version(cfg.strategy_model, "2").run_id, "strategy")
+    assert [f.path for f in files] == ["strategy/effect_model_early.txt"]

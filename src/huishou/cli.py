@@ -42,6 +42,9 @@ def _promote_options(p: argparse.ArgumentParser) -> None:
     which.add_argument("--version", help="model version to promote (default: the one trained in this workspace)")
     which.add_argument("--challenger", action="store_true", help="promote the registry's 'challenger' (last trained)")
     p.add_argument("--dry-run", action="store_true", help="show the comparison, move nothing")
+    p.add_argument(
+        "--strategy", action="store_true", help="promote a strategy build (huishou-strategy) instead of a risk model"
+    )
 
 
 def _serve_options(p: argparse.ArgumentParser) -> None:

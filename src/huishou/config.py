@@ -263,6 +263,7 @@ class TrackingSettings:
     scoring_experiment: str
     strategy_experiment: str
     portfolio_experiment: str
+    strategy_model: str
 
 
 @dataclass(frozen=True)

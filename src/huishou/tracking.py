@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import subprocess
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -244,6 +245,74 @@ def log_scoring(cfg: TrackingSettings, summary: Mapping[str, Any], drift: Mappin
         mlflow.log_metrics(metrics)
         mlflow.log_dict(dict(drift), "drift.json")
         return run.info.run_id
+
+
+def git_commit() -> str | None:
+    """The workspace's git commit (a DVC experiment's baseline), when there is one: runs are tagged with it."""
+    try:
+        proc = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+STRATEGY_KEYS = ("worklist_rows", "human_actions", "blocked")  # compared by `huishou promote --strategy`
+
+
+def register_strategy(
+    cfg: TrackingSettings, run_name: str, metrics: Mapping[str, Any], files: Mapping[str, Path], tags: Mapping[str, str]
+) -> dict:
+    """Log a strategy build (aggregates and its files: params, effect models as LightGBM text) and register it
+    as a version of the strategy model, alias `challenger`."""
+    _setup(cfg, cfg.strategy_experiment)
+    with mlflow.start_run(run_name=run_name) as run:
+        flat = {re.sub(r"[^\w\-.:/]", "_", k)[:250]: v for k, v in _flatten("", metrics).items() if v == v}
+        mlflow.log_metrics(flat)
+        mlflow.set_tags({"git.commit": git_commit() or ""} | dict(tags))
+        for path in files.values():
+            mlflow.log_artifact(str(path), artifact_path="strategy")
+        source = mlflow.get_artifact_uri("strategy")
+        client = mlflow.MlflowClient()
+        try:
+            client.get_registered_model(cfg.strategy_model)
+        except mlflow.exceptions.MlflowException:
+            client.create_registered_model(cfg.strategy_model, description="huishou collection strategy builds")
+        mv = client.create_model_version(cfg.strategy_model, source=source, run_id=run.info.run_id)
+        client.set_registered_model_alias(cfg.strategy_model, CHALLENGER, str(mv.version))
+        return {"run_id": run.info.run_id, "strategy_version": str(mv.version)}
+
+
+def promote_strategy(cfg: TrackingSettings, version: str | None = None, dry_run: bool = False) -> dict:
+    """Point the strategy's `champion` at `version` (default: its challenger), after comparing their builds'
+    off-policy values."""
+    _connect(cfg)
+    client = mlflow.MlflowClient()
+    where = f"registry {tracking_uri(cfg)}: model '{cfg.strategy_model}'"
+    try:
+        new = (
+            client.get_model_version(cfg.strategy_model, str(version))
+            if version
+            else client.get_model_version_by_alias(cfg.strategy_model, CHALLENGER)
+        )
+    except mlflow.exceptions.MlflowException:
+        raise ModelNotFoundError(f"{where} has no version {version or CHALLENGER}; run `huishou strategy`") from None
+    try:
+        old = client.get_model_version_by_alias(cfg.strategy_model, CHAMPION)
+    except mlflow.exceptions.MlflowException:
+        old = None
+
+    def describe(mv) -> dict:
+        run = client.get_run(mv.run_id)
+        keep = {k: round(v, 4) for k, v in run.data.metrics.items() if k.endswith(("_dr_strategy", "_dr_ladder"))}
+        keep |= {k: run.data.metrics[k] for k in STRATEGY_KEYS if k in run.data.metrics}
+        return {"version": mv.version, "run": run.info.run_name, "git_commit": run.data.tags.get("git.commit")} | {
+            "metrics": keep
+        }
+
+    comparison = {"candidate": describe(new)} | ({"champion": describe(old)} if old else {})
+    if not dry_run:
+        client.set_registered_model_alias(cfg.strategy_model, CHAMPION, str(new.version))
+    return {"version": str(new.version), "previous": old.version if old else None, "comparison": comparison}
 
 
 def _flatten(prefix: str, obj: Any) -> dict[str, float]:

@@ -1,5 +1,6 @@
-"""`huishou promote [--version N | --challenger] [--dry-run]`: point the registry alias `champion` at a
-model version, after showing the current champion next to it.
+"""`huishou promote [--version N | --challenger] [--dry-run] [--strategy]`: point the registry alias
+`champion` at a model version (or, with --strategy, a strategy build), after showing the current champion
+next to it.
 
 Reads data.models_dir/trained/run.json (the version trained in this workspace: after `dvc exp apply` the
 applied experiment's) and the MLflow registry; writes the registry alias `champion` (not a DVC stage).
@@ -17,8 +18,14 @@ from huishou.io import read_json
 PARAMS = ("tracking", "data.models_dir")
 
 
-def run(settings, version: str | None = None, challenger: bool = False, dry_run: bool = False) -> dict:
+def run(
+    settings, version: str | None = None, challenger: bool = False, dry_run: bool = False, strategy: bool = False
+) -> dict:
     """Compare, then move `champion` (unless dry_run)."""
+    if strategy:  # strategy builds: the version given, else the last built (the strategy's challenger)
+        result = tracking.promote_strategy(settings.tracking, version, dry_run=dry_run)
+        _print_comparison(result, "the strategy registry", dry_run)
+        return {"strategy_champion": result["version"] if not dry_run else result["previous"]} | result
     source = "--version"
     if version is None and not challenger:
         run_file = trained_dir(settings.data.models_dir) / "run.json"

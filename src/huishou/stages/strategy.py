@@ -11,6 +11,8 @@ gap, off-policy estimates; DVC metrics). MLflow gets the same aggregates, never 
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -39,6 +41,7 @@ PARAMS = (
     *FEATURE_BUILD_PARAMS,
     "tracking.default_uri",
     "tracking.strategy_experiment",
+    "tracking.strategy_model",
 )
 
 
@@ -92,8 +95,21 @@ def run(settings) -> dict:
         write_json(metrics, out / "strategy_metrics.json")
         write_json(rounded(_headline(metrics)), out / "headline.json")
     _write_audit(settings.data.compliance_dir, plans.audit, as_of, profile.record_retention_days)
-    tracking.log_run(settings.tracking, settings.tracking.strategy_experiment, f"strategy {day.date()}", metrics)
-    return metrics
+    with tempfile.TemporaryDirectory() as tmp:  # the build's files: its settings and effect models (native text)
+        files = {"settings": write_json(settings.declared_values(), Path(tmp) / "strategy_settings.json")}
+        for stage, effect in plans.effects.items():
+            if effect is not None:
+                files[stage] = Path(tmp) / f"effect_model_{stage}.txt"
+                effect.booster.save_model(str(files[stage]))
+        name = os.environ.get("DVC_EXP_NAME") or f"strategy {day.date()}"
+        registered = tracking.register_strategy(
+            settings.tracking,
+            name,
+            metrics | _headline(metrics),
+            files,
+            {"dvc.experiment": os.environ.get("DVC_EXP_NAME", "")},
+        )
+    return metrics | registered
 
 
 def _headline(metrics: dict) -> dict:

@@ -10,7 +10,6 @@ run.json; logs one MLflow run and registers the LightGBM model with the alias `c
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -77,7 +76,7 @@ def run(settings) -> dict:
         validated = Path(settings.data.validated_dir) / "report.json"
         raw = read_json(validated)["md5"] if validated.exists() else {}
         data_version = {"features": file_md5(source)} | {f"raw/{k}": v for k, v in raw.items()}
-        experiment, commit = os.environ.get("DVC_EXP_NAME"), _git_commit()
+        experiment, commit = os.environ.get("DVC_EXP_NAME"), tracking.git_commit()
         run_info = tracking.log_train_run(
             settings.tracking,
             params=settings.declared_values(),
@@ -92,15 +91,6 @@ def run(settings) -> dict:
         )
         write_json(run_info, out / "run.json")
     return metrics | run_info
-
-
-def _git_commit() -> str | None:
-    """The workspace's git commit (a DVC experiment's baseline), when there is one."""
-    try:
-        proc = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return proc.stdout.strip() if proc.returncode == 0 else None
 
 
 def _medians(frame: pd.DataFrame) -> pd.DataFrame:

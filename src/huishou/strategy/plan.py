@@ -375,6 +375,7 @@ class StrategyPlans:
     off_policy: dict  # per stage: IPS / DR of the strategy and the ladder on the hold-out of logged decisions
     promises: dict  # the promise-kept model: how promises went and how well it predicts them
     complaints: dict  # the complaint model: contacts and complaints it learnt from, its coefficients
+    effects: dict = field(default_factory=dict)  # per stage: the effect model the plans used (None: cold start)
 
     @property
     def published(self) -> pd.Timestamp:
@@ -454,7 +455,7 @@ def plan_strategy(
             published["pending_promise"] > 0, promises["model"].predict(published[CONTEXT_FEATURES]), np.nan
         )
     promises.pop("model", None)
-    return StrategyPlans(days, candidates_by_day, audit, stats, ope, promises, complaints.report)
+    return StrategyPlans(days, candidates_by_day, audit, stats, ope, promises, complaints.report, effects)
 
 
 def select_rounds(
