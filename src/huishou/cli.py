@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
@@ -214,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     # imported here, not at the top, so that `huishou --help` does not load pandas
     from huishou.config import ParamsView, load_settings
 
+    started = time.perf_counter()
     try:
         settings = load_settings(args.params)
         stage = import_module(f"huishou.stages.{cmd.stage}")
@@ -221,7 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"huishou {args.command}: error: {err}", file=sys.stderr)
         return err.exit_code
-    print(json.dumps(result, indent=2, default=str)[:4000])
+    # the result as one line of JSON on stdout (for scripts); the full files are what the stage wrote
+    print(json.dumps(result, default=str)[:4000])
+    print(f"huishou {args.command}: done in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     return 0
 
 

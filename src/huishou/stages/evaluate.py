@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+from tqdm.auto import tqdm
 
 from huishou import plots, tracking
 from huishou.artifacts import MODEL_NAMES, evaluation_dir, features_path, load_features, model_path, trained_dir
@@ -66,7 +67,7 @@ def run(settings) -> dict:
     loaded = {name: RiskModel.load(model_path(models_dir, name)) for name in names}
     metrics, roc, cal, lift = {}, [], [], []
     y = test["target"].astype(int).to_numpy()
-    for name, model in loaded.items():
+    for name, model in tqdm(loaded.items(), desc="evaluate", unit="model"):
         p = model.predict_proba(test)
         metrics[name] = classification_metrics(y, p, cfg.lift_top_fraction, cfg.calibration_bins)
         roc.append(roc_points(y, p).assign(model=name))

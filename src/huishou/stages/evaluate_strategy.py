@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from huishou import tracking
 from huishou.artifacts import candidates_path, strategy_truth_path
@@ -50,7 +51,7 @@ def run(settings) -> dict:
     per_day, totals, units = {}, {}, []
     exp = cfg.experiment
     rng = np.random.default_rng(int(exp.get("readout_seed", 0)))
-    for day in index["dates"]:
+    for day in tqdm(index["dates"], desc="evaluate strategy", unit="day"):
         cand = pd.read_parquet(candidates_path(out_dir, day))
         if cand.empty:
             continue

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 import pandas as pd
+from tqdm.auto import tqdm
 
 from huishou.artifacts import DICTIONARY_FILE, SUMMARY_FILE, features_path
 from huishou.book.source import BookSource
@@ -46,7 +47,11 @@ def run(settings) -> dict:
             f"{as_of.date()} (rule: every snapshot T <= as_of, and at least one)"
         )
     kwargs = f.build_kwargs(as_of)
+    bar = tqdm(total=3, desc="features", unit="step")
+    bar.set_postfix_str(f"build {len(snapshots)} snapshots")
     frame = build_features(tables, snapshots, **kwargs)
+    bar.update()
+    bar.set_postfix_str("split and population")
     if frame.empty:
         where = "any application" if origination else f"any snapshot {snapshots[0].date()}..{snapshots[-1].date()}"
         raise DataValidationError(
@@ -75,12 +80,16 @@ def run(settings) -> dict:
             for r in counts.to_dict(orient="records")
         }
         _log_left_out(summary["population"])
+    bar.update()
+    bar.set_postfix_str("write")
     with publish(settings.data.features_dir) as out:
         write_parquet(frame, features_path(out))
         write_json(feature_dictionary(frame, kwargs["extras"]), out / DICTIONARY_FILE)
         write_json(summary, out / SUMMARY_FILE)
         headline = {s: summary[s] for s in ("train", "valid", "gap", "test") if s in summary}
         write_json(rounded(headline | {"n_features": summary["n_features"]}), out / "headline.json")
+    bar.update()
+    bar.close()
     return summary
 
 

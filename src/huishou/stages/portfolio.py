@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 
 import pandas as pd
+from tqdm.auto import tqdm
 
 from huishou import plots, portfolio, tracking
 from huishou.book.files import read_table
@@ -44,13 +45,21 @@ def run(settings) -> dict:
         as_of = min(as_of, pd.Timestamp(p.until))
     tables = {n: read_table(t) if isinstance(t, Path) else t for n, t in inputs.items()}
     tol, share, dpd = f.paid_tolerance, f.settle_share, f.default_dpd
+    bar = tqdm(total=6, desc="portfolio", unit="report")
     history = portfolio.bucket_history(tables, as_of, tol, share, p.duckdb_memory_limit)
     matrix, flows = portfolio.roll_rates(history)
+    bar.update()
     vint = portfolio.vintages(tables, as_of, tol, share, p.max_mob)
+    bar.update()
     entry = portfolio.entry_rates(tables, as_of, tol, share)
+    bar.update()
     cure = portfolio.cure_curve(tables, as_of, tol, share, dpd)
+    bar.update()
     recovery = portfolio.recovery_rate(tables, as_of, tol, share, dpd, p.recovery_days)
+    bar.update()
     ops = portfolio.operations(tables, as_of, settings.strategy.costs, f.promise_grace_days, tol, share, dpd)
+    bar.update()
+    bar.close()
     headline = _headline(history, flows, entry, cure, recovery, ops, vint, p.kpi_months)
     out_dir = Path(settings.data.models_dir) / "portfolio"
     with publish(out_dir, what="huishou portfolio") as out:

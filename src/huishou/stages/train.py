@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 import pandas as pd
+from tqdm.auto import tqdm
 
 from huishou import plots, tracking
 from huishou.artifacts import DICTIONARY_FILE, MODEL_NAMES, features_path, load_features, trained_dir
@@ -30,6 +31,10 @@ PARAMS = (
     "data.models_dir",
     "train",
     "scorecard",
+    # logged with the run (not read otherwise): the book and the features it was trained on
+    "contracts",
+    "simulate",
+    "features",
     "tracking.default_uri",
     "tracking.experiment",
     "tracking.registered_model",
@@ -51,11 +56,17 @@ def run(settings) -> dict:
     _require_labels(valid, "valid", source)
     with publish(trained_dir(settings.data.models_dir), what="huishou train") as out:
         fit = fit_lightgbm_dask if cfg.engine == "dask" else fit_lightgbm
-        models = {
-            "lightgbm": fit(train, valid, columns, cfg, monotone),
-            "logistic": fit_logistic(train, valid, columns, cfg),
-        }
+        bar = tqdm(total=4, desc="train", unit="step")
+        bar.set_postfix_str("lightgbm")
+        models = {"lightgbm": fit(train, valid, columns, cfg, monotone)}
+        bar.update()
+        bar.set_postfix_str("logistic")
+        models["logistic"] = fit_logistic(train, valid, columns, cfg)
+        bar.update()
+        bar.set_postfix_str("scorecard")
         models["scorecard"], iv_table = fit_scorecard_model(train, valid, columns, settings.scorecard, cfg.seed)
+        bar.update()
+        bar.set_postfix_str("save, validate, log")
         watched = top_features(models["lightgbm"], cfg.reference_features)
         metrics, curves = {}, []
         for name in MODEL_NAMES:
@@ -90,6 +101,8 @@ def run(settings) -> dict:
             example=_medians(train[list(models["lightgbm"].contract.columns)]),
         )
         write_json(run_info, out / "run.json")
+        bar.update()
+        bar.close()
     return metrics | run_info
 
 
