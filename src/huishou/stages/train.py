@@ -113,7 +113,11 @@ def _medians(frame: pd.DataFrame) -> pd.DataFrame:
     for col in frame.columns:
         s = frame[col]
         numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
-        row[col] = [float(s.median())] if numeric else [str(s.mode().iloc[0])]
+        if numeric:
+            row[col] = [float(s.median()) if s.notna().any() else 0.0]
+        else:
+            mode = s.dropna().mode()
+            row[col] = [str(mode.iloc[0]) if len(mode) else ""]
     return pd.DataFrame(row)
 
 
