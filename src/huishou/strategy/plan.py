@@ -174,6 +174,17 @@ def plan_day(
     arm = pd.Series(np.where(modelled, "champion", "cold_start"), index=ctx.index, dtype=object)
     champion_action = pd.Series("none", index=ctx.index, dtype=object)
     if modelled.any():
+        # the champion with the whole team: the plan itself without an experiment; with one, the
+        # counterfactual evaluate-strategy scores
+        whole = plan(
+            values[modelled],
+            cfg.minutes,
+            cfg.capacities(),
+            cfg.mip_time_limit_s,
+            groups=ctx.loc[modelled, "borrower_id"],
+            limits=limits,
+        )
+        champion_action[modelled] = whole.action
         if design.active:
             arm[modelled] = assign_arms(ctx.loc[modelled, "borrower_id"], design.name, design.shares)
             challenger = Overridden(cfg, design.challenger)
@@ -189,15 +200,6 @@ def plan_day(
                 taken = _plan_arm(name, share, rows, ctx, allowed, arm_values, cfg, limits, rng)
                 action[rows], collector[rows] = taken.action, taken.collector
                 stats["arms"][name] = {"decisions": int(rows.sum()), "contacts": int((taken.action != "none").sum())}
-            whole = plan(  # what the champion would do with the whole team: the counterfactual evaluate-strategy scores
-                values[modelled],
-                cfg.minutes,
-                cfg.capacities(),
-                cfg.mip_time_limit_s,
-                groups=ctx.loc[modelled, "borrower_id"],
-                limits=limits,
-            )
-            champion_action[modelled] = whole.action
             unconstrained = {
                 "champion": values[modelled].idxmax(axis=1),
                 "challenger": arm_values["challenger"][modelled].idxmax(axis=1),
@@ -207,17 +209,8 @@ def plan_day(
                 action[modelled], arm[modelled].to_numpy(), unconstrained, allowed[modelled], design.shares
             )
         else:
-            chosen = plan(
-                values[modelled],
-                cfg.minutes,
-                cfg.capacities(),
-                cfg.mip_time_limit_s,
-                groups=ctx.loc[modelled, "borrower_id"],
-                limits=limits,
-            )
-            action[modelled], collector[modelled] = chosen.action, chosen.collector
-            champion_action[modelled] = chosen.action
-            stats |= chosen.stats
+            action[modelled], collector[modelled] = whole.action, whole.collector
+            stats |= whole.stats
     cold = ~modelled
     if cold.any():
         used = action[modelled].map(cfg.minutes).groupby(collector[modelled]).sum()

@@ -9,33 +9,11 @@ import numpy as np
 import pandas as pd
 
 from huishou.strategy.context import CONTEXT_FEATURES, RULE_COLUMNS
+from huishou.strategy.worklist import COLUMNS as WORKLIST_COLUMNS
 from huishou.vocab import AUTO
 
 CONTEXT = list(dict.fromkeys(["loan_id", "borrower_id", "stage", *CONTEXT_FEATURES, *RULE_COLUMNS]))
-COPIED = [
-    "loan_id",
-    "borrower_id",
-    "collector_id",
-    "rank",
-    "stage",
-    "action",
-    "expected_value",
-    "p_paid",
-    "risk_score",
-    "dpd",
-    "overdue_amount",
-    "outstanding",
-    "broken_promises",
-    "p_promise_kept",
-    "reason_1",
-    "reason_2",
-    "reason_3",
-    "rule_path",
-    "time_window",
-    "timezone",
-    "policy",
-    "propensity",
-]
+COPIED = [c for c in WORKLIST_COLUMNS if c != "arm"]  # the worklist as published (the arm stays with the plan)
 
 
 def account_rows(
