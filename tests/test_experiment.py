@@ -161,3 +161,35 @@ def test_sample_size_gives_the_power_it_promises():
     unequal = sample_size(sd=1.0, delta=0.25, ratio=0.25)
     assert unequal["control"] > n["control"] and unequal["treatment"] < unequal["control"]
     assert detectable_difference(1.0, n["control"], n["treatment"]) == pytest.approx(0.25, rel=0.01)
+
+
+def test_readout_on_the_lenders_own_outcomes(book, settings):
+    """The archived decisions of a published date, read out against the book's own payments once their
+    response window has ended: paid is the decision's installment settled inside the window."""
+    from huishou.strategy.readout import DECISION_COLUMNS, observed_units
+
+    tables = book.raw_tables()
+    cfg, f = settings.strategy, settings.features
+    day = settings.simulate.as_of - pd.Timedelta(days=cfg.response_days + 14)
+    plans = plan_strategy(tables, day, cfg, Profile.from_settings(cfg.compliance), book_rules(settings))
+    decisions = (
+        plans.candidates[plans.published].assign(date=str(plans.published.date())).reindex(columns=DECISION_COLUMNS)
+    )
+    waiting = plans.published + pd.Timedelta(days=cfg.response_days - 1)
+    assert observed_units(decisions, tables, waiting, cfg.response_days, cfg, f.paid_tolerance, f.settle_share).empty
+    units = observed_units(
+        decisions, tables, settings.simulate.as_of, cfg.response_days, cfg, f.paid_tolerance, f.settle_share
+    )
+    assert len(units) == len(decisions) and set(units["arm"]) <= {*SHARES, "cold_start"}
+    inst = tables["installments"].set_index(["loan_id", "due_date"])
+    end = plans.published + pd.Timedelta(days=cfg.response_days)
+    for i in range(0, len(decisions), max(1, len(decisions) // 25)):
+        d = decisions.iloc[i]
+        row = inst.loc[(d["loan_id"], pd.Timestamp(d["open_due"]))]
+        settled = (
+            pd.notna(row["paid_date"]) and row["amount_paid"] >= row["amount_due"] * f.settle_share - f.paid_tolerance
+        )
+        assert units["cured"].iloc[i] == float(settled and row["paid_date"] < end), d["loan_id"]
+    assert (units.loc[units["cured"] == 0, "recovery"] <= 0).all()  # nothing paid: only the action's cost
+    result = readout(units[units["arm"] != "cold_start"], control="ladder")
+    assert "champion" in result["vs_control"] and "recovery" in result["vs_control"]["champion"]

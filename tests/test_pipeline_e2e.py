@@ -303,3 +303,21 @@ def test_exp_run_apply_then_promote_promotes_that_experiments_model(project):
         os.environ.pop("MLFLOW_TRACKING_URI", None)
         _run(["git", "checkout", "--", "."], root, env)
         _run(["dvc", "checkout", "-f"], root, env)
+
+
+def test_strategy_archives_decisions_and_readout_runs(project):
+    """`huishou strategy` archives the published date's decisions with their arms; `huishou readout` reads
+    them against the book (here the window has not ended at the extract date: all are waiting)."""
+    from huishou.cli import main
+
+    root, env = project
+    archived = list((root / "data" / "experiments").glob("*/*.parquet"))
+    assert archived and {"arm", "propensity", "open_due"} <= set(pd.read_parquet(archived[0]).columns)
+    cwd = Path.cwd()
+    os.chdir(root)
+    try:
+        assert main(["--params", str(root / "params.yaml"), "readout"]) == 0
+    finally:
+        os.chdir(cwd)
+    result = json.loads((root / "models" / "experiment_readout.json").read_text())
+    assert result["decisions_waiting"] + result["decisions_read_out"] == len(pd.read_parquet(archived[0]))

@@ -136,6 +136,12 @@ COMMANDS = {
         "data/worklists/ (candidates, index.json), data/truth/borrowers.parquet",
         "models/strategy_truth.json; an MLflow run",
     ),
+    "readout": Command(
+        "readout",
+        "read the champion/challenger experiment out on the lender's own outcomes",
+        "data/experiments/<experiment>/*.parquet (published decisions with arms), data/raw/ (as validated)",
+        "models/experiment_readout.json (per arm, against the control, with confidence intervals)",
+    ),
     "portfolio": Command(
         "portfolio",
         "portfolio reports: roll and flow rates, vintages, entry, cure, recovery, operations KPIs",

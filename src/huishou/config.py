@@ -45,6 +45,7 @@ class DataSettings:
     models_dir: str
     worklists_dir: str
     compliance_dir: str
+    experiments_dir: str
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from huishou.features import build_features
 from huishou.io import publish, rounded, write_csv, write_json, write_parquet
 from huishou.model import RiskModel
 from huishou.strategy import AUTO, BookRules, plan_strategy, worklist
+from huishou.strategy.readout import DECISION_COLUMNS
 
 log = logging.getLogger("huishou.strategy")
 
@@ -36,6 +37,7 @@ PARAMS = (
     "data.models_dir",
     "data.worklists_dir",
     "data.compliance_dir",
+    "data.experiments_dir",
     "score.scores_dir",
     "strategy",
     *FEATURE_BUILD_PARAMS,
@@ -95,6 +97,7 @@ def run(settings) -> dict:
         write_json(metrics, out / "strategy_metrics.json")
         write_json(rounded(_headline(metrics)), out / "headline.json")
     _write_audit(settings.data.compliance_dir, plans.audit, as_of, profile.record_retention_days)
+    _archive_decisions(settings.data.experiments_dir, cfg.experiment, cand.assign(date=str(day.date())), day)
     with tempfile.TemporaryDirectory() as tmp:  # the build's files: its settings and effect models (native text)
         files = {"settings": write_json(settings.declared_values(), Path(tmp) / "strategy_settings.json")}
         for stage, effect in plans.effects.items():
@@ -110,6 +113,16 @@ def run(settings) -> dict:
             {"dvc.experiment": os.environ.get("DVC_EXP_NAME", "")},
         )
     return metrics | registered
+
+
+def _archive_decisions(folder: str, experiment: dict, cand: pd.DataFrame, day: pd.Timestamp) -> None:
+    """The published date's decisions with their arms, kept for the readout once outcomes arrive
+    (data.experiments_dir/<experiment>/<date>.parquet; a re-run of the same date replaces its file)."""
+    target = Path(folder) / str(experiment.get("name") or "no-experiment") / f"{day.date()}.parquet"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    frame = cand.reindex(columns=DECISION_COLUMNS)
+    with publish(target, kind="file", what="huishou strategy") as tmp:
+        frame.to_parquet(tmp, index=False)
 
 
 def _headline(metrics: dict) -> dict:
