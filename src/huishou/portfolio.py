@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from huishou.engine import duckdb_connect
+from huishou.features.population import paid_enough, settled_before
 from huishou.vocab import REACHED, VOICE
 
 BUCKETS = ("current", "1-30", "31-60", "61-90", "90+", "closed")
@@ -38,13 +39,6 @@ def month_ends(first: pd.Timestamp, as_of: pd.Timestamp) -> list[pd.Timestamp]:
     """The first day of each month from `first`'s next month up to `as_of` (a month's end, exclusive)."""
     start = pd.Timestamp(first).to_period("M").to_timestamp() + pd.offsets.MonthBegin(1)
     return list(pd.date_range(start, pd.Timestamp(as_of), freq="MS"))
-
-
-def _settled(alias: str, before: str) -> str:
-    return (
-        f"({alias}.paid_date IS NOT NULL AND {alias}.paid_date < {before} "
-        f"AND {alias}.amount_paid >= {alias}.amount_due * $share - $tol)"
-    )
 
 
 def bucket_history(
@@ -66,8 +60,8 @@ def bucket_history(
             SELECT a.loan_id, m.t FROM apps a JOIN months m ON a.disbursed_at < m.t
         ), state AS (
             SELECT i.loan_id, m.t,
-                   min(CASE WHEN i.due_date < m.t AND NOT {_settled("i", "m.t")} THEN i.due_date END) AS oldest,
-                   bool_and({_settled("i", "m.t")}) AS closed
+                   min(CASE WHEN i.due_date < m.t AND NOT {settled_before("m.t")} THEN i.due_date END) AS oldest,
+                   bool_and({settled_before("m.t")}) AS closed
             FROM inst i JOIN months m ON true
             JOIN apps a ON a.loan_id = i.loan_id AND a.disbursed_at < m.t
             GROUP BY 1, 2
@@ -117,8 +111,7 @@ def vintages(
     late_by = {}
     for days in (30, 90):
         cut = inst["due_date"] + pd.Timedelta(days=days)
-        settled = inst["paid_date"].notna() & (inst["paid_date"] <= cut)
-        settled &= inst["amount_paid"] >= inst["amount_due"] * share - tol
+        settled = inst["paid_date"].notna() & (inst["paid_date"] <= cut) & paid_enough(inst, tol, share)
         reached = cut + pd.Timedelta(days=1)
         reached = reached.where(~settled & (reached <= as_of))
         late_by[days] = reached.groupby(inst["loan_id"]).min()
@@ -150,8 +143,7 @@ def entry_rates(tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp, tol: fl
     """month, installments due, entry_rate: the share not settled by the due date."""
     inst = tables["installments"]
     inst = inst[inst["due_date"] < as_of - pd.Timedelta(days=1)]
-    on_time = inst["paid_date"].notna() & (inst["paid_date"] <= inst["due_date"])
-    on_time &= inst["amount_paid"] >= inst["amount_due"] * share - tol
+    on_time = inst["paid_date"].notna() & (inst["paid_date"] <= inst["due_date"]) & paid_enough(inst, tol, share)
     month = inst["due_date"].dt.strftime("%Y-%m")
     out = (~on_time).groupby(month).agg(["size", "mean"]).rename(columns={"size": "installments", "mean": "entry_rate"})
     return out.reset_index(names="month")
@@ -163,7 +155,7 @@ def cure_curve(
     """dpd, installments (still unpaid at that DPD and observed long enough), cure_rate (settled before the
     default DPD)."""
     inst = tables["installments"]
-    settled = inst["paid_date"].notna() & (inst["amount_paid"] >= inst["amount_due"] * share - tol)
+    settled = inst["paid_date"].notna() & paid_enough(inst, tol, share)
     late_days = (inst["paid_date"] - inst["due_date"]).dt.days.where(settled)
     seen = (as_of - inst["due_date"]).dt.days
     rows = []
@@ -181,7 +173,7 @@ def recovery_rate(
     """Of the amount outstanding when loans defaulted (an installment default_dpd days unpaid), the share
     paid within `days` after; loans whose window the extract has fully seen."""
     inst = tables["installments"]
-    settled = inst["paid_date"].notna() & (inst["amount_paid"] >= inst["amount_due"] * share - tol)
+    settled = inst["paid_date"].notna() & paid_enough(inst, tol, share)
     gone = inst["due_date"] + pd.Timedelta(days=default_dpd)
     defaulted_at = gone.where(~(settled & (inst["paid_date"] < gone))).groupby(inst["loan_id"]).min()
     defaulted_at = defaulted_at[defaulted_at.notna() & (defaulted_at + pd.Timedelta(days=days) <= as_of)]
@@ -228,7 +220,7 @@ def operations(
     inst = tables["installments"]
     inst = inst.assign(paid_date=inst["paid_date"].where(inst["paid_date"] < as_of))  # what is known at as_of
     con = duckdb_connect()
-    con.register("acts", acts.assign(cost=acts["channel"].map(costs).fillna(0.0)))
+    con.register("acts", acts)  # the promise-kept query needs no costs
     con.register("inst", inst)
     kept = con.execute(
         """
@@ -247,7 +239,7 @@ def operations(
     contact = acts["channel"] != "none"
     voice = acts["channel"].isin(VOICE)
     reached = acts["outcome"].isin(REACHED)
-    settled = inst["paid_date"].notna() & (inst["amount_paid"] >= inst["amount_due"] * share - tol)
+    settled = inst["paid_date"].notna() & paid_enough(inst, tol, share)
     late = (inst["paid_date"] - inst["due_date"]).dt.days
     cured = inst[settled & (late > 0) & (late < default_dpd)]
     cures = cured.groupby(cured["paid_date"].dt.strftime("%Y-%m")).size()

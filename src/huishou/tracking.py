@@ -266,7 +266,7 @@ def register_strategy(
     as a version of the strategy model, alias `challenger`."""
     _setup(cfg, cfg.strategy_experiment)
     with mlflow.start_run(run_name=run_name) as run:
-        flat = {re.sub(r"[^\w\-.:/]", "_", k)[:250]: v for k, v in _flatten("", metrics).items() if v == v}
+        flat = _metric_dict(metrics)
         mlflow.log_metrics(flat)
         mlflow.set_tags({"git.commit": git_commit() or ""} | dict(tags))
         for path in files.values():
@@ -315,6 +315,11 @@ def promote_strategy(cfg: TrackingSettings, version: str | None = None, dry_run:
     return {"version": str(new.version), "previous": old.version if old else None, "comparison": comparison}
 
 
+def _metric_dict(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """Nested metrics flattened to dotted names MLflow accepts (other characters become _), NaN left out."""
+    return {re.sub(r"[^\w\-.:/]", "_", k)[:250]: v for k, v in _flatten("", metrics).items() if v == v}
+
+
 def _flatten(prefix: str, obj: Any) -> dict[str, float]:
     if isinstance(obj, Mapping):
         out = {}
@@ -330,7 +335,7 @@ def log_run(
     """A run of nested metrics (flattened to dotted names) and artifacts, e.g. a strategy build or its evaluation."""
     _setup(cfg, experiment)
     with mlflow.start_run(run_name=run_name) as run:
-        flat = {re.sub(r"[^\w\-.:/]", "_", k)[:250]: v for k, v in _flatten("", metrics).items() if v == v}
+        flat = _metric_dict(metrics)
         mlflow.log_metrics(flat)
         mlflow.log_dict(dict(metrics), "metrics.json")
         for path in artifacts:

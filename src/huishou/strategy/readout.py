@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from huishou.features.population import paid_enough
 from huishou.strategy.plan import recovered_share, stake
 
 DECISION_COLUMNS = [
@@ -43,7 +44,7 @@ def observed_units(
     if d.empty:
         return pd.DataFrame(columns=cols)
     inst = tables["installments"]
-    settled = inst["paid_date"].notna() & (inst["amount_paid"] >= inst["amount_due"] * share - tol)
+    settled = inst["paid_date"].notna() & paid_enough(inst, tol, share)
     paid_on = inst.loc[settled, ["loan_id", "due_date", "paid_date"]].rename(columns={"due_date": "open_due"})
     d["open_due"] = pd.to_datetime(d["open_due"]).astype("datetime64[us]")
     paid_on["open_due"] = paid_on["open_due"].astype("datetime64[us]")
