@@ -134,6 +134,7 @@ def test_lightgbm_dask_training_matches_local_quality(features):
     auc_dask = roc_auc_score(y, dask_model.predict_proba(test))
     auc_local = roc_auc_score(y, local_model.predict_proba(test))
     assert dask_model.meta["engine"] == "dask" and 1 <= dask_model.meta["best_iteration"] <= 60
+    assert dask_model.meta["params"]["num_threads"] == 1  # one per worker process, whatever train.num_threads says
     assert auc_dask > 0.75 and abs(auc_dask - auc_local) < 0.03
 
 

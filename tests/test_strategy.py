@@ -183,6 +183,9 @@ def test_effect_model_recovers_heterogeneous_effects_under_a_confounded_policy()
     pred = model.predict(ctx.iloc[:2000])
     assert np.abs(pred["call"] - true_call[:2000]).mean() < 0.05
     assert np.abs(pred["sms"] - true_sms[:2000]).mean() < 0.05
+    one = fit_effect_model(decisions, CFG.effect_model | {"num_threads": 1}, rounds=200)
+    assert one.num_threads == 1 and one.booster.params["num_threads"] == 1  # strategy.effect_model.num_threads
+    pd.testing.assert_frame_equal(one.predict(ctx.iloc[:2000]), pred)
 
 
 def test_ips_and_dr_recover_the_value_of_a_policy():

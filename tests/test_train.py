@@ -76,3 +76,28 @@ def test_contributions_add_up_to_the_raw_log_odds(fitted):
     contrib = lgbm.contributions(rows)
     raw = lgbm.raw_score(rows)
     np.testing.assert_allclose(1 / (1 + np.exp(-contrib.sum(axis=1))), raw, rtol=1e-6)
+
+
+def test_num_threads_reaches_lightgbm_and_does_not_change_the_scores(features, fitted):
+    """train.num_threads is the booster's thread count (a shared host sets the cores it may use); the
+    run-time num_threads of predictions and reason codes changes nothing but the speed."""
+    cols = feature_columns(features)
+    train, valid = features[features["split"] == "train"], features[features["split"] == "valid"]
+    one = fit_lightgbm(train, valid, cols, dataclasses.replace(FAST, num_threads=1))
+    assert one.meta["params"]["num_threads"] == 1 and one.num_threads == 1
+    assert fitted[0].meta["params"]["num_threads"] == FAST.num_threads
+    rows = valid.head(500)
+    reference = one.predict_proba(rows), one.contributions(rows).to_numpy()
+    one.num_threads = 2
+    np.testing.assert_array_equal(one.predict_proba(rows), reference[0])
+    np.testing.assert_allclose(one.contributions(rows).to_numpy(), reference[1], rtol=1e-12, atol=1e-12)
+
+
+def test_negative_num_threads_is_refused():
+    from huishou.config import read_params, settings_from_dict
+    from huishou.errors import ConfigError
+
+    raw = read_params("params.yaml")
+    raw["score"]["num_threads"] = -1
+    with pytest.raises(ConfigError, match="num_threads"):
+        settings_from_dict(raw)

@@ -147,6 +147,7 @@ class TrainSettings:
 
     engine: str
     dask_workers: int
+    num_threads: int
     seed: int
     num_leaves: int
     max_depth: int
@@ -173,6 +174,7 @@ class ScoreSettings:
     scores_dir: str
     nightly_dir: str
     chunk_size: int
+    num_threads: int
     duckdb_memory_limit: str
     band_thresholds: list[float]
     band_labels: list[str]
@@ -390,6 +392,11 @@ def _check(settings: Settings, source: str) -> None:
         (
             len(settings.score.band_labels) == len(settings.score.band_thresholds) + 1,
             "score.band_labels needs one label more than score.band_thresholds",
+        ),
+        (
+            min(settings.train.num_threads, settings.score.num_threads, settings.strategy.effect_model["num_threads"])
+            >= 0,
+            "train.num_threads, score.num_threads and strategy.effect_model.num_threads must be 0 (one per core) or more",
         ),
         (
             settings.train.calibration in {"platt", "isotonic", "none"},

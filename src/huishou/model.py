@@ -164,6 +164,9 @@ class RiskModel:
     meta : dict
         best_iteration and params (LightGBM), engine, and `reference`: the training distribution
         of the score and top features that scoring compares against (huishou.drift).
+    num_threads : int
+        LightGBM threads for predictions and contributions (0: one per core); a run-time setting of
+        the job using the model (score.num_threads, 1 in a Dask task), not saved with it.
     """
 
     kind: str
@@ -171,11 +174,12 @@ class RiskModel:
     calibrator: Calibrator
     contract: FeatureContract
     meta: dict = field(default_factory=dict)
+    num_threads: int = 0
 
     def raw_score(self, frame: pd.DataFrame) -> np.ndarray:
         x = self.contract.align(frame)
         if self.kind == "lightgbm":
-            return self.estimator.predict(x, num_threads=self.meta.get("num_threads", 0))
+            return self.estimator.predict(x, num_threads=self.num_threads)
         if self.kind == "scorecard":
             return self.estimator.probability(x)
         return self.estimator.predict_proba(x)[:, 1]
@@ -190,7 +194,9 @@ class RiskModel:
         Scorecard: points below the feature's best bin (the usual adverse-action reasons), bias 0.
         """
         if self.kind == "lightgbm":
-            contrib = self.estimator.predict(self.contract.align(frame), pred_contrib=True)
+            contrib = self.estimator.predict(
+                self.contract.align(frame), pred_contrib=True, num_threads=self.num_threads
+            )
             return pd.DataFrame(contrib, columns=[*self.contract.columns, "bias"], index=frame.index)
         if self.kind == "scorecard":
             return points_shortfall(self.estimator, self.contract.align(frame)).assign(bias=0.0)

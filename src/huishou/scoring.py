@@ -111,6 +111,7 @@ def score_partition(
     """One Dask task: features (and probabilities, when a model is given) for one partition."""
     features = build_features(_partition_tables(tables, part, n_parts), [snapshot], threads=1, **feature_kwargs)
     if model is not None:
+        model.num_threads = 1  # the cluster gives each single-threaded worker process one core
         features["probability"] = score_frame(model, features)
     return features
 

@@ -48,6 +48,7 @@ def lightgbm_params(cfg: TrainSettings, columns: list[str], declared: dict[str, 
         "deterministic": True,
         "force_col_wise": True,
         "verbose": -1,
+        "num_threads": int(cfg.num_threads),
     }
     if cfg.monotone:
         families = {c.split("_", 1)[0] for c in columns}  # a family the mode does not build (rp_ in origination)
@@ -78,7 +79,12 @@ def fit_lightgbm(
         callbacks=[lgb.early_stopping(cfg.early_stopping_rounds, verbose=False)],
     )
     model = RiskModel(
-        "lightgbm", booster, Calibrator("none"), contract, {"best_iteration": booster.best_iteration, "params": params}
+        "lightgbm",
+        booster,
+        Calibrator("none"),
+        contract,
+        {"best_iteration": booster.best_iteration, "params": params},
+        num_threads=int(cfg.num_threads),
     )
     model.calibrator = Calibrator(cfg.calibration).fit(model.raw_score(valid), y_valid.to_numpy())
     return model
@@ -152,6 +158,7 @@ def fit_lightgbm_dask(
         y = dd.from_pandas(train["target"].astype(int), npartitions=parts)
         params = lightgbm_params(cfg, columns, monotone)
         params.pop("force_col_wise", None)
+        params["num_threads"] = 1  # one per worker process: more would oversubscribe the cores the cluster shares
         clf = DaskLGBMClassifier(client=client, n_estimators=cfg.num_boost_round, **params).fit(x, y)
         booster = clf.booster_
     finally:

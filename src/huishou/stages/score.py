@@ -62,6 +62,7 @@ def run(
     unit = scores_unit(out or cfg.nightly_dir, t)
     with publish(unit, what="huishou score") as tmp:
         model, info = _load_model(settings, model_path, alias)
+        model.num_threads = cfg.num_threads
         kwargs = settings.features.build_kwargs(as_of)
         engine = engine or cfg.engine
         if engine == "dask" and source.kind != "parquet":
@@ -72,7 +73,9 @@ def run(
         if engine == "dask":
             features = features_dask(tables, t, kwargs, cfg, model=model, scheduler=scheduler)
         else:
-            features = features_local(tables, t, kwargs | {"memory_limit": cfg.duckdb_memory_limit})
+            features = features_local(
+                tables, t, kwargs | {"memory_limit": cfg.duckdb_memory_limit, "threads": cfg.num_threads or None}
+            )
         if origination:
             queue = (
                 features["status"] == "pending" if snapshot is None else features["snapshot_date"].dt.normalize() == t

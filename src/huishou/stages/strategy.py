@@ -56,6 +56,7 @@ def run(settings) -> dict:
     as_of = pd.Timestamp(report["as_of"])
     tables = {name: read_table(t) if isinstance(t, Path) else t for name, t in inputs.items()}
     model = RiskModel.load(model_path(settings.data.models_dir, "lightgbm"))
+    model.num_threads = cfg.effect_model["num_threads"]  # the strategy's LightGBM threads
     profile = Profile.from_settings(cfg.compliance)
     book = BookRules(f.default_dpd, f.paid_tolerance, f.settle_share, f.promise_grace_days, settings.data.timezone)
     with publish(Path(settings.data.worklists_dir), what="huishou strategy") as out:

@@ -34,13 +34,16 @@ class EffectModel:
 
     booster: lgb.Booster
     actions: tuple[str, ...] = ACTIONS
+    num_threads: int = 0  # LightGBM threads of its predictions (strategy.effect_model.num_threads; 0: one per core)
 
     def predict(self, context: pd.DataFrame, rounds: int | None = None) -> pd.DataFrame:
         """P(paid | action) per row, one column per action in ACTIONS (NaN for actions of other stages);
         `rounds`: use only the first boosting rounds (default: all)."""
         return pd.DataFrame(
             {
-                a: self.booster.predict(_design(context, a), num_iteration=rounds) if a in self.actions else np.nan
+                a: self.booster.predict(_design(context, a), num_iteration=rounds, num_threads=self.num_threads)
+                if a in self.actions
+                else np.nan
                 for a in ACTIONS
             },
             index=context.index,
@@ -67,7 +70,8 @@ def fit_effect_model(
         "deterministic": True,
         "verbose": -1,
         "force_col_wise": True,
+        "num_threads": int(params["num_threads"]),
     }
     data = lgb.Dataset(_design(decisions, decisions["action"].to_numpy()), decisions["paid"], weight=weight)
     rounds = max(int(r) for r in params["rounds_grid"]) if rounds is None else int(rounds)
-    return EffectModel(lgb.train(lgb_params, data, rounds), tuple(actions))
+    return EffectModel(lgb.train(lgb_params, data, rounds), tuple(actions), lgb_params["num_threads"])

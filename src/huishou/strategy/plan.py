@@ -445,7 +445,9 @@ def plan_strategy(
     published = candidates_by_day[days[-1]]
     if promises.get("model") is not None and len(published):
         published["p_promise_kept"] = np.where(
-            published["pending_promise"] > 0, promises["model"].predict(published[CONTEXT_FEATURES]), np.nan
+            published["pending_promise"] > 0,
+            promises["model"].predict(published[CONTEXT_FEATURES], num_threads=cfg.effect_model["num_threads"]),
+            np.nan,
         )
     promises.pop("model", None)
     return StrategyPlans(days, candidates_by_day, audit, stats, ope, promises, complaints.report, effects)
@@ -553,11 +555,12 @@ def promise_model(
         "deterministic": True,
         "verbose": -1,
         "force_col_wise": True,
+        "num_threads": int(cfg.effect_model["num_threads"]),  # the strategy's LightGBM threads
     }
     fit = lambda f: lgb.train(params, lgb.Dataset(f[CONTEXT_FEATURES], f["kept"]), int(pm["num_boost_round"]))  # noqa: E731
     train, test = order.iloc[:cut], order.iloc[cut:]
     if train["kept"].nunique() == 2 and test["kept"].nunique() == 2:
-        p = fit(train).predict(test[CONTEXT_FEATURES])
+        p = fit(train).predict(test[CONTEXT_FEATURES], num_threads=params["num_threads"])
         report |= {
             "holdout_auc": float(roc_auc_score(test["kept"], p)),
             "holdout_mean_predicted": float(p.mean()),
