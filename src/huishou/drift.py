@@ -20,14 +20,20 @@ def quantile_edges(values: np.ndarray, bins: int) -> list[float]:
     return sorted(set(np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1]).tolist()))
 
 
-def bin_shares(values: np.ndarray, edges: list[float]) -> list[float]:
-    """Shares per bin: len(edges) + 1 value bins, then one bin for missing values."""
+def bin_counts(values: np.ndarray, edges: list[float]) -> np.ndarray:
+    """Counts per bin: len(edges) + 1 value bins, then one bin for missing values (counts add across
+    partitions of a book, shares do not)."""
     values = np.asarray(values, dtype=float)
     missing = ~np.isfinite(values)
     idx = np.searchsorted(np.asarray(edges), values[~missing], side="right")
-    counts = np.bincount(idx, minlength=len(edges) + 1).astype(float)
-    counts = np.append(counts, missing.sum())
-    return (counts / max(len(values), 1)).tolist()
+    counts = np.bincount(idx, minlength=len(edges) + 1)
+    return np.append(counts, missing.sum()).astype(np.int64)
+
+
+def bin_shares(values: np.ndarray, edges: list[float]) -> list[float]:
+    """Shares per bin: len(edges) + 1 value bins, then one bin for missing values."""
+    counts = bin_counts(values, edges).astype(float)
+    return (counts / max(len(np.asarray(values)), 1)).tolist()
 
 
 def psi(expected: list[float], actual: list[float]) -> float:
@@ -55,16 +61,48 @@ def _reference_entry(values: np.ndarray, bins: int) -> dict:
     return {"edges": edges, "shares": bin_shares(values, edges)}
 
 
+def drift_counts(reference: dict, scores: np.ndarray, features: pd.DataFrame) -> dict:
+    """Bin counts of the score and of each reference feature on the reference's edges: what one
+    partition of a scoring run contributes (add them up with `add_counts`)."""
+    return {
+        "rows": len(features),
+        "score": bin_counts(np.asarray(scores, float), reference["score"]["edges"]).tolist(),
+        "features": {
+            col: bin_counts(_numeric(features[col]), entry["edges"]).tolist()
+            for col, entry in reference["features"].items()
+        },
+    }
+
+
+def add_counts(a: dict, b: dict) -> dict:
+    """The counts of two partitions together."""
+    return {
+        "rows": a["rows"] + b["rows"],
+        "score": [x + y for x, y in zip(a["score"], b["score"], strict=True)],
+        "features": {
+            col: [x + y for x, y in zip(a["features"][col], b["features"][col], strict=True)] for col in a["features"]
+        },
+    }
+
+
 def drift_report(reference: dict, scores: np.ndarray, features: pd.DataFrame, warn: float, flag: float) -> dict:
     """PSI of the score and of each reference feature; status ok / warn / flag for each and overall."""
+    return drift_from_counts(reference, drift_counts(reference, scores, features), warn, flag)
+
+
+def drift_from_counts(reference: dict, counts: dict, warn: float, flag: float) -> dict:
+    """`drift_report` from bin counts (of a whole run, possibly added up over partitions)."""
 
     def status(value: float) -> str:
         return "flag" if value > flag else "warn" if value > warn else "ok"
 
-    score_psi = psi(reference["score"]["shares"], bin_shares(np.asarray(scores, float), reference["score"]["edges"]))
+    def shares(c: list[int]) -> list[float]:
+        return (np.asarray(c, dtype=float) / max(counts["rows"], 1)).tolist()
+
+    score_psi = psi(reference["score"]["shares"], shares(counts["score"]))
     per_feature = {}
     for col, entry in reference["features"].items():
-        value = psi(entry["shares"], bin_shares(_numeric(features[col]), entry["edges"]))
+        value = psi(entry["shares"], shares(counts["features"][col]))
         per_feature[col] = {"psi": value, "status": status(value)}
     worst = max([score_psi, *(v["psi"] for v in per_feature.values())])
     return {
