@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
@@ -111,3 +113,39 @@ def test_reminders_before_the_due_date_are_logged_with_propensities_and_lower_mi
     assert (truth["p_miss_sms"] < truth["p_miss_none"]).all() and (
         truth["p_miss_app_push"] < truth["p_miss_none"]
     ).all()
+
+
+def test_a_book_larger_than_a_chunk_is_simulated_and_written_chunk_by_chunk(tmp_path, monkeypatch):
+    """simulate.chunk_borrowers bounds memory: independent chunks with unique ids, appended to one file per
+    table (a row group per chunk), a book that validates; a book that fits is the unchanged single book."""
+    import pyarrow.parquet as pq
+
+    from huishou.cli import main
+    from huishou.config import load_settings
+    from huishou.simulate import book_chunks
+
+    root = Path(__file__).resolve().parents[1]
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        f"extends: {root / 'params.yaml'}\nsimulate: {{n_borrowers: 900, chunk_borrowers: 400, write_oracle: false}}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    assert main(["--params", str(params), "simulate"]) == 0
+    assert main(["--params", str(params), "validate"]) == 0
+    raw = tmp_path / "data" / "raw"
+    apps = pd.read_parquet(raw / "applications.parquet")
+    assert apps["borrower_id"].between(1, 900).all() and apps["borrower_id"].max() > 800  # the last chunk's
+    assert apps["loan_id"].is_unique
+    inst = pd.read_parquet(raw / "installments.parquet")
+    assert set(inst["loan_id"]) <= set(apps["loan_id"])
+    assert pq.ParquetFile(raw / "installments.parquet").num_row_groups == 3
+    assert len(pd.read_parquet(tmp_path / "data" / "truth" / "borrowers.parquet")) == 900
+    chunks = book_chunks(load_settings(params).simulate)
+    assert [c.n_borrowers for c in chunks] == [400, 400, 100] and len({c.seed for c in chunks}) == 3
+    first = simulate_book(chunks[0], progress=False)
+    n = len(first.applications)
+    pd.testing.assert_frame_equal(
+        apps.iloc[:n].reset_index(drop=True), first.applications, check_dtype=False, check_categorical=False
+    )
+    one = small_settings(300).simulate
+    assert book_chunks(one) == [one]  # fits in a chunk: the very same settings, the very same book

@@ -63,6 +63,32 @@ def write_parquet(df: pd.DataFrame, path: str | Path) -> Path:
     return Path(path)
 
 
+class ParquetAppender:
+    """Tables written chunk by chunk, one parquet file each (a row group per chunk), so a table larger
+    than memory can be written from chunks that fit. Every chunk is cast to the first chunk's schema.
+    Write into a publication unit's temporary folder: the files are complete only after `close`."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        self._writers: dict[str, Any] = {}
+
+    def write(self, name: str, frame: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        writer = self._writers.get(name)
+        table = pa.Table.from_pandas(frame, preserve_index=False, schema=writer.schema if writer else None)
+        if writer is None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            writer = self._writers[name] = pq.ParquetWriter(self.folder / f"{name}.parquet", table.schema)
+        writer.write_table(table)
+
+    def close(self) -> None:
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()
+
+
 def write_csv(df: pd.DataFrame, path: str | Path) -> Path:
     with atomic_path(path) as tmp:
         df.to_csv(tmp, index=False)

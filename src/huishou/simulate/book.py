@@ -23,6 +23,7 @@ oracle), conditioning on everything logged before T. Ground truth goes to
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,6 +71,30 @@ class Book:
             "collection_actions": self.collection_actions,
             "contact_preferences": self.contact_preferences,
         }
+
+
+def book_chunks(cfg: SimulateSettings) -> list[SimulateSettings]:
+    """The simulator's settings per chunk of at most simulate.chunk_borrowers borrowers: one chunk (the
+    settings unchanged, the same book) when the book fits, else independent chunks with seeds drawn
+    from simulate.seed, whose ids `offset_ids` makes unique. Memory is bounded by a chunk."""
+    size = max(1, int(cfg.chunk_borrowers))
+    if cfg.n_borrowers <= size:
+        return [cfg]
+    starts = range(0, cfg.n_borrowers, size)
+    seeds = np.random.SeedSequence(cfg.seed).generate_state(len(starts), dtype=np.uint32)
+    return [
+        dataclasses.replace(cfg, n_borrowers=min(size, cfg.n_borrowers - s), seed=int(seed))
+        for s, seed in zip(starts, seeds, strict=True)
+    ]
+
+
+def offset_ids(tables: dict[str, pd.DataFrame], borrowers: int, loans: int) -> dict[str, pd.DataFrame]:
+    """A chunk's tables with borrower_id and loan_id moved past the ids of the chunks before it."""
+    out = {}
+    for name, frame in tables.items():
+        shift = {c: frame[c] + off for c, off in (("borrower_id", borrowers), ("loan_id", loans)) if c in frame}
+        out[name] = frame.assign(**shift) if shift else frame
+    return out
 
 
 def simulate_book(
