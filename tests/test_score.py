@@ -16,7 +16,7 @@ from huishou.cli import main
 from huishou.config import load_settings
 from huishou.drift import bin_shares, build_reference, drift_report, psi
 from huishou.features import feature_columns
-from huishou.scoring import features_dask, features_local, risk_bands, score_frame
+from huishou.scoring import features_local, reason_key, risk_bands, row_hashes, score_dask, score_rows
 from huishou.train import fit_lightgbm, fit_lightgbm_dask
 
 SNAPSHOT = "2025-10-01"
@@ -52,14 +52,17 @@ def test_rerun_of_same_snapshot_is_byte_identical(workspace, monkeypatch):
     assert _cli(root, monkeypatch, "validate") == 0
     args = ("score", "--snapshot", SNAPSHOT, "--model-path", str(root / "model"))
     assert _cli(root, monkeypatch, *args) == 0
-    out = root / "data" / "nightly" / SNAPSHOT / "scores.parquet"
-    first = hio.file_md5(out)
+    unit = root / "data" / "nightly" / SNAPSHOT
+    first = {name: hio.file_md5(unit / name) for name in ("scores.parquet", "manifest.json", "drift.json")}
     assert _cli(root, monkeypatch, *args) == 0
-    assert hio.file_md5(out) == first
-    scores = pd.read_parquet(out)
+    assert {name: hio.file_md5(unit / name) for name in first} == first
+    scores = pd.read_parquet(unit / "scores.parquet")
     assert scores["loan_id"].is_unique and scores["probability"].between(0, 1).all()
-    assert {"risk_band", "model_name", "model_version", "feature_data_hash", "run_timestamp"} <= set(scores.columns)
-    drift = json.loads((root / "data" / "nightly" / SNAPSHOT / "drift.json").read_text())
+    assert {"risk_band", "model_name", "model_version", "feature_hash"} <= set(scores.columns)
+    manifest = json.loads((unit / "manifest.json").read_text())
+    assert manifest["rows"] == len(scores) and sum(manifest["bands"].values()) == len(scores)
+    assert len(manifest["feature_data_hash"]) == 32 and manifest["run_timestamp"].endswith("Z")
+    drift = json.loads((unit / "drift.json").read_text())
     assert drift["status"] in {"ok", "warn", "flag"} and "psi" in drift["score"]
 
 
@@ -100,25 +103,97 @@ def test_registry_without_champion_is_a_clear_error(workspace, monkeypatch, caps
     assert "has no alias 'champion'" in capsys.readouterr().err
 
 
-def test_dask_engine_matches_local(workspace, settings):
+def test_dask_engine_matches_local_and_its_parts_read_as_one_dataset(workspace, settings, tmp_path):
+    """Each Dask task writes its own part and returns aggregates only; the parts read as one dataset
+    (pandas, DuckDB) equal to the local engine's file, and the aggregates equal the local ones."""
+    import duckdb
+
     root, model = workspace
     tables = raw_paths(root / "data" / "raw")
     kwargs = settings.features.build_kwargs(settings.simulate.as_of)
     t = pd.Timestamp(SNAPSHOT)
-    local = features_local(tables, t, kwargs)
-    local["probability"] = score_frame(model, local, chunk_size=97)
-    cfg = dataclasses.replace(settings.score, dask_partitions=3, dask_workers=2)
-    distributed = features_dask(tables, t, kwargs, cfg, model=model)
-    assert len(local) == len(distributed) > 100
-    local = local.sort_values("loan_id", ignore_index=True)
-    distributed = distributed.sort_values("loan_id", ignore_index=True)
-    cols = feature_columns(local)
-    for col in cols:
-        if isinstance(local[col].dtype, pd.CategoricalDtype):
-            assert local[col].astype(str).tolist() == distributed[col].astype(str).tolist(), col
-        else:
-            np.testing.assert_allclose(local[col].to_numpy(float), distributed[col].to_numpy(float), err_msg=col)
-    np.testing.assert_allclose(local["probability"], distributed["probability"], rtol=1e-12)
+    info = {"model_name": "m", "model_version": "v1"}
+    local_cfg = dataclasses.replace(settings.score, chunk_size=97)
+    local, local_totals = score_rows(features_local(tables, t, kwargs), model, info, local_cfg)
+    applications = len(pd.read_parquet(tables["applications"], columns=["loan_id"]))
+    cfg = dataclasses.replace(settings.score, dask_rows_per_partition=applications // 3 + 1, dask_workers=2)
+    totals, partitions = score_dask(tables, t, kwargs, cfg, model, info, tmp_path / "scores.parquet")
+    parts = sorted((tmp_path / "scores.parquet").glob("part-*.parquet"))
+    assert partitions == 3 and len(parts) == 3 and len(local) > 100
+    assert totals == local_totals  # rows, drift bin counts, data hash, bands, reason counts
+    for dataset in (
+        pd.read_parquet(tmp_path / "scores.parquet"),
+        duckdb.sql(f"SELECT * FROM read_parquet('{tmp_path / 'scores.parquet' / '*.parquet'}')").df(),
+    ):
+        dataset = dataset.sort_values("loan_id", ignore_index=True)
+        assert dataset["loan_id"].tolist() == local["loan_id"].tolist()
+        np.testing.assert_allclose(dataset["probability"], local["probability"], rtol=1e-12)
+        assert (dataset["feature_hash"].to_numpy() == local["feature_hash"].to_numpy()).all()  # the same inputs
+        for col in ("risk_band", "reason_1", "reason_2", "reason_3"):
+            assert dataset[col].astype(str).tolist() == local[col].astype(str).tolist(), col
+
+
+def test_reason_codes_are_reused_only_for_unchanged_inputs(workspace, settings):
+    """A loan whose model inputs hash the same keeps the earlier run's reasons; one whose inputs changed
+    is explained again (the earlier reasons are planted wrong to tell the two apart)."""
+    from huishou.scoring import ReasonCache, explained_bands
+
+    root, model = workspace
+    tables = raw_paths(root / "data" / "raw")
+    kwargs = settings.features.build_kwargs(settings.simulate.as_of)
+    cfg, info = settings.score, {"model_name": "m", "model_version": "v1"}
+    features = features_local(tables, pd.Timestamp(SNAPSHOT), kwargs)
+    first, totals = score_rows(features, model, info, cfg)
+    risky = first["risk_band"].astype(str) >= cfg.reasons_min_band
+    assert totals["reasons"] == {"explained": int(risky.sum()), "computed": int(risky.sum()), "reused": 0}
+    planted = first.copy()
+    planted.loc[risky, "reason_1"] = "planted"
+    key = reason_key(model, "v1", cfg.reasons_min_band)
+    cache = ReasonCache(key, planted.loc[risky].set_index("feature_hash")[["reason_1", "reason_2", "reason_3"]])
+    again, totals = score_rows(features, model, info, cfg, cache)
+    assert totals["reasons"]["reused"] == risky.sum() and totals["reasons"]["computed"] == 0
+    assert (again.loc[risky, "reason_1"] == "planted").all()
+    # one risky loan's history changes: a late payment recorded, so its inputs (and hash) change
+    changed = features.copy()
+    target = first.loc[risky, "loan_id"].iloc[0]
+    row = changed.index[changed["loan_id"] == target][0]
+    changed.loc[row, "rp_n_partial"] = changed.loc[row, "rp_n_partial"] + 1
+    assert row_hashes(model, changed.loc[[row]])[0] != row_hashes(model, features.loc[[row]])[0]
+    third, totals = score_rows(changed, model, info, cfg, cache)
+    redone = third["loan_id"] == target
+    if third.loc[redone, "risk_band"].astype(str).iloc[0] >= cfg.reasons_min_band:
+        assert totals["reasons"]["computed"] == 1 and third.loc[redone, "reason_1"].iloc[0] != "planted"
+    assert (third.loc[~redone & risky.to_numpy(), "reason_1"] == "planted").all()
+    # a cache read back from a published file holds the explained bands only
+    path = root / "reasons.parquet"
+    hio.write_parquet(first, path)
+    read = ReasonCache.read(path, key, explained_bands(cfg))
+    assert len(read.reasons) == first.loc[risky, "feature_hash"].nunique()
+    # a different model version, band or vocabulary makes a different key: no reuse across them
+    assert len({key, reason_key(model, "v2", cfg.reasons_min_band), reason_key(model, "v1", "E")}) == 3
+
+
+def test_nightly_run_carries_reasons_over_from_the_latest_earlier_run(workspace, monkeypatch):
+    """The earlier run's reasons (planted wrong to be recognisable) come back exactly for the loans whose
+    inputs hash the same: all of them when the same snapshot is scored again, and none whose inputs changed."""
+    root, _ = workspace
+    out = root / "data" / "reuse"
+    assert _cli(root, monkeypatch, "validate") == 0
+    args = ("score", "--model-path", str(root / "model"), "--out", str(out))
+    assert _cli(root, monkeypatch, *args, "--snapshot", "2025-09-01") == 0
+    scores = pd.read_parquet(out / "2025-09-01" / "scores.parquet")
+    explained = scores["reason_1"] != ""
+    assert explained.sum() > 10
+    planted = scores.assign(reason_1=scores["reason_1"].where(~explained, "planted"))
+    hio.write_parquet(planted, out / "2025-09-01" / "scores.parquet")
+    assert _cli(root, monkeypatch, *args, "--snapshot", "2025-09-01") == 0
+    again = pd.read_parquet(out / "2025-09-01" / "scores.parquet")
+    assert (again.loc[explained, "reason_1"] == "planted").all()
+    assert _cli(root, monkeypatch, *args, "--snapshot", "2025-09-02") == 0
+    nxt = pd.read_parquet(out / "2025-09-02" / "scores.parquet")
+    same = nxt["feature_hash"].isin(scores.loc[explained, "feature_hash"])
+    assert (nxt.loc[same, "reason_1"] == "planted").all()
+    assert not (nxt.loc[~same, "reason_1"] == "planted").any()
 
 
 def test_lightgbm_dask_training_matches_local_quality(features):
@@ -166,3 +241,36 @@ def test_scores_carry_reason_codes_for_the_risky_bands(workspace, monkeypatch):
     assert risky.any() and (scores.loc[risky, "reason_1"] != "").all()
     assert (scores.loc[~risky, "reason_1"] == "").all()
     assert not scores["reason_1"].str.contains("_").any()  # plain words, not column names
+
+
+def test_the_book_is_read_once_and_split_into_whole_borrower_buckets(workspace, tmp_path):
+    """bucket_book reads each raw file once into per-partition folders; a partition's task then reads its
+    own folder only (the raw files moved away, it still gets exactly what filtering the raw files gives)."""
+    import shutil
+
+    from huishou.scoring import _partition_tables, bucket_book
+
+    root, _ = workspace
+    raw = tmp_path / "raw"
+    shutil.copytree(root / "data" / "raw", raw)
+    tables = raw_paths(raw)
+    n = 3
+    rows = bucket_book(tables, n, tmp_path / "buckets", "1GB")
+    expected = {k: [_partition_tables(tables, k, n)[name] for name in tables] for k in range(n)}
+    for name, path in tables.items():
+        assert rows[name] == len(pd.read_parquet(path))
+    moved = tmp_path / "moved"
+    raw.rename(moved)
+    for k in range(n):
+        frames = _partition_tables(tables, k, n, tmp_path / "buckets")
+        for name, want in zip(tables, expected[k], strict=True):
+            got = frames[name]
+            key = [c for c in ("loan_id", "borrower_id") if c in want][0]
+            sort = [key, *[c for c in want.columns if c != key][:3]]
+            pd.testing.assert_frame_equal(
+                got.sort_values(sort, ignore_index=True), want.sort_values(sort, ignore_index=True), check_dtype=False
+            )
+    assert (
+        sum(len(_partition_tables(tables, k, n, tmp_path / "buckets")["installments"]) for k in range(n))
+        == rows["installments"]
+    )

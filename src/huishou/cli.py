@@ -24,7 +24,7 @@ def _score_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alias", default="champion", help="registry alias to load (default: champion)")
     p.add_argument("--engine", choices=["local", "dask"], help="override params.yaml score.engine")
     p.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 (default: score.scheduler)")
-    p.add_argument("--out", help="folder for <T>/scores.parquet and drift.json (default: score.nightly_dir)")
+    p.add_argument("--out", help="folder for <T>/ (scores, manifest, drift) (default: score.nightly_dir)")
     p.add_argument(
         "--fail-on-drift",
         action="store_true",
@@ -118,8 +118,10 @@ COMMANDS = {
     "score": Command(
         "score",
         "score every active loan at a snapshot (the nightly job)",
-        "data/raw/ (as validated), the model (registry alias or --model-path)",
-        "<out>/<T>/scores.parquet and drift.json (out: --out, default data/nightly); an MLflow scoring run.\n"
+        "data/raw/ (as validated), the model (registry alias or --model-path), the latest earlier run in <out> "
+        "(its reason codes, for loans whose inputs did not change)",
+        "<out>/<T>/scores.parquet (a folder of parts with --engine dask), manifest.json and drift.json (out: --out, "
+        "default data/nightly); an MLflow scoring run.\n"
         "exit codes: 0 scored, 2 bad input, 3 drift flag with --fail-on-drift, 4 nothing to score, 75 busy",
         _score_options,
     ),

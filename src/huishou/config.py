@@ -68,6 +68,7 @@ class SimulateSettings:
     lender_score_noise: float
     write_oracle: bool
     write_collection_log: bool
+    chunk_borrowers: int
     timezones: dict[str, float]
     legacy_late_share: float
 
@@ -179,11 +180,12 @@ class ScoreSettings:
     band_thresholds: list[float]
     band_labels: list[str]
     reasons_min_band: str
+    reasons_reuse: bool
     psi_warn: float
     psi_flag: float
     scheduler: str | None
     dask_workers: int
-    dask_partitions: int
+    dask_rows_per_partition: int
 
 
 @dataclass(frozen=True)

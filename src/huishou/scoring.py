@@ -1,15 +1,24 @@
 """Nightly batch scoring: point-in-time features for every active loan at T, scored in chunks.
 
-The same `build_features` and `score_frame` run locally (DuckDB over the parquet files)
-or on Dask (`features_dask`): the book is split by borrower so that every partition holds
-whole borrowers (their earlier loans included) and each partition runs the very same
-functions. No file is written here; the score stage publishes the result.
+The same `build_features` and `score_rows` run locally (DuckDB over the parquet files, one
+frame) or on Dask (`score_dask`): the book is split by a hash of borrower_id so that every
+partition holds whole borrowers (their earlier loans included); each Dask task builds its
+partition's features, scores and explains them, writes its own part of the output dataset and
+returns only aggregates (row count, drift bin counts, the data hash's sums, reason-code counts),
+so the driver's memory does not grow with the book.
+
+Reason codes (TreeSHAP) are a pure function of the model and a loan's inputs, so a loan whose
+inputs hash the same as in an earlier run of the same model keeps that run's reasons
+(`ReasonCache`); only the rest are computed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,25 +26,26 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from huishou.config import ScoreSettings
+from huishou.drift import add_counts, drift_counts
 from huishou.engine import close_dask, dask_client, duckdb_connect
-from huishou.explain import reason_codes
-from huishou.features import as_categories, build_features
+from huishou.explain import REASONS, reason_codes
+from huishou.features import build_features
+from huishou.io import write_parquet
 from huishou.model import RiskModel
 
+REASON_COLUMNS = ["reason_1", "reason_2", "reason_3"]
 SCORE_COLUMNS = [
     "loan_id",
     "borrower_id",
     "snapshot_date",
     "probability",
     "risk_band",
-    "reason_1",
-    "reason_2",
-    "reason_3",
+    *REASON_COLUMNS,
     "model_name",
     "model_version",
-    "feature_data_hash",
-    "run_timestamp",
+    "feature_hash",
 ]
+_DATA_HASH_KEYS = ("huishou-data-h1.", "huishou-data-h2.")  # two 16-byte keys: a 128-bit multiset hash
 
 
 # ---------------------------------------------------------------- pure scoring functions
@@ -61,11 +71,126 @@ def risk_bands(probability: np.ndarray, thresholds: Sequence[float], labels: Seq
     return pd.Categorical.from_codes(idx, categories=list(labels), ordered=True)
 
 
-def feature_data_hash(features: pd.DataFrame, columns: Sequence[str]) -> str:
-    """Content hash of the model inputs (row order and values), independent of file encoding."""
+def row_hashes(model: RiskModel, features: pd.DataFrame) -> np.ndarray:
+    """A 64-bit hash per row of the inputs as the model sees them (its columns, its categorical levels):
+    equal hashes, equal inputs, hence equal probability and reason codes."""
+    return pd.util.hash_pandas_object(model.contract.align(features), index=False).to_numpy(np.uint64)
+
+
+def data_hash_sums(features: pd.DataFrame, columns: Sequence[str]) -> list[int]:
+    """Two 64-bit sums of per-row hashes of (loan_id, snapshot_date, model inputs): a content hash of the
+    scored rows that does not depend on their order or on how the book was split (sums add up)."""
     keyed = features[["loan_id", "snapshot_date", *columns]]
-    row_hashes = pd.util.hash_pandas_object(keyed, index=False).to_numpy()
-    return hashlib.md5(row_hashes.tobytes()).hexdigest()
+    return [
+        int(pd.util.hash_pandas_object(keyed, index=False, hash_key=key).to_numpy(np.uint64).sum(dtype=np.uint64))
+        for key in _DATA_HASH_KEYS
+    ]
+
+
+def data_hash_hex(sums: Sequence[int]) -> str:
+    return "".join(f"{int(s) % 2**64:016x}" for s in sums)
+
+
+def feature_data_hash(features: pd.DataFrame, columns: Sequence[str]) -> str:
+    """Content hash of the model inputs of a set of scored rows (row order does not matter)."""
+    return data_hash_hex(data_hash_sums(features, columns))
+
+
+def reason_key(model: RiskModel, model_version: str, min_band: str) -> str:
+    """What a run's reason codes depend on besides the inputs: the model, the band they start at and the
+    words. Reasons are reused only from a run with the same key."""
+    doc = [model_version, min_band, REASONS, model.meta.get("descriptions", {})]
+    return hashlib.md5(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass
+class ReasonCache:
+    """Reason codes of an earlier run with the same `reason_key`, by input hash (`feature_hash`)."""
+
+    key: str
+    reasons: pd.DataFrame  # index: feature_hash (unique), columns REASON_COLUMNS
+
+    @classmethod
+    def read(cls, path: str | Path, key: str, explained_bands: Sequence[str]) -> ReasonCache:
+        """The explained rows of an earlier scores dataset (a file, or a folder of parts)."""
+        rows = pd.read_parquet(
+            path,
+            columns=["feature_hash", "risk_band", *REASON_COLUMNS],
+            filters=[("risk_band", "in", list(explained_bands))],
+        )
+        rows = rows.drop_duplicates("feature_hash").set_index("feature_hash")[REASON_COLUMNS]
+        return cls(key, rows)
+
+
+def band_reasons(
+    model: RiskModel | None,
+    features: pd.DataFrame,
+    bands: pd.Categorical,
+    min_band: str,
+    hashes: np.ndarray | None = None,
+    cache: ReasonCache | None = None,
+) -> tuple[pd.DataFrame, dict]:
+    """Top-3 plain-language reasons for loans in `min_band` or riskier ('' elsewhere, and everywhere without a
+    model: TreeSHAP costs ~40x a prediction, and the reasons serve collectors and adverse-action notices,
+    which concern the risky bands). Loans whose input hash is in `cache` keep its reasons; the counts
+    say how many were computed and how many reused."""
+    out = pd.DataFrame("", index=features.index, columns=REASON_COLUMNS)
+    risky = np.asarray(bands.codes) >= list(bands.categories).index(min_band)
+    stats = {"explained": int(risky.sum()), "computed": 0, "reused": 0}
+    if model is None or not risky.any() or model.kind not in ("lightgbm", "scorecard"):
+        return out, stats | {"explained": 0}
+    todo = risky.copy()
+    if cache is not None and hashes is not None and len(cache.reasons):
+        hit = risky & np.isin(hashes, cache.reasons.index.to_numpy())
+        if hit.any():
+            out.loc[hit] = cache.reasons.loc[hashes[hit]].to_numpy()
+        todo &= ~hit
+        stats["reused"] = int(hit.sum())
+    if todo.any():
+        out.loc[todo] = reason_codes(model, features.loc[todo]).to_numpy()
+    stats["computed"] = int(todo.sum())
+    return out, stats
+
+
+def score_rows(
+    features: pd.DataFrame,
+    model: RiskModel,
+    model_info: dict,
+    cfg: ScoreSettings,
+    cache: ReasonCache | None = None,
+    progress: bool = False,
+) -> tuple[pd.DataFrame, dict]:
+    """Scores (SCORE_COLUMNS, sorted by loan_id) of a feature frame and its aggregates (`add_aggregates`
+    adds those of several partitions): rows, drift bin counts, the data hash's sums, band and reason counts."""
+    probability = score_frame(model, features, cfg.chunk_size, progress=progress)
+    hashes = row_hashes(model, features)
+    out = features[["loan_id", "borrower_id", "snapshot_date"]].copy()
+    out["probability"] = probability
+    out["risk_band"] = risk_bands(probability, cfg.band_thresholds, cfg.band_labels)
+    reasons, stats = band_reasons(model, features, out["risk_band"].array, cfg.reasons_min_band, hashes, cache)
+    out[REASON_COLUMNS] = reasons.to_numpy()
+    out["model_name"] = model_info["model_name"]
+    out["model_version"] = model_info["model_version"]
+    out["feature_hash"] = hashes
+    aggregates = {
+        "rows": len(out),
+        "drift": drift_counts(model.meta["reference"], probability, features),
+        "data_hash": data_hash_sums(features, model.contract.columns),
+        "bands": out["risk_band"].value_counts(sort=False).reindex(cfg.band_labels, fill_value=0).tolist(),
+        "reasons": stats,
+    }
+    return out[SCORE_COLUMNS].sort_values("loan_id", ignore_index=True), aggregates
+
+
+def add_aggregates(a: dict, b: dict) -> dict:
+    """The aggregates of two partitions together (the data hash's sums wrap at 2**64)."""
+    return {
+        "rows": a["rows"] + b["rows"],
+        "drift": add_counts(a["drift"], b["drift"]),
+        "data_hash": [(x + y) % 2**64 for x, y in zip(a["data_hash"], b["data_hash"], strict=True)],
+        "bands": [x + y for x, y in zip(a["bands"], b["bands"], strict=True)],
+        "reasons": {k: a["reasons"][k] + b["reasons"][k] for k in a["reasons"]},
+    }
 
 
 # ---------------------------------------------------------------- engines
@@ -75,29 +200,100 @@ def features_local(tables: Mapping[str, Path], snapshot: pd.Timestamp, feature_k
     return build_features(tables, [snapshot], **feature_kwargs)
 
 
-def _partition_tables(tables: Mapping[str, Path], part: int, n_parts: int) -> dict[str, pd.DataFrame]:
-    """Whole borrowers of one hash partition, read straight from the parquet files (paths and numbers are
-    query parameters, never pasted into SQL text)."""
-    con = duckdb_connect()
-    con.execute(
-        "CREATE TEMP TABLE apps AS SELECT * FROM read_parquet($path) WHERE hash(borrower_id) % $n = $part",
-        {"path": str(tables["applications"]), "n": int(n_parts), "part": int(part)},
-    )
-    out = {"applications": con.sql("SELECT * FROM apps").df()}
-    for name, path in tables.items():
-        if name == "applications":
-            continue
-        columns = set(
-            con.execute("DESCRIBE SELECT * FROM read_parquet($path)", {"path": str(path)}).df()["column_name"]
+def partitions_for(applications: Path, rows_per_partition: int) -> int:
+    """Borrower partitions for a target number of loans (applications rows) per partition; the count
+    comes from the parquet footer, no data is read."""
+    con = duckdb_connect(threads=1)
+    try:
+        n = con.execute("SELECT count(*) FROM read_parquet($path)", {"path": str(applications)}).fetchone()[0]
+    finally:
+        con.close()
+    return max(1, math.ceil(int(n) / max(1, int(rows_per_partition))))
+
+
+def bucket_book(tables: Mapping[str, Path], n_parts: int, folder: Path, memory_limit: str | None = None) -> dict:
+    """Read each raw file once and write its rows into folder/<table>/bucket=<k>/ by their borrower's
+    partition k = hash(borrower_id) % n_parts (DuckDB, hive layout), so that each partition's task
+    reads only its own rows. Returns rows per table. Runs as one task before the partition tasks."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    con = duckdb_connect(memory_limit=memory_limit, preserve_insertion_order=False)
+    rows = {}
+    try:
+        bucket = "hash(borrower_id) % $n"
+        con.execute(
+            f"CREATE TEMP TABLE loan_bucket AS SELECT loan_id, {bucket} AS bucket FROM read_parquet($path)",
+            {"path": str(tables["applications"]), "n": int(n_parts)},
         )
-        key = "loan_id" if "loan_id" in columns else "borrower_id"  # contact preferences are the borrower's
-        query = {
-            "loan_id": "SELECT * FROM read_parquet($path) t WHERE t.loan_id IN (SELECT loan_id FROM apps)",
-            "borrower_id": "SELECT * FROM read_parquet($path) t WHERE t.borrower_id IN (SELECT borrower_id FROM apps)",
-        }[key]
-        out[name] = con.execute(query, {"path": str(path)}).df()
-    con.close()
-    return out
+        for name, path in tables.items():
+            key = _key_of(con, path)
+            if name == "applications" or key == "borrower_id":
+                query = f"SELECT *, {bucket} AS bucket FROM read_parquet($path)"
+                params = {"path": str(path), "n": int(n_parts)}
+            else:
+                query = "SELECT t.*, b.bucket FROM read_parquet($path) t JOIN loan_bucket b USING (loan_id)"
+                params = {"path": str(path)}
+            target = Path(folder) / name
+            con.sql(query, params=params).write_parquet(str(target), partition_by=["bucket"], overwrite=True)
+            rows[name] = con.execute("SELECT count(*) FROM read_parquet($path)", {"path": str(path)}).fetchone()[0]
+    finally:
+        con.close()
+    return rows
+
+
+def _key_of(con, path: Path) -> str:
+    """loan_id for tables about loans; borrower_id for those about borrowers (contact preferences)."""
+    columns = set(con.execute("DESCRIBE SELECT * FROM read_parquet($path)", {"path": str(path)}).df()["column_name"])
+    return "loan_id" if "loan_id" in columns else "borrower_id"
+
+
+def _partition_tables(
+    tables: Mapping[str, Path], part: int, n_parts: int, buckets: Path | None = None
+) -> dict[str, pd.DataFrame]:
+    """Whole borrowers of one hash partition: its bucket of `buckets` (written by `bucket_book`), or else
+    filtered from the raw parquet files (paths and numbers are query parameters, never pasted into SQL text)."""
+    con = duckdb_connect(threads=1)
+    out = {}
+    try:
+        if buckets is not None:
+            for name, path in tables.items():
+                files = Path(buckets) / name / f"bucket={int(part)}"
+                if files.is_dir():
+                    query = "SELECT * FROM read_parquet($glob, hive_partitioning = false)"
+                    params = {"glob": str(files / "*.parquet")}
+                else:  # no row of this table in the partition: an empty frame of the table's columns
+                    query, params = "SELECT * FROM read_parquet($path) LIMIT 0", {"path": str(path)}
+                out[name] = con.execute(query, params).df()
+            return out
+        con.execute(
+            "CREATE TEMP TABLE apps AS SELECT * FROM read_parquet($path) WHERE hash(borrower_id) % $n = $part",
+            {"path": str(tables["applications"]), "n": int(n_parts), "part": int(part)},
+        )
+        out["applications"] = con.sql("SELECT * FROM apps").df()
+        for name, path in tables.items():
+            if name == "applications":
+                continue
+            query = {
+                "loan_id": "SELECT * FROM read_parquet($path) t WHERE t.loan_id IN (SELECT loan_id FROM apps)",
+                "borrower_id": "SELECT * FROM read_parquet($path) t "
+                "WHERE t.borrower_id IN (SELECT borrower_id FROM apps)",
+            }[_key_of(con, path)]
+            out[name] = con.execute(query, {"path": str(path)}).df()
+        return out
+    finally:
+        con.close()
+
+
+def partition_features(
+    tables: Mapping[str, Path],
+    part: int,
+    n_parts: int,
+    snapshot: pd.Timestamp,
+    feature_kwargs: dict,
+    buckets: Path | None = None,
+) -> pd.DataFrame:
+    """The features of one borrower partition at `snapshot` (one thread: a Dask worker's core)."""
+    frames = _partition_tables(tables, part, n_parts, buckets)
+    return build_features(frames, [snapshot], **(feature_kwargs | {"threads": 1}))
 
 
 def score_partition(
@@ -106,84 +302,100 @@ def score_partition(
     n_parts: int,
     snapshot: pd.Timestamp,
     feature_kwargs: dict,
-    model: RiskModel | None,
-) -> pd.DataFrame:
-    """One Dask task: features (and probabilities, when a model is given) for one partition."""
-    features = build_features(_partition_tables(tables, part, n_parts), [snapshot], threads=1, **feature_kwargs)
-    if model is not None:
-        model.num_threads = 1  # the cluster gives each single-threaded worker process one core
-        features["probability"] = score_frame(model, features)
-    return features
+    model: RiskModel,
+    model_info: dict,
+    cfg: ScoreSettings,
+    out_dir: Path,
+    cache_path: Path | None = None,
+    cache_key: str | None = None,
+    buckets: Path | None = None,
+) -> dict:
+    """One Dask task: features, scores and reasons of one borrower partition, written to
+    out_dir/part-<k>.parquet (nothing for an empty partition); returns the aggregates only."""
+    features = partition_features(tables, part, n_parts, snapshot, feature_kwargs, buckets)
+    if features.empty:
+        return {"rows": 0}
+    model.num_threads = 1  # the cluster gives each single-threaded worker process one core
+    cache = None
+    if cache_path is not None:
+        cache = ReasonCache.read(cache_path, cache_key, explained_bands(cfg))
+    scores, aggregates = score_rows(features, model, model_info, cfg, cache)
+    write_parquet(scores, Path(out_dir) / f"part-{part:05d}.parquet")
+    return aggregates
 
 
-def features_dask(
+def explained_bands(cfg: ScoreSettings) -> list[str]:
+    """The bands whose loans get reason codes: score.reasons_min_band and riskier."""
+    return list(cfg.band_labels[cfg.band_labels.index(cfg.reasons_min_band) :])
+
+
+def score_dask(
     tables: Mapping[str, Path],
     snapshot: pd.Timestamp,
     feature_kwargs: dict,
     cfg: ScoreSettings,
-    model: RiskModel | None = None,
+    model: RiskModel,
+    model_info: dict,
+    out_dir: Path,
+    cache_path: Path | None = None,
+    cache_key: str | None = None,
     client=None,
     scheduler: str | None = None,
-) -> pd.DataFrame:
-    """Same feature (and scoring) functions, one task per borrower partition on a Dask cluster.
+) -> tuple[dict | None, int]:
+    """Score the book on a Dask cluster, one task per borrower partition of about
+    score.dask_rows_per_partition loans; each task writes its part of the dataset `out_dir` and returns
+    aggregates, which are added up as they arrive (the driver never holds loan rows). Returns the
+    total aggregates (None when every partition was empty) and the number of partitions.
 
     The cluster is `client`, else the one at `scheduler` (default: score.scheduler), else a local
-    one of score.dask_workers processes. Workers read the parquet files themselves, so with a
-    remote scheduler the paths must be on storage every worker sees.
+    one of score.dask_workers processes. Workers read the parquet files and write the parts
+    themselves, so with a remote scheduler both must be on storage every worker sees.
     """
+    import shutil
+
+    from dask.distributed import as_completed
+
+    n_parts = partitions_for(tables["applications"], cfg.dask_rows_per_partition)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    buckets = out_dir.parent / f".{out_dir.name}.buckets" if n_parts > 1 else None
     own = client is None
     client = client or dask_client(scheduler or cfg.scheduler, cfg.dask_workers)
+    total = None
     try:
-        model_future = client.scatter(model, broadcast=True) if model is not None else None
+        if buckets is not None:  # one task reads every raw file once and splits it by partition
+            client.submit(bucket_book, dict(tables), n_parts, buckets, cfg.duckdb_memory_limit, pure=False).result()
+        model_future = client.scatter(model, broadcast=True)
         futures = [
             client.submit(
                 score_partition,
                 dict(tables),
                 k,
-                cfg.dask_partitions,
+                n_parts,
                 snapshot,
-                feature_kwargs,
+                feature_kwargs | {"memory_limit": cfg.duckdb_memory_limit},
                 model_future,
+                model_info,
+                cfg,
+                out_dir,
+                cache_path,
+                cache_key,
+                buckets,
                 pure=False,
             )
-            for k in range(cfg.dask_partitions)
+            for k in range(n_parts)
         ]
-        parts = client.gather(futures)
+        bar = tqdm(total=n_parts, desc="scoring partitions", unit="part", disable=n_parts < 2)
+        for future in as_completed(futures):
+            part = future.result()
+            future.release()
+            if part["rows"]:
+                total = part if total is None else add_aggregates(total, part)
+            bar.update()
+        bar.close()
     finally:
         if own:
             close_dask(client)
-    frame = pd.concat([p for p in parts if len(p)], ignore_index=True)
-    frame = as_categories(frame)  # partitions see different levels; concat turns them into plain strings
-    return frame.sort_values(["snapshot_date", "loan_id"], ignore_index=True)
-
-
-def band_reasons(model: RiskModel | None, features: pd.DataFrame, bands: pd.Categorical, min_band: str) -> pd.DataFrame:
-    """Top-3 plain-language reasons for loans in `min_band` or riskier ('' elsewhere, and everywhere without a
-    model: TreeSHAP costs ~40x a prediction, and the reasons serve collectors and adverse-action notices,
-    which concern the risky bands)."""
-    out = pd.DataFrame("", index=features.index, columns=["reason_1", "reason_2", "reason_3"])
-    risky = np.asarray(bands.codes) >= list(bands.categories).index(min_band)
-    if model is not None and risky.any() and model.kind in ("lightgbm", "scorecard"):
-        out.loc[risky] = reason_codes(model, features.loc[risky]).to_numpy()
-    return out
-
-
-def assemble_scores(
-    features: pd.DataFrame,
-    probability: np.ndarray,
-    model_info: dict,
-    data_hash: str,
-    run_timestamp: str,
-    cfg: ScoreSettings,
-    model: RiskModel | None = None,
-) -> pd.DataFrame:
-    out = features[["loan_id", "borrower_id", "snapshot_date"]].copy()
-    out["probability"] = probability
-    out["risk_band"] = risk_bands(probability, cfg.band_thresholds, cfg.band_labels)
-    reasons = band_reasons(model, features, out["risk_band"].array, cfg.reasons_min_band)
-    out[["reason_1", "reason_2", "reason_3"]] = reasons.to_numpy()
-    out["model_name"] = model_info["model_name"]
-    out["model_version"] = model_info["model_version"]
-    out["feature_data_hash"] = data_hash
-    out["run_timestamp"] = run_timestamp
-    return out[SCORE_COLUMNS].sort_values("loan_id", ignore_index=True)
+        if buckets is not None:
+            shutil.rmtree(buckets, ignore_errors=True)
+    return total, n_parts

@@ -241,6 +241,7 @@ def log_scoring(cfg: TrackingSettings, summary: Mapping[str, Any], drift: Mappin
     with mlflow.start_run(run_name=f"score {summary['snapshot']}") as run:
         mlflow.set_tags({k: str(v) for k, v in summary.items()})
         metrics = {"psi_score": drift["score"]["psi"], "rows": float(summary["rows"])}
+        metrics |= {k: float(summary[k]) for k in ("reasons_computed", "reasons_reused") if k in summary}
         metrics |= {f"psi_{name}": entry["psi"] for name, entry in drift["features"].items()}
         mlflow.log_metrics(metrics)
         mlflow.log_dict(dict(drift), "drift.json")

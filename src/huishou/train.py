@@ -153,14 +153,16 @@ def fit_lightgbm_dask(
     own = client is None
     client = client or dask_client(None, cfg.dask_workers)
     try:
-        parts = max(1, len(client.scheduler_info().get("workers", {})))
+        workers = client.scheduler_info().get("workers", {})
+        parts = max(1, len(workers))
         x = dd.from_pandas(contract.align(train), npartitions=parts)
         y = dd.from_pandas(train["target"].astype(int), npartitions=parts)
         params = lightgbm_params(cfg, columns, monotone)
         params.pop("force_col_wise", None)
-        params["num_threads"] = 1  # one per worker process: more would oversubscribe the cores the cluster shares
+        params.pop("num_threads")  # lightgbm.dask gives each worker its own thread count (1 in huishou's clusters)
         clf = DaskLGBMClassifier(client=client, n_estimators=cfg.num_boost_round, **params).fit(x, y)
         booster = clf.booster_
+        params["num_threads"] = max((int(w.get("nthreads", 1)) for w in workers.values()), default=1)
     finally:
         if own:
             close_dask(client)

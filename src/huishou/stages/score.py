@@ -5,7 +5,11 @@ model (the registry alias, `champion` by default, or --model-path, a saved model
 origination mode (features.mode) it scores the decision queue instead: every pending application
 (with --snapshot D: every application made on day D), at its decision time.
 Publishes <out>/<T>/ as one unit: scores.parquet (probability, risk band, reason codes for the
-risky bands, model version, feature hash) and drift.json (PSI of the score and top features).
+risky bands, model version, the hash of each loan's model inputs: one file locally, a folder of
+one part per borrower partition with the Dask engine; pandas, pyarrow and DuckDB read either as
+one dataset), manifest.json (rows, data hash, model, run timestamp) and drift.json (PSI of the
+score and top features). Reason codes of loans whose inputs did not change since the latest
+earlier run in <out> (same model) are carried over (score.reasons_reuse).
 <out> is score.nightly_dir unless --out says otherwise (the DVC stage writes score.scores_dir);
 the drift is logged to the MLflow experiment tracking.scoring_experiment.
 
@@ -25,11 +29,19 @@ from huishou import tracking
 from huishou.artifacts import scores_unit
 from huishou.book.source import BookSource
 from huishou.config import FEATURE_BUILD_PARAMS, SOURCE_PARAMS
-from huishou.drift import drift_report
+from huishou.drift import drift_from_counts
 from huishou.errors import ConfigError, DataValidationError, DriftFlaggedError, NothingToScoreError
-from huishou.io import file_md5, publish, write_json, write_parquet
+from huishou.io import file_md5, publish, read_json, write_json, write_parquet
 from huishou.model import RiskModel
-from huishou.scoring import assemble_scores, feature_data_hash, features_dask, features_local, score_frame
+from huishou.scoring import (
+    ReasonCache,
+    data_hash_hex,
+    explained_bands,
+    features_local,
+    reason_key,
+    score_dask,
+    score_rows,
+)
 
 PARAMS = (
     *SOURCE_PARAMS,
@@ -59,54 +71,75 @@ def run(
     report, tables = source.validated_inputs(settings.data.validated_dir)
     as_of = pd.Timestamp(report["as_of"])
     t = _snapshot(snapshot, as_of)
-    unit = scores_unit(out or cfg.nightly_dir, t)
+    root = Path(out or cfg.nightly_dir)
+    unit = scores_unit(root, t)
     with publish(unit, what="huishou score") as tmp:
         model, info = _load_model(settings, model_path, alias)
         model.num_threads = cfg.num_threads
         kwargs = settings.features.build_kwargs(as_of)
         engine = engine or cfg.engine
+        origination = kwargs["mode"] == "origination"
         if engine == "dask" and source.kind != "parquet":
             raise ConfigError("score.engine dask reads partitions of parquet files; data.source is a database")
-        origination = kwargs["mode"] == "origination"
         if engine == "dask" and origination:
             raise ConfigError("score.engine dask scores active loans; origination mode scores on one machine (local)")
+        key = reason_key(model, info["model_version"], cfg.reasons_min_band)
+        cache_path = _reason_source(root, t, key) if cfg.reasons_reuse else None
         if engine == "dask":
-            features = features_dask(tables, t, kwargs, cfg, model=model, scheduler=scheduler)
+            totals, partitions = score_dask(
+                tables, t, kwargs, cfg, model, info, tmp / "scores.parquet", cache_path, key, scheduler=scheduler
+            )
         else:
             features = features_local(
                 tables, t, kwargs | {"memory_limit": cfg.duckdb_memory_limit, "threads": cfg.num_threads or None}
             )
-        if origination:
-            queue = (
-                features["status"] == "pending" if snapshot is None else features["snapshot_date"].dt.normalize() == t
-            )
-            features = features[queue].reset_index(drop=True)
-        if features.empty:
+            if origination:
+                queue = (
+                    features["status"] == "pending"
+                    if snapshot is None
+                    else features["snapshot_date"].dt.normalize() == t
+                )
+                features = features[queue].reset_index(drop=True)
+            totals, partitions = None, 1
+            if len(features):
+                cache = ReasonCache.read(cache_path, key, explained_bands(cfg)) if cache_path else None
+                scores, totals = score_rows(features, model, info, cfg, cache, progress=True)
+                write_parquet(scores, tmp / "scores.parquet")
+        if totals is None:
             what = (
                 ("no application is pending" if snapshot is None else f"no application was made on {t.date()}")
                 if origination
                 else f"no loan is active at {t.date()} (disbursed before it, not closed, not defaulted)"
             )
             raise NothingToScoreError(f"{settings.data.raw_dir}: {what}; nothing was scored and nothing written")
-        if engine == "dask":
-            probability = features["probability"].to_numpy()
-        else:
-            probability = score_frame(model, features, cfg.chunk_size, progress=True)
-        data_hash = feature_data_hash(features, model.contract.columns)
-        stamp = _existing_timestamp(unit / "scores.parquet", info["model_version"], data_hash)
-        stamp = stamp or pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
-        scores = assemble_scores(features, probability, info, data_hash, stamp, cfg, model)
-        drift = drift_report(model.meta["reference"], probability, features, cfg.psi_warn, cfg.psi_flag)
-        write_parquet(scores, tmp / "scores.parquet")
+        data_hash = data_hash_hex(totals["data_hash"])
+        manifest = {
+            "snapshot": str(t.date()),
+            "rows": totals["rows"],
+            "model_name": info["model_name"],
+            "model_version": info["model_version"],
+            "feature_data_hash": data_hash,
+            "reason_key": key,
+            "bands": dict(zip(cfg.band_labels, totals["bands"], strict=True)),
+            "run_timestamp": _existing_timestamp(unit / "manifest.json", info["model_version"], data_hash)
+            or pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        drift = drift_from_counts(model.meta["reference"], totals["drift"], cfg.psi_warn, cfg.psi_flag)
+        write_json(manifest, tmp / "manifest.json")
         write_json(drift, tmp / "drift.json")
     _warn_on_drift(drift)
+    reasons = totals["reasons"]
     summary = {
         "snapshot": str(t.date()),
-        "rows": len(scores),
+        "rows": totals["rows"],
         "path": str(unit),
         "engine": engine,
+        "partitions": partitions,
         "drift_status": drift["status"],
         "score_psi": drift["score"]["psi"],
+        "reasons_explained": reasons["explained"],
+        "reasons_computed": reasons["computed"],
+        "reasons_reused": reasons["reused"],
     } | info
     tracking.log_scoring(settings.tracking, summary, drift)
     if fail_on_drift and drift["status"] == "flag":
@@ -143,13 +176,37 @@ def _load_model(settings, model_path: str | None, alias: str) -> tuple[RiskModel
     return tracking.load_registered(settings.tracking, alias)
 
 
+def _reason_source(root: Path, t: pd.Timestamp, key: str) -> Path | None:
+    """The scores of the latest run in `root` at or before `t` whose reasons were made with `key`
+    (same model, band and words): the one whose reasons can be carried over."""
+    runs = []
+    for folder in root.glob("????-??-??") if root.is_dir() else []:
+        try:
+            day = pd.Timestamp(folder.name)
+        except ValueError:
+            continue
+        if day <= t and (folder / "manifest.json").is_file() and (folder / "scores.parquet").exists():
+            runs.append((day, folder))
+    for _, folder in sorted(runs, reverse=True):
+        try:
+            same = read_json(folder / "manifest.json").get("reason_key") == key
+        except ValueError:
+            same = False
+        if same:
+            return folder / "scores.parquet"
+    return None
+
+
 def _existing_timestamp(path: Path, model_version: str, data_hash: str) -> str | None:
-    """Re-running an unchanged job keeps the first run's timestamp so the file is byte-identical."""
-    if not path.exists():
+    """Re-running an unchanged job keeps the first run's timestamp so the outputs are byte-identical."""
+    if not path.is_file():
         return None
-    old = pd.read_parquet(path, columns=["model_version", "feature_data_hash", "run_timestamp"])
-    if len(old) and old["model_version"].iloc[0] == model_version and old["feature_data_hash"].iloc[0] == data_hash:
-        return str(old["run_timestamp"].iloc[0])
+    try:
+        old = read_json(path)
+    except ValueError:
+        return None
+    if old.get("model_version") == model_version and old.get("feature_data_hash") == data_hash:
+        return old.get("run_timestamp")
     return None
 
 

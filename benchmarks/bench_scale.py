@@ -1,0 +1,346 @@
+"""Benchmark: the loan book at 1e5, 1e6 and 1e7 loans on this machine, stage by stage.
+
+Every step runs in its own process, so its peak memory (ru_maxrss) is its own; CPU seconds are
+user + system time of that process and, for Dask, of its worker processes. In the same run:
+
+- the anchor: one DuckDB GROUP BY pass over the installments file (the least any feature build
+  must do), as rows/s, against which the feature build is a ratio;
+- the floor: `booster.predict` alone on one partition's features, against which scoring is a ratio.
+
+Steps: `huishou simulate` (streamed in chunks of simulate.chunk_borrowers), `huishou validate`,
+the local feature build, `huishou score` (local engine, reason codes for the risky bands) and the
+Dask scoring path (`score_dask`: one task reads the book once and splits it by borrower partition,
+then one task per partition builds, scores, explains and writes; the driver only adds aggregates).
+Steps whose memory grows with the book (validate, the local feature build and local score: pandas
+frames of the whole book) are run only where the extrapolation of the smaller books stays under
+`--max-gib`; the JSON says which were left out and why.
+
+    python benchmarks/bench_scale.py                               # 1e5, 1e6, 1e7 -> results/scale.json
+    python benchmarks/bench_scale.py --loans 100000 --out /tmp/s.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+WORK = HERE / "work"
+RESULTS = HERE / "results"
+
+
+def _usage() -> dict:
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    return {"cpu_s": me.ru_utime + me.ru_stime, "peak_rss_gib": me.ru_maxrss / 2**20}
+
+
+def _params(folder: Path, n_loans: int) -> Path:
+    """A params file for a young book (12-month loans from 2025-01, one loan per borrower)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = {
+        "raw_dir": str(folder / "raw"),
+        "truth_dir": str(folder / "truth"),
+        "validated_dir": str(folder / "validated"),
+    }
+    text = (
+        f"extends: {ROOT / 'params.yaml'}\n"
+        f"data: {json.dumps(data)}\n"
+        f"simulate: {{n_borrowers: {n_loans}, start_date: '2025-01-01', months: 13, term_mix: {{12: 1.0}},"
+        " extra_loans_mean: 0.0, write_oracle: false}\n"
+    )
+    path = folder / "params.yaml"
+    path.write_text(text)
+    return path
+
+
+def _cli(params: Path, *args: str) -> dict:
+    """A huishou command in a child process: wall time, its CPU time and peak memory."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "huishou", "--params", str(params), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=os.environ | {"MLFLOW_TRACKING_URI": f"sqlite:///{params.parent / 'mlflow.db'}", "TQDM_DISABLE": "1"},
+    )
+    seconds = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise RuntimeError(f"huishou {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+    return {
+        "seconds": seconds,
+        "cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+        "peak_rss_gib": after.ru_maxrss / 2**20,  # the largest child so far: each step runs in a fresh parent
+        "result": json.loads(proc.stdout.strip().splitlines()[-1]),
+    }
+
+
+# ---------------------------------------------------------------- steps (each in its own process)
+
+
+def step_simulate(folder: Path, n_loans: int) -> dict:
+    out = _cli(_params(folder, n_loans), "simulate")
+    tables = out.pop("result")["tables"]
+    return out | {"loans": tables["applications"], "installments": tables["installments"]}
+
+
+def step_validate(folder: Path) -> dict:
+    out = _cli(folder / "params.yaml", "validate")
+    out.pop("result")
+    return out
+
+
+def _book(folder: Path):
+    import pandas as pd
+
+    from huishou.book.files import raw_paths
+    from huishou.config import load_settings
+    from huishou.io import read_json
+
+    settings = load_settings(folder / "params.yaml")
+    as_of = pd.Timestamp(read_json(folder / "raw" / "manifest.json")["as_of"])
+    return settings, raw_paths(folder / "raw"), as_of
+
+
+def step_anchor(folder: Path) -> dict:
+    """One DuckDB GROUP BY pass over the installments (count and sums per loan)."""
+    from huishou.engine import duckdb_connect
+
+    _, tables, _ = _book(folder)
+    con = duckdb_connect(memory_limit="2GB", preserve_insertion_order=False)
+    query = (
+        "SELECT count(*), sum(n) FROM (SELECT loan_id, count(*) AS n, sum(amount_due) AS due, "
+        "sum(amount_paid) AS paid, max(paid_date) AS last FROM read_parquet($path) GROUP BY loan_id)"
+    )
+    t0 = time.perf_counter()
+    loans, rows = con.execute(query, {"path": str(tables["installments"])}).fetchone()
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "installment_rows": int(rows), "rows_per_s": rows / seconds, "loans": int(loans)}
+
+
+def step_features(folder: Path) -> dict:
+    """The local feature build of every active loan at the extract date (what `huishou score` runs)."""
+    import pandas as pd
+
+    from huishou.scoring import features_local
+
+    settings, tables, as_of = _book(folder)
+    rows = pd.read_parquet(tables["installments"], columns=["loan_id"]).shape[0]
+    t0 = time.perf_counter()
+    frame = features_local(tables, as_of, settings.features.build_kwargs(as_of) | {"memory_limit": "4GB"})
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "installment_rows": rows, "rows_per_s": rows / seconds, "feature_rows": len(frame)}
+
+
+def step_train(folder: Path, model_dir: Path) -> dict:
+    """The model every size is scored with: LightGBM on a labelled snapshot of this book, with its reference."""
+    import pandas as pd
+
+    from huishou.drift import build_reference
+    from huishou.features import build_features, feature_columns
+    from huishou.train import fit_lightgbm, top_features
+
+    settings, tables, as_of = _book(folder)
+    t_train = as_of - pd.Timedelta(days=settings.features.horizon_days + 1)
+    frame = build_features(tables, [t_train], **settings.features.build_kwargs(as_of))
+    cols = feature_columns(frame)
+    valid = frame["loan_id"] % 5 == 0
+    t0 = time.perf_counter()
+    model = fit_lightgbm(frame[~valid], frame[valid], cols, settings.train)
+    seconds = time.perf_counter() - t0
+    train = frame[~valid]
+    top = top_features(model, settings.train.reference_features)
+    model.meta["reference"] = build_reference(model.predict_proba(train), train, top, settings.train.reference_bins)
+    model.save(model_dir)
+    return {"seconds": seconds, "rows": int((~valid).sum()), "trees": model.estimator.num_trees()}
+
+
+def step_score_local(folder: Path, model_dir: Path) -> dict:
+    out = _cli(folder / "params.yaml", "score", "--model-path", str(model_dir), "--out", str(folder / "scores_local"))
+    result = out.pop("result")
+    rows = result["rows"]
+    return out | {"loans": rows, "loans_per_s": rows / out["seconds"], "reasons": result["reasons_computed"]}
+
+
+def step_score_dask(folder: Path, model_dir: Path) -> dict:
+    """The Dask path on a local cluster of score.dask_workers single-threaded processes."""
+    import numpy as np
+
+    from huishou.engine import close_dask, dask_client
+    from huishou.model import RiskModel
+    from huishou.scoring import partition_features, partitions_for, score_dask
+
+    settings, tables, as_of = _book(folder)
+    cfg = settings.score
+    model = RiskModel.load(model_dir)
+    kwargs = settings.features.build_kwargs(as_of)
+    target = folder / "scores_dask" / "scores.parquet"
+    shutil.rmtree(target.parent, ignore_errors=True)
+    client = dask_client(None, cfg.dask_workers)
+    try:
+        t0 = time.perf_counter()
+        totals, parts = score_dask(
+            tables, as_of, kwargs, cfg, model, {"model_name": "b", "model_version": "0"}, target, client=client
+        )
+        seconds = time.perf_counter() - t0
+        workers = client.run(_usage)
+    finally:
+        close_dask(client)
+    driver = _usage()
+    # the floor: booster.predict alone on one partition's rows, all cores
+    one = partition_features(
+        tables, 0, partitions_for(tables["applications"], cfg.dask_rows_per_partition), as_of, kwargs
+    )
+    x = model.contract.align(one)
+    t0 = time.perf_counter()
+    model.estimator.predict(x, num_threads=cfg.dask_workers)
+    predict_rate = len(x) / (time.perf_counter() - t0)
+    rate = totals["rows"] / seconds
+    return {
+        "seconds": seconds,
+        "partitions": parts,
+        "loans": totals["rows"],
+        "loans_per_s": rate,
+        "reasons_computed": totals["reasons"]["computed"],
+        "driver_peak_rss_gib": driver["peak_rss_gib"],
+        "worker_peak_rss_gib": max(w["peak_rss_gib"] for w in workers.values()),
+        "cpu_s": driver["cpu_s"] + float(np.sum([w["cpu_s"] for w in workers.values()])),
+        "predict_rows_per_s": predict_rate,
+        "vs_predict": predict_rate / rate,
+    }
+
+
+STEPS = {
+    "simulate": step_simulate,
+    "validate": step_validate,
+    "anchor": step_anchor,
+    "features": step_features,
+    "train": step_train,
+    "score_local": step_score_local,
+    "score_dask": step_score_dask,
+}
+GROWS_WITH_BOOK = ("validate", "features", "score_local")
+
+
+def _run(name: str, *args) -> dict:
+    cmd = [sys.executable, __file__, "--step", name, *map(str, args)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"step {name} failed:\n{proc.stderr[-4000:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(f"  {name:12s} {json.dumps(result)}", flush=True)
+    return result
+
+
+def _predicted_gib(done: dict, step: str, n: int) -> float | None:
+    """Peak memory of `step` at n loans, extrapolated linearly from the largest smaller book measured."""
+    sizes = sorted(s for s in done if step in done[s] and "peak_rss_gib" in done[s][step])
+    if not sizes:
+        return None
+    last = sizes[-1]
+    return done[last][step]["peak_rss_gib"] * n / last
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--loans", type=int, nargs="*", default=[100_000, 1_000_000, 10_000_000])
+    parser.add_argument("--max-gib", type=float, default=8.0, help="skip steps whose memory would pass this")
+    parser.add_argument("--out", default=str(RESULTS / "scale.json"))
+    parser.add_argument("--keep", action="store_true", help="keep the simulated books under benchmarks/work")
+    parser.add_argument("--step", help=argparse.SUPPRESS)
+    parser.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+    ns = parser.parse_args()
+    if ns.step:
+        args = [Path(a) if "/" in a else int(a) for a in ns.args]
+        result = STEPS[ns.step](*args)
+        result.setdefault("peak_rss_gib", _usage()["peak_rss_gib"])
+        result.setdefault("cpu_s", _usage()["cpu_s"])
+        print(json.dumps(result))
+        return
+
+    model_dir = WORK / "scale_model"
+    done: dict[int, dict] = {}
+    skipped: dict[str, dict] = {}
+    for n in sorted(ns.loans):
+        folder = WORK / f"scale_{n}"
+        shutil.rmtree(folder, ignore_errors=True)
+        print(f"book of {n:,} loans", flush=True)
+        out = done[n] = {"simulate": _run("simulate", folder, n), "anchor": _run("anchor", folder)}
+        if not model_dir.exists() or n == min(ns.loans):
+            shutil.rmtree(model_dir, ignore_errors=True)
+            out["train"] = _run("train", folder, model_dir)
+        for step in ("validate", "features", "score_local"):
+            predicted = _predicted_gib(done, step, n)
+            if predicted is not None and predicted > ns.max_gib:
+                skipped.setdefault(str(n), {})[step] = f"memory grows with the book: ~{predicted:.1f} GiB predicted"
+                continue
+            out[step] = _run(step, folder, model_dir) if step == "score_local" else _run(step, folder)
+        out["score_dask"] = _run("score_dask", folder, model_dir)
+        if "features" in out:
+            out["features"]["vs_anchor"] = out["anchor"]["rows_per_s"] / out["features"]["rows_per_s"]
+        if not ns.keep:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    sizes = sorted(done)
+    exponents = {}
+    for a, b in zip(sizes, sizes[1:], strict=False):
+        for step in ("simulate", "anchor", "validate", "features", "score_local", "score_dask"):
+            if step in done[a] and step in done[b]:
+                ratio = done[b]["simulate"]["loans"] / done[a]["simulate"]["loans"]
+                exponents.setdefault(step, {})[f"{a}->{b}"] = math.log(
+                    done[b][step]["seconds"] / done[a][step]["seconds"]
+                ) / math.log(ratio)
+    report = {
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "sizes": {str(n): v for n, v in done.items()},
+        "skipped": skipped,
+        "time_exponents": exponents,
+    }
+    from huishou.io import write_json
+
+    write_json(report, ns.out)
+    _plot(report, Path(ns.out).with_suffix(".png"))
+    print(f"wrote {ns.out}")
+
+
+def _plot(report: dict, path: Path) -> None:
+    """Time and peak memory per step against the book size (log-log)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = sorted(int(n) for n in report["sizes"])
+    fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for step in ("simulate", "validate", "features", "score_local", "score_dask"):
+        xs = [n for n in sizes if step in report["sizes"][str(n)]]
+        if not xs:
+            continue
+        rows = [report["sizes"][str(n)][step] for n in xs]
+        ax_t.plot(xs, [r["seconds"] for r in rows], marker="o", label=step)
+        mem = [r.get("driver_peak_rss_gib", r["peak_rss_gib"]) for r in rows]
+        ax_m.plot(xs, mem, marker="o", label=step + (" (driver)" if step == "score_dask" else ""))
+        if step == "score_dask":
+            ax_m.plot(xs, [r["worker_peak_rss_gib"] for r in rows], marker="s", ls="--", label="score_dask (worker)")
+    ax_m.axhline(8, color="grey", lw=0.8, ls=":")
+    for ax, title in ((ax_t, "wall time (s)"), (ax_m, "peak memory (GiB)")):
+        ax.set(xscale="log", yscale="log", xlabel="loans in the book", title=title)
+        ax.grid(True, which="both", lw=0.3)
+    ax_m.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+if __name__ == "__main__":
+    main()
