@@ -67,3 +67,22 @@ def test_perturbation_does_change_targets(book, settings):
     )
     assert after["target"].sum() > before["target"].sum()
     assert set(feature_columns(before)) == set(feature_columns(after))
+
+
+def test_features_of_a_few_loans_from_their_borrowers_alone_equal_the_whole_books(book, settings):
+    """Each feature is a borrower's own history: cutting the book to some loans' borrowers (what the strategy
+    and every Dask partition do) leaves those loans' features unchanged, earlier-loan features included."""
+    from huishou.features import whole_borrowers
+
+    t = pd.Timestamp(SNAPSHOTS[-1])
+    tables = book.raw_tables()
+    full = _features_at(tables, settings, t)
+    repeat = full.loc[full["pl_n_loans_seen"] > 0, "loan_id"]  # borrowers with earlier loans
+    chosen = pd.concat([full["loan_id"].sample(40, random_state=3), repeat.head(10)]).unique()
+    cut = whole_borrowers(tables, chosen)
+    assert len(cut["applications"]) < len(tables["applications"]) / 10
+    part = _features_at(cut, settings, t)
+    part = part[part["loan_id"].isin(chosen)].reset_index(drop=True)
+    want = full[full["loan_id"].isin(chosen)].reset_index(drop=True)
+    assert len(part) == len(chosen)
+    pd.testing.assert_frame_equal(part[feature_columns(want)], want[feature_columns(want)], check_categorical=False)

@@ -377,6 +377,59 @@ def test_plan_strategy_reports_per_stage(book, settings):
     assert published.loc[~pending, "p_promise_kept"].isna().all()
 
 
+def test_effect_models_fitted_on_their_own_schedule_plan_as_if_fitted_now(book, settings, tmp_path):
+    """huishou fit-effects saves the effect models (native text + effects.json) and the nightly plan loads
+    them: the same plans as with the models in memory; a changed file is refused; the plan refuses models
+    learnt after its cutoff or older than strategy.effect_max_age_days."""
+    from huishou.errors import ModelIntegrityError
+    from huishou.stages.strategy import _fitted_effects
+    from huishou.strategy.effects import LearnedEffects
+    from huishou.strategy.plan import learn_effects, learning_cutoff, logged_by_stage
+
+    cfg = dataclasses.replace(
+        settings.strategy,
+        eval_days_before_as_of=[7, 0],
+        effect_model=settings.strategy.effect_model | {"rounds_grid": [40, 80], "cv_folds": 2},
+    )
+    as_of, rules, tables = settings.simulate.as_of, book_rules(settings), book.raw_tables()
+    cutoff = learning_cutoff(as_of, cfg)
+    learned = learn_effects(logged_by_stage(tables, cutoff, cfg, rules), cutoff, cfg, CN)
+    folder = tmp_path / "models" / "effects"
+    learned.save(folder)
+    loaded = LearnedEffects.load(folder)
+    assert (
+        loaded.cutoff == cutoff
+        and loaded.decisions == learned.decisions
+        and loaded.off_policy == json_like(learned.off_policy)
+    )
+    in_memory = plan_strategy(tables, as_of, cfg, CN, rules, learned=learned)
+    from_disk = plan_strategy(tables, as_of, cfg, CN, rules, learned=loaded)
+    for day in in_memory.days:
+        pd.testing.assert_frame_equal(from_disk.candidates[day], in_memory.candidates[day])
+    # the stage's checks: age against the plan's own cutoff, integrity of the files
+    s = dataclasses.replace(
+        settings, strategy=cfg, data=dataclasses.replace(settings.data, models_dir=str(tmp_path / "models"))
+    )
+    got, provenance = _fitted_effects(s, as_of)
+    assert got is not None and provenance["age_days"] == 0
+    later = as_of + pd.Timedelta(days=cfg.effect_max_age_days + 1)
+    with pytest.raises(ModelIntegrityError, match="effect_max_age_days"):
+        _fitted_effects(s, later)
+    with pytest.raises(ModelIntegrityError, match="after this plan's cutoff"):
+        _fitted_effects(s, as_of - pd.Timedelta(days=1))
+    text = (folder / "early.txt").read_text()
+    (folder / "early.txt").write_text(text.replace("learning_rate", "learning_rate ", 1))
+    with pytest.raises(ModelIntegrityError, match="SHA-256"):
+        LearnedEffects.load(folder)
+
+
+def json_like(obj):
+    """What a JSON round trip makes of a report (tuples become lists, numpy numbers plain ones)."""
+    import json
+
+    return json.loads(json.dumps(obj, default=float))
+
+
 # ---------------------------------------------------------------- against the simulator's truth
 
 

@@ -11,6 +11,7 @@ never sees one stage's new files beside its old ones.
                          scorecard_files/ (IV table, points, SQL), feature_list.json,
                          train_metrics.json, run.json, plots/valid_roc.png
     models/evaluation/   evaluate: metrics.json, plots/*.csv|png, report.html
+    models/effects/      fit-effects: effects.json and one LightGBM text file per stage's effect model
     models/strategy_truth.json   evaluate-strategy
     data/worklists/      strategy: index.json (dates, the published one), strategy_metrics.json,
                          candidates/<D>.parquet, published/worklist.parquet and published/<collector>.csv
@@ -54,6 +55,11 @@ def trained_dir(models_dir: str | Path) -> Path:
 def model_path(models_dir: str | Path, name: str) -> Path:
     """The saved RiskModel folder `name` (lightgbm, logistic, scorecard)."""
     return trained_dir(models_dir) / name
+
+
+def effects_dir(models_dir: str | Path) -> Path:
+    """The effect models `huishou fit-effects` fits on their own schedule and `huishou strategy` loads."""
+    return Path(models_dir) / "effects"
 
 
 def evaluation_dir(models_dir: str | Path) -> Path:

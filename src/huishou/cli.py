@@ -125,10 +125,17 @@ COMMANDS = {
         "exit codes: 0 scored, 2 bad input, 3 drift flag with --fail-on-drift, 4 nothing to score, 75 busy",
         _score_options,
     ),
+    "fit-effects": Command(
+        "effects",
+        "learn the action-effect models from the collection log (on their own schedule, e.g. weekly)",
+        "data/raw/ (as validated, with collection_actions)",
+        "models/effects/ (one LightGBM text file per stage, effects.json: cutoff, decisions, off-policy estimates)",
+    ),
     "strategy": Command(
         "strategy",
-        "action effects, lawful plans and per-collector worklists",
-        "data/raw/ (as validated, with collection_actions), data/scores/, models/trained/lightgbm",
+        "lawful plans and per-collector worklists from the fitted action effects",
+        "data/raw/ (as validated, with collection_actions), models/effects/ (fitted here when absent), "
+        "data/scores/, models/trained/lightgbm",
         "data/worklists/ (candidates/, published/worklist.parquet, published/<collector>.csv, index.json, "
         "strategy_metrics.json); an MLflow run (aggregates only)",
     ),

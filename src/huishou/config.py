@@ -221,6 +221,7 @@ class StrategySettings:
     ladder_agency_from_dpd: int
     mip_time_limit_s: float
     effect_model: dict[str, float]
+    effect_max_age_days: int
     promise_model: dict[str, float]
     complaint_cost: float
     min_logged_decisions: int

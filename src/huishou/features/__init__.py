@@ -10,6 +10,7 @@ from huishou.features.build import (
     is_feature,
     open_book,
     population_counts,
+    whole_borrowers,
 )
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "is_feature",
     "open_book",
     "population_counts",
+    "whole_borrowers",
 ]

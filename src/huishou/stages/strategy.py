@@ -1,8 +1,11 @@
 """`huishou strategy`: action effects, lawful plans and per-collector worklists.
 
 Reads data.raw_dir (the book and its logged collection decisions; refused unless unchanged since
-validation), the pipeline's scores of the published date (score.scores_dir, when present) and the
-LightGBM model in models/trained/ (risk scores and reason codes). Publishes data.worklists_dir as
+validation), the effect models `huishou fit-effects` published in models/effects/ (refused when
+older than strategy.effect_max_age_days or learnt from outcomes after this plan's cutoff; fitted
+here, with a warning, when there are none), the pipeline's scores of the published date
+(score.scores_dir, when present) and the LightGBM model in models/trained/ (risk scores and reason
+codes); features are built for the published candidates' borrowers only. Publishes data.worklists_dir as
 one unit: candidates/<D>.parquet for every worklist date, published/worklist.parquet and
 published/<collector>.csv for the published date, index.json and strategy_metrics.json (plan values, MIP
 gap, off-policy estimates; DVC metrics). MLflow gets the same aggregates, never a worklist row.
@@ -18,16 +21,19 @@ from pathlib import Path
 import pandas as pd
 
 from huishou import tracking
-from huishou.artifacts import candidates_path, model_path, published_dir, scores_path
+from huishou.artifacts import candidates_path, effects_dir, model_path, published_dir, scores_path
 from huishou.book.files import read_table
 from huishou.book.source import BookSource
 from huishou.compliance import Profile
 from huishou.config import FEATURE_BUILD_PARAMS, SOURCE_PARAMS
+from huishou.errors import ModelIntegrityError
 from huishou.explain import reason_codes
-from huishou.features import build_features
+from huishou.features import build_features, whole_borrowers
 from huishou.io import publish, rounded, write_csv, write_json, write_parquet
 from huishou.model import RiskModel
 from huishou.strategy import AUTO, BookRules, plan_strategy, worklist
+from huishou.strategy.effects import LearnedEffects
+from huishou.strategy.plan import learning_cutoff
 from huishou.strategy.readout import DECISION_COLUMNS
 
 log = logging.getLogger("huishou.strategy")
@@ -59,14 +65,15 @@ def run(settings) -> dict:
     model.num_threads = cfg.effect_model["num_threads"]  # the strategy's LightGBM threads
     profile = Profile.from_settings(cfg.compliance)
     book = BookRules(f.default_dpd, f.paid_tolerance, f.settle_share, f.promise_grace_days, settings.data.timezone)
+    learned, provenance = _fitted_effects(settings, as_of)
     with publish(Path(settings.data.worklists_dir), what="huishou strategy") as out:
-        plans = plan_strategy(tables, as_of, cfg, profile, book, progress=True)
+        plans = plan_strategy(tables, as_of, cfg, profile, book, progress=True, learned=learned)
         for day, cand in plans.candidates.items():
             write_parquet(cand, candidates_path(out, day))
         day = plans.published
         cand = plans.candidates[day]
-        feats = build_features(tables, [day], **f.build_kwargs(as_of))  # active loans (not the defaulted ones)
-        feats = feats[feats["loan_id"].isin(cand["loan_id"])].set_index("loan_id", drop=False)
+        feats = build_features(whole_borrowers(tables, cand["loan_id"]), [day], **f.build_kwargs(as_of))
+        feats = feats[feats["loan_id"].isin(cand["loan_id"])].set_index("loan_id", drop=False)  # active, not defaulted
         risk = _pipeline_scores(settings.score.scores_dir, day)
         if risk is None:  # no scoring run for that date: score the candidates with the same model
             risk = pd.Series(model.predict_proba(feats), index=feats.index)
@@ -82,6 +89,7 @@ def run(settings) -> dict:
         audit = plans.audit[day]
         metrics = {
             "profile": profile.name,
+            "effects": provenance,
             "off_policy": plans.off_policy,
             "plans": plans.stats,
             "published": index["published"],
@@ -114,6 +122,37 @@ def run(settings) -> dict:
             {"dvc.experiment": os.environ.get("DVC_EXP_NAME", "")},
         )
     return metrics | registered
+
+
+def _fitted_effects(settings, as_of: pd.Timestamp) -> tuple[LearnedEffects | None, dict]:
+    """The effect models of `huishou fit-effects`, checked for age against this plan's learning cutoff."""
+    cfg = settings.strategy
+    folder = effects_dir(settings.data.models_dir)
+    cutoff = learning_cutoff(as_of, cfg)
+    if not (folder / LearnedEffects.DOC).is_file():
+        log.warning(
+            "no fitted effect models in %s: learning them now (run huishou fit-effects on its own schedule)", folder
+        )
+        return None, {"source": "fitted in this run", "cutoff": str(cutoff.date())}
+    learned = LearnedEffects.load(folder, cfg.effect_model["num_threads"])
+    age = (cutoff - learned.cutoff).days
+    if age < 0:
+        raise ModelIntegrityError(
+            f"{folder}: effect models learnt from outcomes known up to {learned.cutoff.date()}, after this plan's "
+            f"cutoff {cutoff.date()} (rule: no outcome after the plan's cutoff); refit with huishou fit-effects"
+        )
+    if age > cfg.effect_max_age_days:
+        raise ModelIntegrityError(
+            f"{folder}: effect models learnt up to {learned.cutoff.date()}, {age} days before this plan's cutoff "
+            f"{cutoff.date()} (rule: strategy.effect_max_age_days {cfg.effect_max_age_days}); refit with "
+            "huishou fit-effects"
+        )
+    return learned, {
+        "source": str(folder),
+        "cutoff": str(learned.cutoff.date()),
+        "age_days": age,
+        "decisions": learned.decisions,
+    }
 
 
 def _archive_decisions(folder: str, experiment: dict, cand: pd.DataFrame, day: pd.Timestamp) -> None:

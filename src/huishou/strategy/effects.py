@@ -11,13 +11,15 @@ reached 86 % (see README, strategy section). Predictions differenced against `no
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from huishou.errors import DataValidationError
+from huishou.errors import DataValidationError, ModelIntegrityError, ModelNotFoundError
+from huishou.io import file_sha256, read_json, write_json
 from huishou.strategy.context import CONTEXT_FEATURES
 from huishou.vocab import ACTIONS
 
@@ -75,3 +77,69 @@ def fit_effect_model(
     data = lgb.Dataset(_design(decisions, decisions["action"].to_numpy()), decisions["paid"], weight=weight)
     rounds = max(int(r) for r in params["rounds_grid"]) if rounds is None else int(rounds)
     return EffectModel(lgb.train(lgb_params, data, rounds), tuple(actions), lgb_params["num_threads"])
+
+
+@dataclass
+class LearnedEffects:
+    """What the plans learn from the collection log: per stage the effect model (None: too few decisions,
+    the cold-start policy plans), the off-policy report, and the log it was learnt from (its cutoff, the
+    number of decisions per stage)."""
+
+    cutoff: pd.Timestamp
+    effects: dict[str, EffectModel | None]
+    off_policy: dict
+    decisions: dict[str, int] = field(default_factory=dict)
+
+    FORMAT = "huishou-effects/1"
+    DOC = "effects.json"
+
+    def save(self, folder: str | Path) -> Path:
+        """effects.json (cutoff, decisions, off-policy report, each model's file and SHA-256) and one LightGBM
+        text file per fitted stage: native formats only, nothing that runs code when loaded."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        stages = {}
+        for stage, model in self.effects.items():
+            entry: dict = {"decisions": int(self.decisions.get(stage, 0)), "file": None}
+            if model is not None:
+                name = f"{stage}.txt"
+                model.booster.save_model(str(folder / name))
+                entry |= {"file": name, "sha256": file_sha256(folder / name), "actions": list(model.actions)}
+            stages[stage] = entry
+        doc = {
+            "format": self.FORMAT,
+            "cutoff": self.cutoff.isoformat(),
+            "stages": stages,
+            "off_policy": self.off_policy,
+        }
+        write_json(doc, folder / self.DOC)
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path, num_threads: int = 0) -> LearnedEffects:
+        """Read what `save` wrote; refuse a folder that is not one, or a model file changed since."""
+        folder = Path(folder)
+        path = folder / cls.DOC
+        if not path.is_file():
+            raise ModelNotFoundError(f"{folder}: no fitted effect models ({cls.DOC} missing); run huishou fit-effects")
+        try:
+            doc = read_json(path)
+            ok = doc.get("format") == cls.FORMAT and isinstance(doc.get("stages"), dict)
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ModelIntegrityError(f"{path}: not a {cls.FORMAT} description")
+        effects: dict[str, EffectModel | None] = {}
+        for stage, entry in doc["stages"].items():
+            if entry.get("file") is None:
+                effects[stage] = None
+                continue
+            file = folder / str(entry["file"])
+            if file.parent != folder or not file.is_file() or file_sha256(file) != entry.get("sha256"):
+                raise ModelIntegrityError(
+                    f"{file}: missing or changed since it was saved (SHA-256 differs from {path}); refusing to load it"
+                )
+            booster = lgb.Booster(model_file=str(file))
+            effects[stage] = EffectModel(booster, tuple(entry["actions"]), int(num_threads))
+        decisions = {stage: int(entry["decisions"]) for stage, entry in doc["stages"].items()}
+        return cls(pd.Timestamp(doc["cutoff"]), effects, doc["off_policy"], decisions)

@@ -29,7 +29,7 @@ from huishou.features.population import paid_enough
 from huishou.strategy.assign import Plan, plan, roomiest
 from huishou.strategy.complaints import ComplaintModel, contact_examples, fit_complaint_model
 from huishou.strategy.context import CONTEXT_FEATURES, RULE_COLUMNS, decision_context, logged_decisions
-from huishou.strategy.effects import EffectModel, fit_effect_model
+from huishou.strategy.effects import EffectModel, LearnedEffects, fit_effect_model
 from huishou.strategy.experiment import Design, Overridden, assign_arms, propensities, random_lawful
 from huishou.strategy.policy_eval import ips_dr, ladder_choice, ladder_plan
 from huishou.vocab import ACTIONS, AUTO, STAGE_ACTIONS, STAGES
@@ -382,54 +382,21 @@ def plan_strategy(
     profile: Profile,
     book: BookRules,
     progress: bool = False,
+    learned: LearnedEffects | None = None,
 ) -> StrategyPlans:
-    """Learn the action effects per stage from the logged decisions and plan every worklist date.
-
-    Decisions whose response window ends after the first worklist date are not used (their outcome is not
-    known then). The off-policy estimate scores the last `cfg.ope_holdout_days` of those decisions with an
-    effect model fitted on the earlier ones.
-    """
-    days = sorted(as_of - pd.Timedelta(days=d) for d in cfg.eval_days_before_as_of)
-    cutoff = days[0] - pd.Timedelta(days=cfg.response_days)
+    """Plan every worklist date with the action effects per stage: `learned` (fitted on their own schedule by
+    `learn_effects`, see huishou fit-effects), else learnt here from the logged decisions."""
+    days = worklist_days(as_of, cfg)
+    cutoff = learning_cutoff(as_of, cfg)
     tables = dict(tables)
     tables.setdefault("collection_actions", empty_table("collection_actions"))
-    learnable = lambda f: len(f) >= cfg.min_logged_decisions and f["paid"].nunique() == 2  # noqa: E731
-    effects, ope = {}, {}
-    logged_by = {
-        stage: logged_decisions(
-            tables,
-            cutoff,
-            cfg.response_days,
-            book.tol,
-            book.share,
-            cfg.decision_step_days,
-            stage=stage,
-            grace_days=book.grace_days,
-            lender_zone=book.lender_zone,
-        ).assign(stage=stage)
-        for stage in STAGES
-    }
+    logged_by = logged_by_stage(tables, cutoff, cfg, book)
     bar = tqdm(total=len(STAGES) + len(days), desc="strategy", unit="step", disable=not progress)
-    for stage, logged in logged_by.items():
-        bar.set_postfix_str(f"effect model {stage}")
-        bar.update()
-        actions = STAGE_ACTIONS[stage]
-        if not learnable(logged):
-            effects[stage] = None
-            ope[stage] = {
-                "skipped": f"{len(logged)} logged {stage} decisions (strategy.min_logged_decisions is "
-                f"{cfg.min_logged_decisions}, both outcomes needed): planned by the cold-start policy"
-            }
-            continue
-        rounds, selection = select_rounds(logged, cfg, profile, actions)
-        effects[stage] = fit_effect_model(logged, cfg.effect_model, actions, rounds)
-        holdout = logged["t"] >= cutoff - pd.Timedelta(days=cfg.ope_holdout_days)
-        if holdout.any() and learnable(logged[~holdout]):
-            early_model = fit_effect_model(logged[~holdout], cfg.effect_model, actions, rounds)
-            ope[stage] = off_policy_report(logged[holdout].reset_index(drop=True), early_model, cfg, profile)
-        else:
-            ope[stage] = {"skipped": "too few logged decisions to hold out"}
-        ope[stage]["effect_model"] = selection | {"logged_decisions": len(logged)}
+    if learned is None:
+        learned = learn_effects(logged_by, cutoff, cfg, profile, bar)
+    else:
+        bar.update(len(STAGES))
+    effects, ope = learned.effects, learned.off_policy
     complaints = fit_complaint_model(
         contact_examples(tables, cutoff, profile.contact_start, profile.contact_end, book.lender_zone)
     )
@@ -451,6 +418,69 @@ def plan_strategy(
         )
     promises.pop("model", None)
     return StrategyPlans(days, candidates_by_day, audit, stats, ope, promises, complaints.report, effects)
+
+
+def worklist_days(as_of: pd.Timestamp, cfg: StrategySettings) -> list[pd.Timestamp]:
+    return sorted(as_of - pd.Timedelta(days=d) for d in cfg.eval_days_before_as_of)
+
+
+def learning_cutoff(as_of: pd.Timestamp, cfg: StrategySettings) -> pd.Timestamp:
+    """Decisions whose response window ends after the first worklist date are not learnt from (their outcome
+    is not known then)."""
+    return worklist_days(as_of, cfg)[0] - pd.Timedelta(days=cfg.response_days)
+
+
+def logged_by_stage(
+    tables: Mapping[str, pd.DataFrame], cutoff: pd.Timestamp, cfg: StrategySettings, book: BookRules
+) -> dict[str, pd.DataFrame]:
+    """The logged decisions of each lifecycle stage whose outcome is known at `cutoff`."""
+    return {
+        stage: logged_decisions(
+            tables,
+            cutoff,
+            cfg.response_days,
+            book.tol,
+            book.share,
+            cfg.decision_step_days,
+            stage=stage,
+            grace_days=book.grace_days,
+            lender_zone=book.lender_zone,
+        ).assign(stage=stage)
+        for stage in STAGES
+    }
+
+
+def learn_effects(
+    logged_by: Mapping[str, pd.DataFrame], cutoff: pd.Timestamp, cfg: StrategySettings, profile: Profile, bar=None
+) -> LearnedEffects:
+    """The effect model of each stage (None where too few decisions: the cold-start policy plans) with its
+    boosting rounds chosen by cross-fitted plan value, and the off-policy estimate: the last
+    `cfg.ope_holdout_days` of the decisions scored with a model fitted on the earlier ones."""
+    learnable = lambda f: len(f) >= cfg.min_logged_decisions and f["paid"].nunique() == 2  # noqa: E731
+    effects, ope = {}, {}
+    for stage, logged in logged_by.items():
+        if bar is not None:
+            bar.set_postfix_str(f"effect model {stage}")
+            bar.update()
+        actions = STAGE_ACTIONS[stage]
+        if not learnable(logged):
+            effects[stage] = None
+            ope[stage] = {
+                "skipped": f"{len(logged)} logged {stage} decisions (strategy.min_logged_decisions is "
+                f"{cfg.min_logged_decisions}, both outcomes needed): planned by the cold-start policy"
+            }
+            continue
+        rounds, selection = select_rounds(logged, cfg, profile, actions)
+        effects[stage] = fit_effect_model(logged, cfg.effect_model, actions, rounds)
+        holdout = logged["t"] >= cutoff - pd.Timedelta(days=cfg.ope_holdout_days)
+        if holdout.any() and learnable(logged[~holdout]):
+            early_model = fit_effect_model(logged[~holdout], cfg.effect_model, actions, rounds)
+            ope[stage] = off_policy_report(logged[holdout].reset_index(drop=True), early_model, cfg, profile)
+        else:
+            ope[stage] = {"skipped": "too few logged decisions to hold out"}
+        ope[stage]["effect_model"] = selection | {"logged_decisions": len(logged)}
+    decisions = {stage: len(logged) for stage, logged in logged_by.items()}
+    return LearnedEffects(cutoff, effects, ope, decisions)
 
 
 def select_rounds(

@@ -1,0 +1,92 @@
+"""`huishou fit-effects`: learn the action-effect models from the collection log, on their own schedule.
+
+Reads data.raw_dir (the book and its logged collection decisions; refused unless unchanged since
+validation). Publishes models/effects/ (data.models_dir) as one unit: one LightGBM text file per
+lifecycle stage with enough logged decisions, and effects.json with the log's cutoff, the number of
+decisions per stage, the chosen boosting rounds and the off-policy estimates. `huishou strategy`
+loads them instead of refitting every night (the refit was ~78 % of the nightly plan): run this
+weekly, or when the log has grown (strategy.effect_max_age_days bounds how old they may be).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from huishou.artifacts import effects_dir
+from huishou.book.contracts import empty_table
+from huishou.book.files import read_table
+from huishou.book.source import BookSource
+from huishou.compliance import Profile
+from huishou.config import SOURCE_PARAMS
+from huishou.io import publish, write_json
+from huishou.strategy import BookRules
+from huishou.strategy.plan import learn_effects, learning_cutoff, logged_by_stage
+from huishou.vocab import STAGES
+
+PARAMS = (
+    *SOURCE_PARAMS,
+    "data.models_dir",
+    "features.default_dpd",
+    "features.paid_tolerance",
+    "features.settle_share",
+    "features.promise_grace_days",
+    "features.mode",
+    # what learning reads, no more: changing capacity, collectors or the experiment does not refit
+    "strategy.agencies",
+    "strategy.agency_min_dpd",
+    "strategy.collector_shift",
+    "strategy.compliance",
+    "strategy.costs",
+    "strategy.decision_step_days",
+    "strategy.effect_model",
+    "strategy.eval_days_before_as_of",
+    "strategy.ladder_agency_from_dpd",
+    "strategy.ladder_call_from_dpd",
+    "strategy.ladder_visit_from_dpd",
+    "strategy.max_contacts_7d",
+    "strategy.min_logged_decisions",
+    "strategy.min_noncontact_before_call",
+    "strategy.minutes",
+    "strategy.ope_holdout_days",
+    "strategy.plan_min_dpd",
+    "strategy.pre_due_max_reminders",
+    "strategy.response_days",
+    "strategy.settlement_discounts",
+    "strategy.visit_min_amount",
+    "strategy.visit_min_dpd",
+    "strategy.visit_min_unreached_attempts",
+)
+
+
+def run(settings) -> dict:
+    """Fit each stage's effect model on the decisions whose outcome is known and publish them."""
+    cfg, f = settings.strategy, settings.features
+    target = effects_dir(settings.data.models_dir)
+    if f.mode == "origination":
+        with publish(target, what="huishou fit-effects") as out:
+            write_json(
+                {"skipped": "features.mode is origination: no collection log to learn from"}, out / "effects.json"
+            )
+        return {"skipped": "features.mode is origination"}
+    report, inputs = BookSource.from_settings(settings.data).validated_inputs(settings.data.validated_dir)
+    as_of = pd.Timestamp(report["as_of"])
+    tables = {name: read_table(t) if isinstance(t, Path) else t for name, t in inputs.items()}
+    tables.setdefault("collection_actions", empty_table("collection_actions"))
+    book = BookRules(f.default_dpd, f.paid_tolerance, f.settle_share, f.promise_grace_days, settings.data.timezone)
+    profile = Profile.from_settings(cfg.compliance)
+    cutoff = learning_cutoff(as_of, cfg)
+    logged = logged_by_stage(tables, cutoff, cfg, book)
+    bar = tqdm(total=len(STAGES), desc="effect models", unit="stage")
+    learned = learn_effects(logged, cutoff, cfg, profile, bar)
+    bar.close()
+    with publish(target, what="huishou fit-effects") as out:
+        learned.save(out)
+    return {
+        "cutoff": str(cutoff.date()),
+        "decisions": learned.decisions,
+        "fitted": sorted(s for s, m in learned.effects.items() if m is not None),
+        "path": str(target),
+    }
