@@ -90,6 +90,36 @@ def test_exact_is_optimal_on_a_tiny_instance_and_never_worse_than_greedy():
     assert plan(values, minutes, caps, 5).value == pytest.approx(best.value)
 
 
+def test_beyond_exact_max_rows_greedy_plans_and_the_lp_bound_caps_every_plan():
+    """Where the exact programme would not finish, greedy plans alone and reports the LP relaxation's bound,
+    which no plan can beat (checked against the exact optimum on instances small enough to solve)."""
+    from huishou.strategy.assign import lp_bound
+
+    rng = np.random.default_rng(5)
+    minutes = {"none": 0, "sms": 0, "call": 8, "visit": 90}
+    caps = {"C1": 240, "C2": 100}
+    for _ in range(5):
+        n = 60
+        values = pd.DataFrame(
+            {
+                "none": np.zeros(n),
+                "sms": rng.uniform(0, 5, n),
+                "call": rng.uniform(0, 40, n),
+                "visit": np.where(rng.random(n) < 0.2, rng.uniform(0, 300, n), -np.inf),
+            }
+        )
+        groups = pd.Series(rng.integers(0, 45, n))
+        best = exact(values, minutes, caps, 10, groups)
+        bound = lp_bound(values, minutes, caps, groups)
+        assert best.stats["mip_bound"] <= bound + 1e-6 and best.value <= bound + 1e-6
+        big = plan(values, minutes, caps, 10, groups, exact_max_rows=n - 1)
+        assert big.stats["method"] == "greedy" and "skipped" in big.stats["exact"]
+        assert big.stats["lp_bound"] == pytest.approx(bound) and big.value <= bound + 1e-6
+        assert 0 <= big.stats["greedy_gap_to_bound"] < 1
+        assert plan(values, minutes, caps, 10, groups, exact_max_rows=n).stats["method"] in ("exact", "greedy")
+        assert "lp_bound" not in plan(values, minutes, caps, 10, groups, exact_max_rows=n).stats
+
+
 def test_one_contact_per_borrower_keeps_the_most_valuable():
     values = pd.DataFrame({"none": [0.0, 0.0, 0.0], "sms": [3.0, 5.0, 1.0]})
     groups = pd.Series([7, 7, 8])

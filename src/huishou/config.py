@@ -220,6 +220,7 @@ class StrategySettings:
     ladder_visit_from_dpd: int
     ladder_agency_from_dpd: int
     mip_time_limit_s: float
+    exact_max_rows: int
     effect_model: dict[str, float]
     effect_max_age_days: int
     promise_model: dict[str, float]

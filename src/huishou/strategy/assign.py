@@ -6,7 +6,8 @@ Two solvers over the same inputs (values: expected recovery net of cost, -inf wh
 * `exact`: a mixed-integer programme (scipy.optimize.milp / HiGHS) maximising total value with one
   action per loan and the team's minutes, then packed onto collectors first-fit-decreasing
   (an item that fits nobody falls back to its automated action). Its objective is an upper bound,
-  so `plan` reports how far each answer is from it.
+  so `plan` reports how far each answer is from it. Beyond `exact_max_rows` (HiGHS would not finish
+  in its time limit) only greedy runs, measured against the LP relaxation's bound.
 
 Both honour two more constraints when given: `groups` (a borrower per row: at most one contact per
 borrower a day, whatever the number of their loans) and `limits` (the most rows an action may take,
@@ -122,17 +123,8 @@ def greedy(
     return Plan(action, collector, _total(values, action), "greedy", {"minutes_left": sum(remaining.values())})
 
 
-def exact(
-    values: pd.DataFrame,
-    minutes: dict[str, int],
-    capacities: dict[str, int],
-    time_limit: float,
-    groups: pd.Series | None = None,
-    limits: dict[str, int] | None = None,
-) -> Plan | None:
-    """MILP on the team's minutes, then first-fit-decreasing onto collectors; None if HiGHS gives no solution."""
-    if values.empty:
-        return Plan(pd.Series(dtype=object), pd.Series(dtype=object), 0.0, "exact", {"mip_bound": 0.0})
+def _programme(values, minutes, capacities, groups, limits):
+    """The plan as an integer programme over (row, lawful action) pairs: objective, constraints, pairs."""
     limits = limits or {}
     largest = max(capacities.values(), default=0)
     v = values.to_numpy(dtype=float)
@@ -157,10 +149,25 @@ def exact(
     for act, cap in limits.items():
         if act in values.columns:
             constraints.append(LinearConstraint((values.columns[cols] == act).astype(float)[None, :], 0, float(cap)))
+    return c, constraints, rows, cols
+
+
+def exact(
+    values: pd.DataFrame,
+    minutes: dict[str, int],
+    capacities: dict[str, int],
+    time_limit: float,
+    groups: pd.Series | None = None,
+    limits: dict[str, int] | None = None,
+) -> Plan | None:
+    """MILP on the team's minutes, then first-fit-decreasing onto collectors; None if HiGHS gives no solution."""
+    if values.empty:
+        return Plan(pd.Series(dtype=object), pd.Series(dtype=object), 0.0, "exact", {"mip_bound": 0.0})
+    c, constraints, rows, cols = _programme(values, minutes, capacities, groups, limits)
     res = milp(
         c,
         constraints=constraints,
-        integrality=np.ones(k),
+        integrality=np.ones(len(c)),
         bounds=Bounds(0, 1),
         options={"time_limit": time_limit, "disp": False},
     )
@@ -176,6 +183,22 @@ def exact(
         "exact",
         {"mip_bound": float(-res.fun), "mip_status": res.message, "mip_gap": float(res.mip_gap or 0.0)},
     )
+
+
+def lp_bound(
+    values: pd.DataFrame,
+    minutes: dict[str, int],
+    capacities: dict[str, int],
+    groups: pd.Series | None = None,
+    limits: dict[str, int] | None = None,
+) -> float:
+    """The linear relaxation's optimum: no plan is worth more (a bound HiGHS finds in seconds where the
+    integer programme would not finish)."""
+    if values.empty:
+        return 0.0
+    c, constraints, _, _ = _programme(values, minutes, capacities, groups, limits)
+    res = milp(c, constraints=constraints, integrality=np.zeros(len(c)), bounds=Bounds(0, 1))
+    return float(-res.fun) if res.x is not None else float("nan")
 
 
 def _pack(values, action, minutes, capacities, limits=None):
@@ -203,11 +226,23 @@ def plan(
     time_limit: float,
     groups: pd.Series | None = None,
     limits: dict[str, int] | None = None,
+    exact_max_rows: int | None = None,
 ) -> Plan:
-    """The better of greedy and exact, with both values and the MIP bound in `stats`."""
+    """The better of greedy and exact, with both values and the MIP bound in `stats`. Beyond `exact_max_rows`
+    rows (where HiGHS would not finish within `time_limit`) only greedy runs, and the LP bound says how far
+    from the best possible it can be."""
     fast = greedy(values, minutes, capacities, groups, limits)
-    best = exact(values, minutes, capacities, time_limit, groups, limits)
     stats = {"greedy_value": fast.value}
+    if exact_max_rows is not None and len(values) > exact_max_rows:
+        bound = lp_bound(values, minutes, capacities, groups, limits)
+        fast.stats = stats | {
+            "method": "greedy",
+            "exact": f"skipped: {len(values)} rows > strategy.exact_max_rows {exact_max_rows}",
+            "lp_bound": bound,
+            "greedy_gap_to_bound": (bound - fast.value) / abs(bound) if bound else 0.0,
+        }
+        return fast
+    best = exact(values, minutes, capacities, time_limit, groups, limits)
     if best is not None:
         stats |= {
             "exact_value": best.value,

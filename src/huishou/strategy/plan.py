@@ -183,6 +183,7 @@ def plan_day(
             cfg.mip_time_limit_s,
             groups=ctx.loc[modelled, "borrower_id"],
             limits=limits,
+            exact_max_rows=cfg.exact_max_rows,
         )
         champion_action[modelled] = whole.action
         if design.active:
@@ -271,7 +272,15 @@ def _plan_arm(
     lims = {k: int(v * share) for k, v in limits.items()}
     groups = ctx.loc[rows, "borrower_id"]
     if name in arm_values:
-        return plan(arm_values[name][rows], cfg.minutes, caps, cfg.mip_time_limit_s, groups=groups, limits=lims)
+        return plan(
+            arm_values[name][rows],
+            cfg.minutes,
+            caps,
+            cfg.mip_time_limit_s,
+            groups=groups,
+            limits=lims,
+            exact_max_rows=cfg.exact_max_rows,
+        )
     if name == "ladder":
         return ladder_plan(ctx[rows], allowed[rows], cfg, caps, lims)
     # random_lawful: a lawful action drawn uniformly; a human one needs a collector with the minutes, a
