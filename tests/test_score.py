@@ -248,7 +248,8 @@ def test_the_book_is_read_once_and_split_into_whole_borrower_buckets(workspace, 
     own folder only (the raw files moved away, it still gets exactly what filtering the raw files gives)."""
     import shutil
 
-    from huishou.scoring import _partition_tables, bucket_book
+    from huishou.book.buckets import bucket_book
+    from huishou.book.buckets import partition_tables as _partition_tables
 
     root, _ = workspace
     raw = tmp_path / "raw"
