@@ -126,3 +126,80 @@ def test_cli_stops_and_keeps_previous_report(tmp_path, book, settings, monkeypat
     assert report.read_text() == good
     assert main(["features"]) == 2  # features refuse raw files that changed since validation
     assert "changed since validation" in capsys.readouterr().err
+
+
+def _book_dir(tmp_path, tables, settings, bucket_loans):
+    raw = tmp_path / "data" / "raw"
+    for name, frame in tables.items():
+        write_parquet(frame, raw / f"{name}.parquet")
+    (raw / "manifest.json").write_text(json.dumps({"as_of": str(settings.simulate.as_of.date())}))
+    params = tmp_path / "params.yaml"
+    root = __file__.replace("tests/test_validate.py", "params.yaml")
+    params.write_text(f"extends: {root}\ncontracts: {{bucket_loans: {bucket_loans}}}\n")
+    return params
+
+
+def test_a_book_validated_bucket_by_bucket_reports_what_the_whole_book_does(tmp_path, book, settings, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    report = tmp_path / "data" / "validated" / "report.json"
+    params = _book_dir(tmp_path, book.raw_tables(), settings, 10**9)
+    assert main(["--params", str(params), "validate"]) == 0
+    whole = json.loads(report.read_text())
+    params = _book_dir(tmp_path, book.raw_tables(), settings, 500)
+    assert main(["--params", str(params), "validate"]) == 0
+    bucketed = json.loads(report.read_text())
+    assert bucketed.pop("buckets") == -(-len(book.applications) // 500) > 3
+    assert bucketed == whole
+
+
+def _duplicate_loan_of_another_borrower(t):
+    row = t["applications"].iloc[[0]].assign(borrower_id=t["applications"]["borrower_id"].max() + 1)
+    t["applications"] = pd.concat([t["applications"], row], ignore_index=True)
+    return ("applications.parquet", "'unique'", f"loan_id={row['loan_id'].iloc[0]}")
+
+
+def _orphan(t):
+    t["callbacks"].loc[0, "loan_id"] = 10**9
+    return ("callbacks.parquet", "'loan_id'", "must exist in applications.loan_id", "loan_id=1000000000")
+
+
+def _out_of_range(t):
+    t["applications"].loc[5, "age"] = 7
+    return ("applications.parquet", "'age'", "greater_than_or_equal_to(18)", str(t["applications"].loc[5, "loan_id"]))
+
+
+def _late_event(t, as_of):
+    t["collection_actions"].loc[0, "action_at"] = as_of + pd.Timedelta(days=3)
+    return ("collection_actions.parquet", "'action_at'", "before the extract date")
+
+
+def _overpaid(t):
+    paid = t["installments"]["paid_date"].notna().idxmax()
+    t["installments"].loc[paid, "amount_paid"] = t["installments"].loc[paid, "amount_due"] * 3
+    return ("installments.parquet", "'amount_paid'", "amount_paid <= amount_due")
+
+
+@pytest.mark.parametrize("breakage", ["duplicate", "orphan", "range", "late", "overpaid"])
+def test_bucket_by_bucket_validation_refuses_what_the_whole_book_refuses(
+    tmp_path, book, settings, monkeypatch, capsys, breakage
+):
+    """Every class of bad input is caught when the book is validated by bucket, the keys and references
+    over the whole files included (a repeated loan of another borrower lands in another bucket)."""
+    t = _tables(book)
+    break_it = {
+        "duplicate": _duplicate_loan_of_another_borrower,
+        "orphan": _orphan,
+        "range": _out_of_range,
+        "late": lambda t: _late_event(t, settings.simulate.as_of),
+        "overpaid": _overpaid,
+    }[breakage]
+    fragments = break_it(t)
+    monkeypatch.chdir(tmp_path)
+    params = _book_dir(tmp_path, t, settings, 500)
+    assert main(["--params", str(params), "validate"]) == 2
+    err = capsys.readouterr().err
+    assert "huishou validate: error:" in err and "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in err, err
+    assert not (tmp_path / "data" / "validated" / "report.json").exists()
+    assert not [p for p in (tmp_path / "data" / "raw").iterdir() if p.name.startswith(".validate-buckets")]

@@ -140,6 +140,7 @@ class ContractSettings:
     """Business ranges of raw columns ("table.column": [low, high]), on top of the structural contracts."""
 
     ranges: dict[str, list[float]]
+    bucket_loans: int
 
 
 @dataclass(frozen=True)

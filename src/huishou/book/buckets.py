@@ -8,12 +8,18 @@ partition, not the book. Paths and numbers reach DuckDB as query parameters, nev
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
+from tqdm.auto import tqdm
 
+from huishou.book.contracts import DEFAULT, KEYS, Contract, validate_table
+from huishou.book.validation import MAX_SHOWN, validate_book
 from huishou.engine import duckdb_connect
+from huishou.errors import DataValidationError
+from huishou.vocab import REQUIRED_TABLES
 
 
 def bucket_book(tables: Mapping[str, Path], n_parts: int, folder: Path, memory_limit: str | None = None) -> dict:
@@ -86,3 +92,89 @@ def partition_tables(
         return out
     finally:
         con.close()
+
+
+def loans_in(applications: Path) -> int:
+    """Rows of the applications file, from its footer (no data is read)."""
+    con = duckdb_connect(threads=1)
+    try:
+        return int(con.execute("SELECT count(*) FROM read_parquet($path)", {"path": str(applications)}).fetchone()[0])
+    finally:
+        con.close()
+
+
+def validate_in_buckets(
+    tables: Mapping[str, Path],
+    as_of: pd.Timestamp,
+    sources: Mapping[str, str],
+    contract: Contract = DEFAULT,
+    n_parts: int = 8,
+    memory_limit: str | None = None,
+    progress: bool = False,
+) -> dict:
+    """`validate_book` for a book larger than memory, same rules and same messages: each table's first rows
+    against its contract (columns and types), then every table's keys and references over the whole
+    files in DuckDB (a repeated key or a row of an unknown loan could fall into different buckets, or
+    none), then every rule on one borrower bucket at a time (the buckets written by `bucket_book`, each
+    raw file read once)."""
+    con = duckdb_connect(memory_limit=memory_limit, preserve_insertion_order=False)
+    try:
+        rows = {}
+        for name, path in tables.items():
+            head = con.execute("SELECT * FROM read_parquet($path) LIMIT 1000", {"path": str(path)}).df()
+            validate_table(head, name, sources[name], contract)
+            rows[name] = int(con.execute("SELECT count(*) FROM read_parquet($path)", {"path": str(path)}).fetchone()[0])
+        for name in REQUIRED_TABLES:
+            if not rows.get(name):
+                raise DataValidationError(f"{sources[name]}: has 0 rows (rule: a required table holds the book)")
+        for name, path in tables.items():
+            _unique_keys(con, name, path, sources[name])
+        _known_loans(con, tables, sources)
+    finally:
+        con.close()
+    with tempfile.TemporaryDirectory(prefix=".validate-buckets-", dir=Path(tables["applications"]).parent) as tmp:
+        bucket_book(tables, n_parts, Path(tmp), memory_limit)
+        checked = None
+        for part in tqdm(range(n_parts), desc="validate buckets", unit="bucket", disable=not progress):
+            frames = partition_tables(tables, part, n_parts, Path(tmp))
+            checked = validate_book(frames, as_of, sources, contract, whole=False)
+    return checked | {"rows": rows, "buckets": n_parts}
+
+
+def _unique_keys(con, name: str, path: Path, source: str) -> None:
+    keys = KEYS[name]
+    columns = ", ".join(f'"{k}"' for k in keys)  # the contract's column names (constants), never user input
+    found = con.execute(
+        f"SELECT {columns}, count(*) AS n FROM read_parquet($path) GROUP BY ALL HAVING count(*) > 1 "
+        f"ORDER BY {columns} LIMIT {MAX_SHOWN}",
+        {"path": str(path)},
+    ).fetchall()
+    if found:
+        total = con.execute(
+            f"SELECT count(*) FROM (SELECT {columns} FROM read_parquet($path) GROUP BY ALL HAVING count(*) > 1)",
+            {"path": str(path)},
+        ).fetchone()[0]
+        shown = "; ".join(", ".join(f"{k}={v}" for k, v in zip(keys, row[:-1], strict=True)) for row in found)
+        raise DataValidationError(
+            f"{source}: column(s) {keys} break rule 'unique' (a repeated key is a duplicated record) for {total} "
+            f"key(s), e.g. {shown}"
+        )
+
+
+def _known_loans(con, tables: Mapping[str, Path], sources: Mapping[str, str]) -> None:
+    """Rows about a loan (or borrower) the applications do not know: they belong to no bucket."""
+    apps = str(tables["applications"])
+    for name, path in tables.items():
+        if name == "applications":
+            continue
+        key = key_of(con, path)
+        query = (
+            f"SELECT DISTINCT {key} FROM read_parquet($path) WHERE {key} NOT IN "
+            f"(SELECT {key} FROM read_parquet($apps)) ORDER BY 1 LIMIT {MAX_SHOWN}"
+        )
+        found = [r[0] for r in con.execute(query, {"path": str(path), "apps": apps}).fetchall()]
+        if found:
+            shown = "; ".join(f"{key}={v}" for v in found)
+            raise DataValidationError(
+                f"{sources[name]}: column '{key}' breaks rule 'must exist in applications.{key}', e.g. {shown}"
+            )

@@ -92,8 +92,7 @@ class BookSource:
     def read(self) -> tuple[dict[str, pd.DataFrame], dict]:
         """Every table present, and what reading did (the extract date, rows left out as not yet known)."""
         if self.kind == "parquet":
-            manifest = read_manifest(self.raw_dir) if self.as_of == "manifest" else {"as_of": self.extract_date()}
-            return read_raw(self.raw_dir), {"as_of": manifest["as_of"], "source": manifest.get("source", "parquet")}
+            return read_raw(self.raw_dir), self.read_info()
         as_of = self.extract_date()
         names = [t for t in ALL_TABLES if t in self.tables or t in REQUIRED_TABLES]
         sources = {t: self.tables.get(t, t) for t in names}
@@ -105,6 +104,11 @@ class BookSource:
             "source": self.describe("applications"),
             "left_out_after_as_of": left_out,
         }
+
+    def read_info(self) -> dict:
+        """What reading a parquet book says: its extract date and source (from the manifest)."""
+        manifest = read_manifest(self.raw_dir) if self.as_of == "manifest" else {"as_of": self.extract_date()}
+        return {"as_of": manifest["as_of"], "source": manifest.get("source", "parquet")}
 
     def fingerprints(self, tables: dict[str, pd.DataFrame]) -> dict[str, str]:
         """A content hash per table: the file's MD5 for parquet, a hash of the rows read for a database."""

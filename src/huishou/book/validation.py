@@ -316,9 +316,12 @@ def validate_book(
     as_of: pd.Timestamp,
     sources: Mapping[str, str] | None = None,
     contract: Contract = DEFAULT,
+    whole: bool = True,
 ) -> dict:
     """Validate all tables; return the row counts and the columns that will be ignored, or raise
-    DataValidationError. Absent optional columns count as missing values."""
+    DataValidationError. Absent optional columns count as missing values. `whole` False: the tables are
+    one borrower bucket of the book (a required table may be empty there; the book's size is checked
+    by the caller)."""
     sources = {name: (sources or {}).get(name, name) for name in tables}
     missing = [t for t in REQUIRED_TABLES if t not in tables]
     if missing:
@@ -330,7 +333,7 @@ def validate_book(
         raise DataValidationError(f"unknown table(s) {unknown}; known: {list(ALL_TABLES)}")
     for name, df in tables.items():
         validate_table(df, name, sources[name], contract)
-    for name in REQUIRED_TABLES:
+    for name in REQUIRED_TABLES if whole else ():
         if tables[name].empty:
             raise DataValidationError(f"{sources[name]}: has 0 rows (rule: a required table holds the book)")
     ignored = {name: contract.ignored(name, df.columns) for name, df in tables.items()}

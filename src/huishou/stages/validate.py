@@ -4,16 +4,20 @@ Reads the raw book from data.source (the data.raw_dir parquet folder with its ma
 DuckDB / PostgreSQL database read as of data.as_of); publishes data.validated_dir/report.json with
 the row counts, a content hash of every table that passed (later stages refuse anything else) and
 the columns huishou will ignore (protected characteristics among them). A broken rule writes nothing.
+A parquet book of more than contracts.bucket_loans loans is validated bucket by bucket (keys and
+references over the whole files in DuckDB first), so memory follows a bucket, not the book.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 
 import pandas as pd
 
+from huishou.book.buckets import loans_in, validate_in_buckets
 from huishou.book.contracts import Contract
-from huishou.book.files import REPORT_NAME
+from huishou.book.files import REPORT_NAME, raw_paths
 from huishou.book.source import BookSource
 from huishou.book.validation import validate_book
 from huishou.config import SOURCE_PARAMS
@@ -33,10 +37,21 @@ log = logging.getLogger("huishou.validate")
 def run(settings) -> dict:
     """Validate the raw book and record what was validated (content hashes)."""
     source = BookSource.from_settings(settings.data)
-    tables, read_info = source.read()
-    sources = {name: source.describe(name) for name in tables}
     contract = Contract.from_settings(settings.contracts, settings.features)
-    checked = validate_book(tables, pd.Timestamp(read_info["as_of"]), sources, contract)
+    per_bucket = settings.contracts.bucket_loans
+    paths = raw_paths(source.raw_dir) if source.kind == "parquet" else {}
+    loans = loans_in(paths["applications"]) if "applications" in paths else 0
+    if loans > per_bucket:
+        tables, read_info = paths, source.read_info()
+        sources = {name: source.describe(name) for name in tables}
+        parts = math.ceil(loans / per_bucket)
+        checked = validate_in_buckets(
+            tables, pd.Timestamp(read_info["as_of"]), sources, contract, parts, memory_limit="2GB", progress=True
+        )
+    else:
+        tables, read_info = source.read()
+        sources = {name: source.describe(name) for name in tables}
+        checked = validate_book(tables, pd.Timestamp(read_info["as_of"]), sources, contract)
     for table, columns in checked["ignored_columns"].items():
         log.warning(
             "%s: column(s) %s are not in the contract and not declared in params.yaml: ignored", sources[table], columns
