@@ -141,6 +141,7 @@ class ContractSettings:
 
     ranges: dict[str, list[float]]
     bucket_loans: int
+    duckdb_memory_limit: str
 
 
 @dataclass(frozen=True)

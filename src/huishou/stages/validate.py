@@ -46,7 +46,13 @@ def run(settings) -> dict:
         sources = {name: source.describe(name) for name in tables}
         parts = math.ceil(loans / per_bucket)
         checked = validate_in_buckets(
-            tables, pd.Timestamp(read_info["as_of"]), sources, contract, parts, memory_limit="2GB", progress=True
+            tables,
+            pd.Timestamp(read_info["as_of"]),
+            sources,
+            contract,
+            parts,
+            memory_limit=settings.contracts.duckdb_memory_limit,
+            progress=True,
         )
     else:
         tables, read_info = source.read()
