@@ -116,7 +116,7 @@ def test_dask_engine_matches_local_and_its_parts_read_as_one_dataset(workspace, 
     local_cfg = dataclasses.replace(settings.score, chunk_size=97)
     local, local_totals = score_rows(features_local(tables, t, kwargs), model, info, local_cfg)
     applications = len(pd.read_parquet(tables["applications"], columns=["loan_id"]))
-    cfg = dataclasses.replace(settings.score, dask_rows_per_partition=applications // 3 + 1, dask_workers=2)
+    cfg = dataclasses.replace(settings.score, rows_per_partition=applications // 3 + 1, dask_workers=2)
     totals, partitions = score_dask(tables, t, kwargs, cfg, model, info, tmp_path / "scores.parquet")
     parts = sorted((tmp_path / "scores.parquet").glob("part-*.parquet"))
     assert partitions == 3 and len(parts) == 3 and len(local) > 100
@@ -131,6 +131,35 @@ def test_dask_engine_matches_local_and_its_parts_read_as_one_dataset(workspace, 
         assert (dataset["feature_hash"].to_numpy() == local["feature_hash"].to_numpy()).all()  # the same inputs
         for col in ("risk_band", "reason_1", "reason_2", "reason_3"):
             assert dataset[col].astype(str).tolist() == local[col].astype(str).tolist(), col
+
+
+def test_a_book_larger_than_a_partition_is_scored_one_partition_at_a_time(workspace, monkeypatch, tmp_path):
+    """Beyond score.rows_per_partition loans the local engine scores one borrower partition at a time and
+    publishes a folder of parts, which reads as one dataset equal to the single-file run, with the same
+    manifest and drift."""
+    root, _ = workspace
+    assert _cli(root, monkeypatch, "validate") == 0
+    args = ("score", "--snapshot", SNAPSHOT, "--model-path", str(root / "model"))
+    assert _cli(root, monkeypatch, *args, "--out", str(tmp_path / "whole")) == 0
+    applications = len(pd.read_parquet(root / "data" / "raw" / "applications.parquet", columns=["loan_id"]))
+    params = tmp_path / "params.yaml"
+    repo = Path(__file__).resolve().parents[1]
+    params.write_text(f"extends: {repo / 'params.yaml'}\nscore: {{rows_per_partition: {applications // 4 + 1}}}\n")
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    assert main(["--params", str(params), *args, "--out", str(tmp_path / "parts")]) == 0
+    whole, parts = tmp_path / "whole" / SNAPSHOT, tmp_path / "parts" / SNAPSHOT
+    assert whole.joinpath("scores.parquet").is_file()
+    assert len(list(parts.joinpath("scores.parquet").glob("part-*.parquet"))) == 4
+    a = pd.read_parquet(whole / "scores.parquet")
+    b = pd.read_parquet(parts / "scores.parquet").sort_values("loan_id", ignore_index=True)
+    pd.testing.assert_frame_equal(a, b, check_categorical=False)
+    assert json.loads((whole / "drift.json").read_text()) == json.loads((parts / "drift.json").read_text())
+    strip = lambda m: {k: v for k, v in m.items() if k != "run_timestamp"}  # noqa: E731
+    assert strip(json.loads((whole / "manifest.json").read_text())) == strip(
+        json.loads((parts / "manifest.json").read_text())
+    )
+    assert not [p for p in (tmp_path / "parts").rglob(".*") if "buckets" in p.name or ".tmp-" in p.name]
 
 
 def test_reason_codes_are_reused_only_for_unchanged_inputs(workspace, settings):

@@ -187,7 +187,7 @@ class ScoreSettings:
     psi_flag: float
     scheduler: str | None
     dask_workers: int
-    dask_rows_per_partition: int
+    rows_per_partition: int
 
 
 @dataclass(frozen=True)

@@ -219,10 +219,11 @@ def partition_features(
     snapshot: pd.Timestamp,
     feature_kwargs: dict,
     buckets: Path | None = None,
+    threads: int = 1,
 ) -> pd.DataFrame:
-    """The features of one borrower partition at `snapshot` (one thread: a Dask worker's core)."""
+    """The features of one borrower partition at `snapshot` (default one thread: a Dask worker's core)."""
     frames = partition_tables(tables, part, n_parts, buckets)
-    return build_features(frames, [snapshot], **(feature_kwargs | {"threads": 1}))
+    return build_features(frames, [snapshot], **(feature_kwargs | {"threads": threads or None}))
 
 
 def score_partition(
@@ -238,13 +239,15 @@ def score_partition(
     cache_path: Path | None = None,
     cache_key: str | None = None,
     buckets: Path | None = None,
+    threads: int = 1,
 ) -> dict:
-    """One Dask task: features, scores and reasons of one borrower partition, written to
-    out_dir/part-<k>.parquet (nothing for an empty partition); returns the aggregates only."""
-    features = partition_features(tables, part, n_parts, snapshot, feature_kwargs, buckets)
+    """One partition's features, scores and reasons, written to out_dir/part-<k>.parquet (nothing for an
+    empty partition); returns the aggregates only. A Dask task runs it with one thread (the cluster gives
+    each single-threaded worker process one core); the local engine with score.num_threads."""
+    features = partition_features(tables, part, n_parts, snapshot, feature_kwargs, buckets, threads)
     if features.empty:
         return {"rows": 0}
-    model.num_threads = 1  # the cluster gives each single-threaded worker process one core
+    model.num_threads = threads
     cache = None
     if cache_path is not None:
         cache = ReasonCache.read(cache_path, cache_key, explained_bands(cfg))
@@ -256,6 +259,70 @@ def score_partition(
 def explained_bands(cfg: ScoreSettings) -> list[str]:
     """The bands whose loans get reason codes: score.reasons_min_band and riskier."""
     return list(cfg.band_labels[cfg.band_labels.index(cfg.reasons_min_band) :])
+
+
+def score_partitions(
+    tables: Mapping[str, Path],
+    snapshot: pd.Timestamp,
+    feature_kwargs: dict,
+    cfg: ScoreSettings,
+    model: RiskModel,
+    model_info: dict,
+    out_dir: Path,
+    cache_path: Path | None = None,
+    cache_key: str | None = None,
+    client=None,
+) -> tuple[dict | None, int]:
+    """Score the book one borrower partition of about score.rows_per_partition loans at a time: one task
+    reads every raw file once and splits it by partition, then each partition is built, scored, explained
+    and written as its part of the dataset `out_dir`, returning aggregates that are added up as they
+    arrive (nobody holds the book's rows). With a Dask `client` the partitions are its tasks; without,
+    they run one after another in this process (score.num_threads), so memory is one partition's.
+    Returns the total aggregates (None when every partition was empty) and the number of partitions."""
+    import shutil
+
+    n_parts = partitions_for(tables["applications"], cfg.rows_per_partition)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    buckets = out_dir.parent / f".{out_dir.name}.buckets" if n_parts > 1 else None
+    kwargs = feature_kwargs | {"memory_limit": cfg.duckdb_memory_limit}
+    args = (dict(tables), n_parts, snapshot, kwargs)
+    tail = (model_info, cfg, out_dir, cache_path, cache_key, buckets)
+    total = None
+    bar = tqdm(total=n_parts, desc="scoring partitions", unit="part", disable=n_parts < 2)
+    try:
+        if client is None:
+            if buckets is not None:
+                bucket_book(tables, n_parts, buckets, cfg.duckdb_memory_limit)
+            results = (
+                score_partition(args[0], k, *args[1:], model, *tail, threads=cfg.num_threads) for k in range(n_parts)
+            )
+        else:
+            from dask.distributed import as_completed
+
+            if buckets is not None:
+                client.submit(bucket_book, dict(tables), n_parts, buckets, cfg.duckdb_memory_limit, pure=False).result()
+            model_future = client.scatter(model, broadcast=True)
+            futures = [
+                client.submit(score_partition, args[0], k, *args[1:], model_future, *tail, pure=False)
+                for k in range(n_parts)
+            ]
+            results = (_released(f) for f in as_completed(futures))
+        for part in results:
+            if part["rows"]:
+                total = part if total is None else add_aggregates(total, part)
+            bar.update()
+    finally:
+        bar.close()
+        if buckets is not None:
+            shutil.rmtree(buckets, ignore_errors=True)
+    return total, n_parts
+
+
+def _released(future) -> dict:
+    result = future.result()
+    future.release()
+    return result
 
 
 def score_dask(
@@ -271,60 +338,16 @@ def score_dask(
     client=None,
     scheduler: str | None = None,
 ) -> tuple[dict | None, int]:
-    """Score the book on a Dask cluster, one task per borrower partition of about
-    score.dask_rows_per_partition loans; each task writes its part of the dataset `out_dir` and returns
-    aggregates, which are added up as they arrive (the driver never holds loan rows). Returns the
-    total aggregates (None when every partition was empty) and the number of partitions.
-
-    The cluster is `client`, else the one at `scheduler` (default: score.scheduler), else a local
-    one of score.dask_workers processes. Workers read the parquet files and write the parts
-    themselves, so with a remote scheduler both must be on storage every worker sees.
-    """
-    import shutil
-
-    from dask.distributed import as_completed
-
-    n_parts = partitions_for(tables["applications"], cfg.dask_rows_per_partition)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    buckets = out_dir.parent / f".{out_dir.name}.buckets" if n_parts > 1 else None
+    """`score_partitions` on a Dask cluster: `client`, else the one at `scheduler` (default:
+    score.scheduler), else a local one of score.dask_workers single-threaded processes. Workers read
+    the parquet files and write the parts themselves, so with a remote scheduler both must be on
+    storage every worker sees."""
     own = client is None
     client = client or dask_client(scheduler or cfg.scheduler, cfg.dask_workers)
-    total = None
     try:
-        if buckets is not None:  # one task reads every raw file once and splits it by partition
-            client.submit(bucket_book, dict(tables), n_parts, buckets, cfg.duckdb_memory_limit, pure=False).result()
-        model_future = client.scatter(model, broadcast=True)
-        futures = [
-            client.submit(
-                score_partition,
-                dict(tables),
-                k,
-                n_parts,
-                snapshot,
-                feature_kwargs | {"memory_limit": cfg.duckdb_memory_limit},
-                model_future,
-                model_info,
-                cfg,
-                out_dir,
-                cache_path,
-                cache_key,
-                buckets,
-                pure=False,
-            )
-            for k in range(n_parts)
-        ]
-        bar = tqdm(total=n_parts, desc="scoring partitions", unit="part", disable=n_parts < 2)
-        for future in as_completed(futures):
-            part = future.result()
-            future.release()
-            if part["rows"]:
-                total = part if total is None else add_aggregates(total, part)
-            bar.update()
-        bar.close()
+        return score_partitions(
+            tables, snapshot, feature_kwargs, cfg, model, model_info, out_dir, cache_path, cache_key, client
+        )
     finally:
         if own:
             close_dask(client)
-        if buckets is not None:
-            shutil.rmtree(buckets, ignore_errors=True)
-    return total, n_parts

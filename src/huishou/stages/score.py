@@ -5,9 +5,9 @@ model (the registry alias, `champion` by default, or --model-path, a saved model
 origination mode (features.mode) it scores the decision queue instead: every pending application
 (with --snapshot D: every application made on day D), at its decision time.
 Publishes <out>/<T>/ as one unit: scores.parquet (probability, risk band, reason codes for the
-risky bands, model version, the hash of each loan's model inputs: one file locally, a folder of
-one part per borrower partition with the Dask engine; pandas, pyarrow and DuckDB read either as
-one dataset), manifest.json (rows, data hash, model, run timestamp) and drift.json (PSI of the
+risky bands, model version, the hash of each loan's model inputs: one file, or for a book of more
+than score.rows_per_partition loans and with the Dask engine a folder of one part per borrower
+partition, scored one partition at a time; pandas, pyarrow and DuckDB read either as one dataset), manifest.json (rows, data hash, model, run timestamp) and drift.json (PSI of the
 score and top features). Reason codes of loans whose inputs did not change since the latest
 earlier run in <out> (same model) are carried over (score.reasons_reuse).
 <out> is score.nightly_dir unless --out says otherwise (the DVC stage writes score.scores_dir);
@@ -38,8 +38,10 @@ from huishou.scoring import (
     data_hash_hex,
     explained_bands,
     features_local,
+    partitions_for,
     reason_key,
     score_dask,
+    score_partitions,
     score_rows,
 )
 
@@ -85,9 +87,18 @@ def run(
             raise ConfigError("score.engine dask scores active loans; origination mode scores on one machine (local)")
         key = reason_key(model, info["model_version"], cfg.reasons_min_band)
         cache_path = _reason_source(root, t, key) if cfg.reasons_reuse else None
+        partitioned = (
+            source.kind == "parquet"
+            and not origination
+            and partitions_for(tables["applications"], cfg.rows_per_partition) > 1
+        )
         if engine == "dask":
             totals, partitions = score_dask(
                 tables, t, kwargs, cfg, model, info, tmp / "scores.parquet", cache_path, key, scheduler=scheduler
+            )
+        elif partitioned:  # one partition at a time in this process: memory is a partition's, not the book's
+            totals, partitions = score_partitions(
+                tables, t, kwargs, cfg, model, info, tmp / "scores.parquet", cache_path, key
             )
         else:
             features = features_local(
