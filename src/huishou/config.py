@@ -96,6 +96,7 @@ class FeatureSettings:
     application_columns: list[dict]
     attributes: list[dict]
     protected: list[str]
+    duckdb_memory_limit: str
     mode: str
     split_mode: str
     hash_valid_share: float

@@ -49,7 +49,7 @@ def run(settings) -> dict:
     kwargs = f.build_kwargs(as_of)
     bar = tqdm(total=3, desc="features", unit="step")
     bar.set_postfix_str(f"build {len(snapshots)} snapshots")
-    frame = build_features(tables, snapshots, **kwargs)
+    frame = build_features(tables, snapshots, **kwargs | {"memory_limit": f.duckdb_memory_limit})
     bar.update()
     bar.set_postfix_str("split and population")
     if frame.empty:
