@@ -105,11 +105,8 @@ def preferences_and_complaints(
     hour = local_hours(contacts["action_at"], contacts["timezone"])
     unsocial = (hour < 8) | (hour >= 21)
     against = _against_wishes(contacts, pd.concat(prefs, ignore_index=True), hour)
-    hardship_known = (
-        contacts.groupby("borrower_id")["hardship_reported"]
-        .transform(lambda s: s.astype(int).cumsum().shift(fill_value=0) > 0)
-        .to_numpy()
-    )
+    reported = contacts["hardship_reported"].astype(int)  # told on an earlier contact of the same borrower:
+    hardship_known = (reported.groupby(contacts["borrower_id"]).cumsum() - reported > 0).to_numpy()
     p = complaint_probability(before, unsocial, against, hardship_known)
     complained = rng.random(n) < p
     holds = contacts.loc[complained]
