@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv system repro plots test test-unit test-e2e bench taiwan lint format mlflow-ui serve clean
+.PHONY: venv system repro plots test test-unit test-e2e bench bench-scale taiwan lint format mlflow-ui serve clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,9 @@ test-e2e: venv system  ## the end-to-end tier: dvc repro, CLI runs, notebooks, r
 
 bench: venv  ## benchmarks -> benchmarks/results/*.json
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/bench_pipeline.py
+
+bench-scale: venv  ## 1e5, 1e6 and 1e7 loans stage by stage (~25 min, ~15 GB of disk) -> benchmarks/results/scale.json
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/bench_scale.py
 
 lint: venv  ## ruff check + ruff format --check (CI runs it before the tests)
 	$(BIN)/ruff check src tests benchmarks docs
