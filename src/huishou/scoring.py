@@ -25,10 +25,10 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from huishou.book.buckets import bucket_book, partition_tables
+from huishou.book.buckets import bucket_book, loans_in, partition_tables
 from huishou.config import ScoreSettings
 from huishou.drift import add_counts, drift_counts
-from huishou.engine import close_dask, dask_client, duckdb_connect
+from huishou.engine import close_dask, dask_client
 from huishou.explain import REASONS, reason_codes
 from huishou.features import build_features
 from huishou.io import write_parquet
@@ -202,14 +202,8 @@ def features_local(tables: Mapping[str, Path], snapshot: pd.Timestamp, feature_k
 
 
 def partitions_for(applications: Path, rows_per_partition: int) -> int:
-    """Borrower partitions for a target number of loans (applications rows) per partition; the count
-    comes from the parquet footer, no data is read."""
-    con = duckdb_connect(threads=1)
-    try:
-        n = con.execute("SELECT count(*) FROM read_parquet($path)", {"path": str(applications)}).fetchone()[0]
-    finally:
-        con.close()
-    return max(1, math.ceil(int(n) / max(1, int(rows_per_partition))))
+    """Borrower partitions for a target number of loans (applications rows) per partition."""
+    return max(1, math.ceil(loans_in(applications) / max(1, int(rows_per_partition))))
 
 
 def partition_features(

@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 from tqdm.auto import tqdm
 
@@ -95,10 +96,16 @@ def partition_tables(
 
 
 def loans_in(applications: Path) -> int:
-    """Rows of the applications file, from its footer (no data is read)."""
+    """Rows of the applications file, from its footer (no data is read); a file that is not readable
+    parquet is a clear error naming it."""
     con = duckdb_connect(threads=1)
     try:
         return int(con.execute("SELECT count(*) FROM read_parquet($path)", {"path": str(applications)}).fetchone()[0])
+    except duckdb.Error as err:
+        reason = str(err).splitlines()[0][:200]
+        raise DataValidationError(
+            f"{applications}: cannot be read as a parquet table (rule: each table is a parquet file; {reason})"
+        ) from None
     finally:
         con.close()
 
