@@ -473,6 +473,31 @@ def test_workbench_and_ingest_on_postgresql(tmp_path, settings, planned, postgre
     assert n >= 2
 
 
+def test_team_lead_counts_every_refusal_of_the_day_not_only_the_listed_ones(bench):
+    """The list shows the latest 100 refusals; the KPI and the per-collector counts are counted in the
+    database (a busy day has more)."""
+    client, engine, _, _, _ = bench
+    login(client, "c001")
+    first = _mine(engine)[0]
+    with engine.begin() as conn:
+        user_id = conn.execute(sa.select(users.c.id).where(users.c.username == "c001")).scalar()
+        row = {
+            "account_id": first["id"],
+            "worklist_date": first["worklist_date"],
+            "loan_id": first["loan_id"],
+            "user_id": user_id,
+            "at": pd.Timestamp("2026-01-01 02:00", tz="UTC").to_pydatetime(),
+            "channel": "call",
+            "rules": json.dumps([["hardship", "CBA 2026"]]),
+        }
+        conn.execute(refusals.insert(), [row] * 130)
+    lead = TestClient(client.app)
+    login(lead, "lead")
+    page = lead.get("/lead")
+    assert _table_row(page.text, "progress", "C001")[6] == "130"
+    assert '<strong id="n-refused">130</strong>' in page.text
+
+
 @pytest.mark.parametrize(
     ("key", "rule"), [("cease", "cease"), ("complaint_hold", "complaint_hold"), ("opt_out_sms", "opt_out")]
 )

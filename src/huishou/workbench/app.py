@@ -387,7 +387,7 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
         with engine.connect() as conn:
             accts = fetch_all(conn, sa.select(accounts).where(accounts.c.worklist_date == day))
             done = fetch_all(conn, sa.select(contacts).where(contacts.c.worklist_date == day).order_by(contacts.c.id))
-            refused = fetch_all(
+            refused = fetch_all(  # the latest ones, for the list; the counts come from the query below
                 conn,
                 sa.select(refusals, users.c.username)
                 .join(users, users.c.id == refusals.c.user_id)
@@ -395,6 +395,15 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
                 .order_by(refusals.c.id.desc())
                 .limit(100),
             )
+            refusals_by = {
+                who: n
+                for who, n in conn.execute(
+                    sa.select(accounts.c.collector_id, sa.func.count())
+                    .select_from(refusals.join(accounts, accounts.c.id == refusals.c.account_id))
+                    .where(refusals.c.worklist_date == day)
+                    .group_by(accounts.c.collector_id)
+                )
+            }
             moves = fetch_all(
                 conn, sa.select(audit).where(audit.c.event == "reassign").order_by(audit.c.id.desc()).limit(50)
             )
@@ -424,7 +433,7 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
                     ),
                     "promises": sum(1 for c in mine_c if c["outcome"] == "promise_to_pay"),
                     "paid": sum(c["amount"] or 0 for c in mine_c if c["outcome"] == "paid"),
-                    "refusals": sum(1 for r in refused if r["account_id"] in {a["id"] for a in mine}),
+                    "refusals": refusals_by.get(who, 0),
                 }
             )
         due = [a for a in accts if a["promise_due"] == day]
@@ -449,6 +458,7 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
                 r | {"rules": [x[0] for x in json.loads(r["rules"])], "local": as_utc(r["at"]).astimezone(zone)}
                 for r in refused
             ],
+            "refusals_total": sum(refusals_by.values()),
             "moves": [
                 m | {"detail": json.loads(m["detail"] or "{}"), "local": as_utc(m["at"]).astimezone(zone)}
                 for m in moves
