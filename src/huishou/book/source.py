@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from huishou.book import database
 from huishou.book.contracts import KEYS
-from huishou.book.files import assert_validated, parse_as_of, raw_paths, read_manifest, read_raw
+from huishou.book.files import assert_validated, parse_as_of, raw_paths, read_manifest, read_raw, read_table
 from huishou.errors import ConfigError, DataValidationError
 from huishou.io import file_md5, read_json
 from huishou.vocab import ALL_TABLES, REQUIRED_TABLES
@@ -115,6 +115,12 @@ class BookSource:
         if self.kind == "parquet":
             return {name: file_md5(self.raw_dir / f"{name}.parquet") for name in tables}
         return {name: frame_md5(frame) for name, frame in tables.items()}
+
+    def validated_frames(self, validated_dir: str | Path) -> tuple[pd.Timestamp, dict[str, pd.DataFrame]]:
+        """(the extract date, every table as a frame) after the same check as `validated_inputs`."""
+        report, inputs = self.validated_inputs(validated_dir)
+        tables = {name: read_table(t) if isinstance(t, Path) else t for name, t in inputs.items()}
+        return pd.Timestamp(report["as_of"]), tables
 
     def validated_inputs(self, validated_dir: str | Path) -> tuple[dict, dict]:
         """(the validation report, the tables to build features from) after checking that what is read now

@@ -10,14 +10,10 @@ weekly, or when the log has grown (strategy.effect_max_age_days bounds how old t
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pandas as pd
 from tqdm.auto import tqdm
 
 from huishou.artifacts import effects_dir
 from huishou.book.contracts import empty_table
-from huishou.book.files import read_table
 from huishou.book.source import BookSource
 from huishou.compliance import Profile
 from huishou.config import SOURCE_PARAMS
@@ -71,9 +67,7 @@ def run(settings) -> dict:
                 {"skipped": "features.mode is origination: no collection log to learn from"}, out / "effects.json"
             )
         return {"skipped": "features.mode is origination"}
-    report, inputs = BookSource.from_settings(settings.data).validated_inputs(settings.data.validated_dir)
-    as_of = pd.Timestamp(report["as_of"])
-    tables = {name: read_table(t) if isinstance(t, Path) else t for name, t in inputs.items()}
+    as_of, tables = BookSource.from_settings(settings.data).validated_frames(settings.data.validated_dir)
     tables.setdefault("collection_actions", empty_table("collection_actions"))
     book = BookRules(f.default_dpd, f.paid_tolerance, f.settle_share, f.promise_grace_days, settings.data.timezone)
     profile = Profile.from_settings(cfg.compliance)

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from huishou.book.files import read_table
 from huishou.book.source import BookSource
 from huishou.config import SOURCE_PARAMS
 from huishou.errors import DataValidationError
@@ -39,9 +38,7 @@ def run(settings) -> dict:
     files = sorted(folder.glob("*.parquet"))
     if not files:
         raise DataValidationError(f"{folder}: no archived decisions; `huishou strategy` archives each published date")
-    report, inputs = BookSource.from_settings(settings.data).validated_inputs(settings.data.validated_dir)
-    as_of = pd.Timestamp(report["as_of"])
-    tables = {n: read_table(t) if isinstance(t, Path) else t for n, t in inputs.items()}
+    as_of, tables = BookSource.from_settings(settings.data).validated_frames(settings.data.validated_dir)
     decisions = pd.concat([pd.read_parquet(p) for p in files], ignore_index=True)
     units = observed_units(decisions, tables, as_of, cfg.response_days, cfg, f.paid_tolerance, f.settle_share)
     units = units[units["arm"] != "cold_start"]

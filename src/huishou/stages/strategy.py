@@ -22,7 +22,6 @@ import pandas as pd
 
 from huishou import tracking
 from huishou.artifacts import candidates_path, effects_dir, model_path, published_dir, scores_path
-from huishou.book.files import read_table
 from huishou.book.source import BookSource
 from huishou.compliance import Profile
 from huishou.config import FEATURE_BUILD_PARAMS, SOURCE_PARAMS
@@ -58,9 +57,7 @@ def run(settings) -> dict:
     cfg, f = settings.strategy, settings.features
     if f.mode == "origination":
         return _skip(settings, "features.mode is origination: there are applications to decide, no loans to collect")
-    report, inputs = BookSource.from_settings(settings.data).validated_inputs(settings.data.validated_dir)
-    as_of = pd.Timestamp(report["as_of"])
-    tables = {name: read_table(t) if isinstance(t, Path) else t for name, t in inputs.items()}
+    as_of, tables = BookSource.from_settings(settings.data).validated_frames(settings.data.validated_dir)
     model = RiskModel.load(model_path(settings.data.models_dir, "lightgbm"))
     model.num_threads = cfg.effect_model["num_threads"]  # the strategy's LightGBM threads
     profile = Profile.from_settings(cfg.compliance)
