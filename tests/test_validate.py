@@ -202,4 +202,4 @@ def test_bucket_by_bucket_validation_refuses_what_the_whole_book_refuses(
     for fragment in fragments:
         assert fragment in err, err
     assert not (tmp_path / "data" / "validated" / "report.json").exists()
-    assert not [p for p in (tmp_path / "data" / "raw").iterdir() if p.name.startswith(".validate-buckets")]
+    assert not [p for p in (tmp_path / "data").rglob(".validate-buckets*")]

@@ -118,12 +118,13 @@ def validate_in_buckets(
     n_parts: int = 8,
     memory_limit: str | None = None,
     progress: bool = False,
+    workdir: str | Path | None = None,
 ) -> dict:
     """`validate_book` for a book larger than memory, same rules and same messages: each table's first rows
     against its contract (columns and types), then every table's keys and references over the whole
     files in DuckDB (a repeated key or a row of an unknown loan could fall into different buckets, or
     none), then every rule on one borrower bucket at a time (the buckets written by `bucket_book`, each
-    raw file read once)."""
+    raw file read once) in a temporary folder under `workdir` (default: beside the files), removed after."""
     con = duckdb_connect(memory_limit=memory_limit, preserve_insertion_order=False)
     try:
         rows = {}
@@ -139,7 +140,9 @@ def validate_in_buckets(
         _known_loans(con, tables, sources)
     finally:
         con.close()
-    with tempfile.TemporaryDirectory(prefix=".validate-buckets-", dir=Path(tables["applications"]).parent) as tmp:
+    parent = Path(workdir) if workdir is not None else Path(tables["applications"]).parent
+    parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".validate-buckets-", dir=parent) as tmp:
         bucket_book(tables, n_parts, Path(tmp), memory_limit)
         checked = None
         for part in tqdm(range(n_parts), desc="validate buckets", unit="bucket", disable=not progress):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+from pathlib import Path
 
 import pandas as pd
 
@@ -53,6 +54,7 @@ def run(settings) -> dict:
             parts,
             memory_limit=settings.contracts.duckdb_memory_limit,
             progress=True,
+            workdir=Path(settings.data.validated_dir).parent,  # not inside the raw folder (a DVC output)
         )
     else:
         tables, read_info = source.read()
