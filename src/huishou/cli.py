@@ -120,7 +120,8 @@ COMMANDS = {
         "score every active loan at a snapshot (the nightly job)",
         "data/raw/ (as validated), the model (registry alias or --model-path), the latest earlier run in <out> "
         "(its reason codes, for loans whose inputs did not change)",
-        "<out>/<T>/scores.parquet (a folder of parts with --engine dask), manifest.json and drift.json (out: --out, "
+        "<out>/<T>/scores.parquet (a folder of parts with --engine dask or beyond score.rows_per_partition loans), "
+        "manifest.json and drift.json (out: --out, "
         "default data/nightly); an MLflow scoring run.\n"
         "exit codes: 0 scored, 2 bad input, 3 drift flag with --fail-on-drift, 4 nothing to score, 75 busy",
         _score_options,
