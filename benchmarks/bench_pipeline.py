@@ -194,7 +194,7 @@ def phase_score(raw: Path) -> dict:
     from huishou.artifacts import load_features
     from huishou.io import write_parquet
     from huishou.model import RiskModel
-    from huishou.scoring import ReasonCache, explained_bands, reason_key, risk_bands, score_frame, score_rows
+    from huishou.scoring import ReasonCache, explained_bands, risk_bands, score_frame, score_rows
 
     s = _settings()
     model = RiskModel.load(raw.parent / "model")
@@ -218,8 +218,7 @@ def phase_score(raw: Path) -> dict:
         else:
             cache = None
             if label.startswith("rerun"):
-                key = reason_key(model, "0", s.score.reasons_min_band)
-                cache = ReasonCache.read(raw.parent / "scores_with_reasons.parquet", key, explained_bands(s.score))
+                cache = ReasonCache.read(raw.parent / "scores_with_reasons.parquet", explained_bands(s.score))
             scores, totals = score_rows(features, model, info, s.score, cache)
             stats = totals["reasons"]
         write_parquet(scores, raw.parent / f"scores_{label}.parquet")

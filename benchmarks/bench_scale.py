@@ -177,9 +177,10 @@ def step_score_dask(folder: Path, model_dir: Path) -> dict:
     """The Dask path on a local cluster of score.dask_workers single-threaded processes."""
     import numpy as np
 
+    from huishou.book.buckets import partitions_for
     from huishou.engine import close_dask, dask_client
     from huishou.model import RiskModel
-    from huishou.scoring import partition_features, partitions_for, score_dask
+    from huishou.scoring import partition_features, score_dask
 
     settings, tables, as_of = _book(folder)
     cfg = settings.score

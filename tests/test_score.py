@@ -178,7 +178,7 @@ def test_reason_codes_are_reused_only_for_unchanged_inputs(workspace, settings):
     planted = first.copy()
     planted.loc[risky, "reason_1"] = "planted"
     key = reason_key(model, "v1", cfg.reasons_min_band)
-    cache = ReasonCache(key, planted.loc[risky].set_index("feature_hash")[["reason_1", "reason_2", "reason_3"]])
+    cache = ReasonCache(planted.loc[risky].set_index("feature_hash")[["reason_1", "reason_2", "reason_3"]])
     again, totals = score_rows(features, model, info, cfg, cache)
     assert totals["reasons"]["reused"] == risky.sum() and totals["reasons"]["computed"] == 0
     assert (again.loc[risky, "reason_1"] == "planted").all()
@@ -196,7 +196,7 @@ def test_reason_codes_are_reused_only_for_unchanged_inputs(workspace, settings):
     # a cache read back from a published file holds the explained bands only
     path = root / "reasons.parquet"
     hio.write_parquet(first, path)
-    read = ReasonCache.read(path, key, explained_bands(cfg))
+    read = ReasonCache.read(path, explained_bands(cfg))
     assert len(read.reasons) == first.loc[risky, "feature_hash"].nunique()
     # a different model version, band or vocabulary makes a different key: no reuse across them
     assert len({key, reason_key(model, "v2", cfg.reasons_min_band), reason_key(model, "v1", "E")}) == 3

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from huishou.book.buckets import bucket_book, loans_in, partition_tables
+from huishou.book.buckets import bucket_book, partition_tables, partitions_for
 from huishou.config import ScoreSettings
 from huishou.drift import add_counts, drift_counts
 from huishou.engine import close_dask, dask_client
@@ -92,11 +91,6 @@ def data_hash_hex(sums: Sequence[int]) -> str:
     return "".join(f"{int(s) % 2**64:016x}" for s in sums)
 
 
-def feature_data_hash(features: pd.DataFrame, columns: Sequence[str]) -> str:
-    """Content hash of the model inputs of a set of scored rows (row order does not matter)."""
-    return data_hash_hex(data_hash_sums(features, columns))
-
-
 def reason_key(model: RiskModel, model_version: str, min_band: str) -> str:
     """What a run's reason codes depend on besides the inputs: the model, the band they start at and the
     words. Reasons are reused only from a run with the same key."""
@@ -106,13 +100,13 @@ def reason_key(model: RiskModel, model_version: str, min_band: str) -> str:
 
 @dataclass
 class ReasonCache:
-    """Reason codes of an earlier run with the same `reason_key`, by input hash (`feature_hash`)."""
+    """Reason codes of an earlier run with the same `reason_key` (the caller picks that run), by input hash
+    (`feature_hash`)."""
 
-    key: str
     reasons: pd.DataFrame  # index: feature_hash (unique), columns REASON_COLUMNS
 
     @classmethod
-    def read(cls, path: str | Path, key: str, explained_bands: Sequence[str]) -> ReasonCache:
+    def read(cls, path: str | Path, explained_bands: Sequence[str]) -> ReasonCache:
         """The explained rows of an earlier scores dataset (a file, or a folder of parts)."""
         rows = pd.read_parquet(
             path,
@@ -120,7 +114,7 @@ class ReasonCache:
             filters=[("risk_band", "in", list(explained_bands))],
         )
         rows = rows.drop_duplicates("feature_hash").set_index("feature_hash")[REASON_COLUMNS]
-        return cls(key, rows)
+        return cls(rows)
 
 
 def band_reasons(
@@ -201,11 +195,6 @@ def features_local(tables: Mapping[str, Path], snapshot: pd.Timestamp, feature_k
     return build_features(tables, [snapshot], **feature_kwargs)
 
 
-def partitions_for(applications: Path, rows_per_partition: int) -> int:
-    """Borrower partitions for a target number of loans (applications rows) per partition."""
-    return max(1, math.ceil(loans_in(applications) / max(1, int(rows_per_partition))))
-
-
 def partition_features(
     tables: Mapping[str, Path],
     part: int,
@@ -231,7 +220,6 @@ def score_partition(
     cfg: ScoreSettings,
     out_dir: Path,
     cache_path: Path | None = None,
-    cache_key: str | None = None,
     buckets: Path | None = None,
     threads: int = 1,
 ) -> dict:
@@ -244,7 +232,7 @@ def score_partition(
     model.num_threads = threads
     cache = None
     if cache_path is not None:
-        cache = ReasonCache.read(cache_path, cache_key, explained_bands(cfg))
+        cache = ReasonCache.read(cache_path, explained_bands(cfg))
     scores, aggregates = score_rows(features, model, model_info, cfg, cache)
     write_parquet(scores, Path(out_dir) / f"part-{part:05d}.parquet")
     return aggregates
@@ -264,7 +252,6 @@ def score_partitions(
     model_info: dict,
     out_dir: Path,
     cache_path: Path | None = None,
-    cache_key: str | None = None,
     client=None,
 ) -> tuple[dict | None, int]:
     """Score the book one borrower partition of about score.rows_per_partition loans at a time: one task
@@ -281,7 +268,7 @@ def score_partitions(
     buckets = out_dir.parent / f".{out_dir.name}.buckets" if n_parts > 1 else None
     kwargs = feature_kwargs | {"memory_limit": cfg.duckdb_memory_limit}
     args = (dict(tables), n_parts, snapshot, kwargs)
-    tail = (model_info, cfg, out_dir, cache_path, cache_key, buckets)
+    tail = (model_info, cfg, out_dir, cache_path, buckets)
     total = None
     bar = tqdm(total=n_parts, desc="scoring partitions", unit="part", disable=n_parts < 2)
     try:
@@ -328,7 +315,6 @@ def score_dask(
     model_info: dict,
     out_dir: Path,
     cache_path: Path | None = None,
-    cache_key: str | None = None,
     client=None,
     scheduler: str | None = None,
 ) -> tuple[dict | None, int]:
@@ -339,9 +325,7 @@ def score_dask(
     own = client is None
     client = client or dask_client(scheduler or cfg.scheduler, cfg.dask_workers)
     try:
-        return score_partitions(
-            tables, snapshot, feature_kwargs, cfg, model, model_info, out_dir, cache_path, cache_key, client
-        )
+        return score_partitions(tables, snapshot, feature_kwargs, cfg, model, model_info, out_dir, cache_path, client)
     finally:
         if own:
             close_dask(client)

@@ -8,6 +8,7 @@ partition, not the book. Paths and numbers reach DuckDB as query parameters, nev
 
 from __future__ import annotations
 
+import math
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -46,7 +47,7 @@ def bucket_book(tables: Mapping[str, Path], n_parts: int, folder: Path, memory_l
                 params = {"path": str(path)}
             target = Path(folder) / name
             con.sql(query, params=params).write_parquet(str(target), partition_by=["bucket"], overwrite=True)
-            rows[name] = con.execute("SELECT count(*) FROM read_parquet($path)", {"path": str(path)}).fetchone()[0]
+            rows[name] = rows_in(path)
     finally:
         con.close()
     return rows
@@ -95,19 +96,24 @@ def partition_tables(
         con.close()
 
 
-def loans_in(applications: Path) -> int:
-    """Rows of the applications file, from its footer (no data is read); a file that is not readable
-    parquet is a clear error naming it."""
+def rows_in(path: Path) -> int:
+    """Rows of a parquet file, from its footer (no data is read); a file that is not readable parquet is a
+    clear error naming it."""
     con = duckdb_connect(threads=1)
     try:
-        return int(con.execute("SELECT count(*) FROM read_parquet($path)", {"path": str(applications)}).fetchone()[0])
+        return int(con.execute("SELECT count(*) FROM read_parquet($path)", {"path": str(path)}).fetchone()[0])
     except duckdb.Error as err:
         reason = str(err).splitlines()[0][:200]
         raise DataValidationError(
-            f"{applications}: cannot be read as a parquet table (rule: each table is a parquet file; {reason})"
+            f"{path}: cannot be read as a parquet table (rule: each table is a parquet file; {reason})"
         ) from None
     finally:
         con.close()
+
+
+def partitions_for(applications: Path, rows_per_partition: int) -> int:
+    """Borrower partitions for a target number of loans (applications rows) per partition."""
+    return max(1, math.ceil(rows_in(applications) / max(1, int(rows_per_partition))))
 
 
 def validate_in_buckets(
@@ -131,7 +137,7 @@ def validate_in_buckets(
         for name, path in tables.items():
             head = con.execute("SELECT * FROM read_parquet($path) LIMIT 1000", {"path": str(path)}).df()
             validate_table(head, name, sources[name], contract)
-            rows[name] = int(con.execute("SELECT count(*) FROM read_parquet($path)", {"path": str(path)}).fetchone()[0])
+            rows[name] = rows_in(path)
         for name in REQUIRED_TABLES:
             if not rows.get(name):
                 raise DataValidationError(f"{sources[name]}: has 0 rows (rule: a required table holds the book)")

@@ -27,6 +27,7 @@ import pandas as pd
 
 from huishou import tracking
 from huishou.artifacts import scores_unit
+from huishou.book.buckets import partitions_for
 from huishou.book.source import BookSource
 from huishou.config import FEATURE_BUILD_PARAMS, SOURCE_PARAMS
 from huishou.drift import drift_from_counts
@@ -38,7 +39,6 @@ from huishou.scoring import (
     data_hash_hex,
     explained_bands,
     features_local,
-    partitions_for,
     reason_key,
     score_dask,
     score_partitions,
@@ -87,18 +87,17 @@ def run(
             raise ConfigError("score.engine dask scores active loans; origination mode scores on one machine (local)")
         key = reason_key(model, info["model_version"], cfg.reasons_min_band)
         cache_path = _reason_source(root, t, key) if cfg.reasons_reuse else None
-        partitioned = (
+        if engine == "dask":
+            totals, partitions = score_dask(
+                tables, t, kwargs, cfg, model, info, tmp / "scores.parquet", cache_path, scheduler=scheduler
+            )
+        elif (
             source.kind == "parquet"
             and not origination
             and partitions_for(tables["applications"], cfg.rows_per_partition) > 1
-        )
-        if engine == "dask":
-            totals, partitions = score_dask(
-                tables, t, kwargs, cfg, model, info, tmp / "scores.parquet", cache_path, key, scheduler=scheduler
-            )
-        elif partitioned:  # one partition at a time in this process: memory is a partition's, not the book's
+        ):  # one partition at a time in this process: memory is a partition's, not the book's
             totals, partitions = score_partitions(
-                tables, t, kwargs, cfg, model, info, tmp / "scores.parquet", cache_path, key
+                tables, t, kwargs, cfg, model, info, tmp / "scores.parquet", cache_path
             )
         else:
             features = features_local(
@@ -113,7 +112,7 @@ def run(
                 features = features[queue].reset_index(drop=True)
             totals, partitions = None, 1
             if len(features):
-                cache = ReasonCache.read(cache_path, key, explained_bands(cfg)) if cache_path else None
+                cache = ReasonCache.read(cache_path, explained_bands(cfg)) if cache_path else None
                 scores, totals = score_rows(features, model, info, cfg, cache, progress=True)
                 write_parquet(scores, tmp / "scores.parquet")
         if totals is None:

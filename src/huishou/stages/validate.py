@@ -11,12 +11,11 @@ references over the whole files in DuckDB first), so memory follows a bucket, no
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 
 import pandas as pd
 
-from huishou.book.buckets import loans_in, validate_in_buckets
+from huishou.book.buckets import partitions_for, validate_in_buckets
 from huishou.book.contracts import Contract
 from huishou.book.files import REPORT_NAME, raw_paths
 from huishou.book.source import BookSource
@@ -39,13 +38,11 @@ def run(settings) -> dict:
     """Validate the raw book and record what was validated (content hashes)."""
     source = BookSource.from_settings(settings.data)
     contract = Contract.from_settings(settings.contracts, settings.features)
-    per_bucket = settings.contracts.bucket_loans
     paths = raw_paths(source.raw_dir) if source.kind == "parquet" else {}
-    loans = loans_in(paths["applications"]) if "applications" in paths else 0
-    if loans > per_bucket:
+    parts = partitions_for(paths["applications"], settings.contracts.bucket_loans) if "applications" in paths else 1
+    if parts > 1:
         tables, read_info = paths, source.read_info()
         sources = {name: source.describe(name) for name in tables}
-        parts = math.ceil(loans / per_bucket)
         checked = validate_in_buckets(
             tables,
             pd.Timestamp(read_info["as_of"]),
