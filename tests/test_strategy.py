@@ -34,7 +34,7 @@ LIMITS = {"agency": sum(int(a["capacity"]) for a in CFG.agencies)}
 
 def book_rules(settings) -> BookRules:
     f = settings.features
-    return BookRules(f.default_dpd, f.paid_tolerance, f.settle_share, f.promise_grace_days, settings.data.timezone)
+    return BookRules.from_settings(f, settings.data.timezone)
 
 
 # ---------------------------------------------------------------- solvers
@@ -414,7 +414,7 @@ def test_effect_models_fitted_on_their_own_schedule_plan_as_if_fitted_now(book, 
     from huishou.errors import ModelIntegrityError
     from huishou.stages.strategy import _fitted_effects
     from huishou.strategy.effects import LearnedEffects
-    from huishou.strategy.plan import learn_effects, learning_cutoff, logged_by_stage
+    from huishou.strategy.plan import learn_from_log, learning_cutoff
 
     cfg = dataclasses.replace(
         settings.strategy,
@@ -423,7 +423,7 @@ def test_effect_models_fitted_on_their_own_schedule_plan_as_if_fitted_now(book, 
     )
     as_of, rules, tables = settings.simulate.as_of, book_rules(settings), book.raw_tables()
     cutoff = learning_cutoff(as_of, cfg)
-    learned = learn_effects(logged_by_stage(tables, cutoff, cfg, rules), cutoff, cfg, CN)
+    learned = learn_from_log(tables, as_of, cfg, CN, rules)
     folder = tmp_path / "models" / "effects"
     learned.save(folder)
     loaded = LearnedEffects.load(folder)

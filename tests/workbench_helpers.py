@@ -32,7 +32,7 @@ def wb_settings(settings: Settings, database: str, **overrides) -> Settings:
 
 def book_rules(settings: Settings) -> BookRules:
     f = settings.features
-    return BookRules(f.default_dpd, f.paid_tolerance, f.settle_share, f.promise_grace_days, settings.data.timezone)
+    return BookRules.from_settings(f, settings.data.timezone)
 
 
 def planned_day(tables: dict, settings: Settings, day: pd.Timestamp):

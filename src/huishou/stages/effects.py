@@ -13,13 +13,12 @@ from __future__ import annotations
 from tqdm.auto import tqdm
 
 from huishou.artifacts import effects_dir
-from huishou.book.contracts import empty_table
 from huishou.book.source import BookSource
 from huishou.compliance import Profile
 from huishou.config import SOURCE_PARAMS
 from huishou.io import publish, write_json
 from huishou.strategy import BookRules
-from huishou.strategy.plan import learn_effects, learning_cutoff, logged_by_stage
+from huishou.strategy.plan import learn_from_log
 from huishou.vocab import STAGES
 
 PARAMS = (
@@ -68,18 +67,14 @@ def run(settings) -> dict:
             )
         return {"skipped": "features.mode is origination"}
     as_of, tables = BookSource.from_settings(settings.data).validated_frames(settings.data.validated_dir)
-    tables.setdefault("collection_actions", empty_table("collection_actions"))
-    book = BookRules(f.default_dpd, f.paid_tolerance, f.settle_share, f.promise_grace_days, settings.data.timezone)
-    profile = Profile.from_settings(cfg.compliance)
-    cutoff = learning_cutoff(as_of, cfg)
-    logged = logged_by_stage(tables, cutoff, cfg, book)
+    book = BookRules.from_settings(f, settings.data.timezone)
     bar = tqdm(total=len(STAGES), desc="effect models", unit="stage")
-    learned = learn_effects(logged, cutoff, cfg, profile, bar)
+    learned = learn_from_log(tables, as_of, cfg, Profile.from_settings(cfg.compliance), book, bar)
     bar.close()
     with publish(target, what="huishou fit-effects") as out:
         learned.save(out)
     return {
-        "cutoff": str(cutoff.date()),
+        "cutoff": str(learned.cutoff.date()),
         "decisions": learned.decisions,
         "fitted": sorted(s for s, m in learned.effects.items() if m is not None),
         "path": str(target),

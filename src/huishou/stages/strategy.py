@@ -61,7 +61,7 @@ def run(settings) -> dict:
     model = RiskModel.load(model_path(settings.data.models_dir, "lightgbm"))
     model.num_threads = cfg.effect_model["num_threads"]  # the strategy's LightGBM threads
     profile = Profile.from_settings(cfg.compliance)
-    book = BookRules(f.default_dpd, f.paid_tolerance, f.settle_share, f.promise_grace_days, settings.data.timezone)
+    book = BookRules.from_settings(f, settings.data.timezone)
     learned, provenance = _fitted_effects(settings, as_of)
     with publish(Path(settings.data.worklists_dir), what="huishou strategy") as out:
         plans = plan_strategy(tables, as_of, cfg, profile, book, progress=True, learned=learned)

@@ -46,6 +46,13 @@ class BookRules:
     grace_days: int
     lender_zone: str
 
+    @classmethod
+    def from_settings(cls, features, timezone: str) -> BookRules:
+        """From params.yaml features (default_dpd, paid_tolerance, settle_share, promise_grace_days) and
+        data.timezone."""
+        f = features
+        return cls(f.default_dpd, f.paid_tolerance, f.settle_share, f.promise_grace_days, timezone)
+
 
 def candidates(
     tables: Mapping[str, pd.DataFrame], day: pd.Timestamp, cfg: StrategySettings, book: BookRules
@@ -457,6 +464,21 @@ def logged_by_stage(
         ).assign(stage=stage)
         for stage in STAGES
     }
+
+
+def learn_from_log(
+    tables: Mapping[str, pd.DataFrame],
+    as_of: pd.Timestamp,
+    cfg: StrategySettings,
+    profile: Profile,
+    book: BookRules,
+    bar=None,
+) -> LearnedEffects:
+    """`learn_effects` on the decisions `plan_strategy` would learn from at `as_of` (its learning cutoff;
+    no collection log: none): what huishou fit-effects publishes for the plans to load."""
+    cutoff = learning_cutoff(as_of, cfg)
+    tables = {"collection_actions": empty_table("collection_actions"), **tables}
+    return learn_effects(logged_by_stage(tables, cutoff, cfg, book), cutoff, cfg, profile, bar)
 
 
 def learn_effects(
