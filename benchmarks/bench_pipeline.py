@@ -15,22 +15,16 @@ import dataclasses
 import json
 import os
 import platform
-import resource
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
+from child import run_step, usage
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"
 RESULTS = HERE / "results"
 START, MONTHS = "2025-01-01", 13  # a young book: most loans are still active at the extract date
-
-
-def _peak_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
 
 
 def _settings():
@@ -238,13 +232,7 @@ PHASES = {
 
 
 def _run_phase(name: str, *args: str) -> dict:
-    cmd = [sys.executable, __file__, "--phase", name, *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"phase {name} failed:\n{proc.stderr[-4000:]}")
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    print(f"  {name:9s} {json.dumps(result)}", flush=True)
-    return result
+    return run_step(__file__, "--phase", name, *args, width=9)
 
 
 def bench_size(n_loans: int) -> dict:
@@ -266,7 +254,7 @@ def main() -> None:
     if ns.phase:
         args = [int(ns.args[0]), Path(ns.args[1])] if ns.phase == "simulate" else [Path(ns.args[0])]
         result = PHASES[ns.phase](*args)
-        result["peak_rss_gib"] = round(_peak_gib(), 3)
+        result["peak_rss_gib"] = round(usage()["peak_rss_gib"], 3)
         print(json.dumps(result))
         return
     report = {

@@ -35,15 +35,12 @@ import sys
 import time
 from pathlib import Path
 
+from child import run_step, usage
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 WORK = HERE / "work"
 RESULTS = HERE / "results"
-
-
-def _usage() -> dict:
-    me = resource.getrusage(resource.RUSAGE_SELF)
-    return {"cpu_s": me.ru_utime + me.ru_stime, "peak_rss_gib": me.ru_maxrss / 2**20}
 
 
 def _params(folder: Path, n_loans: int) -> Path:
@@ -195,10 +192,14 @@ def step_score_dask(folder: Path, model_dir: Path) -> dict:
             tables, as_of, kwargs, cfg, model, {"model_name": "b", "model_version": "0"}, target, client=client
         )
         seconds = time.perf_counter() - t0
-        workers = client.run(_usage)
+        import child
+        import cloudpickle
+
+        cloudpickle.register_pickle_by_value(child)  # the workers do not have benchmarks/ on their path
+        workers = client.run(usage)
     finally:
         close_dask(client)
-    driver = _usage()
+    driver = usage()
     # the floor: booster.predict alone on one partition's rows, all cores
     one = partition_features(tables, 0, partitions_for(tables["applications"], cfg.rows_per_partition), as_of, kwargs)
     x = model.contract.align(one)
@@ -233,13 +234,7 @@ GROWS_WITH_BOOK = ("features",)
 
 
 def _run(name: str, *args) -> dict:
-    cmd = [sys.executable, __file__, "--step", name, *map(str, args)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"step {name} failed:\n{proc.stderr[-4000:]}")
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    print(f"  {name:12s} {json.dumps(result)}", flush=True)
-    return result
+    return run_step(__file__, "--step", name, *args)
 
 
 def _predicted_gib(done: dict, step: str, n: int) -> float | None:
@@ -263,8 +258,8 @@ def main() -> None:
     if ns.step:
         args = [Path(a) if "/" in a else int(a) for a in ns.args]
         result = STEPS[ns.step](*args)
-        result.setdefault("peak_rss_gib", _usage()["peak_rss_gib"])
-        result.setdefault("cpu_s", _usage()["cpu_s"])
+        result.setdefault("peak_rss_gib", usage()["peak_rss_gib"])
+        result.setdefault("cpu_s", usage()["cpu_s"])
         print(json.dumps(result))
         return
 
