@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -290,12 +291,8 @@ def test_exp_run_apply_then_promote_promotes_that_experiments_model(project):
         assert run.info.run_name == "leaves13" and run.data.tags["dvc.experiment"] == "leaves13"
         assert run.data.tags["git.commit"] == _run(["git", "rev-parse", "HEAD"], root, env).stdout.strip()
         assert run.data.params["train.num_leaves"] == "13"
-        cwd = Path.cwd()
-        os.chdir(root)
-        try:
+        with contextlib.chdir(root):
             assert main(["--params", str(root / "params.yaml"), "promote"]) == 0
-        finally:
-            os.chdir(cwd)
         assert str(client.get_model_version_by_alias(name, "champion").version) == str(applied["model_version"])
         model = mlflow.models.get_model_info(f"models:/{name}/{applied['model_version']}")
         assert model.signature is not None and "probability" in str(model.signature.outputs)
@@ -313,11 +310,7 @@ def test_strategy_archives_decisions_and_readout_runs(project):
     root, env = project
     archived = list((root / "data" / "experiments").glob("*/*.parquet"))
     assert archived and {"arm", "propensity", "open_due"} <= set(pd.read_parquet(archived[0]).columns)
-    cwd = Path.cwd()
-    os.chdir(root)
-    try:
+    with contextlib.chdir(root):
         assert main(["--params", str(root / "params.yaml"), "readout"]) == 0
-    finally:
-        os.chdir(cwd)
     result = json.loads((root / "models" / "experiment_readout.json").read_text())
     assert result["decisions_waiting"] + result["decisions_read_out"] == len(pd.read_parquet(archived[0]))
