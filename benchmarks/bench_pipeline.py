@@ -28,13 +28,13 @@ START, MONTHS = "2025-01-01", 13  # a young book: most loans are still active at
 
 
 def _settings():
-    from huishou.config import load_settings
+    from huishou.core.settings import load_settings
 
     return load_settings(HERE.parent / "params.yaml")
 
 
 def phase_simulate(n_loans: int, raw: Path) -> dict:
-    from huishou.io import write_json, write_parquet
+    from huishou.core.io import write_json, write_parquet
     from huishou.simulate import simulate_book
 
     base = _settings().simulate
@@ -71,8 +71,8 @@ def phase_features(raw: Path, warm_runs: int = 3) -> dict:
     import statistics
 
     from huishou.book import raw_paths
+    from huishou.core.io import write_parquet
     from huishou.features import build_features
-    from huishou.io import write_parquet
 
     as_of, _ = _snapshots(raw)
     tables = raw_paths(raw)
@@ -153,7 +153,7 @@ def phase_train(raw: Path) -> dict:
     """LightGBM on a labelled snapshot (features built first, not timed here)."""
     from huishou.book import raw_paths
     from huishou.features import build_features, feature_columns
-    from huishou.train import fit_lightgbm
+    from huishou.risk.train import fit_lightgbm
 
     as_of, t_train = _snapshots(raw)
     frame = build_features(raw_paths(raw), [t_train], **_kwargs(as_of))
@@ -163,8 +163,8 @@ def phase_train(raw: Path) -> dict:
     t0 = time.perf_counter()
     model = fit_lightgbm(frame[~valid_mask], frame[valid_mask], cols, cfg)
     seconds = time.perf_counter() - t0
-    from huishou.drift import build_reference
-    from huishou.train import top_features
+    from huishou.risk.drift import build_reference
+    from huishou.risk.train import top_features
 
     train = frame[~valid_mask]
     top = top_features(model, cfg.reference_features)
@@ -185,10 +185,10 @@ def phase_score(raw: Path) -> dict:
     (TreeSHAP reason codes for the risky bands), and a re-run of the same night (every reason
     carried over by input hash); plus `booster.predict` alone on the same rows, the floor.
     """
-    from huishou.artifacts import load_features
-    from huishou.io import write_parquet
-    from huishou.model import RiskModel
-    from huishou.scoring import ReasonCache, explained_bands, risk_bands, score_frame, score_rows
+    from huishou.core.io import write_parquet
+    from huishou.features import load_features
+    from huishou.risk.model import RiskModel
+    from huishou.risk.scoring import ReasonCache, explained_bands, risk_bands, score_frame, score_rows
 
     s = _settings()
     model = RiskModel.load(raw.parent / "model")
@@ -266,7 +266,7 @@ def main() -> None:
         },
         "sizes": {str(n): bench_size(n) for n in ns.loans},
     }
-    from huishou.io import write_json
+    from huishou.core.io import write_json
 
     write_json(report, ns.out)
     print(f"wrote {ns.out}")

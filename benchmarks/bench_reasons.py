@@ -44,7 +44,7 @@ def top3(contrib: np.ndarray, names: np.ndarray) -> list[frozenset]:
 
 
 def measure(snapshot: pd.Timestamp, tables, kwargs, model, cfg) -> dict:
-    from huishou.scoring import features_local, risk_bands, row_hashes, score_frame
+    from huishou.risk.scoring import features_local, risk_bands, row_hashes, score_frame
 
     base = features_local(tables, snapshot, kwargs).set_index("loan_id")
     p = score_frame(model, base)
@@ -108,9 +108,9 @@ def main() -> None:
     ns = parser.parse_args()
 
     from huishou.book.files import raw_paths
-    from huishou.config import load_settings
-    from huishou.io import read_json, write_json
-    from huishou.model import RiskModel
+    from huishou.core.io import read_json, write_json
+    from huishou.core.settings import load_settings
+    from huishou.risk.model import RiskModel
 
     settings = load_settings(ROOT / "params.yaml")
     raw = ROOT / settings.data.raw_dir

@@ -102,8 +102,8 @@ def _book(folder: Path):
     import pandas as pd
 
     from huishou.book.files import raw_paths
-    from huishou.config import load_settings
-    from huishou.io import read_json
+    from huishou.core.io import read_json
+    from huishou.core.settings import load_settings
 
     settings = load_settings(folder / "params.yaml")
     as_of = pd.Timestamp(read_json(folder / "raw" / "manifest.json")["as_of"])
@@ -112,7 +112,7 @@ def _book(folder: Path):
 
 def step_anchor(folder: Path) -> dict:
     """One DuckDB GROUP BY pass over the installments (count and sums per loan)."""
-    from huishou.engine import duckdb_connect
+    from huishou.core.engine import duckdb_connect
 
     _, tables, _ = _book(folder)
     con = duckdb_connect(memory_limit="2GB", preserve_insertion_order=False)
@@ -130,7 +130,7 @@ def step_features(folder: Path) -> dict:
     """The local feature build of every active loan at the extract date (what `huishou score` runs)."""
     import pandas as pd
 
-    from huishou.scoring import features_local
+    from huishou.risk.scoring import features_local
 
     settings, tables, as_of = _book(folder)
     rows = pd.read_parquet(tables["installments"], columns=["loan_id"]).shape[0]
@@ -144,9 +144,9 @@ def step_train(folder: Path, model_dir: Path) -> dict:
     """The model every size is scored with: LightGBM on a labelled snapshot of this book, with its reference."""
     import pandas as pd
 
-    from huishou.drift import build_reference
     from huishou.features import build_features, feature_columns
-    from huishou.train import fit_lightgbm, top_features
+    from huishou.risk.drift import build_reference
+    from huishou.risk.train import fit_lightgbm, top_features
 
     settings, tables, as_of = _book(folder)
     t_train = as_of - pd.Timedelta(days=settings.features.horizon_days + 1)
@@ -175,9 +175,9 @@ def step_score_dask(folder: Path, model_dir: Path) -> dict:
     import numpy as np
 
     from huishou.book.buckets import partitions_for
-    from huishou.engine import close_dask, dask_client
-    from huishou.model import RiskModel
-    from huishou.scoring import partition_features, score_dask
+    from huishou.core.engine import close_dask, dask_client
+    from huishou.risk.model import RiskModel
+    from huishou.risk.scoring import partition_features, score_dask
 
     settings, tables, as_of = _book(folder)
     cfg = settings.score
@@ -304,7 +304,7 @@ def main() -> None:
         "skipped": skipped,
         "time_exponents": exponents,
     }
-    from huishou.io import write_json
+    from huishou.core.io import write_json
 
     write_json(report, ns.out)
     _plot(report, Path(ns.out).with_suffix(".png"))

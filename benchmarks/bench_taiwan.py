@@ -22,12 +22,12 @@ from sklearn.metrics import roc_auc_score
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from huishou.artifacts import DICTIONARY_FILE, evaluation_dir, load_features, model_path  # noqa: E402
-from huishou.config import load_settings  # noqa: E402
-from huishou.features import feature_columns  # noqa: E402
-from huishou.io import read_json, write_json  # noqa: E402
-from huishou.model import RiskModel  # noqa: E402
-from huishou.train import fit_lightgbm  # noqa: E402
+from huishou.core.io import read_json, write_json  # noqa: E402
+from huishou.core.paths import DICTIONARY_FILE, evaluation_dir, model_path  # noqa: E402
+from huishou.core.settings import load_settings  # noqa: E402
+from huishou.features import feature_columns, load_features  # noqa: E402
+from huishou.risk.model import RiskModel  # noqa: E402
+from huishou.risk.train import fit_lightgbm  # noqa: E402
 
 LABEL = "default.payment.next.month"
 PROTECTED = ("SEX", "MARRIAGE")

@@ -52,7 +52,7 @@ def prepare(folder: Path, collectors: int, per_collector: int = 3) -> tuple[Path
     import dataclasses as dc
 
     from huishou.compliance import Profile
-    from huishou.config import load_settings
+    from huishou.core.settings import load_settings
     from huishou.simulate import simulate_book
     from huishou.strategy import BookRules, worklist
     from huishou.strategy.plan import plan_day

@@ -7,9 +7,9 @@ import pandas as pd
 
 from huishou.book.contracts import empty_table
 from huishou.compliance import Profile
-from huishou.config import load_settings
+from huishou.core.settings import load_settings
+from huishou.core.vocab import CONTACTS
 from huishou.strategy.context import CONTEXT_FEATURES, RULE_COLUMNS
-from huishou.vocab import CONTACTS
 
 D = pd.Timestamp
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from huishou.config import Settings, load_settings
+from huishou.core.settings import Settings, load_settings
 from huishou.features import assign_split, build_features
 from huishou.simulate import simulate_book
 
@@ -35,6 +35,51 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "e2e" not in item.keywords:
             item.add_marker(pytest.mark.unit)
+
+
+@pytest.fixture(scope="session")
+def dvc_project():
+    """Make a folder a small copy of this repository, ready for `dvc repro`: the source, dvc.yaml and params.yaml
+    (changed in place by `edit`), a git repository with one commit, DVC initialised (with the offline plots page
+    when `plots`), MLflow in a sqlite file inside it. Returns the environment to run commands with."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    import yaml
+
+    def run(args, root, env):
+        proc = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, f"{args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+
+    def make(root: Path, edit=None, plots: bool = False) -> dict:
+        shutil.copytree(ROOT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copy(ROOT / "dvc.yaml", root / "dvc.yaml")
+        params = yaml.safe_load((ROOT / "params.yaml").read_text())
+        if edit is not None:
+            edit(params)
+        (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        (root / ".gitignore").write_text("mlflow.db\nmlartifacts/\n")
+        env = os.environ | {
+            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+            "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@example.org",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@example.org",
+        }
+        run(["git", "init", "-q"], root, env)
+        run(["dvc", "init", "-q"], root, env)
+        run(["dvc", "config", "core.analytics", "false"], root, env)
+        if plots:
+            shutil.copytree(ROOT / ".dvc" / "plots", root / ".dvc" / "plots")  # the by-model template + offline page
+            run(["dvc", "config", "plots.html_template", "plots/offline.html"], root, env)
+        run(["git", "add", "-A"], root, env)
+        run(["git", "commit", "-qm", "init"], root, env)
+        return env
+
+    return make
 
 
 @pytest.fixture(scope="session")

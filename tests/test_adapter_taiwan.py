@@ -12,7 +12,7 @@ from huishou.book.contracts import Contract
 from huishou.book.mapping import apply_mapping, load_mapping
 from huishou.book.plugins import builtin_mappings
 from huishou.book.validation import validate_book
-from huishou.config import load_settings
+from huishou.core.settings import load_settings
 from huishou.features import build_features
 
 from conftest import ROOT
@@ -89,7 +89,7 @@ def test_adapted_book_runs_through_features_with_the_label_as_target(source, tmp
 
 
 def test_a_missing_source_column_is_named(tmp_path, source):
-    from huishou.errors import DataValidationError
+    from huishou.core.errors import DataValidationError
 
     with pytest.raises(DataValidationError, match="PAY_AMT3"):
         adapt(source.drop(columns=["PAY_AMT3"]), tmp_path)

@@ -1,4 +1,5 @@
-"""The house rules, checked on the source: imports point down, stages are reached only through the CLI,
+"""The house rules, checked on the source: the package is a stack of rooms and imports point down it, stages
+are reached only through the CLI,
 MLflow lives in one module, the simulator's truth is read by the evaluation stages only, and dvc.yaml
 lists exactly the code and params each stage runs on.
 
@@ -22,8 +23,25 @@ from import_graph import PACKAGE, closure, cycles, graph, modules, stage_code_de
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
-LEAVES = {"huishou.errors", "huishou.vocab", "huishou.config", "huishou.io"}
-LEAF_MAY_IMPORT = {"huishou.config": {"huishou.errors"}, "huishou.io": {"huishou.errors"}}  # raise user errors
+# The rooms, bottom to top: a module may import its own room and the rooms below it, never one above.
+ROOMS = (
+    "core",  # the platform: errors, vocabulary, settings, files, clock, engines, plots, paths, tracking
+    "book",  # the raw tables: contracts, validation, sources, mappings
+    "simulate",  # the simulated book and its truth
+    "features",  # point-in-time features
+    "risk",  # the overdue-risk model: training, scorecard, explanations, metrics, drift, report, scoring
+    "compliance",  # the rule profiles with their sources
+    "strategy",  # collection decisions: context, effects, plans, assignment, worklists, evaluation
+    "portfolio",  # roll rates, vintages, cure and recovery, operations KPIs
+    "workbench",  # the collectors' web app
+    "stages",  # one file per command
+)
+TOP = {"huishou", "huishou.cli", "huishou.__main__", "huishou.api"}  # the only modules outside a room
+LEAVES = {"huishou.core.errors", "huishou.core.vocab", "huishou.core.settings", "huishou.core.io", "huishou.core.clock"}
+LEAF_MAY_IMPORT = {  # to raise user errors
+    "huishou.core.settings": {"huishou.core.errors"},
+    "huishou.core.io": {"huishou.core.errors"},
+}
 TRUTH_READERS = {
     "huishou.book.truth",
     "huishou.stages.simulate",
@@ -50,6 +68,7 @@ def layer_violations(src: Path) -> list[str]:
     """Every broken layering rule under `src`, in words (empty when the house is in order)."""
     g = graph(src)
     out = [f"import cycle: {' <-> '.join(c)}" for c in cycles(g)]
+    out += room_violations(g)
     for mod, deps in sorted(g.items()):
         is_stage = mod.startswith(f"{PACKAGE}.stages") or mod == f"{PACKAGE}.cli"
         stage_deps = {d for d in deps if d.startswith(f"{PACKAGE}.stages.")}
@@ -61,10 +80,34 @@ def layer_violations(src: Path) -> list[str]:
             out.append(f"leaf {mod} imports {sorted(deps - LEAF_MAY_IMPORT.get(mod, set()) - {PACKAGE})}")
     for mod, path in modules(src).items():
         names = _imported_names(path)
-        if mod != f"{PACKAGE}.tracking" and any(n == "mlflow" or n.startswith("mlflow.") for n in names):
-            out.append(f"{mod} imports mlflow (only huishou.tracking may)")
+        if mod != f"{PACKAGE}.core.tracking" and any(n == "mlflow" or n.startswith("mlflow.") for n in names):
+            out.append(f"{mod} imports mlflow (only huishou.core.tracking may)")
         if mod not in TRUTH_READERS and f"{PACKAGE}.book.truth" in names:
             out.append(f"{mod} imports the simulator's truth")
+    return out
+
+
+def room_of(mod: str) -> str | None:
+    parts = mod.split(".")
+    return parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in ROOMS) else None
+
+
+def room_violations(g: dict[str, set[str]]) -> list[str]:
+    """A module outside the rooms (beyond cli, __main__ and api), or an import up the stack of rooms."""
+    out = []
+    for mod, deps in sorted(g.items()):
+        room = room_of(mod)
+        if room is None:
+            if mod not in TOP:
+                out.append(f"{mod} stands outside the rooms {list(ROOMS)}")
+            continue
+        if room not in ROOMS:
+            out.append(f"{mod} is in an unknown room '{room}' (add it to ROOMS, in its place)")
+            continue
+        for dep in sorted(deps):
+            other = room_of(dep)
+            if other in ROOMS and ROOMS.index(other) > ROOMS.index(room):
+                out.append(f"{mod} ({room}) imports {dep} ({other}), a room above it")
     return out
 
 
@@ -115,7 +158,7 @@ def test_dvc_only_the_evaluation_stages_depend_on_truth():
 
 def test_no_other_module_names_the_truth_folder():
     # the settings define the folder, the simulator writes it, the CLI's help says so
-    allowed = TRUTH_READERS | {"huishou.config", "huishou.cli", "huishou.simulate.book"}
+    allowed = TRUTH_READERS | {"huishou.core.settings", "huishou.cli", "huishou.simulate.book"}
     offenders = [
         m
         for m, p in modules(SRC).items()
@@ -162,36 +205,51 @@ def tree(tmp_path) -> Path:
 
 
 def test_a_planted_cycle_is_found_even_inside_a_function(tree):
-    model = tree / PACKAGE / "model.py"  # explain imports model; model now imports explain, late
-    model.write_text(model.read_text() + "\n\ndef _late():\n    from huishou.explain import reason_codes\n")
+    model = tree / PACKAGE / "risk" / "model.py"  # explain imports model; model now imports explain, late
+    model.write_text(model.read_text() + "\n\ndef _late():\n    from huishou.risk.explain import reason_codes\n")
     found = layer_violations(tree)
-    assert any(v.startswith("import cycle:") and "huishou.explain" in v and "huishou.model" in v for v in found)
+    assert any(
+        v.startswith("import cycle:") and "huishou.risk.explain" in v and "huishou.risk.model" in v for v in found
+    )
 
 
 def test_a_library_importing_a_stage_is_found(tree):
-    metrics = tree / PACKAGE / "metrics.py"
+    metrics = tree / PACKAGE / "risk" / "metrics.py"
     metrics.write_text(metrics.read_text() + "\nfrom huishou.stages import train as _t\n")
-    assert any("library huishou.metrics imports stage" in v for v in layer_violations(tree))
+    assert any("library huishou.risk.metrics imports stage" in v for v in layer_violations(tree))
 
 
 def test_mlflow_outside_tracking_is_found(tree):
-    explain = tree / PACKAGE / "explain.py"
+    explain = tree / PACKAGE / "risk" / "explain.py"
     explain.write_text(explain.read_text() + "\nimport mlflow.pyfunc\n")
-    assert "huishou.explain imports mlflow (only huishou.tracking may)" in layer_violations(tree)
+    assert "huishou.risk.explain imports mlflow (only huishou.core.tracking may)" in layer_violations(tree)
 
 
 def test_truth_read_by_a_training_module_is_found(tree):
-    train = tree / PACKAGE / "train.py"
+    train = tree / PACKAGE / "risk" / "train.py"
     train.write_text(train.read_text() + "\nfrom huishou.book import truth as _truth\n")
-    assert "huishou.train imports the simulator's truth" in layer_violations(tree)
+    assert "huishou.risk.train imports the simulator's truth" in layer_violations(tree)
+
+
+def test_an_import_up_the_rooms_is_found(tree):
+    """features sit below the risk model: a feature module reaching up for the model breaks the stack."""
+    build = tree / PACKAGE / "features" / "build.py"
+    build.write_text(build.read_text() + "\n\ndef _late():\n    from huishou.risk.model import RiskModel\n")
+    found = layer_violations(tree)
+    assert "huishou.features.build (features) imports huishou.risk.model (risk), a room above it" in found
+
+
+def test_a_loose_module_at_the_top_is_found(tree):
+    (tree / PACKAGE / "helpers.py").write_text("X = 1\n")
+    assert any(v.startswith("huishou.helpers stands outside the rooms") for v in layer_violations(tree))
 
 
 def test_a_missing_code_dep_or_param_in_dvc_yaml_is_found():
     dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
-    dvc["stages"]["score"]["deps"].remove("src/huishou/explain.py")
+    dvc["stages"]["score"]["deps"].remove("src/huishou/risk/explain.py")
     dvc["stages"]["strategy"]["params"].remove("features.default_dpd")
     found = dvc_violations(dvc, SRC, ROOT)
-    assert any(v.startswith("score: code deps missing ['src/huishou/explain.py']") for v in found)
+    assert any(v.startswith("score: code deps missing ['src/huishou/risk/explain.py']") for v in found)
     assert any(v.startswith("strategy: params") for v in found)
 
 
@@ -199,7 +257,7 @@ def test_a_new_import_makes_the_dvc_deps_stale(tree):
     """Code deps follow imports transitively: a module newly imported deep down is a new dep of the stage."""
     before = stage_code_deps(tree, "validate", tree)
     contracts = tree / PACKAGE / "book" / "contracts.py"
-    contracts.write_text(contracts.read_text() + "\nfrom huishou import drift as _drift\n")
+    contracts.write_text(contracts.read_text() + "\nfrom huishou.risk import drift as _drift\n")
     after = stage_code_deps(tree, "validate", tree)
-    assert set(after) - set(before) == {f"{PACKAGE}/drift.py"}
-    assert closure(graph(tree), f"{PACKAGE}.stages.validate") >= {f"{PACKAGE}.drift"}
+    assert set(after) - set(before) == {f"{PACKAGE}/risk/__init__.py", f"{PACKAGE}/risk/drift.py"}
+    assert closure(graph(tree), f"{PACKAGE}.stages.validate") >= {f"{PACKAGE}.risk.drift"}

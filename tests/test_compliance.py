@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from huishou.compliance import RULES, Profile, evaluate, violations
-from huishou.config import load_settings
+from huishou.core.settings import load_settings
+from huishou.core.vocab import ACTIONS, CONTACTS, STAGE_ACTIONS
 from huishou.strategy.context import decision_context
-from huishou.vocab import ACTIONS, CONTACTS, STAGE_ACTIONS
 
 from builders import CN, US, action, application, book, ctx_row, preference, profile, random_ctx, schedule
 

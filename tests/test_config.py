@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from huishou.config import ParamsView, load_settings, read_params, settings_from_dict
-from huishou.errors import ConfigError
+from huishou.core.errors import ConfigError
+from huishou.core.settings import ParamsView, load_settings, read_params, settings_from_dict
 
 from conftest import ROOT
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from huishou.metrics import (
+from huishou.risk.metrics import (
     calibration_table,
     classification_metrics,
     expected_calibration_error,
@@ -14,7 +14,7 @@ from huishou.metrics import (
     lift_at,
     lift_table,
 )
-from huishou.model import Calibrator
+from huishou.risk.model import Calibrator
 
 Y = np.array([1, 1, 0, 1, 0, 0, 0, 0])
 P = np.array([0.9, 0.8, 0.7, 0.6, 0.4, 0.3, 0.2, 0.1])

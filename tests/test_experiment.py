@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from huishou.compliance import Profile, evaluate
+from huishou.core.vocab import ACTIONS, AUTO
 from huishou.strategy.experiment import (
     assign_arms,
     detectable_difference,
@@ -20,7 +21,6 @@ from huishou.strategy.experiment import (
 from huishou.strategy.plan import candidates, plan_strategy, recovered_share, stake
 from huishou.strategy.policy_eval import ladder_choice
 from huishou.strategy.truth_eval import true_paid, true_values
-from huishou.vocab import ACTIONS, AUTO
 from workbench_helpers import book_rules
 
 SHARES = {"champion": 0.6, "challenger": 0.1, "ladder": 0.2, "random_lawful": 0.1}  # as params.yaml

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from huishou import io as hio
 from huishou.cli import main
-from huishou.errors import ModelIntegrityError
-from huishou.model import RiskModel
+from huishou.core import io as hio
+from huishou.core.errors import ModelIntegrityError
+from huishou.risk.model import RiskModel
 
 from builders import action, application, book, callback, schedule
 from conftest import ROOT
@@ -246,10 +246,10 @@ def test_a_split_without_both_classes_is_a_clear_error(tmp_path, monkeypatch, ca
 def saved_models(tmp_path_factory, features):
     import dataclasses
 
-    from huishou.config import load_settings
-    from huishou.drift import build_reference
+    from huishou.core.settings import load_settings
     from huishou.features import feature_columns
-    from huishou.train import fit_lightgbm, fit_logistic
+    from huishou.risk.drift import build_reference
+    from huishou.risk.train import fit_lightgbm, fit_logistic
 
     cfg = dataclasses.replace(load_settings(ROOT / "params.yaml").train, num_boost_round=30)
     cols = feature_columns(features)
@@ -386,7 +386,7 @@ def test_a_path_with_quotes_and_sql_is_read_as_a_path(tmp_path, monkeypatch, cap
     for name, frame in tables.items():
         frame.to_parquet(evil / f"{name}.parquet", index=False)
     from huishou.book.files import raw_paths
-    from huishou.config import load_settings
+    from huishou.core.settings import load_settings
 
     f = load_settings(ROOT / "params.yaml").features
     frame = build_features(raw_paths(evil), [pd.Timestamp("2025-04-01")], **f.build_kwargs(pd.Timestamp(AS_OF)))

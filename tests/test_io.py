@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from huishou import io as hio
-from huishou.errors import BusyError
+from huishou.core import io as hio
+from huishou.core.errors import BusyError
 
 WRITER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from huishou.io import publish
+    from huishou.core.io import publish
 
     target, version, n, pause = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
     with publish(target) as out:

@@ -12,10 +12,10 @@ import pytest
 
 from huishou.book.contracts import Contract
 from huishou.book.validation import validate_book
-from huishou.config import load_settings
-from huishou.errors import ConfigError, DataValidationError
-from huishou.explain import reason_codes
+from huishou.core.errors import ConfigError, DataValidationError
+from huishou.core.settings import load_settings
 from huishou.features import build_features, feature_columns, feature_dictionary
+from huishou.risk.explain import reason_codes
 
 from builders import D, application, book, schedule
 from conftest import ROOT
@@ -162,7 +162,7 @@ def extended(book, settings):
 
 
 def test_declared_columns_flow_into_the_model_reasons_and_scorecard(extended):
-    from huishou.train import fit_lightgbm, fit_scorecard_model
+    from huishou.risk.train import fit_lightgbm, fit_scorecard_model
 
     s, _, frame = extended
     cols = feature_columns(frame)

@@ -16,8 +16,8 @@ import yaml
 from huishou.book.contracts import Contract
 from huishou.book.mapping import apply_mapping, load_mapping
 from huishou.cli import main
-from huishou.config import load_settings
-from huishou.errors import ConfigError, DataValidationError
+from huishou.core.errors import ConfigError, DataValidationError
+from huishou.core.settings import load_settings
 
 from conftest import ROOT
 

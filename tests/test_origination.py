@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from huishou.cli import main
-from huishou.config import load_settings
+from huishou.core.settings import load_settings
 from huishou.features import build_features
 
 from builders import D, application, book, callback, schedule

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from huishou.vocab import STAGES
+from huishou.core.vocab import STAGES
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,30 +29,13 @@ def _run(args, cwd, env):
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
+def project(tmp_path_factory, dvc_project):
+    def small(params):
+        params["simulate"]["n_borrowers"] = 3000
+        params["train"]["num_boost_round"] = 150
+
     root = tmp_path_factory.mktemp("project")
-    shutil.copytree(ROOT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "dvc.yaml", root / "dvc.yaml")
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["simulate"]["n_borrowers"] = 3000
-    params["train"]["num_boost_round"] = 150
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    (root / ".gitignore").write_text("mlflow.db\nmlartifacts/\n")
-    env = os.environ | {
-        "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
-        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.org",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.org",
-    }
-    _run(["git", "init", "-q"], root, env)
-    _run(["dvc", "init", "-q"], root, env)
-    _run(["dvc", "config", "core.analytics", "false"], root, env)
-    shutil.copytree(ROOT / ".dvc" / "plots", root / ".dvc" / "plots")  # the by-model template (+ offline page)
-    _run(["dvc", "config", "plots.html_template", "plots/offline.html"], root, env)
-    _run(["git", "add", "-A"], root, env)
-    _run(["git", "commit", "-qm", "init"], root, env)
+    env = dvc_project(root, small, plots=True)
     _run(["dvc", "repro"], root, env)
     return root, env
 
@@ -78,7 +61,7 @@ def test_registry_pyfunc_returns_probabilities_and_promotion_works(project):
         import mlflow
 
         from huishou.cli import main
-        from huishou.config import load_settings
+        from huishou.core.settings import load_settings
 
         settings = load_settings(root / "params.yaml")
         name = settings.tracking.registered_model
@@ -196,34 +179,18 @@ def test_mlflow_holds_aggregates_not_loan_or_borrower_rows(project):
     assert checked >= 5
 
 
-def test_a_book_without_a_collection_log_runs_dvc_repro_to_the_end(tmp_path):
+def test_a_book_without_a_collection_log_runs_dvc_repro_to_the_end(tmp_path, dvc_project):
     """No collection log: the strategy plans by the cold-start policy (lawful, propensities logged), says so,
     and every stage of `dvc repro` runs."""
+
+    def no_log(params):
+        params["simulate"] |= {"n_borrowers": 1500, "write_collection_log": False}
+        params["train"]["num_boost_round"] = 60
+
     root = tmp_path / "no_log"
     root.mkdir()
-    shutil.copytree(ROOT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "dvc.yaml", root / "dvc.yaml")
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["simulate"] |= {"n_borrowers": 1500, "write_collection_log": False}
-    params["train"]["num_boost_round"] = 60
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    (root / ".gitignore").write_text("mlflow.db\nmlartifacts/\n")
-    env = os.environ | {
-        "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
-        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'm.db'}",
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.org",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.org",
-    }
-    for cmd in (
-        ["git", "init", "-q"],
-        ["dvc", "init", "-q"],
-        ["git", "add", "-A"],
-        ["git", "commit", "-qm", "init"],
-        ["dvc", "repro"],
-    ):
-        _run(cmd, root, env)
+    env = dvc_project(root, no_log)
+    _run(["dvc", "repro"], root, env)
     assert not (root / "data" / "raw" / "collection_actions.parquet").exists()
     metrics = json.loads((root / "data" / "worklists" / "strategy_metrics.json").read_text())
     assert all("cold-start policy" in metrics["off_policy"][stage]["skipped"] for stage in STAGES)

@@ -10,14 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from huishou import io as hio
 from huishou.book.files import raw_paths
 from huishou.cli import main
-from huishou.config import load_settings
-from huishou.drift import bin_shares, build_reference, drift_report, psi
+from huishou.core import io as hio
+from huishou.core.settings import load_settings
 from huishou.features import feature_columns
-from huishou.scoring import features_local, reason_key, risk_bands, row_hashes, score_dask, score_rows
-from huishou.train import fit_lightgbm, fit_lightgbm_dask
+from huishou.risk.drift import bin_shares, build_reference, drift_report, psi
+from huishou.risk.scoring import features_local, reason_key, risk_bands, row_hashes, score_dask, score_rows
+from huishou.risk.train import fit_lightgbm, fit_lightgbm_dask
 
 SNAPSHOT = "2025-10-01"
 
@@ -165,7 +165,7 @@ def test_a_book_larger_than_a_partition_is_scored_one_partition_at_a_time(worksp
 def test_reason_codes_are_reused_only_for_unchanged_inputs(workspace, settings):
     """A loan whose model inputs hash the same keeps the earlier run's reasons; one whose inputs changed
     is explained again (the earlier reasons are planted wrong to tell the two apart)."""
-    from huishou.scoring import ReasonCache, explained_bands
+    from huishou.risk.scoring import ReasonCache, explained_bands
 
     root, model = workspace
     tables = raw_paths(root / "data" / "raw")

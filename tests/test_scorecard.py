@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from huishou.config import load_settings
+from huishou.core.settings import load_settings
 from huishou.features import feature_columns
-from huishou.metrics import ks_statistic, lift_table
-from huishou.scorecard import ScorecardModel, fit_scorecard, points_shortfall, select_features
+from huishou.risk.metrics import ks_statistic, lift_table
+from huishou.risk.scorecard import ScorecardModel, fit_scorecard, points_shortfall, select_features
 
 CFG = load_settings("params.yaml").scorecard
 
@@ -81,8 +81,8 @@ def test_points_shortfall_is_zero_in_the_best_bin_and_positive_elsewhere(card, f
 
 
 def test_reason_codes_for_both_models_are_plain_words(card, features):
-    from huishou.explain import REASONS, reason_codes
-    from huishou.model import Calibrator, FeatureContract, RiskModel
+    from huishou.risk.explain import REASONS, reason_codes
+    from huishou.risk.model import Calibrator, FeatureContract, RiskModel
 
     model, _ = card
     wrapped = RiskModel("scorecard", model, Calibrator("none"), FeatureContract.from_frame(features, model.variables))

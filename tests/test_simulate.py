@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from huishou.core.vocab import ACTIONS
 from huishou.simulate import legacy_policy_probs, simulate_book
-from huishou.vocab import ACTIONS
 
 from conftest import features_for, small_settings
 
@@ -121,7 +121,7 @@ def test_a_book_larger_than_a_chunk_is_simulated_and_written_chunk_by_chunk(tmp_
     import pyarrow.parquet as pq
 
     from huishou.cli import main
-    from huishou.config import load_settings
+    from huishou.core.settings import load_settings
     from huishou.simulate import book_chunks
 
     root = Path(__file__).resolve().parents[1]

@@ -151,7 +151,7 @@ def test_zoned_database_timestamps_become_the_lenders_local_time(postgres, tmp_p
         },
     )
     from huishou.book.source import BookSource
-    from huishou.config import load_settings
+    from huishou.core.settings import load_settings
 
     read, _ = BookSource.from_settings(load_settings(tmp_path / "params.yaml").data).read()
     assert read["applications"].loc[0, "disbursed_at"] == pd.Timestamp("2025-01-01 10:00")

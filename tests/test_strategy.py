@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from huishou.compliance import Profile, evaluate, violations
-from huishou.config import load_settings
+from huishou.core.settings import load_settings
+from huishou.core.vocab import ACTIONS, STAGE_ACTIONS, STAGES
 from huishou.strategy import AUTO, BookRules, plan_day, values_matrix, worklist
 from huishou.strategy.assign import exact, greedy, plan
 from huishou.strategy.complaints import contact_examples, fit_complaint_model
@@ -21,7 +22,6 @@ from huishou.strategy.context import logged_decisions
 from huishou.strategy.effects import fit_effect_model
 from huishou.strategy.plan import cold_start, plan_strategy, promise_model
 from huishou.strategy.policy_eval import ips_dr, ladder_choice, ladder_plan
-from huishou.vocab import ACTIONS, STAGE_ACTIONS, STAGES
 
 from builders import CN, US, ctx_row, random_ctx
 
@@ -411,7 +411,7 @@ def test_effect_models_fitted_on_their_own_schedule_plan_as_if_fitted_now(book, 
     """huishou fit-effects saves the effect models (native text + effects.json) and the nightly plan loads
     them: the same plans as with the models in memory; a changed file is refused; the plan refuses models
     learnt after its cutoff or older than strategy.effect_max_age_days."""
-    from huishou.errors import ModelIntegrityError
+    from huishou.core.errors import ModelIntegrityError
     from huishou.stages.strategy import _fitted_effects
     from huishou.strategy.effects import LearnedEffects
     from huishou.strategy.plan import learn_from_log, learning_cutoff
@@ -511,8 +511,8 @@ def test_strategy_builds_are_registered_and_promoted_with_a_comparison(tmp_path,
 
     import mlflow
 
+    from huishou.core.tracking import register_strategy
     from huishou.stages import promote as promote_stage
-    from huishou.tracking import register_strategy
 
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)

@@ -7,11 +7,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from huishou.config import load_settings
-from huishou.errors import FeatureMismatchError
+from huishou.core.errors import FeatureMismatchError
+from huishou.core.settings import load_settings
 from huishou.features import feature_columns
-from huishou.model import RiskModel
-from huishou.train import fit_lightgbm, fit_logistic
+from huishou.risk.model import RiskModel
+from huishou.risk.train import fit_lightgbm, fit_logistic
 
 FAST = dataclasses.replace(load_settings("params.yaml").train, num_boost_round=60, early_stopping_rounds=20)
 
@@ -94,8 +94,8 @@ def test_num_threads_reaches_lightgbm_and_does_not_change_the_scores(features, f
 
 
 def test_negative_num_threads_is_refused():
-    from huishou.config import read_params, settings_from_dict
-    from huishou.errors import ConfigError
+    from huishou.core.errors import ConfigError
+    from huishou.core.settings import read_params, settings_from_dict
 
     raw = read_params("params.yaml")
     raw["score"]["num_threads"] = -1

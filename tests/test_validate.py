@@ -11,8 +11,8 @@ import pytest
 from huishou.book.contracts import Contract
 from huishou.book.validation import validate_book
 from huishou.cli import main
-from huishou.errors import DataValidationError
-from huishou.io import write_parquet
+from huishou.core.errors import DataValidationError
+from huishou.core.io import write_parquet
 
 from conftest import ROOT_SETTINGS
 

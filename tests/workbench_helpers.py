@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from huishou.compliance import Profile
-from huishou.config import Settings
+from huishou.core.settings import Settings
 from huishou.simulate.people import contact_details
 from huishou.strategy import BookRules, worklist
 from huishou.strategy.plan import plan_day

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
 
-from huishou.errors import UserError
+from huishou.core.errors import UserError
 
 
 def _score_options(p: argparse.ArgumentParser) -> None:
@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     options = {k: v for k, v in vars(args).items() if k not in {"command", "params"}}
     cmd = COMMANDS[args.command]
     # imported here, not at the top, so that `huishou --help` does not load pandas
-    from huishou.config import ParamsView, load_settings
+    from huishou.core.settings import ParamsView, load_settings
 
     started = time.perf_counter()
     try:

@@ -19,9 +19,9 @@ from tqdm.auto import tqdm
 
 from huishou.book.contracts import DEFAULT, KEYS, Contract, validate_table
 from huishou.book.validation import MAX_SHOWN, validate_book
-from huishou.engine import duckdb_connect
-from huishou.errors import DataValidationError
-from huishou.vocab import REQUIRED_TABLES
+from huishou.core.engine import duckdb_connect
+from huishou.core.errors import DataValidationError
+from huishou.core.vocab import REQUIRED_TABLES
 
 
 def bucket_book(tables: Mapping[str, Path], n_parts: int, folder: Path, memory_limit: str | None = None) -> dict:

@@ -14,8 +14,16 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from huishou.errors import DataValidationError
-from huishou.vocab import ACTIONS, ANSWERED_BY, APPLICATION_STATUSES, CONTACTS, OUTCOMES, POLICY_STAGES, PREFERENCES
+from huishou.core.errors import DataValidationError
+from huishou.core.vocab import (
+    ACTIONS,
+    ANSWERED_BY,
+    APPLICATION_STATUSES,
+    CONTACTS,
+    OUTCOMES,
+    POLICY_STAGES,
+    PREFERENCES,
+)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import duckdb
 import pyarrow as pa
 
-from huishou.errors import ConfigError, DataValidationError
+from huishou.core.errors import ConfigError, DataValidationError
 
 KINDS = ("duckdb", "postgres")
 _QUERY = re.compile(r"^\s*(select|with)\b", re.IGNORECASE)

@@ -13,9 +13,9 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from huishou.errors import DataValidationError
-from huishou.io import file_md5, read_json
-from huishou.vocab import ALL_TABLES
+from huishou.core.errors import DataValidationError
+from huishou.core.io import file_md5, read_json
+from huishou.core.vocab import ALL_TABLES
 
 REPORT_NAME = "report.json"
 MANIFEST = "manifest.json"

@@ -39,8 +39,8 @@ import yaml
 from huishou.book import database
 from huishou.book.contracts import Contract
 from huishou.book.database import quote_identifier
-from huishou.errors import ConfigError, DataValidationError
-from huishou.vocab import ALL_TABLES, REQUIRED_TABLES
+from huishou.core.errors import ConfigError, DataValidationError
+from huishou.core.vocab import ALL_TABLES, REQUIRED_TABLES
 
 RULES = ("reject", "clip", "drop")
 _CAST = {"int": "Int64", "float": "float64", "str": "str", "bool": "boolean", "category": "str"}

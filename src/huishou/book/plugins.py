@@ -15,7 +15,7 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from huishou.errors import ConfigError
+from huishou.core.errors import ConfigError
 
 MAPPINGS = Path(__file__).parent / "mappings"
 GROUP = "huishou.adapters"

@@ -28,9 +28,9 @@ import pyarrow as pa
 from huishou.book import database
 from huishou.book.contracts import KEYS
 from huishou.book.files import assert_validated, parse_as_of, raw_paths, read_manifest, read_raw, read_table
-from huishou.errors import ConfigError, DataValidationError
-from huishou.io import file_md5, read_json
-from huishou.vocab import ALL_TABLES, REQUIRED_TABLES
+from huishou.core.errors import ConfigError, DataValidationError
+from huishou.core.io import file_md5, read_json
+from huishou.core.vocab import ALL_TABLES, REQUIRED_TABLES
 
 SOURCES = ("parquet", *database.KINDS)
 # the event time of each table: rows on or after the extract date are not in the book yet

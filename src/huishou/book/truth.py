@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from huishou.errors import DataValidationError
-from huishou.io import write_parquet
+from huishou.core.errors import DataValidationError
+from huishou.core.io import write_parquet
 
 ORACLE = "oracle.parquet"
 

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 import pandas as pd
 
 from huishou.book.contracts import DEFAULT, Contract, complete_columns, row_keys, validate_table
-from huishou.errors import DataValidationError
-from huishou.vocab import ALL_TABLES, OUTCOMES_BY_ACTION, REQUIRED_TABLES
+from huishou.core.errors import DataValidationError
+from huishou.core.vocab import ALL_TABLES, OUTCOMES_BY_ACTION, REQUIRED_TABLES
 
 MAX_SHOWN = 5
 MONTH = pd.Timedelta(days=31)  # the schedule contract counts a month as at most 31 days

@@ -12,6 +12,7 @@ from huishou.features.build import (
     population_counts,
     whole_borrowers,
 )
+from huishou.features.store import load_features
 
 __all__ = [
     "as_categories",
@@ -21,6 +22,7 @@ __all__ = [
     "feature_columns",
     "feature_dictionary",
     "is_feature",
+    "load_features",
     "open_book",
     "population_counts",
     "whole_borrowers",

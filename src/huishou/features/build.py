@@ -17,7 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from huishou.book.contracts import DEFAULT, Contract, complete_columns, empty_table
-from huishou.engine import duckdb_connect
+from huishou.core.engine import duckdb_connect
+from huishou.core.vocab import OPTIONAL_TABLES
 from huishou.features.application import CATEGORICAL, application_sql
 from huishou.features.callback import callback_sql
 from huishou.features.collection import collection_sql
@@ -38,7 +39,6 @@ from huishou.features.population import (
     target_sql,
 )
 from huishou.features.repayment import earlier_loans_sql, repayment_sql
-from huishou.vocab import OPTIONAL_TABLES
 
 FAMILY_PREFIXES = {"app", "rp", "pl", "cb", "cl", "ax", "at"}
 PREFIX_OF_OPTIONAL_TABLE = {"callbacks": "cb_", "collection_actions": "cl_", "attributes": "at_"}
@@ -287,7 +287,7 @@ def _finish(frame: pd.DataFrame, present: set[str], categorical: set[str]) -> pd
 
 def feature_dictionary(frame: pd.DataFrame, extras: Sequence = ()) -> dict:
     """Every feature column's family, kind (numeric / categorical), description and monotone direction
-    (the lender's declared columns carry theirs; built-in ones are described by huishou.explain)."""
+    (the lender's declared columns carry theirs; built-in ones are described by huishou.risk.explain)."""
     declared = dictionary(extras_of(extras))
     out = {}
     for name in feature_columns(frame):

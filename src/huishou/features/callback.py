@@ -6,7 +6,7 @@ rest missing; a book without any callback data has every cb_ column missing (nev
 
 from __future__ import annotations
 
-from huishou.vocab import WEAK_REPAYMENT_PLANS, sql_list
+from huishou.core.vocab import WEAK_REPAYMENT_PLANS, sql_list
 
 
 def callback_sql() -> str:

@@ -6,8 +6,8 @@ skipped. A promise is judged only once its grace period has passed before T.
 
 from __future__ import annotations
 
+from huishou.core.vocab import REACHED, VOICE, sql_list
 from huishou.features.population import PAID_ENOUGH
-from huishou.vocab import REACHED, VOICE, sql_list
 
 GRACE = "CAST($grace AS INTEGER)"  # days: features.promise_grace_days
 

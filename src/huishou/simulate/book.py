@@ -30,7 +30,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from huishou.config import SimulateSettings
+from huishou.core.settings import SimulateSettings
+from huishou.core.vocab import ACTIONS
 from huishou.simulate.borrowers import annuity_of, applications_table, callbacks_table, draw_borrowers, season_shock
 from huishou.simulate.collection import (
     PRE_DUE_ACTIONS,
@@ -49,7 +50,6 @@ from huishou.simulate.collection import (
 from huishou.simulate.conduct import preferences_and_complaints
 from huishou.simulate.generation import Generation, sigmoid
 from huishou.simulate.oracle import oracle_probabilities
-from huishou.vocab import ACTIONS
 
 
 @dataclass

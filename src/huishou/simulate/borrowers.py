@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from huishou.config import SimulateSettings
+from huishou.core.settings import SimulateSettings
 from huishou.simulate.generation import Generation, sigmoid
 
 PURPOSES = ("consumption", "education", "medical", "business", "travel", "rent")

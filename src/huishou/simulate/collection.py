@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from huishou.config import SimulateSettings
+from huishou.core.settings import SimulateSettings
+from huishou.core.vocab import ACTIONS, HUMAN, REACHED
 from huishou.simulate.generation import Episodes, Generation, sigmoid
-from huishou.vocab import ACTIONS, HUMAN, REACHED
 
 STEP_DAYS = np.array([1, 8, 15, 22])  # legacy policy decision days after a missed due date
 RECOVERY_DAYS = np.array(

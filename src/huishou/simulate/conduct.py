@@ -13,8 +13,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from huishou.core.clock import local_hours
+from huishou.core.vocab import NONCONTACT, VOICE
 from huishou.simulate.collection import complaint_probability
-from huishou.vocab import NONCONTACT, VOICE
 
 LENDER_ZONE = "Asia/Shanghai"  # the simulated lender's clock: every timestamp in the book is its local time
 OPT_OUT_RATE = 0.01  # after a message, the chance the borrower opts out of that channel
@@ -23,18 +24,6 @@ DO_NOT_VISIT_SHARE = 0.003
 CONSENT_WINDOW_SHARE = 0.02
 CONSENT_WINDOWS = (("12:00", "13:30"), ("18:00", "21:30"), ("19:00", "22:30"))
 COMPLAINT_HOLD_DAYS = 30
-
-
-def local_hours(times: pd.Series, zones: pd.Series) -> np.ndarray:
-    """Hour of day (fractional) in each borrower's own zone, for timestamps on the lender's clock."""
-    out = np.empty(len(times))
-    stamped = pd.DatetimeIndex(times).tz_localize(LENDER_ZONE)
-    zones = zones.fillna(LENDER_ZONE).to_numpy()
-    for zone in pd.unique(zones):
-        rows = zones == zone
-        local = stamped[rows].tz_convert(zone)
-        out[rows] = local.hour + local.minute / 60
-    return out
 
 
 def _next_midnight(times: pd.Series) -> pd.Series:
@@ -102,7 +91,7 @@ def preferences_and_complaints(
     t = contacts["action_at"].to_numpy().astype("datetime64[s]").astype(np.int64)
     key = contacts["borrower_id"].to_numpy().astype(np.int64) * 10**10 + t
     before = np.arange(n) - np.searchsorted(key, key - 7 * 86400, side="left")
-    hour = local_hours(contacts["action_at"], contacts["timezone"])
+    hour = local_hours(contacts["action_at"], contacts["timezone"], LENDER_ZONE)
     unsocial = (hour < 8) | (hour >= 21)
     against = _against_wishes(contacts, pd.concat(prefs, ignore_index=True), hour)
     reported = contacts["hardship_reported"].astype(int)  # told on an earlier contact of the same borrower:

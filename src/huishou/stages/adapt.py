@@ -16,8 +16,8 @@ import pandas as pd
 from huishou.book.contracts import Contract
 from huishou.book.mapping import apply_mapping, load_mapping
 from huishou.book.plugins import resolve
-from huishou.errors import ConfigError
-from huishou.io import publish, write_json, write_parquet
+from huishou.core.errors import ConfigError
+from huishou.core.io import publish, write_json, write_parquet
 
 PARAMS = ("data.raw_dir", "contracts", "features.application_columns", "features.attributes", "features.protected")
 

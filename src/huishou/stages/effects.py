@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from tqdm.auto import tqdm
 
-from huishou.artifacts import effects_dir
 from huishou.book.source import BookSource
 from huishou.compliance import Profile
-from huishou.config import SOURCE_PARAMS
-from huishou.io import publish, write_json
+from huishou.core.io import publish, write_json
+from huishou.core.paths import effects_dir
+from huishou.core.settings import SOURCE_PARAMS
+from huishou.core.vocab import STAGES
 from huishou.strategy import BookRules
 from huishou.strategy.plan import learn_from_log
-from huishou.vocab import STAGES
 
 PARAMS = (
     *SOURCE_PARAMS,

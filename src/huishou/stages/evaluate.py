@@ -13,14 +13,15 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from huishou import plots, tracking
-from huishou.artifacts import MODEL_NAMES, evaluation_dir, features_path, load_features, model_path, trained_dir
 from huishou.book.truth import load_oracle
-from huishou.errors import DataValidationError, ModelNotFoundError
-from huishou.io import file_md5, publish, read_json, rounded, write_csv, write_json, write_text
-from huishou.metrics import calibration_table, classification_metrics, compare_to_oracle, lift_table, roc_points
-from huishou.model import RiskModel
-from huishou.report import build_report
+from huishou.core import plots, tracking
+from huishou.core.errors import DataValidationError, ModelNotFoundError
+from huishou.core.io import file_md5, publish, read_json, rounded, write_csv, write_json, write_text
+from huishou.core.paths import MODEL_NAMES, evaluation_dir, features_path, model_path, trained_dir
+from huishou.features import load_features
+from huishou.risk.metrics import calibration_table, classification_metrics, compare_to_oracle, lift_table, roc_points
+from huishou.risk.model import RiskModel
+from huishou.risk.report import build_report
 
 PARAMS = (
     "data.features_dir",

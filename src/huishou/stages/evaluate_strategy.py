@@ -17,13 +17,13 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from huishou import tracking
-from huishou.artifacts import candidates_path, strategy_truth_path
 from huishou.book.truth import load_borrowers, load_truth_table
-from huishou.errors import DataValidationError
-from huishou.io import publish, read_json, rounded, write_json
+from huishou.core import tracking
+from huishou.core.errors import DataValidationError
+from huishou.core.io import publish, read_json, rounded, write_json
+from huishou.core.paths import candidates_path, strategy_truth_path
+from huishou.core.vocab import ACTIONS, STAGES
 from huishou.strategy.truth_eval import experiment_report, experiment_units, true_paid, true_values, truth_comparison
-from huishou.vocab import ACTIONS, STAGES
 
 PARAMS = (
     "data.worklists_dir",

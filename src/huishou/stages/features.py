@@ -14,10 +14,11 @@ import logging
 import pandas as pd
 from tqdm.auto import tqdm
 
-from huishou.artifacts import DICTIONARY_FILE, SUMMARY_FILE, features_path
 from huishou.book.source import BookSource
-from huishou.config import SOURCE_PARAMS
-from huishou.errors import ConfigError, DataValidationError
+from huishou.core.errors import ConfigError, DataValidationError
+from huishou.core.io import publish, rounded, write_json, write_parquet
+from huishou.core.paths import DICTIONARY_FILE, SUMMARY_FILE, features_path
+from huishou.core.settings import SOURCE_PARAMS
 from huishou.features import (
     assign_hash_split,
     assign_split,
@@ -26,7 +27,6 @@ from huishou.features import (
     feature_dictionary,
     population_counts,
 )
-from huishou.io import publish, rounded, write_json, write_parquet
 
 PARAMS = (*SOURCE_PARAMS, "data.features_dir", "features")
 

@@ -18,8 +18,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 from huishou.book.contracts import KEYS
-from huishou.errors import ConfigError
-from huishou.io import publish
+from huishou.core.errors import ConfigError
+from huishou.core.io import publish
 from huishou.workbench.ingest import action_rows, append_new, audit_rows
 from huishou.workbench.store import (
     contacts,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from huishou.io import write_text
-from huishou.plots import offline_page_template
+from huishou.core.io import write_text
+from huishou.core.plots import offline_page_template
 
 PARAMS = ()
 

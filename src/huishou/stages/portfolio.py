@@ -15,11 +15,12 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from huishou import plots, portfolio, tracking
+from huishou import portfolio
 from huishou.book.files import read_table
 from huishou.book.source import BookSource
-from huishou.config import SOURCE_PARAMS
-from huishou.io import publish, write_csv, write_json, write_text
+from huishou.core import plots, tracking
+from huishou.core.io import publish, write_csv, write_json, write_text
+from huishou.core.settings import SOURCE_PARAMS
 
 log = logging.getLogger("huishou.portfolio")
 

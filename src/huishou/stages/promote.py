@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import sys
 
-from huishou import tracking
-from huishou.artifacts import trained_dir
-from huishou.errors import ModelNotFoundError
-from huishou.io import read_json
+from huishou.core import tracking
+from huishou.core.errors import ModelNotFoundError
+from huishou.core.io import read_json
+from huishou.core.paths import trained_dir
 
 PARAMS = ("tracking", "data.models_dir")
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import pandas as pd
 
 from huishou.book.source import BookSource
-from huishou.config import SOURCE_PARAMS
-from huishou.errors import DataValidationError
-from huishou.io import publish, rounded, write_json
+from huishou.core.errors import DataValidationError
+from huishou.core.io import publish, rounded, write_json
+from huishou.core.settings import SOURCE_PARAMS
 from huishou.strategy.experiment import detectable_difference, readout
 from huishou.strategy.readout import observed_units
 

@@ -25,16 +25,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from huishou import tracking
-from huishou.artifacts import scores_unit
 from huishou.book.buckets import partitions_for
 from huishou.book.source import BookSource
-from huishou.config import FEATURE_BUILD_PARAMS, SOURCE_PARAMS
-from huishou.drift import drift_from_counts
-from huishou.errors import ConfigError, DataValidationError, DriftFlaggedError, NothingToScoreError
-from huishou.io import file_md5, publish, read_json, write_json, write_parquet
-from huishou.model import RiskModel
-from huishou.scoring import (
+from huishou.core import tracking
+from huishou.core.errors import ConfigError, DataValidationError, DriftFlaggedError, NothingToScoreError
+from huishou.core.io import file_md5, publish, read_json, write_json, write_parquet
+from huishou.core.paths import scores_unit
+from huishou.core.settings import FEATURE_BUILD_PARAMS, SOURCE_PARAMS
+from huishou.risk.drift import drift_from_counts
+from huishou.risk.model import RiskModel
+from huishou.risk.scoring import (
     ReasonCache,
     data_hash_hex,
     explained_bands,
@@ -183,7 +183,7 @@ def _load_model(settings, model_path: str | None, alias: str) -> tuple[RiskModel
         model = RiskModel.load(model_path)
         digest = file_md5(Path(model_path) / "model.json")
         return model, {"model_name": Path(model_path).name, "model_version": f"file:{digest[:12]}"}
-    return tracking.load_registered(settings.tracking, alias)
+    return tracking.load_registered(settings.tracking, alias, RiskModel.load)
 
 
 def _reason_source(root: Path, t: pd.Timestamp, key: str) -> Path | None:

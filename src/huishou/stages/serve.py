@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from huishou.artifacts import candidates_path, published_dir
 from huishou.compliance import Profile
-from huishou.errors import DataValidationError, UserError
-from huishou.io import read_json
+from huishou.core.errors import DataValidationError, UserError
+from huishou.core.io import read_json
+from huishou.core.paths import candidates_path, published_dir
 from huishou.simulate.people import contact_details
 from huishou.workbench.app import Config, create_app
 from huishou.workbench.auth import add_user, hasher

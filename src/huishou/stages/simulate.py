@@ -15,8 +15,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from huishou.book.truth import write_truth
-from huishou.config import SimulateSettings
-from huishou.io import ParquetAppender, publish, write_json, write_parquet
+from huishou.core.io import ParquetAppender, publish, write_json, write_parquet
+from huishou.core.settings import SimulateSettings
 from huishou.simulate import book_chunks, offset_ids, simulate_book
 
 PARAMS = (

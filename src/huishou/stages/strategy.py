@@ -20,16 +20,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from huishou import tracking
-from huishou.artifacts import candidates_path, effects_dir, model_path, published_dir, scores_path
 from huishou.book.source import BookSource
 from huishou.compliance import Profile
-from huishou.config import FEATURE_BUILD_PARAMS, SOURCE_PARAMS
-from huishou.errors import ModelIntegrityError
-from huishou.explain import reason_codes
+from huishou.core import tracking
+from huishou.core.errors import ModelIntegrityError
+from huishou.core.io import publish, rounded, write_csv, write_json, write_parquet
+from huishou.core.paths import candidates_path, effects_dir, model_path, published_dir, scores_path
+from huishou.core.settings import FEATURE_BUILD_PARAMS, SOURCE_PARAMS
 from huishou.features import build_features, whole_borrowers
-from huishou.io import publish, rounded, write_csv, write_json, write_parquet
-from huishou.model import RiskModel
+from huishou.risk.explain import reason_codes
+from huishou.risk.model import RiskModel
 from huishou.strategy import AUTO, BookRules, plan_strategy, worklist
 from huishou.strategy.effects import LearnedEffects
 from huishou.strategy.plan import learning_cutoff

@@ -15,15 +15,15 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from huishou import plots, tracking
-from huishou.artifacts import DICTIONARY_FILE, MODEL_NAMES, features_path, load_features, trained_dir
-from huishou.drift import build_reference
-from huishou.errors import DataValidationError
-from huishou.features import feature_columns
-from huishou.io import file_md5, publish, read_json, rounded, write_csv, write_json, write_text
-from huishou.metrics import classification_metrics, roc_points
-from huishou.model import RiskModel
-from huishou.train import fit_lightgbm, fit_lightgbm_dask, fit_logistic, fit_scorecard_model, top_features
+from huishou.core import plots, tracking
+from huishou.core.errors import DataValidationError
+from huishou.core.io import file_md5, publish, read_json, rounded, write_csv, write_json, write_text
+from huishou.core.paths import DICTIONARY_FILE, MODEL_NAMES, features_path, trained_dir
+from huishou.features import feature_columns, load_features
+from huishou.risk.drift import build_reference
+from huishou.risk.metrics import classification_metrics, roc_points
+from huishou.risk.model import RiskModel
+from huishou.risk.train import fit_lightgbm, fit_lightgbm_dask, fit_logistic, fit_scorecard_model, top_features
 
 PARAMS = (
     "data.features_dir",

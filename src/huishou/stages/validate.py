@@ -20,8 +20,8 @@ from huishou.book.contracts import Contract
 from huishou.book.files import REPORT_NAME, raw_paths
 from huishou.book.source import BookSource
 from huishou.book.validation import validate_book
-from huishou.config import SOURCE_PARAMS
-from huishou.io import publish, write_json
+from huishou.core.io import publish, write_json
+from huishou.core.settings import SOURCE_PARAMS
 
 PARAMS = (
     *SOURCE_PARAMS,

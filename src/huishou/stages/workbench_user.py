@@ -9,7 +9,7 @@ from __future__ import annotations
 import getpass
 import os
 
-from huishou.errors import UserError
+from huishou.core.errors import UserError
 from huishou.workbench.auth import add_user, hasher
 from huishou.workbench.store import create_schema, database_url, engine_for
 

@@ -1,10 +1,10 @@
 """Collection strategy across the lifecycle: decision context, action effects, capacity assignment, plans,
 worklists and policy evaluation (the rules themselves are huishou.compliance)."""
 
+from huishou.core.vocab import AUTO
 from huishou.strategy.assign import Plan, plan
 from huishou.strategy.plan import BookRules, DayPlan, StrategyPlans, candidates, plan_day, plan_strategy, values_matrix
 from huishou.strategy.worklist import worklist
-from huishou.vocab import AUTO
 
 __all__ = [
     "AUTO",

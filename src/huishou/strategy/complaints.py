@@ -22,8 +22,8 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from huishou.compliance import minutes
+from huishou.core.clock import local_minutes
 from huishou.features import open_book
-from huishou.strategy.context import local_minutes
 
 FEATURES = ["contacts_7d", "hardship_reported", "unsocial"]
 

@@ -11,16 +11,15 @@ person), and the borrower's time zone gives the offset of their local time from 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import duckdb
 import numpy as np
 import pandas as pd
 
+from huishou.core.clock import offset_minutes
+from huishou.core.vocab import CONTACTS, NONCONTACT, REACHED, sql_list
 from huishou.features import open_book
 from huishou.features.population import paid_before, paid_enough, settled_before
-from huishou.vocab import CONTACTS, NONCONTACT, REACHED, sql_list
 
 # what the effect models see (the rest of the context serves the rules)
 CONTEXT_FEATURES = [
@@ -199,7 +198,7 @@ def decision_context(
     out["step"] = sum((dpd >= s).astype(int) for s in step_days[1:]).where(dpd.notna())
     out["consent_start"] = out.pop("consent_start_text").map(_minutes)
     out["consent_end"] = out.pop("consent_end_text").map(_minutes)
-    out["tz_offset_min"] = _offsets(out["timezone"], out["t"], lender_zone)
+    out["tz_offset_min"] = offset_minutes(out["timezone"], out["t"], lender_zone)
     for col in [*CONTEXT_FEATURES, *RULE_COLUMNS]:
         out[col] = out[col].astype(float)
     return out
@@ -210,34 +209,6 @@ def _minutes(text) -> float:
         return np.nan
     h, m = text.split(":")
     return int(h) * 60 + int(m)
-
-
-def _offsets(zones: pd.Series, times: pd.Series, lender_zone: str) -> np.ndarray:
-    """Minutes the borrower's local time runs ahead of the lender's on the decision day (0: same zone)."""
-    lender = ZoneInfo(lender_zone)
-    keys = pd.DataFrame({"zone": zones.fillna(lender_zone).to_numpy(), "day": pd.to_datetime(times).dt.normalize()})
-
-    def offset(zone: str, day: pd.Timestamp) -> float:
-        moment = datetime(day.year, day.month, day.day, 12)
-        return (
-            moment.replace(tzinfo=ZoneInfo(zone)).utcoffset() - moment.replace(tzinfo=lender).utcoffset()
-        ).total_seconds() / 60
-
-    pairs = keys.drop_duplicates()
-    pairs["offset"] = [offset(z, d) for z, d in zip(pairs["zone"], pairs["day"], strict=True)]
-    return keys.merge(pairs, on=["zone", "day"], how="left")["offset"].to_numpy(dtype=float)
-
-
-def local_minutes(times: pd.Series, zones: pd.Series, lender_zone: str) -> np.ndarray:
-    """Minute of the day in each borrower's own zone, for timestamps on the lender's clock."""
-    stamped = pd.DatetimeIndex(pd.to_datetime(times)).tz_localize(lender_zone, ambiguous="NaT", nonexistent="NaT")
-    zones = zones.fillna(lender_zone).to_numpy()
-    out = np.full(len(times), np.nan)
-    for zone in pd.unique(zones):
-        rows = zones == zone
-        local = stamped[rows].tz_convert(zone)
-        out[rows] = local.hour * 60 + local.minute
-    return out
 
 
 def con_df(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> pd.DataFrame:

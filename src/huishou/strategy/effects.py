@@ -18,10 +18,10 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from huishou.errors import DataValidationError, ModelIntegrityError, ModelNotFoundError
-from huishou.io import file_sha256, read_json, write_json
+from huishou.core.errors import DataValidationError, ModelIntegrityError, ModelNotFoundError
+from huishou.core.io import file_sha256, read_json, write_json
+from huishou.core.vocab import ACTIONS
 from huishou.strategy.context import CONTEXT_FEATURES
-from huishou.vocab import ACTIONS
 
 
 def _design(context: pd.DataFrame, action) -> pd.DataFrame:

@@ -1,7 +1,7 @@
 """One day's plan across the collection lifecycle: the candidates at D, the value of every lawful action,
 the chosen actions, and the audit of what the rules blocked.
 
-Stages (huishou.vocab.STAGES): pre-due (an installment falls due within strategy.pre_due_days_ahead days:
+Stages (huishou.core.vocab.STAGES): pre-due (an installment falls due within strategy.pre_due_days_ahead days:
 gentle reminders), early (1 .. default_dpd - 1 days past due) and recovery (default_dpd ..
 strategy.recovery_max_dpd: calls, visits as a last resort, plans, settlements within the DPD band's
 discount cap, placement with a white-listed agency). effects.py learns P(paid | action, context) per stage
@@ -24,7 +24,8 @@ from tqdm.auto import tqdm
 
 from huishou.book.contracts import empty_table
 from huishou.compliance import Profile, evaluate, settlement_discount, violations
-from huishou.config import StrategySettings
+from huishou.core.settings import StrategySettings
+from huishou.core.vocab import ACTIONS, AUTO, STAGE_ACTIONS, STAGES
 from huishou.features.population import paid_enough
 from huishou.strategy.assign import Plan, plan, roomiest
 from huishou.strategy.complaints import ComplaintModel, contact_examples, fit_complaint_model
@@ -32,7 +33,6 @@ from huishou.strategy.context import CONTEXT_FEATURES, RULE_COLUMNS, decision_co
 from huishou.strategy.effects import EffectModel, LearnedEffects, fit_effect_model
 from huishou.strategy.experiment import Design, Overridden, assign_arms, propensities, random_lawful
 from huishou.strategy.policy_eval import ips_dr, ladder_choice, ladder_plan
-from huishou.vocab import ACTIONS, AUTO, STAGE_ACTIONS, STAGES
 
 
 @dataclass(frozen=True)

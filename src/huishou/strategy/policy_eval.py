@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from huishou.config import StrategySettings
+from huishou.core.settings import StrategySettings
 from huishou.strategy.assign import Plan, roomiest
 
 LADDERS = {  # the rungs a baseline ladder tries, per stage, highest first

@@ -11,14 +11,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from huishou.config import StrategySettings
+from huishou.core.settings import StrategySettings
+from huishou.core.vocab import ACTIONS, STAGES
 from huishou.simulate import STEP_DAYS, action_cure_logits
 from huishou.simulate.collection import RECOVERY_EFFECT, complaint_probability, pre_due_shift
 from huishou.simulate.generation import sigmoid
 from huishou.strategy.assign import plan
 from huishou.strategy.plan import recovered_share, stake
 from huishou.strategy.policy_eval import ladder_plan
-from huishou.vocab import ACTIONS, STAGES
 
 
 def true_paid(

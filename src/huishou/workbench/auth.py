@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from huishou.errors import UserError
+from huishou.core.errors import UserError
 from huishou.workbench.store import as_utc, fetch_one, record_audit, sessions, users, utcnow
 
 ROLES = ("collector", "lead")

@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pandas as pd
 
+from huishou.core.vocab import AUTO
 from huishou.strategy.context import CONTEXT_FEATURES, RULE_COLUMNS
 from huishou.strategy.worklist import COLUMNS as WORKLIST_COLUMNS
-from huishou.vocab import AUTO
 
 CONTEXT = list(dict.fromkeys(["loan_id", "borrower_id", "stage", *CONTEXT_FEATURES, *RULE_COLUMNS]))
 COPIED = [c for c in WORKLIST_COLUMNS if c != "arm"]  # the worklist as published (the arm stays with the plan)

@@ -11,12 +11,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 
 from huishou.compliance import Profile, evaluate, window
-from huishou.vocab import NONCONTACT, OUTCOMES_BY_ACTION, REACHED, VOICE
+from huishou.core.clock import minute_now
+from huishou.core.vocab import NONCONTACT, OUTCOMES_BY_ACTION, REACHED, VOICE
 
 # What a collector may record (automated channels are sent by the system; agency placement is the plan's)
 RECORDABLE = ("call", "visit", "repayment_plan", "settlement", "sms", "email_letter")
@@ -62,12 +62,6 @@ def context_now(context: dict, today: Iterable[dict]) -> dict:
     return ctx
 
 
-def local_minutes(now: dt.datetime, zone: str) -> int:
-    """Minutes since midnight at `now` in the borrower's zone."""
-    local = now.astimezone(ZoneInfo(zone))
-    return local.hour * 60 + local.minute
-
-
 def check_contact(
     context: dict, today: Iterable[dict], channel: str, now: dt.datetime, zone: str, cfg, profile: Profile
 ) -> list[Refusal]:
@@ -76,7 +70,7 @@ def check_contact(
     rules = evaluate(ctx, cfg, profile, explain=False)
     out = [Refusal(r.rule, r.source) for r in rules.blocked.itertuples() if r.action == channel]
     start, end = window(ctx, profile, cfg, channel)
-    minute = local_minutes(now, zone)
+    minute = minute_now(now, zone)
     if not out or all(r.rule != "contact_hours" for r in out):
         if not (start[0] <= minute < end[0]):
             out.append(Refusal("contact_hours", profile.source("contact_hours")))

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from huishou.errors import ConfigError
+from huishou.core.errors import ConfigError
 
 metadata = sa.MetaData()
 

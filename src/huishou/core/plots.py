@@ -1,6 +1,6 @@
 """Pictures a person would rather look at than read: ROC, calibration, gains and lift (headless).
 
-Each function takes the long tables from huishou.metrics (with a `model` column) and returns a
+Each function takes the long tables from huishou.risk.metrics (with a `model` column) and returns a
 matplotlib figure; `save_png` writes it to a file, the report embeds it.
 """
 

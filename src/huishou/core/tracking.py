@@ -13,7 +13,7 @@ import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +24,8 @@ os.environ.setdefault("DO_NOT_TRACK", "true")
 import mlflow  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from huishou.config import TrackingSettings  # noqa: E402
-from huishou.errors import ModelNotFoundError  # noqa: E402
-from huishou.model import RiskModel  # noqa: E402
+from huishou.core.errors import ModelNotFoundError  # noqa: E402
+from huishou.core.settings import TrackingSettings  # noqa: E402
 
 CHALLENGER, CHAMPION = "challenger", "champion"
 
@@ -78,7 +77,7 @@ PYFUNC_CODE = """\
 import mlflow
 import pandas as pd
 
-from huishou.model import RiskModel
+from huishou.risk.model import RiskModel
 
 
 class RiskPyfunc(mlflow.pyfunc.PythonModel):
@@ -172,26 +171,42 @@ def log_evaluation(cfg: TrackingSettings, run_id: str, metrics: Mapping[str, flo
 def promote(cfg: TrackingSettings, version: str | None = None, dry_run: bool = False) -> dict:
     """Point `champion` at `version` (default: the current challenger) unless `dry_run`; returns the
     version and the comparison of the old champion with it (their runs' metrics, run names and commits)."""
+
+    def missing(version: str | None) -> str:
+        return f"has no version {version}" if version else f"has no alias '{CHALLENGER}'; train one (`dvc repro`)"
+
+    return _move_champion(cfg, cfg.registered_model, version, dry_run, _describe, missing)
+
+
+def _move_champion(
+    cfg: TrackingSettings,
+    name: str,
+    version: str | None,
+    dry_run: bool,
+    describe: Callable[[Any, Any], dict],
+    missing: Callable[[str | None], str],
+) -> dict:
+    """The registry steps `huishou promote` shares for the risk model and the strategy: find the candidate
+    (`version`, or the challenger), describe it and the current champion with `describe(client, version)`,
+    and move the `champion` alias unless `dry_run`. `missing(version)` words a candidate that is not there."""
     _connect(cfg)
     client = mlflow.MlflowClient()
-    where = f"registry {tracking_uri(cfg)}: model '{cfg.registered_model}'"
-    if version is None:
-        try:
-            version = client.get_model_version_by_alias(cfg.registered_model, CHALLENGER).version
-        except mlflow.exceptions.MlflowException:
-            raise ModelNotFoundError(f"{where} has no alias '{CHALLENGER}'; train one (`dvc repro`)") from None
     try:
-        new = client.get_model_version(cfg.registered_model, str(version))
+        new = (
+            client.get_model_version(name, str(version))
+            if version
+            else client.get_model_version_by_alias(name, CHALLENGER)
+        )
     except mlflow.exceptions.MlflowException:
-        raise ModelNotFoundError(f"{where} has no version {version}") from None
+        raise ModelNotFoundError(f"registry {tracking_uri(cfg)}: model '{name}' {missing(version)}") from None
     try:
-        old = client.get_model_version_by_alias(cfg.registered_model, CHAMPION)
+        old = client.get_model_version_by_alias(name, CHAMPION)
     except mlflow.exceptions.MlflowException:
         old = None
-    comparison = {"candidate": _describe(client, new)} | ({"champion": _describe(client, old)} if old else {})
+    comparison = {"candidate": describe(client, new)} | ({"champion": describe(client, old)} if old else {})
     if not dry_run:
-        client.set_registered_model_alias(cfg.registered_model, CHAMPION, str(version))
-    return {"version": str(version), "previous": old.version if old else None, "comparison": comparison}
+        client.set_registered_model_alias(name, CHAMPION, str(new.version))
+    return {"version": str(new.version), "previous": old.version if old else None, "comparison": comparison}
 
 
 def _describe(client, mv) -> dict:
@@ -207,8 +222,9 @@ def _describe(client, mv) -> dict:
     }
 
 
-def load_registered(cfg: TrackingSettings, alias: str = CHAMPION):
-    """Load the RiskModel behind a registry alias, with its name and version."""
+def load_registered(cfg: TrackingSettings, alias: str, load: Callable[[Path], Any]):
+    """The model behind a registry alias, read from its native files by `load` (RiskModel.load), with its name
+    and version."""
     _connect(cfg)
     client = mlflow.MlflowClient()
     try:
@@ -223,7 +239,7 @@ def load_registered(cfg: TrackingSettings, alias: str = CHAMPION):
         local = mlflow.artifacts.download_artifacts(
             artifact_uri=f"models:/{cfg.registered_model}@{alias}", dst_path=tmp
         )
-        model = RiskModel.load(_find_risk_model(Path(local)))
+        model = load(_find_risk_model(Path(local)))
     return model, {"model_name": cfg.registered_model, "model_version": str(mv.version), "alias": alias}
 
 
@@ -286,23 +302,8 @@ def register_strategy(
 def promote_strategy(cfg: TrackingSettings, version: str | None = None, dry_run: bool = False) -> dict:
     """Point the strategy's `champion` at `version` (default: its challenger), after comparing their builds'
     off-policy values."""
-    _connect(cfg)
-    client = mlflow.MlflowClient()
-    where = f"registry {tracking_uri(cfg)}: model '{cfg.strategy_model}'"
-    try:
-        new = (
-            client.get_model_version(cfg.strategy_model, str(version))
-            if version
-            else client.get_model_version_by_alias(cfg.strategy_model, CHALLENGER)
-        )
-    except mlflow.exceptions.MlflowException:
-        raise ModelNotFoundError(f"{where} has no version {version or CHALLENGER}; run `huishou strategy`") from None
-    try:
-        old = client.get_model_version_by_alias(cfg.strategy_model, CHAMPION)
-    except mlflow.exceptions.MlflowException:
-        old = None
 
-    def describe(mv) -> dict:
+    def describe(client, mv) -> dict:
         run = client.get_run(mv.run_id)
         keep = {k: round(v, 4) for k, v in run.data.metrics.items() if k.endswith(("_dr_strategy", "_dr_ladder"))}
         keep |= {k: run.data.metrics[k] for k in STRATEGY_KEYS if k in run.data.metrics}
@@ -310,10 +311,10 @@ def promote_strategy(cfg: TrackingSettings, version: str | None = None, dry_run:
             "metrics": keep
         }
 
-    comparison = {"candidate": describe(new)} | ({"champion": describe(old)} if old else {})
-    if not dry_run:
-        client.set_registered_model_alias(cfg.strategy_model, CHAMPION, str(new.version))
-    return {"version": str(new.version), "previous": old.version if old else None, "comparison": comparison}
+    def missing(version: str | None) -> str:
+        return f"has no version {version or CHALLENGER}; run `huishou strategy`"
+
+    return _move_champion(cfg, cfg.strategy_model, version, dry_run, describe, missing)
 
 
 def _metric_dict(metrics: Mapping[str, Any]) -> dict[str, float]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from huishou.model import RiskModel
+from huishou.risk.model import RiskModel
 
 REASONS = {
     "rp_dpd_now": "currently overdue",

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from huishou.vocab import ACTIONS, CONTACTS, NONCONTACT, STAGE_ACTIONS
+from huishou.core.vocab import ACTIONS, CONTACTS, NONCONTACT, STAGE_ACTIONS
 
 MESSAGES = NONCONTACT  # sms, app push, letters: sent by the system
 # rule id -> (what it says, the actions it restricts, source per profile; "house" rules hold under every profile)

@@ -25,13 +25,13 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from huishou.book.buckets import bucket_book, partition_tables, partitions_for
-from huishou.config import ScoreSettings
-from huishou.drift import add_counts, drift_counts
-from huishou.engine import close_dask, dask_client
-from huishou.explain import REASONS, reason_codes
+from huishou.core.engine import close_dask, dask_client
+from huishou.core.io import write_parquet
+from huishou.core.settings import ScoreSettings
 from huishou.features import build_features
-from huishou.io import write_parquet
-from huishou.model import RiskModel
+from huishou.risk.drift import add_counts, drift_counts
+from huishou.risk.explain import REASONS, reason_codes
+from huishou.risk.model import RiskModel
 
 REASON_COLUMNS = ["reason_1", "reason_2", "reason_3"]
 SCORE_COLUMNS = [

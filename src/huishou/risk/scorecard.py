@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from huishou.config import ScorecardSettings
-from huishou.errors import ConfigError
+from huishou.core.errors import ConfigError
+from huishou.core.settings import ScorecardSettings
 
 # optbinning imports cvxpy, whose import logs (and re-levels its logger for) every solver it skips
 logging.getLogger("__cvxpy__").addFilter(lambda record: record.levelno >= logging.CRITICAL)

@@ -1,6 +1,6 @@
-"""Where the pipeline's own files live and how they are read back.
+"""Where the pipeline's own files live (features are read back by huishou.features.load_features).
 
-Each stage owns one publication unit (huishou.io.publish): a folder switched in whole, so a reader
+Each stage owns one publication unit (huishou.core.io.publish): a folder switched in whole, so a reader
 never sees one stage's new files beside its old ones.
 
     data/raw/            simulate or adapt: <table>.parquet, manifest.json
@@ -20,12 +20,9 @@ never sees one stage's new files beside its old ones.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
-
-from huishou.features import as_categories
 
 FEATURES_FILE = "features.parquet"
 SUMMARY_FILE = "summary.json"
@@ -35,17 +32,6 @@ MODEL_NAMES = ("lightgbm", "logistic", "scorecard")
 
 def features_path(features_dir: str | Path) -> Path:
     return Path(features_dir) / FEATURES_FILE
-
-
-def load_features(path: str | Path) -> pd.DataFrame:
-    """Read a features parquet; categorical columns (the dictionary beside it says which) come back as
-    categories even when all missing."""
-    frame = pd.read_parquet(path)
-    dictionary = Path(path).parent / DICTIONARY_FILE
-    if dictionary.exists():
-        entries = json.loads(dictionary.read_text())["features"]
-        return as_categories(frame, [n for n, e in entries.items() if e["kind"] == "categorical"])
-    return as_categories(frame)
 
 
 def trained_dir(models_dir: str | Path) -> Path:

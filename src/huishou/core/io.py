@@ -28,7 +28,7 @@ from typing import Any
 import filelock
 import pandas as pd
 
-from huishou.errors import BusyError
+from huishou.core.errors import BusyError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)

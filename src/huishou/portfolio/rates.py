@@ -27,9 +27,9 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from huishou.engine import duckdb_connect
+from huishou.core.engine import duckdb_connect
+from huishou.core.vocab import REACHED, VOICE
 from huishou.features.population import paid_enough, settled_before
-from huishou.vocab import REACHED, VOICE
 
 BUCKETS = ("current", "1-30", "31-60", "61-90", "90+", "closed")
 FLOWS = (("current", "1-30"), ("1-30", "31-60"), ("31-60", "61-90"), ("61-90", "90+"))

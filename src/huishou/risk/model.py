@@ -2,7 +2,7 @@
 
 `RiskModel` bundles an estimator (a LightGBM booster, a scikit-learn logistic pipeline or a
 points scorecard), its calibrator and the exact feature contract (names, order, categorical
-levels), so that scoring can refuse mismatched data. Fitting lives in huishou.train.
+levels), so that scoring can refuse mismatched data. Fitting lives in huishou.risk.train.
 
 Saved models execute no code when loaded: a model is a folder with `model.json` (kind, contract,
 calibrator coefficients, metadata, and the SHA-256 of the estimator file) and the estimator in its
@@ -24,9 +24,9 @@ import skops.io as sio
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
-from huishou.errors import FeatureMismatchError, ModelIntegrityError, ModelNotFoundError
-from huishou.io import file_sha256, write_json
-from huishou.scorecard import ScorecardModel, points_shortfall
+from huishou.core.errors import FeatureMismatchError, ModelIntegrityError, ModelNotFoundError
+from huishou.core.io import file_sha256, write_json
+from huishou.risk.scorecard import ScorecardModel, points_shortfall
 
 FORMAT = "huishou-risk-model/1"
 MODEL_JSON = "model.json"
@@ -154,7 +154,7 @@ class RiskModel:
     ----------
     kind : {"lightgbm", "logistic", "scorecard"}
         What `estimator` is: a lightgbm.Booster, a scikit-learn Pipeline ending in a logistic
-        regression, or a huishou.scorecard.ScorecardModel.
+        regression, or a huishou.risk.scorecard.ScorecardModel.
     estimator : object
         The fitted estimator; `raw_score` calls it.
     calibrator : Calibrator
@@ -163,7 +163,7 @@ class RiskModel:
         The exact inputs the estimator expects.
     meta : dict
         best_iteration and params (LightGBM), engine, and `reference`: the training distribution
-        of the score and top features that scoring compares against (huishou.drift).
+        of the score and top features that scoring compares against (huishou.risk.drift).
     num_threads : int
         LightGBM threads for predictions and contributions (0: one per core); a run-time setting of
         the job using the model (score.num_threads, 1 in a Dask task), not saved with it.

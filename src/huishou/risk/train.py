@@ -13,17 +13,17 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from huishou.config import ScorecardSettings, TrainSettings
-from huishou.engine import close_dask, dask_client
-from huishou.errors import ConfigError
-from huishou.model import Calibrator, FeatureContract, RiskModel
-from huishou.scorecard import fit_scorecard
+from huishou.core.engine import close_dask, dask_client
+from huishou.core.errors import ConfigError
+from huishou.core.settings import ScorecardSettings, TrainSettings
+from huishou.risk.model import Calibrator, FeatureContract, RiskModel
+from huishou.risk.scorecard import fit_scorecard
 
 
 def fit_scorecard_model(
     train: pd.DataFrame, valid: pd.DataFrame, columns: list[str], cfg: ScorecardSettings, seed: int
 ) -> tuple[RiskModel, pd.DataFrame]:
-    """The points scorecard challenger (huishou.scorecard), wrapped and calibrated like the other models."""
+    """The points scorecard challenger (huishou.risk.scorecard), wrapped and calibrated like the other models."""
     sample = train.sample(min(len(train), cfg.sample_rows), random_state=seed)
     card, iv_table = fit_scorecard(sample, columns, cfg)
     model = RiskModel("scorecard", card, Calibrator("none"), FeatureContract.from_frame(train, card.variables))

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score, roc_curve
 
-from huishou.errors import DataValidationError
+from huishou.core.errors import DataValidationError
 
 
 def ks_statistic(y: np.ndarray, p: np.ndarray) -> float:

@@ -16,10 +16,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from huishou.drift import bin_shares, psi  # noqa: E402
-from huishou.metrics import calibration_table, lift_table, roc_points  # noqa: E402
-from huishou.model import RiskModel  # noqa: E402
-from huishou.plots import calibration_figure, gains_figure, inline_png, roc_figure  # noqa: E402
+from huishou.core.plots import calibration_figure, gains_figure, inline_png, roc_figure  # noqa: E402
+from huishou.risk.drift import bin_shares, psi  # noqa: E402
+from huishou.risk.metrics import calibration_table, lift_table, roc_points  # noqa: E402
+from huishou.risk.model import RiskModel  # noqa: E402
 
 STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}
 table{border-collapse:collapse;font-size:13px;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
@@ -55,7 +55,7 @@ def _ks_figure(y: np.ndarray, p: np.ndarray):
 
 def feature_psi(model: RiskModel, test: pd.DataFrame, top: int = 15) -> pd.DataFrame:
     """PSI of each watched feature between training (the model's reference) and the test split."""
-    from huishou.drift import drift_report
+    from huishou.risk.drift import drift_report
 
     ref = model.meta.get("reference")
     if not ref or not ref.get("features"):

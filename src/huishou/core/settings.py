@@ -26,7 +26,7 @@ import pandas as pd
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from huishou.errors import ConfigError
+from huishou.core.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""The platform under every room: errors, vocabulary, settings, files, engines, plots, paths, tracking."""
