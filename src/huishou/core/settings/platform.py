@@ -1,0 +1,48 @@
+"""Settings of the platform and the rooms above the strategy: tracking, portfolio reports, the workbench."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TrackingSettings:
+    """MLflow store, experiments and the registered model's name."""
+
+    experiment: str
+    registered_model: str
+    default_uri: str
+    scoring_experiment: str
+    strategy_experiment: str
+    portfolio_experiment: str
+    strategy_model: str
+
+
+@dataclass(frozen=True)
+class PortfolioSettings:
+    """The portfolio reports (`huishou portfolio`)."""
+
+    recovery_days: int
+    max_mob: int
+    kpi_months: int
+    duckdb_memory_limit: str
+    until: str | None
+
+
+@dataclass(frozen=True)
+class WorkbenchSettings:
+    """The collector workbench (`huishou serve`, `huishou ingest-contacts`)."""
+
+    database: str
+    database_env: str | None
+    host: str
+    port: int
+    language: str
+    currency: str
+    clock: str
+    session_idle_minutes: int
+    session_max_hours: int
+    secure_cookies: bool
+    contact_details: str
+    max_promise_days: int
+    password_hash: dict[str, int]
