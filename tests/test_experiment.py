@@ -18,7 +18,8 @@ from huishou.strategy.experiment import (
     readout,
     sample_size,
 )
-from huishou.strategy.plan import candidates, plan_strategy, recovered_share, stake
+from huishou.strategy.learning import plan_strategy
+from huishou.strategy.plan import candidates, recovered_share, stake
 from huishou.strategy.policy_eval import ladder_choice
 from huishou.strategy.truth_eval import true_paid, true_values
 from workbench_helpers import book_rules

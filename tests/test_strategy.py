@@ -20,7 +20,8 @@ from huishou.strategy.assign import exact, greedy, plan
 from huishou.strategy.complaints import contact_examples, fit_complaint_model
 from huishou.strategy.context import logged_decisions
 from huishou.strategy.effects import fit_effect_model
-from huishou.strategy.plan import cold_start, plan_strategy, promise_model
+from huishou.strategy.learning import plan_strategy, promise_model
+from huishou.strategy.plan import cold_start
 from huishou.strategy.policy_eval import ips_dr, ladder_choice, ladder_plan
 
 from builders import CN, US, ctx_row, random_ctx
@@ -414,7 +415,7 @@ def test_effect_models_fitted_on_their_own_schedule_plan_as_if_fitted_now(book, 
     from huishou.core.errors import ModelIntegrityError
     from huishou.stages.strategy import _fitted_effects
     from huishou.strategy.effects import LearnedEffects
-    from huishou.strategy.plan import learn_from_log, learning_cutoff
+    from huishou.strategy.learning import learn_from_log, learning_cutoff
 
     cfg = dataclasses.replace(
         settings.strategy,

@@ -19,7 +19,7 @@ from huishou.core.paths import effects_dir
 from huishou.core.settings import SOURCE_PARAMS
 from huishou.core.vocab import STAGES
 from huishou.strategy import BookRules
-from huishou.strategy.plan import learn_from_log
+from huishou.strategy.learning import learn_from_log
 
 PARAMS = (
     *SOURCE_PARAMS,

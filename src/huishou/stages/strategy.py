@@ -32,7 +32,7 @@ from huishou.risk.explain import reason_codes
 from huishou.risk.model import RiskModel
 from huishou.strategy import AUTO, BookRules, plan_strategy, worklist
 from huishou.strategy.effects import LearnedEffects
-from huishou.strategy.plan import learning_cutoff
+from huishou.strategy.learning import learning_cutoff
 from huishou.strategy.readout import DECISION_COLUMNS
 
 log = logging.getLogger("huishou.strategy")
