@@ -22,7 +22,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from fastapi import FastAPI, Form, Request
+from fastapi import Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -31,11 +31,10 @@ from sqlalchemy.exc import IntegrityError
 from huishou.compliance import Profile
 from huishou.workbench import i18n
 from huishou.workbench.auth import authenticate, close_session, csrf_ok, hasher, open_session, session_user
-from huishou.workbench.rules import FORM_OUTCOMES, RECORDABLE, check_contact, outcome_allowed, window_text
+from huishou.workbench.forms import check_form
+from huishou.workbench.rules import FORM_OUTCOMES, RECORDABLE, check_contact, window_text
 from huishou.workbench.store import (
     accounts,
-    as_utc,
-    audit,
     contacts,
     fetch_all,
     fetch_one,
@@ -43,6 +42,7 @@ from huishou.workbench.store import (
     refusals,
     users,
 )
+from huishou.workbench.team import team_day
 
 HERE = Path(__file__).parent
 COOKIE = "hs_session"
@@ -68,6 +68,14 @@ class Config:
     strategy: object  # StrategySettings (the rules' thresholds)
     profile: Profile
     lender_zone: str
+
+
+class Respond(Exception):  # noqa: N818 - a response to send instead of the route's own, not an error
+    """Raised by a route's dependency (no session, a bad CSRF token): the app answers with `response`."""
+
+    def __init__(self, response: Response):
+        super().__init__(response.status_code)
+        self.response = response
 
 
 def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetime] | None = None) -> FastAPI:
@@ -120,6 +128,26 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
         if expired:
             response.delete_cookie(COOKIE)
         return response
+
+    def signed_in(request: Request) -> dict:
+        """The signed-in user of a page; without a live session the request goes to the login page instead."""
+        user = current(request)
+        if user is None:
+            raise Respond(to_login(request, expired=COOKIE in request.cookies))
+        return user
+
+    def signed_in_form(request: Request, csrf: str = Form("")) -> dict:
+        """The signed-in user of a form post whose CSRF token matches the session's (else a 403 page)."""
+        user = current(request)
+        if user is None:
+            raise Respond(to_login(request, expired=True))
+        if not csrf_ok(user["csrf"], csrf):
+            raise Respond(page(request, "error.html", 403, user=user, message="csrf"))
+        return user
+
+    @app.exception_handler(Respond)
+    def respond(request: Request, exc: Respond) -> Response:
+        return exc.response
 
     # ------------------------------------------------------------ login
 
@@ -176,10 +204,7 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
         return response
 
     @app.get("/")
-    def home(request: Request):
-        user = current(request)
-        if user is None:
-            return to_login(request, expired=COOKIE in request.cookies)
+    def home(request: Request, user: dict = Depends(signed_in)):
         return RedirectResponse("/lead" if user["role"] == "lead" else "/list", status_code=303)
 
     @app.get("/healthz")
@@ -207,20 +232,14 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
         return rows
 
     @app.get("/list", response_class=HTMLResponse)
-    def worklist(request: Request):
-        user = current(request)
-        if user is None:
-            return to_login(request, expired=COOKIE in request.cookies)
+    def worklist(request: Request, user: dict = Depends(signed_in)):
         if user["role"] != "collector":
             return RedirectResponse("/lead", status_code=303)
         _, day = now_and_day()
         return page(request, "list.html", user=user, day=day, rows=my_accounts(user, day))
 
     @app.get("/sheet", response_class=HTMLResponse)
-    def sheet(request: Request, collector: str = ""):
-        user = current(request)
-        if user is None:
-            return to_login(request, expired=COOKIE in request.cookies)
+    def sheet(request: Request, collector: str = "", user: dict = Depends(signed_in)):
         _, day = now_and_day()
         if user["role"] == "lead" and collector:
             who = {"collector_id": collector[:64]}
@@ -272,10 +291,7 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
         )
 
     @app.get("/accounts/{account_id}", response_class=HTMLResponse)
-    def account_view(request: Request, account_id: int, saved: int = 0):
-        user = current(request)
-        if user is None:
-            return to_login(request, expired=COOKIE in request.cookies)
+    def account_view(request: Request, account_id: int, saved: int = 0, user: dict = Depends(signed_in)):
         _, day = now_and_day()
         account = owned_account(user, account_id, day)
         if account is None:
@@ -286,7 +302,7 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
     def record_contact(
         request: Request,
         account_id: int,
-        csrf: str = Form(""),
+        user: dict = Depends(signed_in_form),
         uid: str = Form(""),
         channel: str = Form(""),
         outcome: str = Form(""),
@@ -294,16 +310,11 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
         promised_date: str = Form(""),
         note: str = Form(""),
     ):
-        user = current(request)
-        if user is None:
-            return to_login(request, expired=True)
-        if not csrf_ok(user["csrf"], csrf):
-            return page(request, "error.html", 403, user=user, message="csrf")
         now, day = now_and_day()
         account = owned_account(user, account_id, day)
         if account is None or user["role"] != "collector":
             return page(request, "error.html", 404, user=user, message="not_found")
-        problem, value, promised = _check_form(channel, outcome, amount, promised_date, day, wb.max_promise_days)
+        problem, value, promised = check_form(channel, outcome, amount, promised_date, day, wb.max_promise_days)
         if problem:
             return account_page(request, user, account, day, 422, error=problem)
         try:
@@ -374,109 +385,16 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
     # ------------------------------------------------------------ the team lead
 
     @app.get("/lead", response_class=HTMLResponse)
-    def lead(request: Request):
-        user = current(request)
-        if user is None:
-            return to_login(request, expired=COOKIE in request.cookies)
+    def lead(request: Request, user: dict = Depends(signed_in)):
         if user["role"] != "lead":
             return page(request, "error.html", 404, user=user, message="not_found")
         _, day = now_and_day()
-        return page(request, "lead.html", user=user, day=day, **team_view(day))
-
-    def team_view(day: str) -> dict:
-        with engine.connect() as conn:
-            accts = fetch_all(conn, sa.select(accounts).where(accounts.c.worklist_date == day))
-            done = fetch_all(conn, sa.select(contacts).where(contacts.c.worklist_date == day).order_by(contacts.c.id))
-            refused = fetch_all(  # the latest ones, for the list; the counts come from the query below
-                conn,
-                sa.select(refusals, users.c.username)
-                .join(users, users.c.id == refusals.c.user_id)
-                .where(refusals.c.worklist_date == day)
-                .order_by(refusals.c.id.desc())
-                .limit(100),
-            )
-            refusals_by = {
-                who: n
-                for who, n in conn.execute(
-                    sa.select(accounts.c.collector_id, sa.func.count())
-                    .select_from(refusals.join(accounts, accounts.c.id == refusals.c.account_id))
-                    .where(refusals.c.worklist_date == day)
-                    .group_by(accounts.c.collector_id)
-                )
-            }
-            moves = fetch_all(
-                conn, sa.select(audit).where(audit.c.event == "reassign").order_by(audit.c.id.desc()).limit(50)
-            )
-            collectors = [
-                r["collector_id"]
-                for r in fetch_all(
-                    conn,
-                    sa.select(users.c.collector_id).where(users.c.role == "collector").order_by(users.c.collector_id),
-                )
-            ]
-        by_account: dict[int, list[dict]] = {}
-        for c in done:
-            by_account.setdefault(c["account_id"], []).append(c)
-        people = sorted({a["collector_id"] for a in accts} | set(collectors))
-        progress = []
-        for who in people:
-            mine = [a for a in accts if a["collector_id"] == who]
-            mine_c = [c for a in mine for c in by_account.get(a["id"], [])]
-            progress.append(
-                {
-                    "collector": who,
-                    "assigned": len(mine),
-                    "worked": sum(1 for a in mine if a["id"] in by_account),
-                    "contacts": len(mine_c),
-                    "reached": sum(
-                        1 for c in mine_c if c["outcome"] in ("reached", "promise_to_pay", "paid", "refused")
-                    ),
-                    "promises": sum(1 for c in mine_c if c["outcome"] == "promise_to_pay"),
-                    "paid": sum(c["amount"] or 0 for c in mine_c if c["outcome"] == "paid"),
-                    "refusals": refusals_by.get(who, 0),
-                }
-            )
-        due = [a for a in accts if a["promise_due"] == day]
-        due += [
-            {"loan_id": c["loan_id"], "collector_id": c["collector_id"], "amount": c["amount"]}
-            for c in done
-            if c["outcome"] == "promise_to_pay" and c["promised_date"] == day
-        ]
-        broken = [a for a in accts if (a["broken_promises"] or 0) > 0]
-        outcomes = {}
-        for c in done:
-            key = "hardship" if c["hardship"] else c["outcome"]
-            outcomes[key] = outcomes.get(key, 0) + 1
-        return {
-            "progress": progress,
-            "due": due,
-            "broken": broken,
-            "broken_by": {
-                c: sum(1 for b in broken if b["collector_id"] == c) for c in {b["collector_id"] for b in broken}
-            },
-            "refused": [
-                r | {"rules": [x[0] for x in json.loads(r["rules"])], "local": as_utc(r["at"]).astimezone(zone)}
-                for r in refused
-            ],
-            "refusals_total": sum(refusals_by.values()),
-            "moves": [
-                m | {"detail": json.loads(m["detail"] or "{}"), "local": as_utc(m["at"]).astimezone(zone)}
-                for m in moves
-            ],
-            "recovered": sum(c["amount"] or 0 for c in done if c["outcome"] == "paid"),
-            "outcomes": outcomes,
-            "collectors": people,
-            "accounts": sorted(accts, key=lambda a: (a["collector_id"], a["rank"])),
-            "max_assigned": max([p["assigned"] for p in progress] + [1]),
-        }
+        return page(request, "lead.html", user=user, day=day, **team_day(engine, day, zone))
 
     @app.post("/lead/reassign")
-    def reassign(request: Request, csrf: str = Form(""), loan_id: str = Form(""), collector_id: str = Form("")):
-        user = current(request)
-        if user is None:
-            return to_login(request, expired=True)
-        if not csrf_ok(user["csrf"], csrf):
-            return page(request, "error.html", 403, user=user, message="csrf")
+    def reassign(
+        request: Request, loan_id: str = Form(""), collector_id: str = Form(""), user: dict = Depends(signed_in_form)
+    ):
         if user["role"] != "lead":
             return page(request, "error.html", 404, user=user, message="not_found")
         _, day = now_and_day()
@@ -505,35 +423,6 @@ def _int(text: str) -> int:
         return int(text)
     except ValueError:
         return -1
-
-
-def _check_form(channel, outcome, amount, promised_date, day, max_days) -> tuple[str | None, float | None, str | None]:
-    """(the problem in words' key, the amount, the promised date): the form's own rules before the law's."""
-    if channel not in RECORDABLE or outcome not in FORM_OUTCOMES:
-        return "bad_form", None, None
-    if not outcome_allowed(channel, outcome):
-        return "bad_outcome", None, None
-    value = None
-    if amount.strip():
-        try:
-            value = float(amount)
-        except ValueError:
-            return "bad_form", None, None
-        if not (0 < value < 1e9) or value != value:
-            return "bad_form", None, None
-    promised = None
-    if outcome == "promise_to_pay":
-        if value is None or not promised_date:
-            return "need_amount", None, None
-        try:
-            when = dt.date.fromisoformat(promised_date)
-        except ValueError:
-            return "bad_date", None, None
-        start = dt.date.fromisoformat(day)
-        if not (start <= when <= start + dt.timedelta(days=max_days)):
-            return "bad_date", None, None
-        promised = when.isoformat()
-    return None, value, promised
 
 
 def _harden(response: Response) -> Response:
