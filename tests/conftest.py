@@ -83,6 +83,22 @@ def dvc_project():
 
 
 @pytest.fixture(scope="session")
+def project(tmp_path_factory, dvc_project):
+    """A small copy of the repository (3,000 borrowers) after `dvc repro`: (its root, the environment)."""
+    import subprocess
+
+    def small(params):
+        params["simulate"]["n_borrowers"] = 3000
+        params["train"]["num_boost_round"] = 150
+
+    root = tmp_path_factory.mktemp("project")
+    env = dvc_project(root, small, plots=True)
+    proc = subprocess.run(["dvc", "repro"], cwd=root, env=env, capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, f"dvc repro failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return root, env
+
+
+@pytest.fixture(scope="session")
 def settings() -> Settings:
     return small_settings()
 

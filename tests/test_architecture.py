@@ -190,6 +190,19 @@ def test_package_inits_only_re_export():
                 assert names <= {"__all__", "__version__", "ADAPTERS"}, f"{mod} assigns {names}"
 
 
+def test_a_moved_module_keeps_its_old_path_with_a_warning():
+    code = (
+        "import warnings\nwarnings.simplefilter('error')\nimport huishou\n"
+        "try:\n    import huishou.model\nexcept DeprecationWarning as w:\n    print('WARNED', w)\n"
+        "warnings.simplefilter('ignore')\nimport huishou.model as old, huishou.risk.model as new\n"
+        "from huishou.artifacts import load_features\nfrom huishou.features import load_features as lf\n"
+        "print('SAME', old is new, load_features is lf)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert "WARNED huishou.model has moved to huishou.risk.model" in out.stdout, out.stdout + out.stderr
+    assert "SAME True True" in out.stdout, out.stdout + out.stderr
+
+
 def test_help_does_not_load_the_heavy_libraries():
     code = (
         "import sys\nfrom huishou.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"

@@ -28,18 +28,6 @@ def _run(args, cwd, env):
     return proc
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory, dvc_project):
-    def small(params):
-        params["simulate"]["n_borrowers"] = 3000
-        params["train"]["num_boost_round"] = 150
-
-    root = tmp_path_factory.mktemp("project")
-    env = dvc_project(root, small, plots=True)
-    _run(["dvc", "repro"], root, env)
-    return root, env
-
-
 def test_repro_writes_models_metrics_and_plots(project):
     root, _ = project
     metrics = json.loads((root / "models" / "evaluation" / "metrics.json").read_text())

@@ -30,6 +30,7 @@ from huishou.core.paths import (
 from huishou.core.settings import Settings, load_settings
 from huishou.features import build_features, feature_columns, feature_dictionary, load_features
 from huishou.risk.explain import reason_codes
+from huishou.risk.metrics import calibration_table, classification_metrics, ks_statistic, lift_table, roc_points
 from huishou.risk.model import RiskModel
 from huishou.risk.scoring import risk_bands, score_frame
 
@@ -38,11 +39,15 @@ __all__ = [
     "RiskModel",
     "Settings",
     "build_features",
+    "calibration_table",
+    "classification_metrics",
     "drift_path",
     "evaluation_dir",
     "feature_columns",
     "feature_dictionary",
     "features_path",
+    "ks_statistic",
+    "lift_table",
     "load_features",
     "load_model",
     "load_scores",
@@ -52,6 +57,7 @@ __all__ = [
     "read_raw",
     "reason_codes",
     "risk_bands",
+    "roc_points",
     "score",
     "score_frame",
     "scores_path",
