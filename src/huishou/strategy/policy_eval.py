@@ -51,14 +51,31 @@ def ladder_plan(
 ) -> Plan:
     """The ladder under the same capacity: human rungs and limited placements go to the highest DPD (then
     largest amount) first; a loan that finds no collector gets an sms (or nothing); one contact per borrower."""
+    order = ctx.sort_values(["dpd", "overdue_amount"], ascending=False).index
+    return plan_in_order(ctx, allowed, ladder_choice(ctx, allowed, cfg), order, cfg, capacities, limits, "ladder")
+
+
+def plan_in_order(
+    ctx: pd.DataFrame,
+    allowed: pd.DataFrame,
+    wish: pd.Series,
+    order: pd.Index,
+    cfg: StrategySettings,
+    capacities: dict[str, int] | None = None,
+    limits: dict[str, int] | None = None,
+    name: str = "worklist",
+    fallback: pd.Series | None = None,
+) -> Plan:
+    """A worklist worked best-first: in `order`, each loan gets its `wish` while a collector has the minutes
+    (and a limited placement has room), else its `fallback` message (default sms) where lawful, else nothing;
+    one contact per borrower."""
     minutes = cfg.minutes
     remaining = dict(cfg.capacities() if capacities is None else capacities)
     left = dict(limits or {})
-    wish = ladder_choice(ctx, allowed, cfg)
     action = pd.Series("none", index=ctx.index, dtype=object)
     collector = pd.Series(None, index=ctx.index, dtype=object)
     contacted: set = set()
-    for i in ctx.sort_values(["dpd", "overdue_amount"], ascending=False).index:
+    for i in order:
         borrower = ctx.at[i, "borrower_id"]
         if borrower in contacted:
             continue
@@ -66,6 +83,7 @@ def ladder_plan(
         need = minutes.get(want, 0)
         who = roomiest(remaining, need) if need > 0 else None
         capped = want in left and left[want] <= 0
+        spare = "sms" if fallback is None else fallback[i]
         if (need == 0 or who is not None) and not capped:
             action[i] = want
             if who is not None:
@@ -73,11 +91,11 @@ def ladder_plan(
                 collector[i] = who
             if want in left:
                 left[want] -= 1
-        elif allowed.at[i, "sms"]:
-            action[i] = "sms"
+        elif spare != "none" and allowed.at[i, spare]:
+            action[i] = spare
         if action[i] != "none":
             contacted.add(borrower)
-    return Plan(action, collector, float("nan"), "ladder", {})
+    return Plan(action, collector, float("nan"), name, {})
 
 
 def ips_dr(
