@@ -90,6 +90,7 @@ def project(tmp_path_factory, dvc_project):
     def small(params):
         params["simulate"]["n_borrowers"] = 3000
         params["train"]["num_boost_round"] = 150
+        params["strategy"]["closed_loop"] |= {"horizon_days": 6, "seeds": [1, 2], "sample_borrowers": 1000}
 
     root = tmp_path_factory.mktemp("project")
     env = dvc_project(root, small, plots=True)

@@ -42,6 +42,25 @@ def test_repro_writes_models_metrics_and_plots(project):
     assert {"train", "valid", "test"} <= set(summary)
 
 
+def test_evaluate_strategy_runs_every_policy_in_a_closed_loop(project):
+    """models/strategy_truth.json: closed_loop with the horizon and seeds of params, every policy per stage with
+    one entry per seed, the strongest baseline per stage, and each other world."""
+    root, _ = project
+    params = yaml.safe_load((root / "params.yaml").read_text())["strategy"]["closed_loop"]
+    loop = json.loads((root / "models" / "strategy_truth.json").read_text())["closed_loop"]
+    assert loop["horizon_days"] == params["horizon_days"] and loop["seeds"] == params["seeds"]
+    for stage in ("pre_due", "early", "recovery", "collections", "all"):
+        entry = loop["by_stage"][stage]
+        for policy in ("none", "ladder", "el_worklist", "el_channel_rule", "random_lawful", "strategy", "oracle"):
+            assert len(entry[policy]["per_seed"]) == len(params["seeds"])
+            assert {"recovery", "added", "contacts", "complaints", "opt_outs", "minutes"} <= set(entry[policy])
+        assert loop["strongest_baseline"][stage] in ("ladder", "el_worklist", "el_channel_rule", "random_lawful")
+        assert entry["summary"]["strongest_baseline"] == loop["strongest_baseline"][stage]
+    assert set(loop["other_worlds"]) == set(params["worlds"]) - {params["world"]}
+    headline = json.loads((root / "models" / "strategy_headline.json").read_text())
+    assert "loop_collections_uplift_vs_strongest" in headline
+
+
 def test_registry_pyfunc_returns_probabilities_and_promotion_works(project):
     root, env = project
     os.environ["MLFLOW_TRACKING_URI"] = env["MLFLOW_TRACKING_URI"]
@@ -174,6 +193,7 @@ def test_a_book_without_a_collection_log_runs_dvc_repro_to_the_end(tmp_path, dvc
     def no_log(params):
         params["simulate"] |= {"n_borrowers": 1500, "write_collection_log": False}
         params["train"]["num_boost_round"] = 60
+        params["strategy"]["closed_loop"] |= {"horizon_days": 3, "seeds": [1], "other_worlds_seeds": [1]}
 
     root = tmp_path / "no_log"
     root.mkdir()

@@ -1,7 +1,11 @@
-"""`huishou evaluate-strategy`: the strategy's true recovery against the DPD ladder and the oracle policy.
+"""`huishou evaluate-strategy`: the strategy's true recovery against the baselines lenders run and the oracle.
 
 Simulated book only. Reads data.worklists_dir (index.json and every date's candidates), data.truth_dir
-(borrowers' latent state and true installment risk); publishes models/strategy_truth.json (DVC metrics):
+(borrowers' latent state and true installment risk), the validated raw book, the effect models
+(models/effects), the nightly scores of the extract date (score.scores_dir: the expected-loss worklists rank by
+them); publishes models/strategy_truth.json (DVC metrics): `closed_loop`, every policy run day by day for
+strategy.closed_loop.horizon_days on a sample of the book over several seeds (strategy/closed_loop.py), in the
+headline world and each other world; and, one day at a time,
 per stage and overall, the true expected recovery of the strategy (the champion's plan with the whole team),
 the ladder and the oracle, the uplift over the ladder and the share of the oracle, contacts per recovered
 CNY and expected complaints per 1,000 accounts; and the experiment on the published worklists: per arm the
@@ -11,25 +15,49 @@ of outcomes from the truth (strategy.experiment.readout_seed); logs it to MLflow
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from huishou.book.source import BookSource
 from huishou.book.truth import load_borrowers, load_truth_table
+from huishou.compliance import Profile
 from huishou.core import tracking
 from huishou.core.errors import DataValidationError
 from huishou.core.io import publish, read_json, rounded, write_json
-from huishou.core.paths import candidates_path, strategy_truth_path
+from huishou.core.paths import candidates_path, effects_dir, scores_path, strategy_truth_path
+from huishou.core.settings import SOURCE_PARAMS
 from huishou.core.vocab import ACTIONS, STAGES
+from huishou.simulate.daily import WorldParams
+from huishou.strategy.closed_loop import (
+    BASELINES,
+    Planners,
+    Truth,
+    closed_loop,
+    learn_channel_rule,
+    sample_book,
+    true_miss_logit,
+)
+from huishou.strategy.complaints import contact_examples, fit_complaint_model
+from huishou.strategy.effects import LearnedEffects
+from huishou.strategy.learning import learning_cutoff, logged_by_stage
+from huishou.strategy.plan import BookRules
 from huishou.strategy.truth_eval import experiment_report, experiment_units, true_paid, true_values, truth_comparison
 
 PARAMS = (
+    *SOURCE_PARAMS,
     "data.worklists_dir",
     "data.truth_dir",
     "data.models_dir",
     "simulate.cure_shift",
+    "features.default_dpd",
+    "features.paid_tolerance",
+    "features.settle_share",
+    "features.promise_grace_days",
+    "score.scores_dir",
     "strategy",
     "tracking.default_uri",
     "tracking.strategy_experiment",
@@ -69,7 +97,9 @@ def run(settings) -> dict:
                     target[key] += value
     summary = {stage: _summary(totals.get(stage)) for stage in (*STAGES, "all")}
     experiment = experiment_report(pd.concat(units, ignore_index=True), exp) if units else {}
+    loop = run_closed_loop(settings, borrowers, installments)
     metrics = {
+        "closed_loop": loop,
         "by_stage": summary,
         "experiment": experiment,
         "per_day": per_day,
@@ -78,7 +108,8 @@ def run(settings) -> dict:
     }
     with publish(strategy_truth_path(settings.data.models_dir), kind="file", what="huishou evaluate-strategy") as tmp:
         write_json(metrics, tmp)
-    headline = {"uplift_vs_ladder": metrics["uplift_vs_ladder"], "share_of_oracle": metrics["share_of_oracle"]}
+    headline = _loop_headline(loop)
+    headline |= {"uplift_vs_ladder": metrics["uplift_vs_ladder"], "share_of_oracle": metrics["share_of_oracle"]}
     headline |= {f"{s}_share_of_oracle": summary[s].get("share_of_oracle") for s in STAGES}
     headline |= {f"experiment_{k}": v for k, v in experiment.get("headline", {}).items()}
     headline_path = strategy_truth_path(settings.data.models_dir).with_name("strategy_headline.json")
@@ -88,9 +119,102 @@ def run(settings) -> dict:
         settings.tracking,
         settings.tracking.strategy_experiment,
         "strategy vs truth",
-        {"by_stage": summary, "experiment": experiment.get("readout", {})},
+        {"by_stage": summary, "experiment": experiment.get("readout", {}), "closed_loop": _loop_headline(loop)},
     )
-    return {"by_stage": summary, "experiment": experiment.get("headline", {})}
+    return {"closed_loop": _loop_headline(loop), "by_stage": summary, "experiment": experiment.get("headline", {})}
+
+
+def run_closed_loop(settings, borrowers: pd.DataFrame, installments: pd.DataFrame) -> dict:
+    """Every policy day by day on a sample of the validated book, in the headline world over every seed and in
+    each other world over strategy.closed_loop.other_worlds_seeds (the baselines and the strategy)."""
+    cfg, f = settings.strategy.whole(), settings.features  # whole: the loop's processes get a plain copy
+    loop = cfg.closed_loop
+    as_of, tables = BookSource.from_settings(settings.data).validated_frames(settings.data.validated_dir)
+    book = BookRules.from_settings(f, settings.data.timezone)
+    profile = Profile.from_settings(cfg.compliance)
+    cutoff = learning_cutoff(as_of, cfg)
+    folder = effects_dir(settings.data.models_dir)
+    if not (folder / LearnedEffects.DOC).is_file():
+        raise DataValidationError(f"{folder}: no effect models; run `huishou fit-effects` first")
+    effects = LearnedEffects.load(folder, cfg.effect_model["num_threads"]).effects
+    scores = scores_path(settings.score.scores_dir, as_of)
+    if not scores.exists():
+        raise DataValidationError(f"{scores}: no nightly scores of {as_of.date()}; run `huishou score` first")
+    risk = pd.read_parquet(scores, columns=["loan_id", "probability"]).set_index("loan_id")["probability"]
+    logged = pd.concat(logged_by_stage(tables, cutoff, cfg, book).values(), ignore_index=True)
+    complaints = fit_complaint_model(
+        contact_examples(tables, cutoff, profile.contact_start, profile.contact_end, book.lender_zone)
+    )
+    planners = Planners(effects, complaints, risk, learn_channel_rule(logged))
+    truth = Truth(borrowers, true_miss_logit(installments), settings.simulate.cure_shift)
+    sample, share = sample_book(tables, int(loop["sample_borrowers"]), int(loop["sample_seed"]))
+    horizon = int(loop["horizon_days"])
+    workers = int(loop["workers"]) or len(os.sched_getaffinity(0))
+    out = {"world": loop["world"], "sample_borrowers": int(sample["applications"]["borrower_id"].nunique())}
+    out["capacity_share"] = share
+    out["channel_rule"] = {"/".join(map(str, k)): v for k, v in sorted(planners.channel_rule.items())}
+    headline = WorldParams.from_dict(loop["worlds"][loop["world"]])
+    out |= closed_loop(
+        sample,
+        as_of,
+        horizon,
+        list(loop["seeds"]),
+        cfg,
+        profile,
+        book,
+        planners,
+        headline,
+        truth,
+        share,
+        progress=True,
+        workers=workers,
+    )
+    out["other_worlds"] = {}
+    for name, raw in loop["worlds"].items():
+        if name == loop["world"]:
+            continue
+        result = closed_loop(
+            sample,
+            as_of,
+            horizon,
+            list(loop["other_worlds_seeds"]),
+            cfg,
+            profile,
+            book,
+            planners,
+            WorldParams.from_dict(raw),
+            truth,
+            share,
+            policies=("none", *BASELINES, "strategy"),
+            progress=True,
+            label=f"closed loop ({name})",
+            workers=workers,
+        )
+        out["other_worlds"][name] = {
+            "seeds": result["seeds"],
+            "strongest_baseline": result["strongest_baseline"],
+            "by_stage": {
+                s: {p: {k: v for k, v in e.items() if k != "per_seed"} for p, e in entry.items()}
+                for s, entry in result["by_stage"].items()
+            },
+        }
+    return out
+
+
+def _loop_headline(loop: dict) -> dict:
+    """What dvc metrics show of the closed loop: per stage the strategy's uplift over the strongest baseline and
+    its share of the oracle; the same uplift in each other world."""
+    out = {}
+    for stage, entry in loop["by_stage"].items():
+        summary = entry.get("summary", {})
+        out[f"loop_{stage}_uplift_vs_strongest"] = summary.get("uplift_vs_strongest")
+        out[f"loop_{stage}_share_of_oracle"] = summary.get("share_of_oracle")
+    for name, world in loop.get("other_worlds", {}).items():
+        s = world["by_stage"]["collections"]
+        b = world["strongest_baseline"]["collections"]
+        if b and s[b]["recovery"] > 0:
+            out[f"loop_{name}_collections_uplift_vs_strongest"] = s["strategy"]["recovery"] / s[b]["recovery"] - 1
+    return out
 
 
 def _summary(policies: dict | None) -> dict:

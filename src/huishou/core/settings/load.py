@@ -30,7 +30,7 @@ from huishou.core.settings.features import FeatureSettings, check_extras
 from huishou.core.settings.platform import PortfolioSettings, TrackingSettings, WorkbenchSettings
 from huishou.core.settings.risk import EvaluateSettings, ScorecardSettings, ScoreSettings, TrainSettings
 from huishou.core.settings.simulate import SimulateSettings
-from huishou.core.settings.strategy import StrategySettings, check_compliance
+from huishou.core.settings.strategy import StrategySettings, check_closed_loop, check_compliance
 
 
 @dataclass(frozen=True)
@@ -130,6 +130,7 @@ def _check(settings: Settings, source: str) -> None:
             raise ConfigError(f"{source}: {message}")
     check_extras(f, source)
     check_compliance(settings.strategy.compliance, source)
+    check_closed_loop(settings.strategy.closed_loop, source)
     for key, bounds in settings.contracts.ranges.items():
         if "." not in key or not (isinstance(bounds, list | tuple) and len(bounds) == 2 and bounds[0] <= bounds[1]):
             raise ConfigError(f"{source}: contracts.ranges.{key} must be 'table.column': [low, high] with low <= high")

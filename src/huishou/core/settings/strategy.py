@@ -50,6 +50,7 @@ class StrategySettings:
     cold_start_epsilon: float
     experiment: dict
     seed: int
+    closed_loop: dict
 
     def capacities(self) -> dict[str, int]:
         """Daily minutes per collector id (C001 ... C<collectors>)."""
@@ -86,3 +87,36 @@ def check_compliance(compliance: Mapping, source: str) -> None:
     for hour in ("contact_start", "contact_end"):
         if not _HHMM.match(str(active[hour])):
             raise ConfigError(f"{source}: {key}: {hour} must be HH:MM, got {active[hour]!r}")
+
+
+CLOSED_LOOP_KEYS = {
+    "horizon_days",
+    "seeds",
+    "sample_borrowers",
+    "sample_seed",
+    "workers",
+    "world",
+    "other_worlds_seeds",
+    "worlds",
+}
+WORLD_KEYS = {"fatigue", "heterogeneity", "recovery_step_days", "complaint_channel"}
+
+
+def check_closed_loop(loop: Mapping, source: str) -> None:
+    """strategy.closed_loop: every key, a positive horizon, seeds, a headline world among the worlds, each world
+    with every knob (fatigue and heterogeneity in [0, 1], complaint factors >= 0)."""
+    key = "strategy.closed_loop"
+    if not isinstance(loop, Mapping) or set(loop) != CLOSED_LOOP_KEYS:
+        raise ConfigError(f"{source}: {key} has exactly {sorted(CLOSED_LOOP_KEYS)}")
+    if int(loop["horizon_days"]) < 1 or not loop["seeds"] or int(loop["sample_borrowers"]) < 1:
+        raise ConfigError(f"{source}: {key}: horizon_days and sample_borrowers must be positive, seeds not empty")
+    worlds = loop["worlds"] or {}
+    if loop["world"] not in worlds:
+        raise ConfigError(f"{source}: {key}.world {loop['world']!r} is not one of {sorted(worlds)}")
+    for name, world in worlds.items():
+        if not isinstance(world, Mapping) or set(world) != WORLD_KEYS:
+            raise ConfigError(f"{source}: {key}.worlds.{name} needs exactly {sorted(WORLD_KEYS)}")
+        if not (0 <= float(world["fatigue"]) <= 1 and 0 <= float(world["heterogeneity"]) <= 1):
+            raise ConfigError(f"{source}: {key}.worlds.{name}: fatigue and heterogeneity must lie in [0, 1]")
+        if int(world["recovery_step_days"]) < 1 or any(float(v) < 0 for v in world["complaint_channel"].values()):
+            raise ConfigError(f"{source}: {key}.worlds.{name}: recovery_step_days >= 1, complaint factors >= 0")

@@ -47,6 +47,11 @@ class SectionView:
     def __setattr__(self, key: str, value: Any) -> None:
         raise dataclasses.FrozenInstanceError(f"settings are read-only ({self._name}.{key})")
 
+    def whole(self) -> Any:
+        """The section itself (a plain, picklable settings object, e.g. for another process), for an owner that
+        declared every key of it: each key counts as read."""
+        return type(self._section)(**{key: getattr(self, key) for key in sorted(_FIELDS[type(self._section)])})
+
 
 class ParamsView:
     """The settings as one stage may see them: only the declared keys ("section" or "section.key")."""

@@ -1,0 +1,548 @@
+"""Closed-loop evaluation: every policy runs on the same simulated book for a horizon, day by day, and each
+day's actions change the next day's book (payments, contact history and caps, promises kept and broken,
+hardship revealed in conversations, complaints and their holds, opt-outs and cease requests).
+
+The policies meet the same rules (huishou.compliance, evaluated on each day's book), the same capacity and
+the same luck (simulate/daily.py: common random numbers per seed, day and loan):
+
+* none: no action at all (what recovery the book brings by itself);
+* ladder: the DPD ladder (highest DPD first);
+* el_worklist: what most lenders run: accounts ranked by expected loss (risk score x amount at stake) and
+  worked best first within capacity; a reminder sms before a due date, an sms as an episode's first
+  contact, then calls; a plan for reported hardship; agency placement from ladder_agency_from_dpd;
+* el_channel_rule: the same worklist, its messages sent on the channel that worked best in the logged data
+  for the borrower's segment (stage, age band, device: inverse-propensity-weighted paid rates);
+* random_lawful: a random lawful action per loan within capacity;
+* strategy: huishou's plan (effect models learnt from the log, complaint model, the assignment);
+* oracle: the same planner on the world's true chances of the day (myopic: it knows today's effects, not the
+  value of waiting), the yardstick the strategy is measured against.
+
+Pure over tables and the world's truth handed in by the evaluate-strategy stage.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from huishou.compliance import Profile, evaluate
+from huishou.core.settings import StrategySettings
+from huishou.core.vocab import ACTIONS, AUTO, STAGES
+from huishou.simulate.daily import (
+    HOLD_DAYS,
+    Luck,
+    WorldParams,
+    complaint_chance,
+    daily_cure,
+    outcomes,
+    pre_due_on_time,
+)
+from huishou.strategy.assign import plan
+from huishou.strategy.complaints import ComplaintModel
+from huishou.strategy.effects import EffectModel
+from huishou.strategy.plan import BookRules, candidates, recovered_share, stake, values_matrix
+from huishou.strategy.policy_eval import ladder_plan, plan_in_order
+
+POLICIES = ("none", "ladder", "el_worklist", "el_channel_rule", "random_lawful", "strategy", "oracle")
+BASELINES = ("ladder", "el_worklist", "el_channel_rule", "random_lawful")
+MESSAGES = ("sms", "app_push", "email_letter")
+CONTACT_HOUR = pd.Timedelta(hours=12)  # the loop's contacts are logged at noon, lender time (lawful everywhere)
+
+
+@dataclass
+class Truth:
+    """What the world knows and the lender does not: each borrower's latent state and each installment's true
+    miss log-odds (from the simulator's truth)."""
+
+    borrowers: pd.DataFrame  # borrower_id, z, hardship
+    miss_logit: pd.Series  # by (loan_id, due_date)
+    cure_shift: float
+
+
+@dataclass
+class Planners:
+    """What the learned policies use: the effect and complaint models (strategy), each loan's risk score
+    (expected-loss worklists) and the logged-data channel rule (segment -> best message)."""
+
+    effects: Mapping[str, EffectModel | None]
+    complaints: ComplaintModel | None
+    risk: pd.Series  # by loan_id
+    channel_rule: dict[tuple[str, str, int], str]
+
+
+def segment_keys(ctx: pd.DataFrame) -> list[tuple[str, str, int]]:
+    """(stage, age band, iOS) per row: the segments the channel rule is learnt and applied by."""
+    band = np.select([ctx["age"] < 30, ctx["age"] < 40], ["<30", "30-39"], "40+")
+    return list(zip(ctx["stage"], band, ctx["ios"].fillna(0).astype(int), strict=True))
+
+
+def learn_channel_rule(logged: pd.DataFrame, min_decisions: int = 30) -> dict[tuple[str, str, int], str]:
+    """Per segment, the message channel with the highest inverse-propensity-weighted paid rate in the logged
+    decisions (columns stage, age, ios, action, propensity, paid); sms where a segment has too few."""
+    rows = logged[logged["action"].isin(MESSAGES)].copy()
+    if rows.empty:
+        return {}
+    rows["key"] = segment_keys(rows)
+    rows["w"] = 1.0 / rows["propensity"].clip(lower=1e-3)
+    rows["wy"] = rows["w"] * rows["paid"].astype(float)
+    grouped = rows.groupby(["key", "action"]).agg(n=("w", "size"), w=("w", "sum"), wy=("wy", "sum"))
+    grouped = grouped[grouped["n"] >= min_decisions]
+    rate = (grouped["wy"] / grouped["w"]).reset_index()
+    best = rate.sort_values(0, ascending=False).drop_duplicates("key")
+    return {k: a for k, a in zip(best["key"], best["action"], strict=True)}
+
+
+def _scaled(cfg: StrategySettings, share: float) -> tuple[dict[str, int], dict[str, int]]:
+    """Collector minutes and agency places scaled to the loop's share of the book."""
+    caps = {c: int(round(m * share)) for c, m in cfg.capacities().items()}
+    limits = {"agency": int(round(sum(int(a["capacity"]) for a in cfg.agencies) * share))}
+    return caps, limits
+
+
+def _worklist_wishes(ctx: pd.DataFrame, allowed: pd.DataFrame, cfg: StrategySettings, message: pd.Series) -> pd.Series:
+    """The usual sequence: a reminder before a due date, a message as an episode's first contact, then a call;
+    a plan for reported hardship; agency placement for old debt; a forbidden wish falls back to the message."""
+    stage, dpd = ctx["stage"].to_numpy(), ctx["dpd"].to_numpy()
+    first = ctx["episode_contacts"].fillna(0).to_numpy() == 0
+    hardship = ctx["hardship_reported"].fillna(0).to_numpy() > 0
+    wish = np.select(
+        [
+            stage == "pre_due",
+            hardship & allowed["repayment_plan"].to_numpy(),
+            (stage == "recovery") & (dpd >= cfg.ladder_agency_from_dpd) & allowed["agency"].to_numpy(),
+            (stage == "early") & first,
+        ],
+        [message.to_numpy(), "repayment_plan", "agency", message.to_numpy()],
+        "call",
+    )
+    wish = pd.Series(wish, index=ctx.index, dtype=object)
+    ok = np.array([allowed.at[i, w] for i, w in zip(ctx.index, wish, strict=True)], dtype=bool)
+    return wish.where(ok, message)
+
+
+def _expected_loss_plan(ctx, allowed, cfg, caps, limits, planners: Planners, rule: bool) -> pd.Series:
+    if rule:
+        keys = segment_keys(ctx)
+        message = pd.Series([planners.channel_rule.get(k, "sms") for k in keys], index=ctx.index, dtype=object)
+    else:
+        message = pd.Series("sms", index=ctx.index, dtype=object)
+    ok = np.array([allowed.at[i, m] for i, m in zip(ctx.index, message, strict=True)], dtype=bool)
+    message = message.where(ok, "sms")
+    risk = ctx["loan_id"].map(planners.risk).fillna(planners.risk.median() if len(planners.risk) else 0.5)
+    loss = risk * stake(ctx).fillna(0)
+    order = loss.sort_values(ascending=False, kind="stable").index
+    wish = _worklist_wishes(ctx, allowed, cfg, message)
+    wish = wish.where(np.array([allowed.at[i, w] for i, w in zip(ctx.index, wish, strict=True)]), "none")
+    return plan_in_order(ctx, allowed, wish, order, cfg, caps, limits, "expected loss", fallback=message).action
+
+
+def _with_truth(ctx: pd.DataFrame, truth: Truth) -> pd.DataFrame:
+    x = ctx.merge(truth.borrowers[["borrower_id", "z", "hardship"]], on="borrower_id", how="left")
+    x.index = ctx.index
+    x["device_os"] = np.where(x["ios"] > 0, "ios", "android")
+    return x
+
+
+def _true_values(x, allowed, cfg, world: WorldParams, truth: Truth) -> tuple[pd.DataFrame, np.ndarray]:
+    """The world's true value of every action today (the oracle's objective) and the true cure chances."""
+    p = daily_cure(x, world, truth.cure_shift)
+    pre = (x["stage"] == "pre_due").to_numpy()
+    if pre.any():
+        keys = pd.MultiIndex.from_arrays([x.loc[pre, "loan_id"], pd.to_datetime(x.loc[pre, "open_due"])])
+        logit = truth.miss_logit.reindex(keys).to_numpy()
+        base = pre_due_on_time(x[pre], logit, np.full(pre.sum(), "none"))
+        for a in ("sms", "app_push"):
+            p[pre, ACTIONS.index(a)] = pre_due_on_time(x[pre], logit, np.full(pre.sum(), a)) - base
+    values = pd.DataFrame(p, index=x.index, columns=list(ACTIONS))
+    values = values_matrix(values, x, allowed, cfg)
+    complaints = np.column_stack([complaint_chance(x, np.full(len(x), a), world) for a in ACTIONS])
+    values = values - cfg.complaint_cost * complaints
+    return values.where(allowed, -np.inf), p
+
+
+def choose(
+    policy: str,
+    ctx: pd.DataFrame,
+    allowed: pd.DataFrame,
+    x: pd.DataFrame,
+    cfg: StrategySettings,
+    caps: dict,
+    limits: dict,
+    planners: Planners,
+    world: WorldParams,
+    truth: Truth,
+    rng: np.random.Generator,
+) -> pd.Series:
+    """Today's action per candidate row under `policy`."""
+    if policy == "none" or ctx.empty:
+        return pd.Series("none", index=ctx.index, dtype=object)
+    if policy == "ladder":
+        return ladder_plan(ctx, allowed, cfg, caps, limits).action
+    if policy in ("el_worklist", "el_channel_rule"):
+        return _expected_loss_plan(ctx, allowed, cfg, caps, limits, planners, rule=policy == "el_channel_rule")
+    groups = ctx["borrower_id"]
+    if policy == "random_lawful":
+        values = pd.DataFrame(rng.random((len(ctx), len(ACTIONS))), index=ctx.index, columns=list(ACTIONS))
+        values = values.where(allowed, -np.inf)
+    elif policy == "strategy":
+        p_paid = pd.DataFrame(np.nan, index=ctx.index, columns=list(ACTIONS))
+        for stage in STAGES:
+            rows = ctx["stage"] == stage
+            if rows.any() and planners.effects.get(stage) is not None:
+                p_paid.loc[rows] = planners.effects[stage].predict(ctx[rows]).to_numpy()
+        p_complaint = planners.complaints.predict(ctx) if planners.complaints is not None else None
+        values = values_matrix(p_paid.fillna(0.0), ctx, allowed, cfg, p_complaint)
+    elif policy == "oracle":
+        values, _ = _true_values(x, allowed, cfg, world, truth)
+    else:
+        raise ValueError(f"unknown policy {policy!r}")
+    return plan(values, cfg.minutes, caps, cfg.mip_time_limit_s, groups=groups, limits=limits).action
+
+
+class Book:
+    """One policy's copy of the book, changed day by day."""
+
+    def __init__(self, tables: Mapping[str, pd.DataFrame]):
+        self.tables = {k: v.copy() for k, v in tables.items()}
+        inst = self.tables["installments"]
+        self.tables["installments"] = inst.reset_index(drop=True)
+        self.by_loan = self.tables["installments"].groupby("loan_id").indices
+        self.actions: list[pd.DataFrame] = []
+        self.prefs: list[pd.DataFrame] = []
+        self.pending: dict[int, pd.Timestamp] = {}  # loan -> the day its promised payment lands
+        self.reminded: dict[int, tuple[pd.Timestamp, str]] = {}  # loan -> its latest pre-due reminder
+
+    def flush(self) -> None:
+        for name, rows in (("collection_actions", self.actions), ("contact_preferences", self.prefs)):
+            if rows:
+                base = self.tables[name]
+                self.tables[name] = pd.concat([base, *rows], ignore_index=True).astype(base.dtypes.to_dict())
+                rows.clear()
+
+    def pay(self, loan: int, day: pd.Timestamp, overdue_only: bool) -> None:
+        inst = self.tables["installments"]
+        rows = self.by_loan[loan]
+        open_ = inst["paid_date"].to_numpy()[rows]
+        unpaid = pd.isna(open_) | (inst["amount_paid"].to_numpy()[rows] < inst["amount_due"].to_numpy()[rows])
+        if overdue_only:
+            unpaid &= inst["due_date"].to_numpy()[rows] < np.datetime64(day)
+        take = rows[unpaid]
+        inst.loc[take, "paid_date"] = day
+        inst.loc[take, "amount_paid"] = inst.loc[take, "amount_due"]
+
+
+def _log_rows(ctx, action, result, collector, day, cfg) -> pd.DataFrame:
+    contact = (action != "none").to_numpy()
+    c, a, r = ctx[contact], action[contact], result[contact]
+    promise = (r["outcome"] == "promise_to_pay").to_numpy()
+    return pd.DataFrame(
+        {
+            "loan_id": c["loan_id"].astype(np.int64).to_numpy(),
+            "action_at": np.full(len(c), day + CONTACT_HOUR, dtype="datetime64[us]"),
+            "channel": a.to_numpy(dtype=object),
+            "outcome": r["outcome"].to_numpy(dtype=object),
+            "collector_id": collector[contact].to_numpy(dtype=object),
+            "promised_amount": np.where(promise, stake(c).to_numpy(dtype=float), np.nan),
+            "hardship_reported": r["hardship_reported"].to_numpy(dtype=bool),
+            "propensity": np.ones(len(c)),
+            "policy_stage": c["stage"].to_numpy(dtype=object),
+            "promised_date": pd.Series(
+                np.where(promise, day + pd.Timedelta(days=2), pd.NaT), dtype="datetime64[us]"
+            ).to_numpy(),
+        }
+    )
+
+
+def _pref_rows(ctx, action, result, day) -> pd.DataFrame:
+    start = day + pd.Timedelta(days=1)
+    parts = []
+    for kind, flag in (("complaint_hold", "complaint"), ("opt_out", "opt_out"), ("cease", "cease")):
+        rows = result[flag].to_numpy()
+        if not rows.any():
+            continue
+        parts.append(
+            pd.DataFrame(
+                {
+                    "borrower_id": ctx.loc[rows, "borrower_id"].astype(np.int64).to_numpy(),
+                    "kind": kind,
+                    "channel": action[rows].to_numpy(dtype=object) if kind == "opt_out" else None,
+                    "valid_from": start,
+                    "valid_until": start + pd.Timedelta(days=HOLD_DAYS) if kind == "complaint_hold" else pd.NaT,
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def run_policy(
+    policy: str,
+    tables: Mapping[str, pd.DataFrame],
+    start: pd.Timestamp,
+    horizon: int,
+    seed: int,
+    cfg: StrategySettings,
+    profile: Profile,
+    book_rules: BookRules,
+    planners: Planners,
+    world: WorldParams,
+    truth: Truth,
+    share: float,
+    on_day: Callable[[], None] | None = None,
+    keep: list | None = None,
+) -> dict[str, dict[str, float]]:
+    """One policy over `horizon` days from `start` on its own copy of the book; per stage: recovery (the
+    expected amount each day's actions and the book bring in, net of the actions' cost, as the strategy counts
+    it; the book moves by the drawn outcomes), contacts, complaints, opt-outs and cease
+    requests, collector minutes, hardship loans and those offered a plan. `keep`, a list, gets the final book's
+    tables appended (for inspection)."""
+    book = Book(tables)
+    loans = book.tables["installments"]["loan_id"].unique()
+    luck = Luck(seed, loans)
+    rng = np.random.default_rng([seed, POLICIES.index(policy)])
+    caps, limits = _scaled(cfg, share)
+    keys = ("recovery", "contacts", "complaints", "opt_outs", "minutes", "hardship_loans", "care_offered")
+    out = {s: dict.fromkeys(keys, 0.0) for s in STAGES}
+    hardship_seen: set[int] = set()
+    cared: set[int] = set()
+    costs, minutes = cfg.costs, cfg.minutes
+    for offset in range(horizon):
+        day = start + pd.Timedelta(days=offset)
+        ctx = candidates(book.tables, day, cfg, book_rules)
+        ctx = ctx[~ctx["loan_id"].isin([k for k, d in book.pending.items() if d >= day])].reset_index(drop=True)
+        allowed = evaluate(ctx, cfg, profile, explain=False).allowed if len(ctx) else None
+        x = _with_truth(ctx, truth)
+        if len(ctx):
+            action = choose(policy, ctx, allowed, x, cfg, caps, limits, planners, world, truth, rng)
+            action = action.where(np.array([allowed.at[i, a] for i, a in zip(ctx.index, action, strict=True)]), "none")
+            p = daily_cure(x, world, truth.cure_shift)
+            result = outcomes(x, action.to_numpy(dtype=object), p, luck.day(day, ctx["loan_id"]), world)
+            collector = pd.Series(np.where(action.isin(MESSAGES), AUTO, "C001"), index=ctx.index)
+            collector = collector.where(action != "none", None)
+            stage = ctx["stage"].to_numpy()
+            gain = (
+                stake(ctx).fillna(0).to_numpy()
+                * recovered_share(ctx, cfg).to_numpy()[np.arange(len(ctx)), pd.Index(ACTIONS).get_indexer(action)]
+            )
+            for i in np.flatnonzero(result["cured"].to_numpy() & (stage != "pre_due")):
+                loan = int(ctx.at[i, "loan_id"])
+                when = day + pd.Timedelta(days=int(result.at[i, "pay_delay"]))
+                book.pay(loan, when, overdue_only=stage[i] == "early")
+                if when > day:
+                    book.pending[loan] = when
+            # the expected gain of today's actions (their true chance times the amount), not the drawn one: the
+            # same expectation with far less noise (the book itself moves by the draws)
+            chance = p[np.arange(len(ctx)), pd.Index(ACTIONS).get_indexer(action)]
+            expected = np.where(stage != "pre_due", chance * gain, 0.0)
+            for s in ("early", "recovery"):
+                out[s]["recovery"] += float(expected[stage == s].sum())
+            for s in STAGES:
+                rows = stage == s
+                a = action[rows]
+                out[s]["recovery"] -= float(a.map(costs).sum())
+                out[s]["contacts"] += float((a != "none").sum())
+                out[s]["complaints"] += float(result.loc[rows, "complaint"].sum())
+                out[s]["opt_outs"] += float((result.loc[rows, "opt_out"] | result.loc[rows, "cease"]).sum())
+                out[s]["minutes"] += float(a.map(minutes).sum())
+                for name, n in a[a != "none"].value_counts().items():
+                    out[s][f"n_{name}"] = out[s].get(f"n_{name}", 0.0) + float(n)
+            known = ctx["hardship_reported"].fillna(0).to_numpy() > 0
+            for i in np.flatnonzero(known & (stage != "pre_due")):
+                loan = int(ctx.at[i, "loan_id"])
+                if loan not in hardship_seen:
+                    hardship_seen.add(loan)
+                    out[stage[i]]["hardship_loans"] += 1
+                if action.iat[i] in ("repayment_plan", "settlement") and loan not in cared:
+                    cared.add(loan)
+                    out[stage[i]]["care_offered"] += 1
+            for i in np.flatnonzero(stage == "pre_due"):
+                if action.iat[i] in MESSAGES:
+                    book.reminded[int(ctx.at[i, "loan_id"])] = (day, action.iat[i])
+            book.actions.append(_log_rows(ctx, action, result, collector, day, cfg))
+            prefs = _pref_rows(ctx, action, result, day)
+            if len(prefs):
+                book.prefs.append(prefs)
+        _falls_due(book, day, cfg, truth, luck, out)
+        book.flush()
+        if on_day is not None:
+            on_day()
+    if keep is not None:
+        keep.append(book.tables)
+    return out
+
+
+def _falls_due(book: Book, day: pd.Timestamp, cfg: StrategySettings, truth: Truth, luck: Luck, out: dict) -> None:
+    """Installments due today: paid on time (by the true miss chance after the latest reminder) unless the
+    loan is already overdue; an on-time payment counts to the pre-due stage."""
+    inst = book.tables["installments"]
+    due = inst.index[(inst["due_date"] == day).to_numpy() & inst["paid_date"].isna().to_numpy()]
+    if len(due) == 0:
+        return
+    rows = inst.loc[due]
+    overdue = inst[(inst["due_date"] < day) & (inst["paid_date"].isna() | (inst["paid_date"] > day))]["loan_id"]
+    open_loans = set(overdue.unique()) - {k for k, d in book.pending.items() if d <= day}
+    fresh = ~rows["loan_id"].isin(open_loans).to_numpy()
+    rows = rows[fresh]
+    if rows.empty:
+        return
+    window = pd.Timedelta(days=cfg.pre_due_days_ahead)
+    latest = [book.reminded.get(int(loan)) for loan in rows["loan_id"]]
+    reminder = np.array([r[1] if r and day - r[0] <= window else "none" for r in latest], dtype=object)
+    people = truth.borrowers.set_index("borrower_id")
+    loans = book.tables["applications"].set_index("loan_id")
+    who = rows["loan_id"].map(loans["borrower_id"])
+    x = pd.DataFrame(
+        {
+            "age": rows["loan_id"].map(loans["age"]).to_numpy(dtype=float),
+            "device_os": rows["loan_id"].map(loans["device_os"]).to_numpy(dtype=object),
+            "z": who.map(people["z"]).to_numpy(dtype=float),
+        }
+    )
+    logit = truth.miss_logit.reindex(pd.MultiIndex.from_arrays([rows["loan_id"], rows["due_date"]])).to_numpy()
+    chance = pre_due_on_time(x, np.nan_to_num(logit, nan=0.0), reminder)
+    on_time = luck.day(day, rows["loan_id"])["due"] < chance
+    paid = rows.index[on_time]
+    inst.loc[paid, "paid_date"] = day
+    inst.loc[paid, "amount_paid"] = inst.loc[paid, "amount_due"]
+    out["pre_due"]["recovery"] += float((chance * rows["amount_due"].to_numpy()).sum())  # expected, as above
+
+
+def true_miss_logit(installments_truth: pd.DataFrame) -> pd.Series:
+    """The truth's miss log-odds by (loan_id, due_date)."""
+    t = installments_truth.astype({"due_date": "datetime64[us]"})
+    return t.set_index(["loan_id", "due_date"])["miss_logit"]
+
+
+def sample_book(tables: Mapping[str, pd.DataFrame], borrowers: int, seed: int) -> tuple[dict, float]:
+    """The book cut to a random `borrowers` of its borrowers (all their loans and rows), and their share."""
+    apps = tables["applications"]
+    people = np.sort(apps["borrower_id"].unique())
+    if borrowers < len(people):
+        people = np.sort(np.random.default_rng(seed).choice(people, borrowers, replace=False))
+    share = len(people) / apps["borrower_id"].nunique()
+    keep = apps["borrower_id"].isin(people)
+    loans = set(apps.loc[keep, "loan_id"])
+    out = {}
+    for name, frame in tables.items():
+        if "loan_id" in frame:
+            out[name] = frame[frame["loan_id"].isin(loans)].reset_index(drop=True)
+        elif "borrower_id" in frame:
+            out[name] = frame[frame["borrower_id"].isin(people)].reset_index(drop=True)
+        else:
+            out[name] = frame
+    return out, share
+
+
+def _add(run: dict, stages: tuple[str, ...]) -> dict[str, float]:
+    """One run's figures added over `stages`."""
+    out: dict[str, float] = {}
+    for stage in stages:
+        for key, value in run[stage].items():
+            out[key] = out.get(key, 0.0) + value
+    return out
+
+
+def summarise(per_seed: dict[str, list[dict]]) -> dict:
+    """By stage (and early + recovery, and all): each policy's mean over seeds, the spread, added over doing
+    nothing (same seed), and the strongest baseline with the strategy's uplift over it."""
+    stages = (*STAGES, "collections", "all")
+    by_stage: dict = {}
+    strongest: dict[str, str | None] = {}
+    for stage in stages:
+        parts = {"collections": ("early", "recovery"), "all": STAGES}.get(stage, (stage,))
+        entry = {}
+        for policy, runs in per_seed.items():
+            rows = [_add(run, parts) for run in runs]
+            nothing = [_add(run, parts) for run in per_seed["none"]]
+            for r, base in zip(rows, nothing, strict=True):
+                r["added"] = r["recovery"] - base["recovery"]
+            names = sorted({k for r in rows for k in r})
+            mean = {k: float(np.mean([r.get(k, 0.0) for r in rows])) for k in names}
+            spread = {
+                f"{k}_sd": float(np.std([r[k] for r in rows], ddof=1)) if len(rows) > 1 else 0.0
+                for k in ("recovery", "added")
+            }
+            entry[policy] = mean | spread | {"per_seed": rows}
+        present = [b for b in BASELINES if b in entry]
+        strongest[stage] = max(present, key=lambda b: entry[b]["recovery"]) if present else None
+        by_stage[stage] = entry
+        if strongest[stage] and "strategy" in entry:
+            s, b = entry["strategy"], entry[strongest[stage]]
+            entry["summary"] = {
+                "strongest_baseline": strongest[stage],
+                "uplift_vs_strongest": s["recovery"] / b["recovery"] - 1 if b["recovery"] > 0 else None,
+                "added_uplift_vs_strongest": s["added"] / b["added"] - 1 if b["added"] > 0 else None,
+                "contacts_vs_strongest": s.get("contacts", 0) / b["contacts"] - 1 if b.get("contacts") else None,
+                "complaints_vs_strongest": s.get("complaints", 0) / b["complaints"] - 1
+                if b.get("complaints")
+                else None,
+                "share_of_oracle": s["recovery"] / entry["oracle"]["recovery"]
+                if "oracle" in entry and entry["oracle"]["recovery"] > 0
+                else None,
+                "uplift_per_seed": [
+                    sr["recovery"] / br["recovery"] - 1 if br["recovery"] > 0 else None
+                    for sr, br in zip(s["per_seed"], b["per_seed"], strict=True)
+                ],
+            }
+    return {"by_stage": by_stage, "strongest_baseline": strongest}
+
+
+def closed_loop(
+    tables: Mapping[str, pd.DataFrame],
+    start: pd.Timestamp,
+    horizon: int,
+    seeds: list[int],
+    cfg: StrategySettings,
+    profile: Profile,
+    book_rules: BookRules,
+    planners: Planners,
+    world: WorldParams,
+    truth: Truth,
+    share: float,
+    policies: tuple[str, ...] = POLICIES,
+    progress: bool = False,
+    label: str = "closed loop",
+    workers: int = 1,
+) -> dict:
+    """Every policy on every seed (common random numbers), summarised per stage; the (seed, policy) runs are
+    independent and go to `workers` processes."""
+    jobs = [(seed, policy) for seed in seeds for policy in policies]
+    args = (tables, start, horizon)
+    rest = (cfg, profile, book_rules, planners, world, truth, share)
+    bar = tqdm(total=len(jobs) * horizon, desc=label, unit="day", disable=not progress)
+    results: dict[tuple[int, str], dict] = {}
+    if workers <= 1:
+        for seed, policy in jobs:
+            bar.set_postfix_str(f"seed {seed} {policy}")
+            results[seed, policy] = run_policy(policy, *args, seed, *rest, on_day=bar.update)
+    else:
+        context = multiprocessing.get_context("spawn")  # no forked DuckDB or LightGBM threads
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            running = {pool.submit(run_policy, policy, *args, seed, *rest): (seed, policy) for seed, policy in jobs}
+            for done in as_completed(running):
+                seed, policy = running[done]
+                results[seed, policy] = done.result()
+                bar.set_postfix_str(f"seed {seed} {policy} done")
+                bar.update(horizon)
+    bar.close()
+    per_seed = {p: [results[s, p] for s in seeds] for p in policies}
+    return {"horizon_days": horizon, "seeds": list(seeds), "start": str(start.date())} | summarise(per_seed)
+
+
+__all__ = [
+    "BASELINES",
+    "POLICIES",
+    "Planners",
+    "Truth",
+    "closed_loop",
+    "learn_channel_rule",
+    "run_policy",
+    "sample_book",
+    "summarise",
+    "true_miss_logit",
+]
