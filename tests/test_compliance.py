@@ -33,14 +33,14 @@ def blocked_rules(prof: Profile = CN, cfg=CFG, **kw) -> dict[str, set[str]]:
     return blocked.groupby("action")["rule"].apply(set).to_dict()
 
 
-RECOVERY_VISIT = dict(
+RECOVERY_VISIT = dict(  # messages and calls tried; large, long overdue, never reached
     stage="recovery",
     dpd=float(CFG.visit_min_dpd),
     outstanding=CFG.visit_min_amount,
     episode_noncontact=float(CFG.visit_min_unreached_attempts),
+    episode_contacts=float(CFG.visit_min_unreached_attempts + CFG.visit_min_call_attempts),
     episode_reached=0.0,
 )
-
 
 # ---------------------------------------------------------------- every rule, both profiles
 
@@ -145,16 +145,31 @@ def test_non_contact_channels_before_calls():
     assert allowed_for(CN, episode_noncontact=CFG.min_noncontact_before_call)["call"]
 
 
-def test_visit_only_for_large_long_overdue_unreachable_recovery_accounts():
+def test_visit_only_as_a_last_resort_for_large_old_or_unreachable_or_evasive_accounts():
+    """collection-rules (the lenders' rule): a home visit only as a last resort: once messages and calls were
+    tried, for a large, long-overdue account, or a borrower who stays unreachable or evasive."""
     assert allowed_for(CN, **RECOVERY_VISIT)["visit"]
-    for change in (
-        {"stage": "early", "dpd": 25.0},
+    small, young, reached = (
         {"outstanding": CFG.visit_min_amount - 1},
         {"dpd": CFG.visit_min_dpd - 1.0},
-        {"episode_noncontact": CFG.visit_min_unreached_attempts - 1.0},
         {"episode_reached": 1.0},
+    )
+    assert allowed_for(CN, **(RECOVERY_VISIT | small | young))["visit"]  # unreachable: enough on its own
+    assert allowed_for(CN, **(RECOVERY_VISIT | reached))["visit"]  # large and long overdue: enough on its own
+    evasive = RECOVERY_VISIT | small | young | reached | {"broken_promises": 1.0}
+    assert allowed_for(CN, **evasive)["visit"]  # a broken promise: evasive
+    for change in (
+        {"stage": "early", "dpd": 25.0},
+        {"episode_noncontact": CFG.visit_min_unreached_attempts - 1.0},  # messages not tried
+        {"episode_contacts": float(CFG.visit_min_unreached_attempts + CFG.visit_min_call_attempts - 1)},  # calls
+        small | reached,  # reached, small, no broken promise
+        young | reached,  # reached, not long overdue, no broken promise
+        {"do_not_visit": 1.0},
     ):
         assert not allowed_for(CN, **(RECOVERY_VISIT | change))["visit"], change
+        assert "visit_last_resort" in blocked_rules(CN, **(RECOVERY_VISIT | change)).get("visit", set()) or (
+            change == {"do_not_visit": 1.0}
+        )
 
 
 def test_repayment_plan_threshold():

@@ -111,9 +111,10 @@ RULES: dict[str, tuple[str, tuple[str, ...], dict[str, str]]] = {
         {"house": "house rule: strategy.min_noncontact_before_call"},
     ),
     "visit_last_resort": (
-        "a visit only for large, long-overdue accounts unreachable after non-contact attempts",
+        "a visit only as a last resort: after messages and calls were tried, for a large long-overdue account "
+        "or a borrower who stays unreachable or evasive (a broken promise)",
         ("visit",),
-        {"house": "house rule: strategy.visit_min_*; recovery stage only"},
+        {"house": "lenders' rule (collection-rules.md): strategy.visit_min_*; recovery stage only"},
     ),
     "plan_threshold": (
         "repayment plans from a DPD, or in hardship",
@@ -274,9 +275,7 @@ def evaluate(ctx: pd.DataFrame, cfg, profile: Profile, explain: bool = True) -> 
     block("wrong_number", "call", wrong)
     block("wrong_number", "visit", wrong)
     block("do_not_visit", "visit", col("do_not_visit") > 0)
-    unreached = (col("episode_noncontact") >= cfg.visit_min_unreached_attempts) & (col("episode_reached") == 0)
-    lawful_visit = (stage == "recovery") & (col("outstanding") >= cfg.visit_min_amount) & (dpd >= cfg.visit_min_dpd)
-    block("visit_last_resort", "visit", ~(lawful_visit & unreached))
+    block("visit_last_resort", "visit", ~visit_is_last_resort(stage, dpd, col, cfg))
     block("plan_threshold", "repayment_plan", ~(hardship | (dpd >= cfg.plan_min_dpd)))
     block("settlement_policy", "settlement", ~((stage == "recovery") & (settlement_discount(dpd, cfg) > 0)))
     block("agency_whitelist", "agency", ~((dpd >= cfg.agency_min_dpd) & (len(cfg.agencies) > 0)))
@@ -288,6 +287,19 @@ def evaluate(ctx: pd.DataFrame, cfg, profile: Profile, explain: bool = True) -> 
         return Evaluation(allowed, blocked_frame, pd.DataFrame(index=ctx.index), pd.DataFrame(index=ctx.index))
     paths, window_text = _paths(ctx, cfg, profile, allowed, windows)
     return Evaluation(allowed, blocked_frame, paths, window_text)
+
+
+def visit_is_last_resort(stage: np.ndarray, dpd: np.ndarray, col, cfg) -> np.ndarray:
+    """The lenders' rule for a home visit: in recovery, only once messages (strategy.visit_min_unreached_attempts)
+    and calls (visit_min_call_attempts) were tried in the episode, and then for a large, long-overdue account
+    (visit_min_amount, visit_min_dpd) or a borrower who stayed unreachable (never reached in the episode) or
+    evasive (a broken promise)."""
+    messages = col("episode_noncontact")
+    calls = col("episode_contacts") - messages
+    tried = (messages >= cfg.visit_min_unreached_attempts) & (calls >= cfg.visit_min_call_attempts)
+    large_and_old = (col("outstanding") >= cfg.visit_min_amount) & (dpd >= cfg.visit_min_dpd)
+    unreachable_or_evasive = (col("episode_reached") == 0) | (col("broken_promises") > 0)
+    return (stage == "recovery") & tried & (large_and_old | unreachable_or_evasive)
 
 
 def settlement_discount(dpd: np.ndarray, cfg) -> np.ndarray:
@@ -357,12 +369,15 @@ def violations(ctx: pd.DataFrame, chosen: pd.Series, cfg, profile: Profile) -> l
             if profile.unanswered_per_method_day is not None:
                 checks["unanswered"] = r["unanswered_calls_today"] + 1 <= profile.unanswered_per_method_day
         if action == "visit":
+            tried = (
+                r["episode_noncontact"] >= cfg.visit_min_unreached_attempts
+                and r["episode_contacts"] - r["episode_noncontact"] >= cfg.visit_min_call_attempts
+            )
+            large_and_old = r["outstanding"] >= cfg.visit_min_amount and r["dpd"] >= cfg.visit_min_dpd
             checks["visit"] = (
                 r["stage"] == "recovery"
-                and r["outstanding"] >= cfg.visit_min_amount
-                and r["dpd"] >= cfg.visit_min_dpd
-                and r["episode_noncontact"] >= cfg.visit_min_unreached_attempts
-                and r["episode_reached"] == 0
+                and tried
+                and (large_and_old or r["episode_reached"] == 0 or r["broken_promises"] > 0)
                 and not r["wrong_number"] > 0
                 and not r["do_not_visit"] > 0
             )

@@ -28,6 +28,7 @@ class StrategySettings:
     visit_min_amount: float
     visit_min_dpd: int
     visit_min_unreached_attempts: int
+    visit_min_call_attempts: int
     plan_min_dpd: int
     recovery_max_dpd: int
     pre_due_days_ahead: int
