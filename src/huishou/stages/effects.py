@@ -53,6 +53,7 @@ PARAMS = (
     "strategy.visit_min_amount",
     "strategy.visit_min_dpd",
     "strategy.visit_min_unreached_attempts",
+    "strategy.visit_min_call_attempts",
 )
 
 
