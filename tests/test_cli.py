@@ -41,3 +41,11 @@ def test_params_after_the_command_wins_over_the_default(tmp_path, monkeypatch, c
     assert main(["promote", "--params", str(ROOT / "params.yaml"), "--version", "99"]) == 2
     err = capsys.readouterr().err
     assert "huishou promote: error: registry" in err and "has no version 99" in err
+
+
+def test_version_names_the_package_version(capsys):
+    import huishou
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"huishou {huishou.__version__}"

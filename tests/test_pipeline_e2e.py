@@ -92,6 +92,38 @@ def test_registry_pyfunc_returns_probabilities_and_promotion_works(project):
         os.environ.pop("MLFLOW_TRACKING_URI", None)
 
 
+def test_the_nightly_job_runs_after_the_first_repro_the_challenger_becoming_champion(project, tmp_path, caplog):
+    """README's nightly line after `make repro`: with no champion yet, `huishou score` makes the first trained
+    model (the challenger) champion, says so, and scores; a later run keeps that champion."""
+    root, env = project
+    os.environ["MLFLOW_TRACKING_URI"] = env["MLFLOW_TRACKING_URI"]
+    try:
+        import mlflow
+
+        from huishou.cli import main
+        from huishou.core.settings import load_settings
+
+        settings = load_settings(root / "params.yaml")
+        name = settings.tracking.registered_model
+        mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+        mlflow.set_registry_uri(env["MLFLOW_TRACKING_URI"])
+        client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
+        with contextlib.suppress(mlflow.exceptions.MlflowException):
+            client.delete_registered_model_alias(name, "champion")  # as after a first repro
+        challenger = client.get_model_version_by_alias(name, "challenger").version
+        as_of = json.loads((root / "data" / "raw" / "manifest.json").read_text())["as_of"]
+        args = ["--params", str(root / "params.yaml"), "score", "--snapshot", as_of, "--out", str(tmp_path)]
+        with contextlib.chdir(root):
+            assert main(args) == 0
+            assert "is champion now" in caplog.text
+            assert client.get_model_version_by_alias(name, "champion").version == challenger
+            caplog.clear()
+            assert main([*args[:-1], str(tmp_path / "again")]) == 0
+            assert "is champion now" not in caplog.text
+    finally:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+
+
 def test_dvc_exp_run_with_param_override(project):
     root, env = project
     _run(["dvc", "exp", "run", "-S", "train.num_leaves=15"], root, env)

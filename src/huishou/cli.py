@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
 
+from huishou import __version__
 from huishou.core.errors import UserError
 
 
@@ -210,6 +211,7 @@ PARAMS_HELP = "path to params.yaml (default: ./params.yaml); accepted before or 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="huishou", description=__doc__.split("\n")[0])
     top.add_argument("--params", default="params.yaml", help=PARAMS_HELP)
+    top.add_argument("--version", action="version", version=f"huishou {__version__}")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, cmd in COMMANDS.items():
         p = sub.add_parser(

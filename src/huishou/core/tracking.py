@@ -227,20 +227,43 @@ def load_registered(cfg: TrackingSettings, alias: str, load: Callable[[Path], An
     and version."""
     _connect(cfg)
     client = mlflow.MlflowClient()
+    crowned = False
     try:
         mv = client.get_model_version_by_alias(cfg.registered_model, alias)
     except mlflow.exceptions.MlflowException as err:
-        raise ModelNotFoundError(
-            f"registry {tracking_uri(cfg)}: model '{cfg.registered_model}' has no alias '{alias}'; train it "
-            "(`dvc repro`), promote it (`huishou promote`), or pass --model-path"
-        ) from err
+        mv = _first_champion(client, cfg.registered_model) if alias == CHAMPION else None
+        if mv is None:
+            raise ModelNotFoundError(
+                f"registry {tracking_uri(cfg)}: model '{cfg.registered_model}' has no alias '{alias}'; train it "
+                "(`dvc repro`), promote it (`huishou promote`), or pass --model-path"
+            ) from err
+        crowned = True
     # the native model files only, verified by RiskModel.load: the registry's pyfunc code is not run here
     with tempfile.TemporaryDirectory() as tmp:
         local = mlflow.artifacts.download_artifacts(
             artifact_uri=f"models:/{cfg.registered_model}@{alias}", dst_path=tmp
         )
         model = load(_find_risk_model(Path(local)))
-    return model, {"model_name": cfg.registered_model, "model_version": str(mv.version), "alias": alias}
+    info = {"model_name": cfg.registered_model, "model_version": str(mv.version), "alias": alias}
+    return model, info | ({"champion_set": "first model: the challenger became champion"} if crowned else {})
+
+
+def _first_champion(client, name: str):
+    """A registry with no champion yet: its challenger (the first model trained) becomes champion, so the
+    nightly job runs after the first `dvc repro`; later models take over only by `huishou promote`. None when
+    there is no challenger either."""
+    try:
+        mv = client.get_model_version_by_alias(name, CHALLENGER)
+    except mlflow.exceptions.MlflowException:
+        return None
+    client.set_registered_model_alias(name, CHAMPION, str(mv.version))
+    logging.getLogger("huishou.score").warning(
+        "model '%s' had no champion: version %s (the challenger, the first model trained) is champion now; "
+        "promote later ones with `huishou promote`",
+        name,
+        mv.version,
+    )
+    return mv
 
 
 def _find_risk_model(root: Path) -> Path:
