@@ -186,6 +186,7 @@ def test_ladder_escalates_by_stage_and_dpd_within_rules():
                 dpd=float(CFG.ladder_visit_from_dpd),
                 outstanding=9e4,
                 episode_noncontact=5.0,
+                episode_contacts=7.0,  # messages and calls tried: a visit is the last resort left
             ),
         ]
     )

@@ -36,8 +36,10 @@ def book_rules(settings: Settings) -> BookRules:
 
 
 def planned_day(tables: dict, settings: Settings, day: pd.Timestamp):
-    """The cold-start plan of `day` (no effect models): its candidates and the published worklist."""
-    cfg = settings.strategy
+    """The cold-start plan of `day` (no effect models): its candidates and the published worklist. The ladder's
+    visits are left out (the workbench's tests work calls and messages; two 90-minute visits would take the
+    first collector's whole day)."""
+    cfg = dataclasses.replace(settings.strategy, ladder_visit_from_dpd=10**6)
     result = plan_day(
         tables, day, {}, cfg, Profile.from_settings(cfg.compliance), book_rules(settings), np.random.default_rng(0)
     )

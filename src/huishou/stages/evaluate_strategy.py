@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from huishou.book.contracts import empty_table
 from huishou.book.source import BookSource
 from huishou.book.truth import load_borrowers, load_truth_table
 from huishou.compliance import Profile
@@ -130,6 +131,8 @@ def run_closed_loop(settings, borrowers: pd.DataFrame, installments: pd.DataFram
     cfg, f = settings.strategy.whole(), settings.features  # whole: the loop's processes get a plain copy
     loop = cfg.closed_loop
     as_of, tables = BookSource.from_settings(settings.data).validated_frames(settings.data.validated_dir)
+    for name in ("collection_actions", "contact_preferences"):  # optional tables: the loop writes to both
+        tables.setdefault(name, empty_table(name))
     book = BookRules.from_settings(f, settings.data.timezone)
     profile = Profile.from_settings(cfg.compliance)
     cutoff = learning_cutoff(as_of, cfg)
