@@ -267,8 +267,9 @@ def _first_champion(client, name: str):
 
 
 def _find_risk_model(root: Path) -> Path:
-    """The saved RiskModel folder inside a downloaded pyfunc model (artifacts/risk_model)."""
-    found = [p.parent for p in root.rglob("model.json") if p.parent.name == RISK_MODEL_ARTIFACT]
+    """The saved RiskModel folder inside a downloaded pyfunc model: MLflow keeps the `risk_model` artifact under
+    artifacts/<the saved folder's own name> (e.g. artifacts/lightgbm), so the folder is found by its model.json."""
+    found = [p.parent for p in root.rglob("model.json") if p.parent.parent.name == "artifacts"]
     if len(found) != 1:
         raise ModelNotFoundError(f"{root}: the registered model holds no '{RISK_MODEL_ARTIFACT}' folder")
     return found[0]
