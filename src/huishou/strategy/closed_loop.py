@@ -237,7 +237,7 @@ class Book:
         inst.loc[take, "amount_paid"] = inst.loc[take, "amount_due"]
 
 
-def _log_rows(ctx, action, result, collector, day, cfg) -> pd.DataFrame:
+def _log_rows(ctx, action, result, collector, day) -> pd.DataFrame:
     contact = (action != "none").to_numpy()
     c, a, r = ctx[contact], action[contact], result[contact]
     promise = (r["outcome"] == "promise_to_pay").to_numpy()
@@ -280,6 +280,49 @@ def _pref_rows(ctx, action, result, day) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
+def _write_back(book: Book, ctx: pd.DataFrame, stage: np.ndarray, result: pd.DataFrame, day: pd.Timestamp) -> None:
+    """Today's cures paid into the book: an early cure pays what is overdue, a recovery the whole loan; a kept
+    promise lands its payment later (the loan waits, pending, until then)."""
+    for i in np.flatnonzero(result["cured"].to_numpy() & (stage != "pre_due")):
+        loan = int(ctx.at[i, "loan_id"])
+        when = day + pd.Timedelta(days=int(result.at[i, "pay_delay"]))
+        book.pay(loan, when, overdue_only=stage[i] == "early")
+        if when > day:
+            book.pending[loan] = when
+
+
+def _tally(out, ctx, stage, action, result, p, cfg: StrategySettings, seen: dict[str, set[int]]) -> None:
+    """Add today's figures per stage: the expected gain of today's actions (their true chance times the amount,
+    not the drawn outcome: the same expectation with far less noise; the book itself moves by the draws) less
+    their cost, contacts, complaints, opt-outs and cease requests, minutes, action counts, and the hardship
+    loans seen and offered care."""
+    col = pd.Index(ACTIONS).get_indexer(action)
+    rows_idx = np.arange(len(ctx))
+    gain = stake(ctx).fillna(0).to_numpy() * recovered_share(ctx, cfg).to_numpy()[rows_idx, col]
+    expected = np.where(stage != "pre_due", p[rows_idx, col] * gain, 0.0)
+    for s in ("early", "recovery"):
+        out[s]["recovery"] += float(expected[stage == s].sum())
+    for s in STAGES:
+        rows = stage == s
+        a = action[rows]
+        out[s]["recovery"] -= float(a.map(cfg.costs).sum())
+        out[s]["contacts"] += float((a != "none").sum())
+        out[s]["complaints"] += float(result.loc[rows, "complaint"].sum())
+        out[s]["opt_outs"] += float((result.loc[rows, "opt_out"] | result.loc[rows, "cease"]).sum())
+        out[s]["minutes"] += float(a.map(cfg.minutes).sum())
+        for name, n in a[a != "none"].value_counts().items():
+            out[s][f"n_{name}"] = out[s].get(f"n_{name}", 0.0) + float(n)
+    known = ctx["hardship_reported"].fillna(0).to_numpy() > 0
+    for i in np.flatnonzero(known & (stage != "pre_due")):
+        loan = int(ctx.at[i, "loan_id"])
+        if loan not in seen["hardship"]:
+            seen["hardship"].add(loan)
+            out[stage[i]]["hardship_loans"] += 1
+        if action.iat[i] in ("repayment_plan", "settlement") and loan not in seen["cared"]:
+            seen["cared"].add(loan)
+            out[stage[i]]["care_offered"] += 1
+
+
 def run_policy(
     policy: str,
     tables: Mapping[str, pd.DataFrame],
@@ -308,9 +351,7 @@ def run_policy(
     caps, limits = _scaled(cfg, share)
     keys = ("recovery", "contacts", "complaints", "opt_outs", "minutes", "hardship_loans", "care_offered")
     out = {s: dict.fromkeys(keys, 0.0) for s in STAGES}
-    hardship_seen: set[int] = set()
-    cared: set[int] = set()
-    costs, minutes = cfg.costs, cfg.minutes
+    seen: dict[str, set[int]] = {"hardship": set(), "cared": set()}
     for offset in range(horizon):
         day = start + pd.Timedelta(days=offset)
         ctx = candidates(book.tables, day, cfg, book_rules)
@@ -325,45 +366,12 @@ def run_policy(
             collector = pd.Series(np.where(action.isin(MESSAGES), AUTO, "C001"), index=ctx.index)
             collector = collector.where(action != "none", None)
             stage = ctx["stage"].to_numpy()
-            gain = (
-                stake(ctx).fillna(0).to_numpy()
-                * recovered_share(ctx, cfg).to_numpy()[np.arange(len(ctx)), pd.Index(ACTIONS).get_indexer(action)]
-            )
-            for i in np.flatnonzero(result["cured"].to_numpy() & (stage != "pre_due")):
-                loan = int(ctx.at[i, "loan_id"])
-                when = day + pd.Timedelta(days=int(result.at[i, "pay_delay"]))
-                book.pay(loan, when, overdue_only=stage[i] == "early")
-                if when > day:
-                    book.pending[loan] = when
-            # the expected gain of today's actions (their true chance times the amount), not the drawn one: the
-            # same expectation with far less noise (the book itself moves by the draws)
-            chance = p[np.arange(len(ctx)), pd.Index(ACTIONS).get_indexer(action)]
-            expected = np.where(stage != "pre_due", chance * gain, 0.0)
-            for s in ("early", "recovery"):
-                out[s]["recovery"] += float(expected[stage == s].sum())
-            for s in STAGES:
-                rows = stage == s
-                a = action[rows]
-                out[s]["recovery"] -= float(a.map(costs).sum())
-                out[s]["contacts"] += float((a != "none").sum())
-                out[s]["complaints"] += float(result.loc[rows, "complaint"].sum())
-                out[s]["opt_outs"] += float((result.loc[rows, "opt_out"] | result.loc[rows, "cease"]).sum())
-                out[s]["minutes"] += float(a.map(minutes).sum())
-                for name, n in a[a != "none"].value_counts().items():
-                    out[s][f"n_{name}"] = out[s].get(f"n_{name}", 0.0) + float(n)
-            known = ctx["hardship_reported"].fillna(0).to_numpy() > 0
-            for i in np.flatnonzero(known & (stage != "pre_due")):
-                loan = int(ctx.at[i, "loan_id"])
-                if loan not in hardship_seen:
-                    hardship_seen.add(loan)
-                    out[stage[i]]["hardship_loans"] += 1
-                if action.iat[i] in ("repayment_plan", "settlement") and loan not in cared:
-                    cared.add(loan)
-                    out[stage[i]]["care_offered"] += 1
+            _write_back(book, ctx, stage, result, day)
+            _tally(out, ctx, stage, action, result, p, cfg, seen)
             for i in np.flatnonzero(stage == "pre_due"):
                 if action.iat[i] in MESSAGES:
                     book.reminded[int(ctx.at[i, "loan_id"])] = (day, action.iat[i])
-            book.actions.append(_log_rows(ctx, action, result, collector, day, cfg))
+            book.actions.append(_log_rows(ctx, action, result, collector, day))
             prefs = _pref_rows(ctx, action, result, day)
             if len(prefs):
                 book.prefs.append(prefs)
