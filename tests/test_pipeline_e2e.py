@@ -61,21 +61,29 @@ def test_evaluate_strategy_runs_every_policy_in_a_closed_loop(project):
     assert "loop_collections_uplift_vs_strongest" in headline
 
 
+def _registry(root: Path, env: dict):
+    """The project's registered model name and an MLflow client on its store, with the process pointed at it
+    (MLFLOW_TRACKING_URI: the caller pops it when done)."""
+    import mlflow
+
+    from huishou.core.settings import load_settings
+
+    os.environ["MLFLOW_TRACKING_URI"] = env["MLFLOW_TRACKING_URI"]
+    # earlier tests in this process may have pointed MLflow's global URIs at their own stores
+    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+    mlflow.set_registry_uri(env["MLFLOW_TRACKING_URI"])
+    name = load_settings(root / "params.yaml").tracking.registered_model
+    return name, mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
+
+
 def test_registry_pyfunc_returns_probabilities_and_promotion_works(project):
     root, env = project
-    os.environ["MLFLOW_TRACKING_URI"] = env["MLFLOW_TRACKING_URI"]
     try:
         import mlflow
 
         from huishou.cli import main
-        from huishou.core.settings import load_settings
 
-        settings = load_settings(root / "params.yaml")
-        name = settings.tracking.registered_model
-        # earlier tests in this process may have pointed MLflow's global URIs at their own stores
-        mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
-        mlflow.set_registry_uri(env["MLFLOW_TRACKING_URI"])
-        client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
+        name, client = _registry(root, env)
         challenger = client.get_model_version_by_alias(name, "challenger")
         model = mlflow.pyfunc.load_model(f"models:/{name}@challenger")
         features = pd.read_parquet(root / "data" / "features" / "features.parquet").head(200)
@@ -96,18 +104,12 @@ def test_the_nightly_job_runs_after_the_first_repro_the_challenger_becoming_cham
     """README's nightly line after `make repro`: with no champion yet, `huishou score` makes the first trained
     model (the challenger) champion, says so, and scores; a later run keeps that champion."""
     root, env = project
-    os.environ["MLFLOW_TRACKING_URI"] = env["MLFLOW_TRACKING_URI"]
     try:
         import mlflow
 
         from huishou.cli import main
-        from huishou.core.settings import load_settings
 
-        settings = load_settings(root / "params.yaml")
-        name = settings.tracking.registered_model
-        mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
-        mlflow.set_registry_uri(env["MLFLOW_TRACKING_URI"])
-        client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
+        name, client = _registry(root, env)
         with contextlib.suppress(mlflow.exceptions.MlflowException):
             client.delete_registered_model_alias(name, "champion")  # as after a first repro
         challenger = client.get_model_version_by_alias(name, "challenger").version
