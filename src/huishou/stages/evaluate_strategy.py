@@ -109,7 +109,8 @@ def run(settings) -> dict:
     }
     with publish(strategy_truth_path(settings.data.models_dir), kind="file", what="huishou evaluate-strategy") as tmp:
         write_json(metrics, tmp)
-    headline = _loop_headline(loop)
+    loop_headline = _loop_headline(loop)
+    headline = dict(loop_headline)
     headline |= {"uplift_vs_ladder": metrics["uplift_vs_ladder"], "share_of_oracle": metrics["share_of_oracle"]}
     headline |= {f"{s}_share_of_oracle": summary[s].get("share_of_oracle") for s in STAGES}
     headline |= {f"experiment_{k}": v for k, v in experiment.get("headline", {}).items()}
@@ -120,9 +121,9 @@ def run(settings) -> dict:
         settings.tracking,
         settings.tracking.strategy_experiment,
         "strategy vs truth",
-        {"by_stage": summary, "experiment": experiment.get("readout", {}), "closed_loop": _loop_headline(loop)},
+        {"by_stage": summary, "experiment": experiment.get("readout", {}), "closed_loop": loop_headline},
     )
-    return {"closed_loop": _loop_headline(loop), "by_stage": summary, "experiment": experiment.get("headline", {})}
+    return {"closed_loop": loop_headline, "by_stage": summary, "experiment": experiment.get("headline", {})}
 
 
 def run_closed_loop(settings, borrowers: pd.DataFrame, installments: pd.DataFrame) -> dict:

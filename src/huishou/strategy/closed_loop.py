@@ -46,8 +46,9 @@ from huishou.simulate.daily import (
 from huishou.strategy.assign import plan
 from huishou.strategy.complaints import ComplaintModel
 from huishou.strategy.effects import EffectModel
-from huishou.strategy.plan import BookRules, candidates, recovered_share, stake, values_matrix
+from huishou.strategy.plan import BookRules, candidates, predicted_paid, recovered_share, stake, values_matrix
 from huishou.strategy.policy_eval import ladder_plan, plan_in_order
+from huishou.strategy.truth_eval import with_truth
 
 POLICIES = ("none", "ladder", "el_worklist", "el_channel_rule", "random_lawful", "strategy", "oracle")
 BASELINES = ("ladder", "el_worklist", "el_channel_rule", "random_lawful")
@@ -142,13 +143,6 @@ def _expected_loss_plan(ctx, allowed, cfg, caps, limits, planners: Planners, rul
     return plan_in_order(ctx, allowed, wish, order, cfg, caps, limits, "expected loss", fallback=message).action
 
 
-def _with_truth(ctx: pd.DataFrame, truth: Truth) -> pd.DataFrame:
-    x = ctx.merge(truth.borrowers[["borrower_id", "z", "hardship"]], on="borrower_id", how="left")
-    x.index = ctx.index
-    x["device_os"] = np.where(x["ios"] > 0, "ios", "android")
-    return x
-
-
 def _true_values(x, allowed, cfg, world: WorldParams, truth: Truth) -> tuple[pd.DataFrame, np.ndarray]:
     """The world's true value of every action today (the oracle's objective) and the true cure chances."""
     p = daily_cure(x, world, truth.cure_shift)
@@ -191,11 +185,7 @@ def choose(
         values = pd.DataFrame(rng.random((len(ctx), len(ACTIONS))), index=ctx.index, columns=list(ACTIONS))
         values = values.where(allowed, -np.inf)
     elif policy == "strategy":
-        p_paid = pd.DataFrame(np.nan, index=ctx.index, columns=list(ACTIONS))
-        for stage in STAGES:
-            rows = ctx["stage"] == stage
-            if rows.any() and planners.effects.get(stage) is not None:
-                p_paid.loc[rows] = planners.effects[stage].predict(ctx[rows]).to_numpy()
+        p_paid, _ = predicted_paid(ctx, planners.effects)
         p_complaint = planners.complaints.predict(ctx) if planners.complaints is not None else None
         values = values_matrix(p_paid.fillna(0.0), ctx, allowed, cfg, p_complaint)
     elif policy == "oracle":
@@ -357,7 +347,7 @@ def run_policy(
         ctx = candidates(book.tables, day, cfg, book_rules)
         ctx = ctx[~ctx["loan_id"].isin([k for k, d in book.pending.items() if d >= day])].reset_index(drop=True)
         allowed = evaluate(ctx, cfg, profile, explain=False).allowed if len(ctx) else None
-        x = _with_truth(ctx, truth)
+        x = with_truth(ctx, truth.borrowers)
         if len(ctx):
             action = choose(policy, ctx, allowed, x, cfg, caps, limits, planners, world, truth, rng)
             action = action.where(np.array([allowed.at[i, a] for i, a in zip(ctx.index, action, strict=True)]), "none")

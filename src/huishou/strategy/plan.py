@@ -141,6 +141,19 @@ class DayPlan:
     stats: dict = field(default_factory=dict)
 
 
+def predicted_paid(ctx: pd.DataFrame, effects: Mapping[str, EffectModel | None]) -> tuple[pd.DataFrame, pd.Series]:
+    """Estimated P(paid | action) per candidate row (columns ACTIONS; NaN for a stage without an effect model)
+    and which rows a model estimated."""
+    p_paid = pd.DataFrame(np.nan, index=ctx.index, columns=list(ACTIONS))
+    modelled = pd.Series(False, index=ctx.index)
+    for stage in STAGES:
+        rows = ctx["stage"] == stage
+        if rows.any() and effects.get(stage) is not None:
+            p_paid.loc[rows] = effects[stage].predict(ctx[rows]).to_numpy()
+            modelled |= rows
+    return p_paid, modelled
+
+
 def plan_day(
     tables: Mapping[str, pd.DataFrame],
     day: pd.Timestamp,
@@ -159,13 +172,7 @@ def plan_day(
     ctx = candidates(tables, day, cfg, book)
     rules = evaluate(ctx, cfg, profile)
     allowed = rules.allowed
-    p_paid = pd.DataFrame(np.nan, index=ctx.index, columns=list(ACTIONS))
-    modelled = pd.Series(False, index=ctx.index)
-    for stage in STAGES:
-        rows = ctx["stage"] == stage
-        if rows.any() and effects.get(stage) is not None:
-            p_paid.loc[rows] = effects[stage].predict(ctx[rows]).to_numpy()
-            modelled |= rows
+    p_paid, modelled = predicted_paid(ctx, effects)
     p_complaint = complaints.predict(ctx) if complaints is not None else np.zeros(len(ctx))
     values = values_matrix(p_paid, ctx, allowed, cfg, p_complaint)
     limits = {"agency": sum(int(a["capacity"]) for a in cfg.agencies)}

@@ -21,14 +21,21 @@ from huishou.strategy.plan import recovered_share, stake
 from huishou.strategy.policy_eval import ladder_plan
 
 
+def with_truth(candidates: pd.DataFrame, borrowers: pd.DataFrame) -> pd.DataFrame:
+    """The candidates with their borrowers' latent state (z, hardship) and the device the simulator's effects
+    read, on the candidates' index."""
+    x = candidates.merge(borrowers[["borrower_id", "z", "hardship"]], on="borrower_id", how="left")
+    x.index = candidates.index
+    x["device_os"] = np.where(x["ios"] > 0, "ios", "android")
+    return x
+
+
 def true_paid(
     candidates: pd.DataFrame, borrowers: pd.DataFrame, installments: pd.DataFrame, cure_shift: float
 ) -> pd.DataFrame:
     """True P(paid | action) of every candidate and action (simulated book only): on time for a pre-due
     reminder, cured within the episode's decision for early collection, recovered after default."""
-    x = candidates.merge(borrowers[["borrower_id", "z", "hardship"]], on="borrower_id", how="left")
-    x.index = candidates.index
-    x["device_os"] = np.where(x["ios"] > 0, "ios", "android")
+    x = with_truth(candidates, borrowers)
     p = np.full((len(x), len(ACTIONS)), np.nan)
     early = (x["stage"] == "early").to_numpy()
     for step in range(len(STEP_DAYS)):  # the simulated legacy policy's decision steps
