@@ -67,7 +67,7 @@ def _cli(params: Path, *args: str) -> dict:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "huishou", "--params", str(params), *args],
+        [sys.executable, "-m", "huishou", "--params", str(params), "--json", *args],
         capture_output=True,
         text=True,
         check=False,

@@ -96,6 +96,7 @@ def project(tmp_path_factory, dvc_project):
     env = dvc_project(root, small, plots=True)
     proc = subprocess.run(["dvc", "repro"], cwd=root, env=env, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, f"dvc repro failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    (root / "repro.log").write_text(proc.stdout + proc.stderr)  # what a cron log of the run would hold
     return root, env
 
 

@@ -126,6 +126,22 @@ def test_the_nightly_job_runs_after_the_first_repro_the_challenger_becoming_cham
         os.environ.pop("MLFLOW_TRACKING_URI", None)
 
 
+def test_every_stage_leaves_its_whole_summary_and_a_log_without_bar_redraws(project):
+    root, _ = project
+    stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
+    commands = {stage["cmd"].split()[1] for stage in stages.values()}
+    for command in commands:
+        summary = json.loads((root / "logs" / f"{command}.json").read_text())  # whole, never cut
+        assert isinstance(summary, dict) and summary, command
+    assert len((root / "logs" / "evaluate-strategy.json").read_text()) > 4000  # what used to be cut at 4,000
+    log = (root / "repro.log").read_text()
+    assert "\r" not in log  # dvc repro into a file: one line per step, no bar redraws
+    assert "train [1/4 step" in log and "] lightgbm" in log and "portfolio [6/6 report" in log
+    for command in commands:
+        line = next(x for x in log.splitlines() if x.startswith(f"huishou {command}: done in "))
+        assert len(line) < 300 and "{" not in line, line
+
+
 def test_dvc_exp_run_with_param_override(project):
     root, env = project
     _run(["dvc", "exp", "run", "-S", "train.num_leaves=15"], root, env)

@@ -377,7 +377,7 @@ def _ingest(tmp_path, s, raw_dir):
         f"data:\n  raw_dir: {raw_dir}\n  compliance_dir: {tmp_path / 'compliance'}\n"
         f"workbench:\n  database: {s.workbench.database}\n"
     )
-    return main(["--params", str(params), "ingest-contacts"])
+    return main(["--params", str(params), "--json", "ingest-contacts"])
 
 
 def test_ingest_appends_once_and_the_next_days_plan_reflects_the_contacts(bench, planned, tmp_path, settings, capsys):
@@ -463,7 +463,7 @@ def test_workbench_and_ingest_on_postgresql(tmp_path, settings, planned, postgre
     )
     for expected in (2, 0):
         capsys.readouterr()
-        assert main(["--params", str(params), "ingest-contacts"]) == 0
+        assert main(["--params", str(params), "--json", "ingest-contacts"]) == 0
         out = json.loads(capsys.readouterr().out)
         assert out["added"] == expected
     with engine_pg.connect() as conn:

@@ -1,19 +1,25 @@
-"""`huishou <command>`: argument parsing and the command registry; each command runs one stage file.
+"""huishou: overdue-risk scores and lawful, prioritised collection worklists for digital-wallet loans.
 
-Stages are imported by name only when their command runs, so `huishou --help` stays light (no
-LightGBM, scikit-learn or MLflow). Every stage sees params.yaml through a view that allows only
-the keys it declares (its PARAMS, which dvc.yaml repeats).
+The first day (README order): `make repro` runs every stage below on the built-in simulated book
+(or `huishou adapt` maps a lender's own tables first); then the nightly job is `huishou score`
+(the first trained model becomes the champion when the registry has none), `huishou strategy`
+plans the next day's lawful contacts, and `huishou serve` opens the collectors' workbench.
+
+Each command prints one short line; its whole machine summary goes to logs/<command>.json and,
+with --json, to stdout. Progress goes to stderr: a bar on a terminal, one line per step in a log.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
+from pathlib import Path
 
 from huishou import __version__
 from huishou.core.errors import UserError
@@ -61,8 +67,13 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
 
 
 def _user_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("username")
-    p.add_argument("--role", choices=["collector", "lead"], required=True)
+    p.add_argument("username", help="the login name (letters, digits, . _ -)")
+    p.add_argument(
+        "--role",
+        choices=["collector", "lead"],
+        required=True,
+        help="collector: works their own list; lead: sees the team, reassigns, unlocks",
+    )
     p.add_argument("--collector-id", help="the worklists' collector id (collectors), e.g. C001")
 
 
@@ -83,6 +94,8 @@ class Command:
     reads: str
     writes: str
     options: Callable[[argparse.ArgumentParser], None] | None = None
+    headline: tuple[str, ...] = ()  # the result's keys (dot paths) for the one human line
+    exits: str = ""  # exit codes besides 0 done, 1 internal error, 2 bad input or settings, 130 interrupted
 
 
 COMMANDS = {
@@ -103,18 +116,21 @@ COMMANDS = {
         "point-in-time features and target for every snapshot, with the split",
         "data/raw/ (as validated), data/validated/report.json",
         "data/features/features.parquet, data/features/summary.json",
+        headline=("n_features", "train.rows", "valid.rows", "test.rows"),
     ),
     "train": Command(
         "train",
         "fit LightGBM, the logistic challenger and the scorecard; register 'challenger' in MLflow",
         "data/features/features.parquet (train, valid); data/raw/ (hashes)",
         "models/trained/ (saved models, scorecard files, train_metrics.json, run.json), an MLflow run",
+        headline=("valid_lightgbm_auc", "valid_logistic_auc", "valid_scorecard_auc", "model_version"),
     ),
     "evaluate": Command(
         "evaluate",
         "out-of-time metrics, plots, oracle comparison and the model report",
         "data/features/features.parquet (test), models/trained/, data/truth/oracle.parquet (simulated book)",
         "models/evaluation/ (metrics.json, plots/, report.html); adds to the MLflow run",
+        headline=("lightgbm.auc", "lightgbm.ks", "scorecard.auc", "oracle.oracle_auc"),
     ),
     "score": Command(
         "score",
@@ -123,15 +139,16 @@ COMMANDS = {
         "(its reason codes, for loans whose inputs did not change)",
         "<out>/<T>/scores.parquet (a folder of parts with --engine dask or beyond score.rows_per_partition loans), "
         "manifest.json and drift.json (out: --out, "
-        "default data/nightly); an MLflow scoring run.\n"
-        "exit codes: 0 scored, 2 bad input, 3 drift flag with --fail-on-drift, 4 nothing to score, 75 busy",
+        "default data/nightly); an MLflow scoring run",
         _score_options,
+        exits="3 a PSI crossed score.psi_flag with --fail-on-drift (scores written), 4 nothing to score",
     ),
     "fit-effects": Command(
         "effects",
         "learn the action-effect models from the collection log (on their own schedule, e.g. weekly)",
         "data/raw/ (as validated, with collection_actions)",
         "models/effects/ (one LightGBM text file per stage, effects.json: cutoff, decisions, off-policy estimates)",
+        headline=("cutoff", "fitted"),
     ),
     "strategy": Command(
         "strategy",
@@ -140,12 +157,14 @@ COMMANDS = {
         "data/scores/, models/trained/lightgbm",
         "data/worklists/ (candidates/, published/worklist.parquet, published/<collector>.csv, index.json, "
         "strategy_metrics.json); an MLflow run (aggregates only)",
+        headline=("published", "worklist_rows", "human_actions", "collectors_with_work"),
     ),
     "evaluate-strategy": Command(
         "evaluate_strategy",
         "strategy vs DPD ladder vs oracle on the simulated truth",
         "data/worklists/ (candidates, index.json), data/truth/borrowers.parquet",
         "models/strategy_truth.json; an MLflow run",
+        headline=("closed_loop.loop_collections_uplift_vs_strongest", "closed_loop.loop_early_share_of_oracle"),
     ),
     "readout": Command(
         "readout",
@@ -158,6 +177,7 @@ COMMANDS = {
         "portfolio reports: roll and flow rates, vintages, entry, cure, recovery, operations KPIs",
         "data/raw/ (as validated), data/validated/report.json",
         "models/portfolio/ (portfolio.json, *.csv, plots/*.png, portfolio.html); an MLflow run (aggregates)",
+        headline=("as_of_month", "open_loans", "share_30_plus", "recovery_rate"),
     ),
     "plots-template": Command(
         "plots_template",
@@ -202,33 +222,102 @@ COMMANDS = {
         "the workbench database (contacts and refusals not yet ingested)",
         "data/raw/collection_actions.parquet (or the PostgreSQL table), data/compliance/workbench/<date>.parquet",
         _ingest_options,
+        headline=("contacts", "added", "already_in_log", "refusals"),
     ),
 }
 
 PARAMS_HELP = "path to params.yaml (default: ./params.yaml); accepted before or after the command"
+JSON_HELP = "print the whole machine summary as one JSON document on stdout (instead of the one line)"
+EXIT_CODES = (
+    "exit codes: 0 done; 1 internal error (a bug: the traceback is printed, please report it); "
+    "2 bad input or settings (the message names the file, column, rule and keys); "
+    "75 another run holds this output's lock (try again later); 130 interrupted"
+)
+EPILOG = f"""commands in pipeline order; `huishou COMMAND --help` says what each reads and writes.
+
+{EXIT_CODES}."""
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="huishou", description=__doc__.split("\n")[0])
+    top = argparse.ArgumentParser(
+        prog="huishou",
+        description=__doc__.split("\n\n", 1)[0] + "\n\n" + __doc__.split("\n\n", 1)[1].strip(),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     top.add_argument("--params", default="params.yaml", help=PARAMS_HELP)
+    top.add_argument("--json", action="store_true", help=JSON_HELP)
     top.add_argument("--version", action="version", version=f"huishou {__version__}")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, cmd in COMMANDS.items():
+        exits = EXIT_CODES + (f"; {cmd.exits}" if cmd.exits else "")
         p = sub.add_parser(
             name,
             help=cmd.summary,
-            description=f"{cmd.summary}.\n\nreads:  {cmd.reads}\nwrites: {cmd.writes}",
+            description=f"{cmd.summary}.\n\nreads:  {cmd.reads}\nwrites: {cmd.writes}; logs/{name}.json\n\n{exits}.",
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         p.add_argument("--params", default=argparse.SUPPRESS, help=PARAMS_HELP)
+        p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=JSON_HELP)
         if cmd.options:
             cmd.options(p)
     return top
 
 
+def _pick(result: dict, path: str) -> object:
+    value: object = result
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def one_line(name: str, result: object, seconds: float, summary: Path | None) -> str:
+    """`huishou train: done in 41.2 s; valid_lightgbm_auc 0.864, ...; summary in logs/train.json`: the
+    command's headline keys, else its first few plain values."""
+    cmd = COMMANDS[name]
+    shown: list[str] = []
+    if isinstance(result, dict):
+        keys = cmd.headline or tuple(k for k, v in result.items() if isinstance(v, int | float | str))
+        for key in keys:
+            value = _pick(result, key)
+            if value is None or isinstance(value, dict):
+                continue
+            if isinstance(value, float):
+                value = f"{value:.4g}"
+            elif isinstance(value, list):
+                value = ",".join(map(str, value))
+            text = f"{key.rsplit('.', 1)[-1]} {value}"
+            if len(text) <= 60:
+                shown.append(text)
+            if len(shown) == 4:
+                break
+    parts = [f"huishou {name}: done in {seconds:.1f} s"]
+    if shown:
+        parts.append(", ".join(shown))
+    if summary is not None:
+        parts.append(f"summary in {summary}")
+    return "; ".join(parts)
+
+
+def _write_summary(name: str, document: str) -> Path | None:
+    """logs/<command>.json, replaced whole; None when the folder cannot be written (read-only checkout)."""
+    logs = Path(os.environ.get("HUISHOU_LOGS", "logs"))  # HUISHOU_LOGS moves the folder (tests, cron)
+    try:
+        logs.mkdir(parents=True, exist_ok=True)
+        target = logs / f"{name}.json"
+        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+        tmp.write_text(document + "\n", encoding="utf-8")
+        tmp.replace(target)
+        return target
+    except OSError:
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    options = {k: v for k, v in vars(args).items() if k not in {"command", "params"}}
+    options = {k: v for k, v in vars(args).items() if k not in {"command", "params", "json"}}
     cmd = COMMANDS[args.command]
     # imported here, not at the top, so that `huishou --help` does not load pandas
     from huishou.core.settings import ParamsView, load_settings
@@ -241,9 +330,15 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"huishou {args.command}: error: {err}", file=sys.stderr)
         return err.exit_code
-    # the result as one line of JSON on stdout (for scripts); the full files are what the stage wrote
-    print(json.dumps(result, default=str)[:4000])
-    print(f"huishou {args.command}: done in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"huishou {args.command}: interrupted", file=sys.stderr)
+        return 130
+    document = json.dumps(result, default=str, ensure_ascii=False)
+    summary = _write_summary(args.command, document)
+    if args.json:
+        print(document)
+    else:
+        print(one_line(args.command, result, time.perf_counter() - started, summary))
     return 0
 
 

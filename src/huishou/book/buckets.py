@@ -15,12 +15,12 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
-from tqdm.auto import tqdm
 
 from huishou.book.contracts import DEFAULT, KEYS, Contract, validate_table
 from huishou.book.validation import MAX_SHOWN, validate_book
 from huishou.core.engine import duckdb_connect
 from huishou.core.errors import DataValidationError
+from huishou.core.progress import progress_bar
 from huishou.core.vocab import REQUIRED_TABLES
 
 
@@ -151,7 +151,7 @@ def validate_in_buckets(
     with tempfile.TemporaryDirectory(prefix=".validate-buckets-", dir=parent) as tmp:
         bucket_book(tables, n_parts, Path(tmp), memory_limit)
         checked = None
-        for part in tqdm(range(n_parts), desc="validate buckets", unit="bucket", disable=not progress):
+        for part in progress_bar(range(n_parts), desc="validate buckets", unit="bucket", disable=not progress):
             frames = partition_tables(tables, part, n_parts, Path(tmp))
             checked = validate_book(frames, as_of, sources, contract, whole=False)
     return checked | {"rows": rows, "buckets": n_parts}

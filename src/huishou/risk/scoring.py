@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from huishou.book.buckets import bucket_book, partition_tables, partitions_for
 from huishou.core.engine import close_dask, dask_client
 from huishou.core.io import write_parquet
+from huishou.core.progress import progress_bar
 from huishou.core.settings import ScoreSettings
 from huishou.features import build_features
 from huishou.risk.drift import add_counts, drift_counts
@@ -57,7 +57,7 @@ def score_frame(
     """Calibrated probabilities, computed chunk by chunk so memory stays bounded by the chunk."""
     out = np.empty(len(features), dtype=float)
     starts = range(0, len(features), max(1, chunk_size))
-    for start in tqdm(starts, desc="scoring", unit="chunk", disable=not progress):
+    for start in progress_bar(starts, desc="scoring", unit="chunk", disable=not progress):
         chunk = features.iloc[start : start + chunk_size]
         out[start : start + len(chunk)] = model.predict_proba(chunk)
     return out
@@ -270,7 +270,7 @@ def score_partitions(
     args = (dict(tables), n_parts, snapshot, kwargs)
     tail = (model_info, cfg, out_dir, cache_path, buckets)
     total = None
-    bar = tqdm(total=n_parts, desc="scoring partitions", unit="part", disable=n_parts < 2)
+    bar = progress_bar(total=n_parts, desc="scoring partitions", unit="part", disable=n_parts < 2)
     try:
         if client is None:
             if buckets is not None:

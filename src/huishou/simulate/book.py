@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
+from huishou.core.progress import progress_bar
 from huishou.core.settings import SimulateSettings
 from huishou.core.vocab import ACTIONS
 from huishou.simulate.borrowers import annuity_of, applications_table, callbacks_table, draw_borrowers, season_shock
@@ -114,7 +114,7 @@ def simulate_book(
     next_day = rng.integers(start_day, as_of_day, len(people))
     first_day = next_day.copy()
     loan_offset = 0
-    for gen in tqdm(range(cfg.max_loans_per_borrower), desc="simulate loans", disable=not progress):
+    for gen in progress_bar(range(cfg.max_loans_per_borrower), desc="simulate loans", disable=not progress):
         take = eligible & (next_day < as_of_day - 5) & (people["extra_loans"].to_numpy() >= gen)
         if not take.any():
             break

@@ -10,12 +10,11 @@ weekly, or when the log has grown (strategy.effect_max_age_days bounds how old t
 
 from __future__ import annotations
 
-from tqdm.auto import tqdm
-
 from huishou.book.source import BookSource
 from huishou.compliance import Profile
 from huishou.core.io import publish, write_json
 from huishou.core.paths import effects_dir
+from huishou.core.progress import progress_bar
 from huishou.core.settings import SOURCE_PARAMS
 from huishou.core.vocab import STAGES
 from huishou.strategy import BookRules
@@ -69,7 +68,7 @@ def run(settings) -> dict:
         return {"skipped": "features.mode is origination"}
     as_of, tables = BookSource.from_settings(settings.data).validated_frames(settings.data.validated_dir)
     book = BookRules.from_settings(f, settings.data.timezone)
-    bar = tqdm(total=len(STAGES), desc="effect models", unit="stage")
+    bar = progress_bar(total=len(STAGES), desc="effect models", unit="stage")
     learned = learn_from_log(tables, as_of, cfg, Profile.from_settings(cfg.compliance), book, bar)
     bar.close()
     with publish(target, what="huishou fit-effects") as out:

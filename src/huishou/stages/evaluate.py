@@ -11,13 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from huishou.book.truth import load_oracle
 from huishou.core import plots, tracking
 from huishou.core.errors import DataValidationError, ModelNotFoundError
 from huishou.core.io import file_md5, publish, read_json, rounded, write_csv, write_json, write_text
 from huishou.core.paths import MODEL_NAMES, evaluation_dir, features_path, model_path, trained_dir
+from huishou.core.progress import progress_bar
 from huishou.features import load_features
 from huishou.risk.metrics import calibration_table, classification_metrics, compare_to_oracle, lift_table, roc_points
 from huishou.risk.model import RiskModel
@@ -68,8 +68,8 @@ def run(settings) -> dict:
     loaded = {name: RiskModel.load(model_path(models_dir, name)) for name in names}
     metrics, roc, cal, lift = {}, [], [], []
     y = test["target"].astype(int).to_numpy()
-    for name, model in tqdm(loaded.items(), desc="evaluate", unit="model"):
-        p = model.predict_proba(test)
+    for name in progress_bar(list(loaded), desc="evaluate", unit="model"):
+        p = loaded[name].predict_proba(test)
         metrics[name] = classification_metrics(y, p, cfg.lift_top_fraction, cfg.calibration_bins)
         roc.append(roc_points(y, p).assign(model=name))
         cal.append(calibration_table(y, p, cfg.calibration_bins).assign(model=name))

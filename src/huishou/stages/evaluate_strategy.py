@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from huishou.book.contracts import empty_table
 from huishou.book.source import BookSource
@@ -30,6 +29,7 @@ from huishou.core import tracking
 from huishou.core.errors import DataValidationError
 from huishou.core.io import publish, read_json, rounded, write_json
 from huishou.core.paths import candidates_path, effects_dir, scores_path, strategy_truth_path
+from huishou.core.progress import progress_bar
 from huishou.core.settings import SOURCE_PARAMS
 from huishou.core.vocab import ACTIONS, STAGES
 from huishou.simulate.daily import WorldParams
@@ -80,7 +80,7 @@ def run(settings) -> dict:
     per_day, totals, units = {}, {}, []
     exp = cfg.experiment
     rng = np.random.default_rng(int(exp.get("readout_seed", 0)))
-    for day in tqdm(index["dates"], desc="evaluate strategy", unit="day"):
+    for day in progress_bar(index["dates"], desc="evaluate strategy", unit="day"):
         cand = pd.read_parquet(candidates_path(out_dir, day))
         if cand.empty:
             continue

@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from huishou.book.source import BookSource
 from huishou.core.errors import ConfigError, DataValidationError
 from huishou.core.io import publish, rounded, write_json, write_parquet
 from huishou.core.paths import DICTIONARY_FILE, SUMMARY_FILE, features_path
+from huishou.core.progress import progress_bar
 from huishou.core.settings import SOURCE_PARAMS
 from huishou.features import (
     assign_hash_split,
@@ -47,7 +47,7 @@ def run(settings) -> dict:
             f"{as_of.date()} (rule: every snapshot T <= as_of, and at least one)"
         )
     kwargs = f.build_kwargs(as_of)
-    bar = tqdm(total=3, desc="features", unit="step")
+    bar = progress_bar(total=3, desc="features", unit="step")
     bar.set_postfix_str(f"build {len(snapshots)} snapshots")
     frame = build_features(tables, snapshots, **kwargs | {"memory_limit": f.duckdb_memory_limit})
     bar.update()

@@ -13,13 +13,13 @@ import logging
 from pathlib import Path
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from huishou import portfolio
 from huishou.book.files import read_table
 from huishou.book.source import BookSource
 from huishou.core import plots, tracking
 from huishou.core.io import publish, write_csv, write_json, write_text
+from huishou.core.progress import progress_bar
 from huishou.core.settings import SOURCE_PARAMS
 
 log = logging.getLogger("huishou.portfolio")
@@ -46,18 +46,24 @@ def run(settings) -> dict:
         as_of = min(as_of, pd.Timestamp(p.until))
     tables = {n: read_table(t) if isinstance(t, Path) else t for n, t in inputs.items()}
     tol, share, dpd = f.paid_tolerance, f.settle_share, f.default_dpd
-    bar = tqdm(total=6, desc="portfolio", unit="report")
+    bar = progress_bar(total=6, desc="portfolio", unit="report")
+    bar.set_postfix_str("roll rates")
     history = portfolio.bucket_history(tables, as_of, tol, share, p.duckdb_memory_limit)
     matrix, flows = portfolio.roll_rates(history)
     bar.update()
+    bar.set_postfix_str("vintages")
     vint = portfolio.vintages(tables, as_of, tol, share, p.max_mob)
     bar.update()
+    bar.set_postfix_str("entry rates")
     entry = portfolio.entry_rates(tables, as_of, tol, share)
     bar.update()
+    bar.set_postfix_str("cure curve")
     cure = portfolio.cure_curve(tables, as_of, tol, share, dpd)
     bar.update()
+    bar.set_postfix_str("recovery rate")
     recovery = portfolio.recovery_rate(tables, as_of, tol, share, dpd, p.recovery_days)
     bar.update()
+    bar.set_postfix_str("operations KPIs")
     ops = portfolio.operations(tables, as_of, settings.strategy.costs, f.promise_grace_days, tol, share, dpd)
     bar.update()
     bar.close()

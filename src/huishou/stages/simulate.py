@@ -12,10 +12,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from huishou.book.truth import write_truth
 from huishou.core.io import ParquetAppender, publish, write_json, write_parquet
+from huishou.core.progress import progress_bar
 from huishou.core.settings import SimulateSettings
 from huishou.simulate import book_chunks, offset_ids, simulate_book
 
@@ -67,7 +66,7 @@ def _simulate_in_chunks(chunks, grid, cfg, raw_tmp: Path, truth_tmp: Path) -> di
     counts: dict[str, int] = {}
     borrowers = loans = 0
     try:
-        for part in tqdm(chunks, desc="simulate chunks", unit="chunk"):
+        for part in progress_bar(chunks, desc="simulate chunks", unit="chunk"):
             book = simulate_book(part, *grid, progress=False)
             for name, frame in offset_ids(_observed(book.raw_tables(), cfg), borrowers, loans).items():
                 raw.write(name, frame)

@@ -13,12 +13,12 @@ import os
 from pathlib import Path
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from huishou.core import plots, tracking
 from huishou.core.errors import DataValidationError
 from huishou.core.io import file_md5, publish, read_json, rounded, write_csv, write_json, write_text
 from huishou.core.paths import DICTIONARY_FILE, MODEL_NAMES, features_path, trained_dir
+from huishou.core.progress import progress_bar
 from huishou.features import feature_columns, load_features
 from huishou.risk.drift import build_reference
 from huishou.risk.metrics import classification_metrics, roc_points
@@ -56,7 +56,7 @@ def run(settings) -> dict:
     _require_labels(valid, "valid", source)
     with publish(trained_dir(settings.data.models_dir), what="huishou train") as out:
         fit = fit_lightgbm_dask if cfg.engine == "dask" else fit_lightgbm
-        bar = tqdm(total=4, desc="train", unit="step")
+        bar = progress_bar(total=4, desc="train", unit="step")
         bar.set_postfix_str("lightgbm")
         models = {"lightgbm": fit(train, valid, columns, cfg, monotone)}
         bar.update()

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from huishou.compliance import Profile, evaluate
+from huishou.core.progress import progress_bar
 from huishou.core.settings import StrategySettings
 from huishou.core.vocab import ACTIONS, AUTO, STAGES
 from huishou.simulate.daily import (
@@ -512,7 +512,7 @@ def closed_loop(
     jobs = [(seed, policy) for seed in seeds for policy in policies]
     args = (tables, start, horizon)
     rest = (cfg, profile, book_rules, planners, world, truth, share)
-    bar = tqdm(total=len(jobs) * horizon, desc=label, unit="day", disable=not progress)
+    bar = progress_bar(total=len(jobs) * horizon, desc=label, unit="day", disable=not progress)
     results: dict[tuple[int, str], dict] = {}
     if workers <= 1:
         for seed, policy in jobs:

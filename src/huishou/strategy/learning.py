@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GroupKFold
-from tqdm.auto import tqdm
 
 from huishou.book.contracts import empty_table
 from huishou.compliance import Profile, evaluate
+from huishou.core.progress import progress_bar
 from huishou.core.settings import StrategySettings
 from huishou.core.vocab import ACTIONS, STAGE_ACTIONS, STAGES
 from huishou.features.population import paid_enough
@@ -61,7 +61,7 @@ def plan_strategy(
     tables = dict(tables)
     tables.setdefault("collection_actions", empty_table("collection_actions"))
     logged_by = logged_by_stage(tables, cutoff, cfg, book)
-    bar = tqdm(total=len(STAGES) + len(days), desc="strategy", unit="step", disable=not progress)
+    bar = progress_bar(total=len(STAGES) + len(days), desc="strategy", unit="step", disable=not progress)
     if learned is None:
         learned = learn_effects(logged_by, cutoff, cfg, profile, bar)
     else:
