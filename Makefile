@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv system repro plots test test-unit test-e2e bench bench-scale taiwan lint format mlflow-ui serve clean
+.PHONY: venv system repro plots lab test test-unit test-e2e bench bench-scale taiwan lint format mlflow-ui serve clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,9 @@ format: venv  ## apply ruff's fixes and formatting
 
 serve: venv  ## the collector workbench on http://127.0.0.1:8765/ over the published worklists (make repro first)
 	$(BIN)/huishou serve --demo-users
+
+lab: venv  ## JupyterLab on http://127.0.0.1:8888 over notebooks/ (the analyst's charts; make repro first)
+	cd notebooks && ../$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser
 
 mlflow-ui: venv  ## MLflow UI on http://127.0.0.1:5000 over the local sqlite store
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000

@@ -29,6 +29,7 @@ from huishou.core.paths import (
 )
 from huishou.core.settings import Settings, load_settings
 from huishou.features import build_features, feature_columns, feature_dictionary, load_features
+from huishou.risk.drift import psi, psi_by_snapshot
 from huishou.risk.explain import reason_codes
 from huishou.risk.metrics import calibration_table, classification_metrics, ks_statistic, lift_table, roc_points
 from huishou.risk.model import RiskModel
@@ -53,6 +54,8 @@ __all__ = [
     "load_scores",
     "load_settings",
     "model_path",
+    "psi",
+    "psi_by_snapshot",
     "read_manifest",
     "read_raw",
     "reason_codes",

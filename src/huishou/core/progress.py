@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from tqdm.auto import tqdm
+from tqdm import tqdm  # not tqdm.auto: its notebook bar wants ipywidgets and warns without them
 
 
 def _mode() -> str:

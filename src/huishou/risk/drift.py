@@ -111,3 +111,15 @@ def drift_from_counts(reference: dict, counts: dict, warn: float, flag: float) -
         "status": status(worst),
         "thresholds": {"warn": warn, "flag": flag},
     }
+
+
+def psi_by_snapshot(reference: dict, frame: pd.DataFrame, date_column: str = "snapshot_date") -> pd.DataFrame:
+    """PSI of each reference feature at every snapshot of `frame` against the training reference (the drift
+    an analyst plots over time): one row per (snapshot, feature) with the snapshot's rows."""
+    rows = []
+    for snap, g in frame.groupby(date_column, sort=True):
+        for col, entry in reference.get("features", {}).items():
+            if col in g.columns:
+                value = psi(entry["shares"], bin_shares(_numeric(g[col]), entry["edges"]))
+                rows.append({"snapshot": pd.Timestamp(snap), "feature": col, "rows": len(g), "psi": value})
+    return pd.DataFrame(rows, columns=["snapshot", "feature", "rows", "psi"])
