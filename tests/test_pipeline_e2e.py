@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -74,6 +75,41 @@ def _registry(root: Path, env: dict):
     mlflow.set_registry_uri(env["MLFLOW_TRACKING_URI"])
     name = load_settings(root / "params.yaml").tracking.registered_model
     return name, mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
+
+
+def test_every_trained_model_has_a_model_card_also_in_mlflow(project):
+    """The card: data window and sources, rows, hashes, sampling, commit, environment, metrics, intended use,
+    limits, traceability; the registered version's description is the LightGBM card, also a run artifact."""
+    root, env = project
+    trained = root / "models" / "trained"
+    features_md5 = json.loads((trained / "cards" / "lightgbm.json").read_text())["data"]["hashes_md5"]["features"]
+    assert features_md5 == hashlib.md5((root / "data" / "features" / "features.parquet").read_bytes()).hexdigest()
+    metrics = json.loads((trained / "train_metrics.json").read_text())
+    for name in ("lightgbm", "logistic", "scorecard"):
+        card = json.loads((trained / "cards" / f"{name}.json").read_text())
+        assert (
+            card["data"]["splits"]["train"]["rows"] > 0
+            and card["data"]["splits"]["train"]["from"] < (card["data"]["splits"]["valid"]["from"])
+        )
+        assert card["metrics_validation"]["auc"] == pytest.approx(metrics[f"valid_{name}_auc"], abs=1e-4)
+        assert card["provenance"]["packages"]["lightgbm"] != "not installed" and card["features"]["count"] > 10
+        text = (trained / "cards" / f"{name}.md").read_text()
+        for section in ("## Intended use", "## Data", "## Metrics", "## Limits", "## Provenance", "## Traceability"):
+            assert section in text, (name, section)
+    try:
+        name, client = _registry(root, env)
+        version = client.get_model_version_by_alias(name, "challenger")
+        run_info = json.loads((trained / "run.json").read_text())
+        assert version.version == run_info["model_version"]
+        assert version.description.startswith("# Model card: huishou lightgbm") and "JR/T 0221-2021" in (
+            version.description
+        )
+        assert features_md5 in version.description
+        artifacts = {a.path for a in client.list_artifacts(version.run_id)}
+        assert "model_card.md" in artifacts
+        assert f"| model_version | {version.version} |" in (trained / "cards" / "lightgbm.md").read_text()
+    finally:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
 
 
 def test_registry_pyfunc_returns_probabilities_and_promotion_works(project):

@@ -511,3 +511,49 @@ def test_cease_complaint_holds_and_opt_outs_refuse_at_record_time(bench, key, ru
     r = _record(client, acct["id"], channel="sms", outcome="no_answer")
     assert r.status_code == 409 and f"({rule}:" in r.text
     assert _count(engine, contacts) == 0 and _count(engine, refusals) == 1
+
+
+def test_demo_clock_runs_on_the_lists_date_from_demo_start_and_says_so(tmp_path, settings, planned):
+    """At 23:50 real time a demo can still record: the demo clock starts at workbench.demo_start on the list's
+    date and runs on; every page says which day the clock shows."""
+    tables, cand, lists, day = planned
+    s = wb_settings(settings, str(tmp_path / "wb.db"), clock="demo", demo_start="09:30")
+    clock = Clock("2026-12-05 23:50")  # a real night, months after the list
+    app, engine = make_workbench(s, str(tmp_path / "wb.db"), cand, lists, tables.get("collection_actions"), clock)
+    client = TestClient(app)
+    login(client, "c001")
+    acct = _mine(engine)[0]
+    page = client.get("/list").text
+    assert f"演示时钟：按名单日期 {day.date()} 运行，当前演示时间 09:30（实际日期 2026-12-05）" in page
+    clock.set("2026-12-06 00:20")  # 30 minutes later: the demo is at 10:00, inside the allowed hours
+    assert _record(client, acct["id"], channel="call", outcome="no_answer").status_code == 303
+    with engine.connect() as conn:
+        at = conn.execute(sa.select(contacts.c.action_at)).scalar()
+    assert at.startswith(f"{day.date()}T10:00"), at
+
+
+def test_a_live_workbench_warns_when_the_list_is_older_than_today(tmp_path, settings, planned):
+    tables, cand, lists, day = planned
+    s = wb_settings(settings, str(tmp_path / "wb.db"), clock="system")
+    clock = Clock(f"{(day + pd.Timedelta(days=2)).date()} 10:00")
+    client = TestClient(
+        make_workbench(s, str(tmp_path / "wb.db"), cand, lists, tables.get("collection_actions"), clock)[0]
+    )
+    login(client, "c001")
+    client.cookies.set("hs_lang", "en")
+    text = client.get("/list").text
+    assert f"Warning: this list is for {day.date()}, before today {(day + pd.Timedelta(days=2)).date()}" in text
+    clock.set(f"{day.date()} 10:00")
+    assert 'id="day-note"' not in client.get("/list").text  # the list is today's: nothing to say
+
+
+def test_loading_the_worklist_warns_of_nothing(settings, planned):
+    import warnings
+
+    from huishou.workbench.loading import account_rows
+
+    tables, cand, lists, _ = planned
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rows = account_rows(lists, cand, None, tables.get("collection_actions"))
+    assert rows and all(json.loads(r["context"]) for r in rows)

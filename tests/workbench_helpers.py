@@ -26,6 +26,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def wb_settings(settings: Settings, database: str, **overrides) -> Settings:
+    overrides = {"clock": "worklist_day"} | overrides  # the tests set the time of day themselves (Clock)
     wb = dataclasses.replace(settings.workbench, database=database, password_hash=CHEAP, **overrides)
     return dataclasses.replace(settings, workbench=wb)
 

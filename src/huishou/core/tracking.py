@@ -107,10 +107,12 @@ def log_train_run(
     tags: Mapping[str, str] | None = None,
     run_name: str = "train",
     example: pd.DataFrame | None = None,
+    card: str | None = None,
 ) -> dict:
     """Log one training run, register its model (the saved RiskModel folder `model_dir` behind a pyfunc
     logged as code, with a signature and `example` as input example: one row of training medians, not a
-    loan) and point the `challenger` alias at it."""
+    loan) and point the `challenger` alias at it; `card` (Markdown) becomes the version's description and
+    the run's model_card.md."""
     _setup(cfg)
     with mlflow.start_run(run_name=run_name) as run:
         mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
@@ -141,7 +143,11 @@ def log_train_run(
                 input_example=example,
             )
         version = str(info.registered_model_version)
-        mlflow.MlflowClient().set_registered_model_alias(cfg.registered_model, CHALLENGER, version)
+        client = mlflow.MlflowClient()
+        client.set_registered_model_alias(cfg.registered_model, CHALLENGER, version)
+        if card is not None:  # the model card: the version's description and a file of its run
+            mlflow.log_text(card, "model_card.md")
+            client.update_model_version(cfg.registered_model, version, description=card)
         return {
             "run_id": run.info.run_id,
             "model_version": version,

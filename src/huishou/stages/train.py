@@ -23,6 +23,7 @@ from huishou.features import feature_columns, load_features
 from huishou.risk.drift import build_reference
 from huishou.risk.metrics import classification_metrics, roc_points
 from huishou.risk.model import RiskModel
+from huishou.risk.model_card import card_markdown, model_card
 from huishou.risk.train import fit_lightgbm, fit_lightgbm_dask, fit_logistic, fit_scorecard_model, top_features
 
 PARAMS = (
@@ -88,6 +89,21 @@ def run(settings) -> dict:
         raw = read_json(validated)["md5"] if validated.exists() else {}
         data_version = {"features": file_md5(source)} | {f"raw/{k}": v for k, v in raw.items()}
         experiment, commit = os.environ.get("DVC_EXP_NAME"), tracking.git_commit()
+        cards = {
+            name: model_card(
+                name=name,
+                meta=models[name].meta,
+                features=list(models[name].contract.columns),
+                frame=frame,
+                data_version=data_version,
+                source=str(read_json(validated).get("source", "")) if validated.exists() else "",
+                metrics=metrics,
+                params=models[name].meta.get("params") or {},
+                commit=commit,
+                experiment=experiment,
+            )
+            for name in MODEL_NAMES
+        }
         run_info = tracking.log_train_run(
             settings.tracking,
             params=settings.declared_values(),
@@ -99,8 +115,15 @@ def run(settings) -> dict:
             tags={"git.commit": commit or "", "dvc.experiment": experiment or ""},
             run_name=experiment or f"train {commit[:8]}" if (experiment or commit) else "train",
             example=_medians(train[list(models["lightgbm"].contract.columns)]),
+            card=card_markdown(cards["lightgbm"]),
         )
         write_json(run_info, out / "run.json")
+        registry = {"registered model": settings.tracking.registered_model} | {
+            k: run_info[k] for k in ("model_version", "run_id", "tracking_uri")
+        }
+        for name, card in cards.items():  # every trained model's card; the registered one names its version
+            write_json(card | ({"registry": registry} if name == "lightgbm" else {}), out / "cards" / f"{name}.json")
+            write_text(card_markdown(card, registry if name == "lightgbm" else None), out / "cards" / f"{name}.md")
         bar.update()
         bar.close()
     return metrics | run_info

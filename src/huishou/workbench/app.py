@@ -90,16 +90,40 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
 
     # ------------------------------------------------------------ time and people
 
+    started = clock()  # the demo clock runs from here
+
+    def latest_list_day() -> str | None:
+        with engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.max(accounts.c.worklist_date))).scalar()
+
     def now_and_day() -> tuple[dt.datetime, str]:
-        """The time a contact is recorded at (aware) and the workbench's day (YYYY-MM-DD, lender's zone)."""
+        """The time a contact is recorded at (aware) and the workbench's day (YYYY-MM-DD, lender's zone):
+        system: now; worklist_day: the list's date at the wall-clock time; demo: the list's date at
+        workbench.demo_start plus the time since the server started."""
         now = clock().astimezone(zone)
-        if wb.clock == "worklist_day":
-            with engine.connect() as conn:
-                latest = conn.execute(sa.select(sa.func.max(accounts.c.worklist_date))).scalar()
-            if latest:
-                day = dt.date.fromisoformat(latest)
+        latest = latest_list_day() if wb.clock != "system" else None
+        if latest:
+            day = dt.date.fromisoformat(latest)
+            if wb.clock == "demo":
+                hour, minute = map(int, wb.demo_start.split(":"))
+                start = dt.datetime.combine(day, dt.time(hour, minute), tzinfo=zone)
+                now = (start + (clock() - started)).astimezone(zone)
+            else:
                 now = now.replace(year=day.year, month=day.month, day=day.day)
         return now, now.date().isoformat()
+
+    def day_note() -> dict | None:
+        """What the page says about its day: a stale list under the real clock (a warning), or that a demo or
+        worklist_day clock shows the list's date, not today's."""
+        today = clock().astimezone(zone).date().isoformat()
+        latest = latest_list_day()
+        if not latest:
+            return None
+        if wb.clock == "system":
+            return {"kind": "stale", "list_day": latest, "today": today} if latest < today else None
+        if latest != today:
+            return {"kind": wb.clock, "list_day": latest, "today": today, "time": now_and_day()[0].strftime("%H:%M")}
+        return None
 
     def lang_of(request: Request) -> str:
         lang = request.cookies.get("hs_lang")
@@ -118,6 +142,7 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
             "pct": lambda v: i18n.percent(v, lang),
             "fdate": lambda v: i18n.date(v, lang) if v else "–",
             "lang": lang,
+            "day_note": day_note(),
             "here": request.url.path.removesuffix("/contacts") if request.method == "POST" else request.url.path,
         }
         response = templates.TemplateResponse(request, name, helpers | context, status_code=status)

@@ -19,6 +19,18 @@ TEXT: dict[str, dict[str, str]] = {
     "password": {"zh-CN": "密码", "en": "Password"},
     "bad_login": {"zh-CN": "用户名或密码错误", "en": "Wrong username or password"},
     "my_list": {"zh-CN": "今日工作清单", "en": "My list for today"},
+    "stale_list": {
+        "zh-CN": "注意：名单日期为 %s，早于今天 %s。请先运行 huishou strategy 生成今天的名单，再联系客户。",
+        "en": "Warning: this list is for %s, before today %s. Run huishou strategy for today's list before contacting.",
+    },
+    "demo_clock": {
+        "zh-CN": "演示时钟：按名单日期 %s 运行，当前演示时间 %s（实际日期 %s）。",
+        "en": "Demo clock: running on the list's date %s, demo time %s (real date %s).",
+    },
+    "list_day_clock": {
+        "zh-CN": "时钟按名单日期 %s 运行（实际日期 %s）。",
+        "en": "The clock runs on the list's date %s (real date %s).",
+    },
     "team": {"zh-CN": "团队概览", "en": "Team overview"},
     "sheet": {"zh-CN": "打印清单", "en": "Printable sheet"},
     "rank": {"zh-CN": "序号", "en": "#"},

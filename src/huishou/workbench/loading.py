@@ -28,10 +28,9 @@ def account_rows(
         return []
     day = str(rows["worklist_date"].iloc[0])
     ctx = candidates.set_index("loan_id", drop=False).reindex(rows["loan_id"])
-    extra = [c for c in ctx.columns if c.startswith("opt_out_")]
-    rows["context"] = [
-        json.dumps({k: _plain(v) for k, v in rec.items()}) for rec in ctx[CONTEXT + extra].to_dict("records")
-    ]
+    # the rule columns already name some opt-outs: each column once (to_dict warns and drops duplicates)
+    shown = list(dict.fromkeys([*CONTEXT, *(c for c in ctx.columns if c.startswith("opt_out_"))]))
+    rows["context"] = [json.dumps({k: _plain(v) for k, v in rec.items()}) for rec in ctx[shown].to_dict("records")]
     rows["promise_due"] = _promise_due(rows, ctx, actions, day)
     if details is not None and len(details):
         d = details.drop_duplicates("borrower_id").set_index("borrower_id")

@@ -15,6 +15,7 @@ so dvc.yaml cannot fall behind what a stage really reads.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,7 +120,14 @@ def _check(settings: Settings, source: str) -> None:
         (all(k > 0 for k in f.late_thresholds), "features.late_thresholds must be positive days"),
         (len(settings.strategy.decision_step_days) > 0, "strategy.decision_step_days must not be empty"),
         (settings.workbench.language in {"zh-CN", "en"}, "workbench.language must be zh-CN or en"),
-        (settings.workbench.clock in {"system", "worklist_day"}, "workbench.clock must be system or worklist_day"),
+        (
+            settings.workbench.clock in {"system", "worklist_day", "demo"},
+            "workbench.clock must be system, worklist_day or demo",
+        ),
+        (
+            re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", str(settings.workbench.demo_start)) is not None,
+            "workbench.demo_start must be a time of day HH:MM, e.g. 10:00",
+        ),
         (
             settings.workbench.host in {"127.0.0.1", "localhost", "::1"} or settings.workbench.secure_cookies,
             "workbench.host: serving beyond loopback needs TLS in front and workbench.secure_cookies: true",

@@ -40,6 +40,7 @@ class WorkbenchSettings:
     language: str
     currency: str
     clock: str
+    demo_start: str
     session_idle_minutes: int
     session_max_hours: int
     secure_cookies: bool
