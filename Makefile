@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv system repro plots lab test test-unit test-e2e bench bench-scale taiwan lint format mlflow-ui serve clean
+.PHONY: venv system repro plots lab push pull test test-unit test-e2e bench bench-scale taiwan lint format mlflow-ui serve clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,12 @@ format: venv  ## apply ruff's fixes and formatting
 
 serve: venv  ## the collector workbench on http://127.0.0.1:8765/ over the published worklists (make repro first)
 	$(BIN)/huishou serve --demo-users
+
+push: venv  ## dvc push: this run's outputs to the DVC remote (default: ../huishou-dvc-store; README: S3/MinIO)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc push
+
+pull: venv  ## dvc pull: another analyst's outputs for this commit's dvc.lock, instead of a whole repro
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc pull
 
 lab: venv  ## JupyterLab on http://127.0.0.1:8888 over notebooks/ (the analyst's charts; make repro first)
 	cd notebooks && ../$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser

@@ -178,6 +178,43 @@ def test_every_stage_leaves_its_whole_summary_and_a_log_without_bar_redraws(proj
         assert len(line) < 300 and "{" not in line, line
 
 
+def test_the_committed_default_remote_is_a_local_folder_beside_the_checkout():
+    import configparser
+
+    config = configparser.ConfigParser()
+    config.read(ROOT / ".dvc" / "config")
+    assert config["core"]["remote"] == "shared"
+    assert config["'remote \"shared\"'"]["url"] == "../../huishou-dvc-store"  # relative to .dvc/: a sibling
+
+
+def test_an_analyst_pulls_what_another_ran_instead_of_a_repro(project, tmp_path):
+    """`dvc push` after a repro, then a fresh clone with that dvc.lock: `dvc pull` restores every output and the
+    pipeline is up to date (nothing to run)."""
+    root, env = project
+    store = tmp_path / "store"
+    _run(["dvc", "remote", "add", "-f", "--local", "-d", "shared", str(store)], root, env)
+    _run(["dvc", "push"], root, env)
+    clone = tmp_path / "clone"
+    _run(["git", "clone", "-q", str(root), str(clone)], tmp_path, env)
+    stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
+    in_git = [  # what the repository commits with dvc.lock: the outputs DVC does not cache (metrics, plot data)
+        next(iter(out))
+        for stage in stages.values()
+        for key in ("outs", "metrics", "plots")
+        for out in stage.get(key, [])
+        if isinstance(out, dict) and next(iter(out.values())).get("cache") is False
+    ]
+    for rel in ["dvc.lock", *in_git]:
+        (clone / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(root / rel, clone / rel)
+    _run(["dvc", "remote", "add", "-f", "--local", "-d", "shared", str(store)], clone, env)
+    _run(["dvc", "pull"], clone, env)
+    status = _run(["dvc", "status"], clone, env).stdout
+    assert "up to date" in status, status
+    for rel in ("models/trained/lightgbm/model.json", "data/features/features.parquet", "data/worklists/index.json"):
+        assert (clone / rel).read_bytes() == (root / rel).read_bytes(), rel
+
+
 def test_dvc_exp_run_with_param_override(project):
     root, env = project
     _run(["dvc", "exp", "run", "-S", "train.num_leaves=15"], root, env)

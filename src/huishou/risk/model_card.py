@@ -33,9 +33,8 @@ LIMITS = (
     "Trained on the snapshots of one book and one collection policy: the logged actions shaped who paid, so the "
     "score inherits that policy. Point-in-time features exclude anything known after each snapshot; a feature "
     "that drifts (PSI > 0.25 in the scoring run's drift report) makes the score unreliable until retrained. "
-    "Protected attributes are refused as features; performance by group is in the adverse-action package "
-    "(models/evaluation/fairness.csv) where the data records the group. Probabilities are calibrated on the "
-    "validation split only."
+    "Protected attributes are refused as features; performance by group (age band, and sex where recorded) "
+    "is not yet reported with the model. Probabilities are calibrated on the validation split only."
 )
 
 
