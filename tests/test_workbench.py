@@ -356,6 +356,42 @@ def test_chinese_by_default_english_on_request_with_local_formats(bench):
     assert client.get("/lang/en?next=//evil.example", follow_redirects=False).headers["location"] == "/"
 
 
+def test_every_upstream_text_has_its_chinese_words():
+    from huishou.compliance.rules import RULES
+    from huishou.risk.explain import REASONS
+    from huishou.workbench import i18n
+
+    assert not [w for w in REASONS.values() if w not in i18n.REASON_ZH]
+    sources = {text for _, _, by_profile in RULES.values() for text in by_profile.values()}
+    assert not [s for s in sources if s not in i18n.SOURCE_ZH]
+    assert i18n.reason("verification call: n attempts", "zh-CN") == "回访:n attempts"  # the family in Chinese
+    assert i18n.reason("lender's own words", "zh-CN") == "lender's own words"  # a lender's description as written
+
+
+def test_the_chinese_page_shows_reasons_rule_paths_and_sources_in_chinese(bench):
+    """Every plan's rule path on the day translates whole (no English step left but the profile's name); the
+    account page and a refusal show reasons, path and source in Chinese, and in English on request."""
+    client, engine, clock, lists, _ = bench
+    from huishou.workbench import i18n
+
+    for path in lists["rule_path"].dropna().unique():
+        zh = i18n.rule_path(path, "zh-CN")
+        leftover = re.sub(r"cn_cba_2026|us_reg_f|\d\d:\d\d|[\d/ ›,:()-]", "", zh)
+        assert not re.search(r"[A-Za-z]", leftover), (path, zh)
+    login(client, "c001")
+    acct = _mine(engine)[0]
+    page = client.get(f"/accounts/{acct['id']}").text
+    assert "当前逾期 · 未还金额较大 · 回访:n attempts" in page and "currently overdue" not in page
+    assert "仅联系借款人本人" in page and "borrower only" not in page
+    clock.set(f"{acct['worklist_date']} 23:00")
+    refused = _record(client, acct["id"], channel="call", outcome="no_answer")
+    assert refused.status_code == 409
+    assert "中国银行业协会指引(2026-01-30):未经债务人同意,22:00-08:00 不得催收" in refused.text
+    client.cookies.set("hs_lang", "en")
+    en = client.get(f"/accounts/{acct['id']}").text
+    assert "currently overdue" in en and "borrower only" in en
+
+
 def test_pages_send_a_strict_content_security_policy(bench):
     client, _, _, _, _ = bench
     login(client, "c001")
@@ -509,7 +545,7 @@ def test_cease_complaint_holds_and_opt_outs_refuse_at_record_time(bench, key, ru
         conn.execute(accounts.update().where(accounts.c.id == acct["id"]).values(context=json.dumps(ctx)))
     login(client, "c001")
     r = _record(client, acct["id"], channel="sms", outcome="no_answer")
-    assert r.status_code == 409 and f"({rule}:" in r.text
+    assert r.status_code == 409 and f'data-rule="{rule}"' in r.text
     assert _count(engine, contacts) == 0 and _count(engine, refusals) == 1
 
 

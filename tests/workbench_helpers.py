@@ -46,7 +46,12 @@ def planned_day(tables: dict, settings: Settings, day: pd.Timestamp):
     )
     cand = result.candidates
     reasons = pd.DataFrame(
-        {"reason_1": "dpd", "reason_2": "overdue_amount", "reason_3": "cb_unreached"}, index=cand["loan_id"]
+        {
+            "reason_1": "currently overdue",
+            "reason_2": "large amount outstanding",
+            "reason_3": "verification call: n attempts",  # words made for a feature without its own
+        },
+        index=cand["loan_id"],
     )
     lists = worklist(cand, reasons, pd.Series(0.2, index=cand["loan_id"])).assign(worklist_date=str(day.date()))
     return cand, lists

@@ -137,6 +137,9 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
         helpers = {
             "t": lambda key: i18n.text(key, lang),
             "rule_text": lambda rule: i18n.rule_text(rule, lang),
+            "reason": lambda words: i18n.reason(words, lang),
+            "path_text": lambda path: i18n.rule_path(path, lang),
+            "source_text": lambda source: i18n.source(source, lang),
             "money": lambda v: i18n.money(v, wb.currency, lang),
             "num": lambda v, d=0: i18n.number(v, lang, d),
             "pct": lambda v: i18n.percent(v, lang),

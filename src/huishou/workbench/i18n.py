@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal, format_percent
@@ -184,3 +185,151 @@ def date(value: str | dt.date, lang: str) -> str:
     if isinstance(value, str):
         value = dt.date.fromisoformat(value)
     return format_date(value, format="medium", locale=_LOCALE[lang])
+
+
+# ------------------------------------------------------------------ texts made upstream, in the reader's language
+
+REASON_ZH = {  # huishou's reason words (risk.explain.REASONS) in Chinese, keyed by the English words
+    "currently overdue": "当前逾期",
+    "was late on this loan before": "本笔借款曾经逾期",
+    "often late on this loan": "本笔借款经常逾期",
+    "last installment late": "上一期还款逾期",
+    "recent installments paid late": "近期各期还款偏晚",
+    "missed recent due dates": "近期错过还款日",
+    "last installment not fully paid": "上一期未足额还款",
+    "missed due dates on this loan": "本笔借款有错过的还款日",
+    "a week or more late before": "曾逾期一周以上",
+    "paid less than was due": "还款少于应还金额",
+    "made partial payments": "有部分还款",
+    "no payment for a long time": "长时间未还款",
+    "usually pays at the last moment": "通常在最后时刻还款",
+    "next installment due soon": "下一期即将到期",
+    "large amount outstanding": "未还金额较大",
+    "high-risk pricing at approval": "审批时定价风险较高",
+    "installment large relative to income": "月供相对收入偏高",
+    "loan large relative to income": "借款金额相对收入偏高",
+    "low declared income": "申报收入偏低",
+    "young borrower profile": "借款人较年轻",
+    "new phone number": "手机号使用时间短",
+    "acquisition channel with higher risk": "获客渠道风险较高",
+    "employment type with higher risk": "职业类型风险较高",
+    "verification call contradicted the application": "回访回答与申请信息不一致",
+    "stated a different loan purpose on the call": "回访所述借款用途与申请不同",
+    "stated a lower income on the call": "回访所述收入低于申请",
+    "named a different employer on the call": "回访所述单位与申请不同",
+    "verification call answered by someone else": "回访由他人接听",
+    "declined the verification questions": "拒绝回答回访问题",
+    "could not be reached for verification": "回访未能联系上",
+    "identity not confirmed on the call": "回访未能核实身份",
+    "no clear repayment source stated": "未说明明确的还款来源",
+    "many collection contacts already": "已有多次催收联系",
+    "broke a promise to pay": "曾违背还款承诺",
+    "hard to reach": "难以联系上",
+    "late on an earlier loan": "以往借款曾逾期",
+    "often late on earlier loans": "以往借款经常逾期",
+}
+FAMILY_ZH = {  # the prefix of words made for a feature without its own (risk.explain.reason_text)
+    "application": "申请信息",
+    "repayment history": "还款记录",
+    "earlier loans": "以往借款",
+    "verification call": "回访",
+    "collection history": "催收记录",
+    "attributes": "属性",
+    "other": "其他",
+}
+
+PATH_ZH = [  # the steps of a plan's rule path (compliance.rules._paths), as patterns
+    (r"cap (\d+)/(\d+) in 7d", r"7 日内第 \1 次联系(上限 \2)"),
+    (r"hardship -> plan", "困难客户 → 还款计划"),
+    (r"no hardship", "无困难报告"),
+    (r"(\d+) non-contact first", r"已先行非接触提醒 \1 次"),
+    (r"number not wrong", "号码有效"),
+    (r"recovery, large, unreached after (\d+)", r"回收期、大额、\1 次提醒后仍未联系上"),
+    (r"borrower only", "仅联系借款人本人"),
+    (r"first contact: state the lender's identity", "首次联系:表明机构身份"),
+    (r"(\S+) hours (\d\d:\d\d-\d\d:\d\d)?", r"\1 允许时段 \2"),
+    (r"no contact today", "今日不联系"),
+]
+
+SOURCE_ZH = {  # each rule's source (compliance.rules.RULES) in Chinese, keyed by the English text
+    "CBA guideline 2026-01-30: no collection 22:00-08:00 without the debtor's consent": (
+        "中国银行业协会指引(2026-01-30):未经债务人同意,22:00-08:00 不得催收"
+    ),
+    "12 CFR 1006.6(b)(1)(i): only 08:00-21:00 at the consumer's location": (
+        "美国 12 CFR 1006.6(b)(1)(i):仅限消费者所在地 08:00-21:00"
+    ),
+    "CBA guideline 2026-01-30: unanswered attempts to the same method at most 6 a day": (
+        "中国银行业协会指引(2026-01-30):同一联系方式每日未接通尝试不超过 6 次"
+    ),
+    "12 CFR 1006.14(b)(2)(i): more than 7 calls in 7 days is presumed harassment": (
+        "美国 12 CFR 1006.14(b)(2)(i):7 日内超过 7 次电话推定为骚扰"
+    ),
+    "12 CFR 1006.14(b)(2)(ii): a call within 7 days after a telephone conversation": (
+        "美国 12 CFR 1006.14(b)(2)(ii):电话交谈后 7 日内不得再致电"
+    ),
+    "12 CFR 1006.6(c): written cease-communication": "美国 12 CFR 1006.6(c):书面要求停止联系",
+    "house rule (PIPL art. 24, debtor's objection): a cease request is honoured": (
+        "内部规则(《个人信息保护法》第二十四条,债务人拒绝):尊重停止联系的要求"
+    ),
+    "12 CFR 1006.6(e): opt-out of electronic communications": "美国 12 CFR 1006.6(e):退订电子通讯",
+    "house rule (GB/T 45251-2025 personal-information protection)": "内部规则(GB/T 45251-2025 个人信息保护)",
+    "GB/T 45251-2025: complaint management": "GB/T 45251-2025:投诉管理",
+    "house rule: contact paused while a complaint is investigated": "内部规则:投诉调查期间暂停联系",
+    "house rule": "内部规则",
+    "house rule: hardship (illness, family crisis) gets a plan, never escalation": (
+        "内部规则:困难客户(疾病、家庭变故)只提供还款计划,绝不升级催收"
+    ),
+    "CBA guideline 2026-01-30: unrelated third parties never reached with debt information": (
+        "中国银行业协会指引(2026-01-30):不得向无关第三方透露债务信息"
+    ),
+    "12 CFR 1006.6(d): no communication with third parties about the debt": (
+        "美国 12 CFR 1006.6(d):不得与第三方沟通债务"
+    ),
+    "house rule: strategy.max_contacts_7d": "内部规则:strategy.max_contacts_7d(7 日联系上限)",
+    "house rule: strategy.min_noncontact_before_call": "内部规则:strategy.min_noncontact_before_call(先非接触提醒)",
+    "lenders' rule (collection-rules.md): strategy.visit_min_*; recovery stage only": (
+        "贷款机构规则(collection-rules.md):strategy.visit_min_*,仅限回收期"
+    ),
+    "house rule: strategy.plan_min_dpd": "内部规则:strategy.plan_min_dpd(还款计划起始逾期天数)",
+    "house rule: strategy.promise_grace_days": "内部规则:strategy.promise_grace_days(承诺宽限天数)",
+    "house rule: the collection lifecycle": "内部规则:催收生命周期",
+    "house rule: strategy.pre_due_max_reminders": "内部规则:strategy.pre_due_max_reminders(到期前提醒上限)",
+    "house rule: strategy.settlement_discounts": "内部规则:strategy.settlement_discounts(和解折扣上限)",
+    "CBA guideline 2026-01-30: outsourced agencies from a published white list": (
+        "中国银行业协会指引(2026-01-30):委外机构须在公布的白名单内"
+    ),
+    "house rule: vetted agencies only": "内部规则:仅限经审核的委外机构",
+}
+
+
+def reason(words: str | None, lang: str) -> str:
+    """A reason code's words in the reader's language (a lender's own description stays as written)."""
+    if not words or lang == "en":
+        return words or ""
+    if words in REASON_ZH:
+        return REASON_ZH[words]
+    family, sep, rest = words.partition(": ")
+    if sep and family in FAMILY_ZH:
+        return f"{FAMILY_ZH[family]}:{rest}"
+    return words
+
+
+def rule_path(path: str | None, lang: str) -> str:
+    """The plan's path of rules passed (`cap 1/3 in 7d > no hardship > ...`) in the reader's language."""
+    if not path or lang == "en":
+        return path or ""
+    steps = []
+    for step in path.split(" > "):
+        for pattern, zh in PATH_ZH:
+            if re.fullmatch(pattern, step):
+                step = re.sub(pattern, zh, step).strip()
+                break
+        steps.append(step)
+    return " › ".join(steps)
+
+
+def source(text_: str | None, lang: str) -> str:
+    """A rule's source in the reader's language."""
+    if not text_ or lang == "en":
+        return text_ or ""
+    return SOURCE_ZH.get(text_, text_)
