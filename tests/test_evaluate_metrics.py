@@ -60,3 +60,19 @@ def test_calibrator_fixes_a_biased_score(method):
     assert expected_calibration_error(y, cal.transform(biased)) < 0.01
     if method == "platt":
         assert pd.Series(cal.transform(biased)).rank().equals(pd.Series(biased).rank())  # keeps the ranking
+
+
+def test_performance_by_group_counts_each_group_and_its_share_of_the_flagged():
+    from huishou.risk.metrics import age_band, performance_by_group
+
+    ages = pd.Series([19, 24, 25, 40, 70, None, 30, 33])
+    bands = age_band(ages).astype(object).where(age_band(ages).notna(), "missing").tolist()
+    assert bands == ["18-24", "18-24", "25-34", "35-44", "65+", "missing", "25-34", "25-34"]
+    y = np.array([1, 0, 1, 0, 0, 1, 0, 1])
+    p = np.array([0.9, 0.1, 0.8, 0.2, 0.3, 0.7, 0.05, 0.6])
+    table = performance_by_group(y, p, age_band(ages), top_fraction=0.25).set_index("group")
+    assert table["rows"].sum() == 8 and table.loc["25-34", "rows"] == 3 and table.loc["missing", "rows"] == 1
+    assert table.loc["18-24", "auc"] == 1.0 and np.isnan(table.loc["35-44", "auc"])  # one outcome: no AUC
+    assert table.loc["25-34", "bad_rate"] == pytest.approx(2 / 3)
+    # the riskiest quarter (p >= 0.775): one loan of 18-24, one of 25-34
+    assert table.loc["18-24", "share_of_flagged"] == 0.5 and table.loc["25-34", "flagged_rate"] == pytest.approx(1 / 3)

@@ -77,6 +77,19 @@ def _registry(root: Path, env: dict):
     return name, mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
 
 
+def test_evaluate_reports_performance_by_age_band_and_scores_carry_adverse_action_records(project):
+    root, _ = project
+    table = pd.read_csv(root / "models" / "evaluation" / "by_group.csv")
+    features = pd.read_parquet(root / "data" / "features" / "features.parquet", columns=["split"])
+    assert set(table["attribute"]) == {"age_band"} and table["rows"].sum() == (features["split"] == "test").sum()
+    assert table["share_of_flagged"].sum() == pytest.approx(1, abs=1e-3) and table["auc"].dropna().between(0, 1).all()
+    scores = pd.read_parquet(next((root / "data" / "scores").glob("*/scores.parquet")))
+    adverse = scores[scores["reason_codes"] != ""]
+    assert len(adverse) and adverse["reason_codes"].str.split(";").map(len).max() <= 4
+    record = json.loads(adverse["explanation"].iloc[0])
+    assert record["model_version"] == adverse["model_version"].iloc[0] and record["reasons"][0]["contribution"] > 0
+
+
 def test_every_trained_model_has_a_model_card_also_in_mlflow(project):
     """The card: data window and sources, rows, hashes, sampling, commit, environment, metrics, intended use,
     limits, traceability; the registered version's description is the LightGBM card, also a run artifact."""
@@ -100,7 +113,7 @@ def test_every_trained_model_has_a_model_card_also_in_mlflow(project):
         name, client = _registry(root, env)
         version = client.get_model_version_by_alias(name, "challenger")
         run_info = json.loads((trained / "run.json").read_text())
-        assert version.version == run_info["model_version"]
+        assert str(version.version) == run_info["model_version"]
         assert version.description.startswith("# Model card: huishou lightgbm") and "JR/T 0221-2021" in (
             version.description
         )
@@ -204,7 +217,8 @@ def test_an_analyst_pulls_what_another_ran_instead_of_a_repro(project, tmp_path)
         for out in stage.get(key, [])
         if isinstance(out, dict) and next(iter(out.values())).get("cache") is False
     ]
-    for rel in ["dvc.lock", *in_git]:
+    ignores = [str(p.relative_to(root)) for p in root.rglob(".gitignore") if p.parent != root and ".dvc" not in p.parts]
+    for rel in ["dvc.lock", *in_git, *ignores]:  # DVC's .gitignore files are committed too
         (clone / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(root / rel, clone / rel)
     _run(["dvc", "remote", "add", "-f", "--local", "-d", "shared", str(store)], clone, env)

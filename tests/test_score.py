@@ -165,7 +165,7 @@ def test_a_book_larger_than_a_partition_is_scored_one_partition_at_a_time(worksp
 def test_reason_codes_are_reused_only_for_unchanged_inputs(workspace, settings):
     """A loan whose model inputs hash the same keeps the earlier run's reasons; one whose inputs changed
     is explained again (the earlier reasons are planted wrong to tell the two apart)."""
-    from huishou.risk.scoring import ReasonCache, explained_bands
+    from huishou.risk.scoring import REASON_COLUMNS, ReasonCache, explained_bands
 
     root, model = workspace
     tables = raw_paths(root / "data" / "raw")
@@ -175,10 +175,13 @@ def test_reason_codes_are_reused_only_for_unchanged_inputs(workspace, settings):
     first, totals = score_rows(features, model, info, cfg)
     risky = first["risk_band"].astype(str) >= cfg.reasons_min_band
     assert totals["reasons"] == {"explained": int(risky.sum()), "computed": int(risky.sum()), "reused": 0}
+    # every adverse decision (an explained band) carries its codes and its record; no other loan does
+    assert (first.loc[risky, "reason_codes"] != "").all() and (first.loc[~risky, "reason_codes"] == "").all()
+    assert first.loc[risky, "explanation"].map(lambda r: json.loads(r)["model_version"] == "v1").all()
     planted = first.copy()
     planted.loc[risky, "reason_1"] = "planted"
     key = reason_key(model, "v1", cfg.reasons_min_band)
-    cache = ReasonCache(planted.loc[risky].set_index("feature_hash")[["reason_1", "reason_2", "reason_3"]])
+    cache = ReasonCache(planted.loc[risky].set_index("feature_hash")[REASON_COLUMNS])
     again, totals = score_rows(features, model, info, cfg, cache)
     assert totals["reasons"]["reused"] == risky.sum() and totals["reasons"]["computed"] == 0
     assert (again.loc[risky, "reason_1"] == "planted").all()

@@ -101,3 +101,49 @@ def test_negative_num_threads_is_refused():
     raw["score"]["num_threads"] = -1
     with pytest.raises(ConfigError, match="num_threads"):
         settings_from_dict(raw)
+
+
+def test_an_adverse_decision_gets_at_most_four_stable_codes_and_a_record_to_contest(fitted):
+    """Regulation B 1002.9: specific principal reasons (at most four, from the published code table); the
+    record holds the model version and, per reason, the feature, its input value and its contribution."""
+    import json
+
+    from huishou.risk.explain import REASON_CODES, explain, reason_code, reason_codes
+
+    lgbm, _, valid = fitted
+    riskiest = valid.assign(p=lgbm.predict_proba(valid)).nlargest(200, "p")
+    out = explain(lgbm, riskiest, model_version="7")
+    contrib = lgbm.contributions(riskiest).drop(columns="bias")
+    assert (out[["reason_1", "reason_2", "reason_3"]] == reason_codes(lgbm, riskiest)).all().all()  # words kept
+    table = set(REASON_CODES.values()) | {"AP99", "RP99", "PL99", "CB99", "CL99", "XX99"}
+    for idx, row in out.iterrows():
+        codes = row["reason_codes"].split(";")
+        record = json.loads(row["explanation"])
+        assert 1 <= len(codes) <= 4 and len(set(codes)) == len(codes) and set(codes) <= table
+        assert record["model_version"] == "7" and [r["code"] for r in record["reasons"]] == codes
+        pushes = [r["contribution"] for r in record["reasons"]]
+        assert pushes == sorted(pushes, reverse=True) and min(pushes) > 0
+        for r in record["reasons"]:
+            assert reason_code(r["feature"]) == r["code"]
+            assert r["contribution"] == pytest.approx(contrib.at[idx, r["feature"]], abs=1e-6)
+            value = riskiest.at[idx, r["feature"]]
+            assert (r["value"] is None and (value is None or value != value)) or r["value"] == pytest.approx(value)
+        strongest = contrib.loc[idx].idxmax()
+        assert codes[0] == reason_code(strongest)
+
+
+def test_the_published_code_table_is_the_codes_table_and_codes_are_never_reused():
+    import csv
+
+    from huishou.risk.explain import FAMILY_CODES, REASON_CODES, REASONS
+
+    from conftest import ROOT
+
+    rows = list(csv.DictReader((ROOT / "docs" / "reason-codes.csv").open()))
+    published = {r["code"]: r["feature"] for r in rows}
+    assert len(published) == len(rows)  # one meaning per code
+    assert {code: feature for feature, code in REASON_CODES.items()} == {
+        c: f for c, f in published.items() if not c.endswith("99")
+    }
+    assert set(FAMILY_CODES.values()) | {"XX99"} == {c for c in published if c.endswith("99")}
+    assert all(r["reason"] == REASONS[r["feature"]] for r in rows if not r["code"].endswith("99"))

@@ -1,10 +1,15 @@
-"""Reason codes: the features that pushed a loan's risk up most, in plain words.
+"""Reason codes: the features that pushed a loan's risk up most, in plain words and as stable codes.
 
 LightGBM's TreeSHAP (`pred_contrib`) splits each loan's log-odds into per-feature
-contributions; the largest positive ones become reasons a collector can read.
+contributions; the largest positive ones become reasons a collector can read. For an adverse decision
+(a loan scored into the explained bands) `explain` adds at most four codes from REASON_CODES, the
+statement of specific principal reasons US Regulation B (12 CFR 1002.9(b)(2)) asks for, and an
+explanation record a borrower could contest: each reason's feature, the input value and its contribution.
 """
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pandas as pd
@@ -52,6 +57,57 @@ REASONS = {
 }
 
 
+# Stable reason codes: a code never changes meaning and is never reused; new features get new codes at the end
+# of their family (docs/reason-codes.csv is the published table; a test keeps the two equal). Features without a
+# code of their own (a lender's declared columns) take their family's 99 code.
+REASON_CODES = {
+    "rp_dpd_now": "RP01",
+    "rp_dpd_max": "RP02",
+    "rp_dpd_mean": "RP03",
+    "rp_dpd_last": "RP04",
+    "rp_dpd_mean_90d": "RP05",
+    "rp_n_late_90d": "RP06",
+    "rp_paid_ratio_last": "RP07",
+    "rp_n_late_1": "RP08",
+    "rp_n_late_7": "RP09",
+    "rp_paid_ratio": "RP10",
+    "rp_n_partial": "RP11",
+    "rp_days_since_payment": "RP12",
+    "rp_days_paid_vs_due_mean": "RP13",
+    "rp_days_to_next_due": "RP14",
+    "rp_outstanding": "RP15",
+    "app_rate": "AP01",
+    "app_annuity_to_income": "AP02",
+    "app_amount_to_income": "AP03",
+    "app_income": "AP04",
+    "app_age": "AP05",
+    "app_phone_age_months": "AP06",
+    "app_channel": "AP07",
+    "app_employment_type": "AP08",
+    "cb_n_inconsistencies": "CB01",
+    "cb_purpose_mismatch": "CB02",
+    "cb_income_ratio": "CB03",
+    "cb_employer_mismatch": "CB04",
+    "cb_third_party": "CB05",
+    "cb_skipped": "CB06",
+    "cb_reached": "CB07",
+    "cb_identity_failed": "CB08",
+    "cb_weak_repayment_plan": "CB09",
+    "cl_n_contacts": "CL01",
+    "cl_promises_broken": "CL02",
+    "cl_reach_rate": "CL03",
+    "pl_dpd_max": "PL01",
+    "pl_late_rate": "PL02",
+}
+FAMILY_CODES = {"app": "AP99", "ax": "AP99", "rp": "RP99", "pl": "PL99", "cb": "CB99", "cl": "CL99"}
+MAX_ADVERSE_REASONS = 4  # Regulation B: more than four principal reasons would not be meaningful
+
+
+def reason_code(feature: str) -> str:
+    """The stable code of a feature's reason (its family's 99 code when it has none of its own; XX99 else)."""
+    return REASON_CODES.get(feature) or FAMILY_CODES.get(feature.split("_", 1)[0], "XX99")
+
+
 def reason_text(feature: str, descriptions: dict[str, str] | None = None) -> str:
     """Plain words for a feature: huishou's own, the lender's description of a declared column, or the name."""
     if feature in REASONS:
@@ -83,3 +139,56 @@ def reason_codes(model: RiskModel, features: pd.DataFrame, top: int = 3) -> pd.D
         for k in range(top)
     }
     return pd.DataFrame(out, index=features.index)
+
+
+EXPLAIN_COLUMNS = ["reason_1", "reason_2", "reason_3", "reason_codes", "explanation"]
+
+
+def _plain(value) -> object:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value if isinstance(value, int | float | str | bool) else str(value)
+
+
+def explain(model: RiskModel, features: pd.DataFrame, model_version: str = "") -> pd.DataFrame:
+    """Per loan (index kept), EXPLAIN_COLUMNS: the three reasons in words for the collector; `reason_codes`,
+    at most four codes of the largest positive contributions ('RP01;CB02', distinct codes, strongest first);
+    `explanation`, a JSON record of the decision a borrower could contest: the model version and, per reason,
+    its code, words, feature, input value and contribution (log-odds; scorecard: points short of the best
+    bin)."""
+    contrib = model.contributions(features).drop(columns="bias")
+    values = contrib.to_numpy()
+    order = np.argsort(-values, axis=1, kind="stable")[:, : max(MAX_ADVERSE_REASONS * 2, 3)]
+    names = np.asarray(contrib.columns)[order]
+    pushed = np.take_along_axis(values, order, axis=1)
+    words = model.meta.get("descriptions", {})
+    inputs = {c: features[c].to_numpy(dtype=object) for c in dict.fromkeys(names.ravel().tolist())}
+    out = {f"reason_{k + 1}": [""] * len(features) for k in range(3)}
+    codes, records = [], []
+    for i in range(len(features)):
+        seen, reasons = set(), []
+        for rank, (name, value) in enumerate(zip(names[i], pushed[i], strict=True)):
+            if value <= 0:
+                break
+            if rank < 3:
+                out[f"reason_{rank + 1}"][i] = reason_text(name, words)
+            code = reason_code(name)
+            if code in seen:  # one code once: the strongest feature behind it speaks for it
+                continue
+            seen.add(code)
+            reasons.append(
+                {
+                    "code": code,
+                    "reason": reason_text(name, words),
+                    "feature": name,
+                    "value": _plain(inputs[name][i]),
+                    "contribution": round(float(value), 6),
+                }
+            )
+            if len(reasons) == MAX_ADVERSE_REASONS:
+                break
+        codes.append(";".join(r["code"] for r in reasons))
+        records.append(json.dumps({"model_version": model_version, "reasons": reasons}, ensure_ascii=False))
+    return pd.DataFrame(out | {"reason_codes": codes, "explanation": records}, index=features.index)

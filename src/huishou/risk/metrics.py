@@ -100,3 +100,41 @@ def compare_to_oracle(test: pd.DataFrame, oracle: pd.DataFrame | None) -> dict:
         "oracle_auc": float(roc_auc_score(y, joined["p_true"])),
         "oracle_brier": float(brier_score_loss(y, joined["p_true"])),
     }
+
+
+AGE_BANDS = (18, 25, 35, 45, 55, 65)  # 18-24, 25-34, ..., 55-64, 65+
+
+
+def age_band(age: pd.Series) -> pd.Series:
+    """Age in bands (`18-24` ... `65+`; missing stays missing)."""
+    edges = [*AGE_BANDS, np.inf]
+    labels = [f"{a}-{b - 1}" for a, b in zip(AGE_BANDS[:-1], AGE_BANDS[1:], strict=True)] + [f"{AGE_BANDS[-1]}+"]
+    return pd.cut(pd.to_numeric(age, errors="coerce"), edges, right=False, labels=labels)
+
+
+def performance_by_group(y: np.ndarray, p: np.ndarray, groups: pd.Series, top_fraction: float) -> pd.DataFrame:
+    """The model's performance per group (a table for fair-lending review, never an input of the model): rows,
+    observed and predicted bad rate, AUC within the group, and the share of the group among the riskiest
+    `top_fraction` of all loans (the ones escalated first), against the group's share of the book."""
+    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    cutoff = np.quantile(p, 1 - top_fraction) if len(p) else np.inf
+    flagged = p >= cutoff
+    g = pd.Series(np.asarray(groups, dtype=object), dtype=object).fillna("missing").astype(str)
+    rows = []
+    for name in sorted(g.unique()):
+        mask = (g == name).to_numpy()
+        ys, ps = y[mask], p[mask]
+        both = 0 < ys.sum() < len(ys)
+        rows.append(
+            {
+                "group": name,
+                "rows": int(mask.sum()),
+                "share_of_book": mask.mean(),
+                "bad_rate": ys.mean(),
+                "mean_predicted": ps.mean(),
+                "auc": roc_auc_score(ys, ps) if both else np.nan,
+                "flagged_rate": flagged[mask].mean(),
+                "share_of_flagged": flagged[mask].sum() / max(flagged.sum(), 1),
+            }
+        )
+    return pd.DataFrame(rows)

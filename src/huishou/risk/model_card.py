@@ -33,8 +33,9 @@ LIMITS = (
     "Trained on the snapshots of one book and one collection policy: the logged actions shaped who paid, so the "
     "score inherits that policy. Point-in-time features exclude anything known after each snapshot; a feature "
     "that drifts (PSI > 0.25 in the scoring run's drift report) makes the score unreliable until retrained. "
-    "Protected attributes are refused as features; performance by group (age band, and sex where recorded) "
-    "is not yet reported with the model. Probabilities are calibrated on the validation split only."
+    "Protected attributes are refused as features; the test split's performance by age band is in "
+    "models/evaluation/by_group.csv (sex and other protected characteristics are not carried into the features, "
+    "so they are not reported). Probabilities are calibrated on the validation split only."
 )
 
 

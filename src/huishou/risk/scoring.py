@@ -30,10 +30,10 @@ from huishou.core.progress import progress_bar
 from huishou.core.settings import ScoreSettings
 from huishou.features import build_features
 from huishou.risk.drift import add_counts, drift_counts
-from huishou.risk.explain import REASONS, reason_codes
+from huishou.risk.explain import EXPLAIN_COLUMNS, REASON_CODES, REASONS, explain
 from huishou.risk.model import RiskModel
 
-REASON_COLUMNS = ["reason_1", "reason_2", "reason_3"]
+REASON_COLUMNS = EXPLAIN_COLUMNS  # three reasons in words, at most four codes, the explanation record (JSON)
 SCORE_COLUMNS = [
     "loan_id",
     "borrower_id",
@@ -94,7 +94,7 @@ def data_hash_hex(sums: Sequence[int]) -> str:
 def reason_key(model: RiskModel, model_version: str, min_band: str) -> str:
     """What a run's reason codes depend on besides the inputs: the model, the band they start at and the
     words. Reasons are reused only from a run with the same key."""
-    doc = [model_version, min_band, REASONS, model.meta.get("descriptions", {})]
+    doc = [model_version, min_band, REASONS, REASON_CODES, model.meta.get("descriptions", {})]
     return hashlib.md5(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
@@ -124,6 +124,7 @@ def band_reasons(
     min_band: str,
     hashes: np.ndarray | None = None,
     cache: ReasonCache | None = None,
+    model_version: str = "",
 ) -> tuple[pd.DataFrame, dict]:
     """Top-3 plain-language reasons for loans in `min_band` or riskier ('' elsewhere, and everywhere without a
     model: TreeSHAP costs ~40x a prediction, and the reasons serve collectors and adverse-action notices,
@@ -142,7 +143,7 @@ def band_reasons(
         todo &= ~hit
         stats["reused"] = int(hit.sum())
     if todo.any():
-        out.loc[todo] = reason_codes(model, features.loc[todo]).to_numpy()
+        out.loc[todo] = explain(model, features.loc[todo], model_version)[REASON_COLUMNS].to_numpy()
     stats["computed"] = int(todo.sum())
     return out, stats
 
@@ -162,7 +163,9 @@ def score_rows(
     out = features[["loan_id", "borrower_id", "snapshot_date"]].copy()
     out["probability"] = probability
     out["risk_band"] = risk_bands(probability, cfg.band_thresholds, cfg.band_labels)
-    reasons, stats = band_reasons(model, features, out["risk_band"].array, cfg.reasons_min_band, hashes, cache)
+    bands = out["risk_band"].array
+    version = str(model_info["model_version"])
+    reasons, stats = band_reasons(model, features, bands, cfg.reasons_min_band, hashes, cache, version)
     out[REASON_COLUMNS] = reasons.to_numpy()
     out["model_name"] = model_info["model_name"]
     out["model_version"] = model_info["model_version"]

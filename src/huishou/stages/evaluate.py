@@ -19,7 +19,15 @@ from huishou.core.io import file_md5, publish, read_json, rounded, write_csv, wr
 from huishou.core.paths import MODEL_NAMES, evaluation_dir, features_path, model_path, trained_dir
 from huishou.core.progress import progress_bar
 from huishou.features import load_features
-from huishou.risk.metrics import calibration_table, classification_metrics, compare_to_oracle, lift_table, roc_points
+from huishou.risk.metrics import (
+    age_band,
+    calibration_table,
+    classification_metrics,
+    compare_to_oracle,
+    lift_table,
+    performance_by_group,
+    roc_points,
+)
 from huishou.risk.model import RiskModel
 from huishou.risk.report import build_report
 
@@ -78,6 +86,7 @@ def run(settings) -> dict:
     if metrics["oracle"]:
         metrics["oracle"]["lightgbm_gap_to_oracle_auc"] = metrics["oracle"]["oracle_auc"] - metrics["lightgbm"]["auc"]
     metrics["test_snapshots"] = sorted(str(d.date()) for d in test["snapshot_date"].unique())
+    groups = _by_group(y, loaded["lightgbm"].predict_proba(test), test, cfg.lift_top_fraction)
     tables = {"roc": pd.concat(roc), "calibration": pd.concat(cal), "lift": pd.concat(lift)}
     iv_path = trained / "scorecard_files" / "iv_table.csv"
     points_path = trained / "scorecard_files" / "points.csv"
@@ -104,8 +113,23 @@ def run(settings) -> dict:
             plots.save_png(plots.gains_figure(tables["lift"]), out / "plots" / "lift.png"),
         ]
         write_json(rounded(metrics), out / "metrics.json")
+        write_csv(groups.round(6), out / "by_group.csv")
         write_text(page, out / "report.html")
         tracking.log_evaluation(
-            settings.tracking, run_info["run_id"], flat, [*pngs, out / "metrics.json", out / "report.html"]
+            settings.tracking,
+            run_info["run_id"],
+            flat,
+            [*pngs, out / "metrics.json", out / "report.html", out / "by_group.csv"],
         )
     return metrics
+
+
+def _by_group(y, p, test: pd.DataFrame, top_fraction: float) -> pd.DataFrame:
+    """LightGBM's test performance by age band (from the application's age, where the book records it); sex
+    and other protected characteristics are not carried into the features, so they are not reported here."""
+    columns = ["attribute", "group", "rows", "share_of_book", "bad_rate", "mean_predicted", "auc"]
+    columns += ["flagged_rate", "share_of_flagged"]
+    if "app_age" not in test.columns:
+        return pd.DataFrame(columns=columns)
+    table = performance_by_group(y, p, age_band(test["app_age"]), top_fraction)
+    return table.assign(attribute="age_band")[columns]
