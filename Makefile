@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv system repro plots lab push pull test test-unit test-e2e bench bench-scale taiwan lint format mlflow-ui serve clean
+.PHONY: venv system repro plots lab push pull exps metrics test test-unit test-e2e bench bench-scale taiwan lint format mlflow-ui serve clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +71,16 @@ push: venv  ## dvc push: this run's outputs to the DVC remote (default: ../huish
 
 pull: venv  ## dvc pull: another analyst's outputs for this commit's dvc.lock, instead of a whole repro
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc pull
+
+# `dvc exp show` on one screen: the params that differ between experiments and four headline metrics (dvc
+# matches these regexes at the start of a column's name; --keep wins over --drop and --only-changed)
+EXP_DROP := (src/|data/|models/)|(gap|test|train|valid)\.(rows|snapshots|target_rate)$$|valid_|(lightgbm|logistic|scorecard|oracle)\.|.*_dr_|experiment_|.*share_of_oracle$$|(blocked|human_actions|worklist_rows|n_features|lightgbm_best_iteration|uplift_vs_ladder)$$|(as_of_month|cure_rate|defaulted|entry_rate|ever_30|flow_rates|open_loans|operations_|recovery_rate|share_30_plus)|loop_
+EXP_KEEP := (valid_lightgbm_auc|lightgbm\.auc|lightgbm\.ks|loop_collections_uplift_vs_strongest)$$
+exps: venv  ## dvc exp show on one screen: changed params + valid/test AUC, KS, closed-loop uplift
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc exp show --no-pager --only-changed --drop '$(EXP_DROP)' --keep '$(EXP_KEEP)'
+
+metrics: venv  ## every DVC metric, one per row (workspace against HEAD): what `dvc metrics show` spreads over 130 columns
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc metrics diff --all
 
 lab: venv  ## JupyterLab on http://127.0.0.1:8888 over notebooks/ (the analyst's charts; make repro first)
 	cd notebooks && ../$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser

@@ -237,6 +237,28 @@ def test_dvc_exp_run_with_param_override(project):
     experiments = table[table["Experiment"].notna()]
     assert (experiments[leaves].astype(str) == "15").any()
     assert experiments["valid_lightgbm_auc"].astype(float).between(0.5, 1).all()
+    # `make exps`: the same table on one screen (the Makefile's regexes, make's $$ back to $)
+    recipe = {
+        line.split(":=")[0].strip(): line.split(":=", 1)[1].strip().replace("$$", "$")
+        for line in (ROOT / "Makefile").read_text().splitlines()
+        if line.startswith(("EXP_DROP", "EXP_KEEP"))
+    }
+    narrow = [
+        "dvc",
+        "exp",
+        "show",
+        "--csv",
+        "--only-changed",
+        "--drop",
+        recipe["EXP_DROP"],
+        "--keep",
+        recipe["EXP_KEEP"],
+    ]
+    small = pd.read_csv(io.StringIO(_run(narrow, root, env).stdout))
+    assert {"Experiment", "valid_lightgbm_auc", "lightgbm.auc", "train.num_leaves"} <= set(small.columns)
+    assert len(small.columns) <= 12, list(small.columns)  # was ~500
+    long = _run(["dvc", "metrics", "diff", "--all"], root, env).stdout  # `make metrics`: a metric per row
+    assert "lightgbm.auc" in long and max(len(line) for line in long.splitlines()) <= 160
 
 
 @pytest.mark.parametrize("name", ["01_explore_loan_book", "02_review_model_run"])
