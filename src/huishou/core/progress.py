@@ -75,8 +75,8 @@ class LineProgress:
         self.n += n
         finished = self.total is not None and self.n >= self.total
         quiet = time.perf_counter() - self._last < self.TICK_SECONDS
-        if not self._named_since_update and (finished or not quiet):  # unnamed ticks: a line every TICK_SECONDS
-            self._print("")
+        if not self._named_since_update and not finished and not quiet:  # unnamed ticks: a line every TICK_SECONDS
+            self._print("")  # (the last one is close()'s "done")
         self._named_since_update = False
 
     def close(self) -> None:
