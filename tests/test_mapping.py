@@ -228,7 +228,7 @@ def test_from_a_csv_export_to_a_model_and_a_nightly_score_with_no_python(book, t
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     for step in (
         ["adapt", "--mapping", "mapping.yaml"],
-        ["validate"],
+        ["--json", "validate"],
         ["features"],
         ["train"],
         ["evaluate"],
@@ -237,7 +237,7 @@ def test_from_a_csv_export_to_a_model_and_a_nightly_score_with_no_python(book, t
         code = main(step)
         out = capsys.readouterr()
         assert code == 0, (step, out.err[-2000:])
-        if step == ["validate"]:
+        if step == ["--json", "validate"]:
             assert json.loads(out.out)["ignored_columns"] == {}  # gender was never mapped
     scores = pd.read_parquet(tmp_path / "data" / "nightly" / "2026-01-01" / "scores.parquet")
     assert len(scores) > 500 and scores["probability"].between(0, 1).all()

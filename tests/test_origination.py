@@ -114,7 +114,7 @@ def test_origination_end_to_end_scores_the_decision_queue_and_skips_collections(
     assert code == 0, err
     scores = pd.read_parquet(root / "data" / "nightly" / "2026-01-01" / "scores.parquet")
     assert set(scores["loan_id"]) == set(extra.loc[extra["status"] == "pending", "loan_id"])
-    code, out, _ = _cli(root, monkeypatch, capsys, "strategy")
+    code, out, _ = _cli(root, monkeypatch, capsys, "--json", "strategy")
     assert code == 0 and "origination" in json.loads(out)["skipped"]
     assert json.loads((root / "data" / "worklists" / "index.json").read_text())["dates"] == []
     shutil.rmtree(root / "data" / "nightly")

@@ -122,7 +122,7 @@ def test_a_database_is_read_as_of_the_extract_date(postgres, book, tmp_path, mon
             },
         },
     )
-    code, out, err = _cli(tmp_path, monkeypatch, capsys, "validate")
+    code, out, err = _cli(tmp_path, monkeypatch, capsys, "--json", "validate")
     assert code == 0, err
     report = json.loads(out)
     late = (tables["applications"]["applied_at"] >= "2025-10-01") | (
