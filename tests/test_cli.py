@@ -107,7 +107,7 @@ def test_one_line_picks_the_headline_keys_and_drops_long_values():
     line = one_line("train", result, 12.34, None)
     assert line == "huishou train: done in 12.3 s; valid_lightgbm_auc 0.8637, valid_logistic_auc 0.8, model_version 7"
     nested = {"closed_loop": {"loop_collections_uplift_vs_strongest": 0.101}, "by_stage": {"x": 1}}
-    assert "loop_collections_uplift_vs_strongest 0.101" in one_line("evaluate-strategy", nested, 1.0, None)
+    assert "closed_loop.loop_collections_uplift_vs_strongest 0.101" in one_line("evaluate-strategy", nested, 1.0, None)
 
 
 def test_progress_off_a_terminal_is_one_line_per_step(monkeypatch, capsys):

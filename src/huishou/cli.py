@@ -288,7 +288,7 @@ def one_line(name: str, result: object, seconds: float, summary: Path | None) ->
                 value = f"{value:.4g}"
             elif isinstance(value, list):
                 value = ",".join(map(str, value))
-            text = f"{key.rsplit('.', 1)[-1]} {value}"
+            text = f"{key} {value}"  # the dotted path: `train.rows`, `valid.rows` stay apart
             if len(text) <= 60:
                 shown.append(text)
             if len(shown) == 4:
