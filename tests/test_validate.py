@@ -51,6 +51,28 @@ def test_wrong_type(book, settings):
     _expect(t, settings.simulate.as_of, "applications.parquet", "'amount'", "must be float")
 
 
+def test_whole_floats_in_an_integer_column_without_nulls_are_refused(book, settings):
+    t = _tables(book)
+    t["applications"]["city_tier"] = t["applications"]["city_tier"].astype(float)  # 1.0, 2.0, 3.0
+    _expect(t, settings.simulate.as_of, "applications.parquet", "'city_tier'", "must be int")
+
+
+def test_integers_zero_one_in_a_boolean_column_are_refused(book, settings):
+    t = _tables(book)
+    t["collection_actions"]["hardship_reported"] = t["collection_actions"]["hardship_reported"].astype(int)
+    _expect(t, settings.simulate.as_of, "collection_actions.parquet", "'hardship_reported'", "must be bool")
+
+
+def test_nullable_integers_and_booleans_with_nulls_are_still_read(book, settings, tmp_path):
+    """What pandas makes of a nullable int or bool column holding nulls (floats, objects) stays accepted."""
+    from huishou.book.contracts import _kind_ok
+
+    assert _kind_ok(pd.Series([1.0, None, 3.0]), "int", nullable=True)
+    assert not _kind_ok(pd.Series([1.0, 2.0, 3.0]), "int", nullable=True)
+    assert _kind_ok(pd.Series([True, None, False], dtype=object), "bool")
+    assert not _kind_ok(pd.Series([1, None, 0], dtype=object), "bool")
+
+
 def test_out_of_range_value_shows_rows(book, settings):
     t = _tables(book)
     t["applications"].loc[5, "age"] = 7

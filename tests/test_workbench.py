@@ -593,3 +593,77 @@ def test_loading_the_worklist_warns_of_nothing(settings, planned):
         warnings.simplefilter("error")
         rows = account_rows(lists, cand, None, tables.get("collection_actions"))
     assert rows and all(json.loads(r["context"]) for r in rows)
+
+
+def _login_status(client, username, password):
+    r = login(client, username, password)
+    return r.status_code, r.headers.get("retry-after")
+
+
+def test_wrong_passwords_lock_the_login_with_429_until_a_lead_unlocks_it(bench):
+    """30 wrong passwords in a row: the 5th locks the login (429, Retry-After), every later try is refused
+    before any password work, the right password too; the failures and the lockout are in the audit log;
+    the lead sees the locked login and unlocks it, and the right password works again."""
+    from workbench_helpers import PASSWORD
+
+    client, engine, clock, _, _ = bench
+    statuses = [_login_status(client, "c001", "wrong")[0] for _ in range(30)]
+    assert statuses[:4] == [401] * 4 and set(statuses[4:]) == {429}
+    status, retry = _login_status(client, "c001", PASSWORD)
+    assert status == 429 and 0 < int(retry) <= 15 * 60
+    with engine.connect() as conn:
+        events = [r.event for r in conn.execute(sa.select(audit.c.event, audit.c.target))]
+    assert events.count("login_failed") == 5 and events.count("login_lockout") == 1
+    assert events.count("login_throttled") == 26  # refused while locked: no password checked
+    lead = TestClient(client.app)
+    assert login(lead, "lead").status_code == 303
+    page = lead.get("/lead").text
+    assert 'id="locked-logins"' in page and "c001" in page.split('id="locked-logins"', 1)[1].split("</ul>", 1)[0]
+    assert lead.post("/lead/unlock", data={"csrf": csrf_of(page), "username": "c001"}).status_code == 200
+    assert _login_status(client, "c001", PASSWORD)[0] == 303
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(audit.c.target).where(audit.c.event == "login_unlock")).scalar() == "c001"
+
+
+def test_a_lockout_ends_by_itself_and_doubles_when_it_comes_again(bench):
+    from workbench_helpers import PASSWORD
+
+    client, _, clock, lists, _ = bench
+    day = lists["worklist_date"].iloc[0]
+    for _ in range(5):
+        status, retry = _login_status(client, "c002", "wrong")
+    assert status == 429 and int(retry) == 15 * 60
+    clock.set(f"{day} 10:16")  # the first lockout (15 min) is over
+    for _ in range(5):
+        status, retry = _login_status(client, "c002", "wrong")
+    assert status == 429
+    clock.set(f"{day} 10:40")  # 24 min later: the second lockout is 30 min
+    assert _login_status(client, "c002", PASSWORD)[0] == 429
+    clock.set(f"{day} 10:47")
+    assert _login_status(client, "c002", PASSWORD)[0] == 303
+
+
+def test_one_address_trying_many_logins_is_locked_too(bench):
+    """20 failures from one address across names lock the address, whichever name it tries next."""
+    client, _, _, _, _ = bench
+    statuses = [_login_status(client, f"nobody{i}", "wrong")[0] for i in range(21)]
+    assert statuses[:19] == [401] * 19 and statuses[19:] == [429, 429]
+    assert _login_status(client, "c003", "wrong")[0] == 429
+
+
+def test_password_hashing_runs_at_most_concurrent_hashes_at_once(bench):
+    """40 logins at once: Argon2 runs at most workbench.login.concurrent_hashes at a time (each hash takes its
+    memory_kib), the others wait their turn; none is lost."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    client, _, _, _, s = bench
+    guard = client.app.state.login_guard
+
+    def attempt(i):
+        c = TestClient(client.app)
+        return login(c, f"c00{1 + i % 4}" if i % 2 else f"x{i}", "wrong").status_code
+
+    with ThreadPoolExecutor(16) as pool:
+        codes = list(pool.map(attempt, range(40)))
+    assert set(codes) <= {401, 429} and len(codes) == 40
+    assert 1 <= guard.peak <= s.workbench.login["concurrent_hashes"]

@@ -202,9 +202,20 @@ def _checks(col: Col) -> list[pa.Check]:
 
 
 def _integral_floats(s: pd.Series) -> bool:
-    """A nullable integer column as pandas writes it when it holds nulls: floats with whole values."""
+    """A nullable integer column as pandas writes it when it holds nulls: floats with whole values, and at
+    least one null (without one, floats are floats: 1.0, 2.0 for an integer column is refused)."""
+    if not pd.api.types.is_float_dtype(s):
+        return False
     values = s.dropna()
-    return pd.api.types.is_float_dtype(s) and bool(np.isfinite(values).all() and (values == values.round()).all())
+    return len(values) < len(s) and bool(np.isfinite(values).all() and (values == values.round()).all())
+
+
+def _bools(s: pd.Series) -> bool:
+    """True/False values: a bool dtype, or objects that are Python or NumPy bools (a nullable boolean column
+    read with nulls); integers 0/1 are not booleans."""
+    if pd.api.types.is_bool_dtype(s):
+        return True
+    return s.dtype == object and s.dropna().map(lambda v: isinstance(v, bool | np.bool_)).all()
 
 
 def _kind_ok(series: pd.Series, kind: str, nullable: bool = False) -> bool:
@@ -214,7 +225,7 @@ def _kind_ok(series: pd.Series, kind: str, nullable: bool = False) -> bool:
         "int": lambda s: pd.api.types.is_integer_dtype(s) or (nullable and _integral_floats(s)),
         "float": lambda s: pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s),
         "str": lambda s: pd.api.types.is_string_dtype(s) or s.isna().all(),
-        "bool": lambda s: pd.api.types.is_bool_dtype(s) or s.dropna().isin([True, False]).all(),
+        "bool": _bools,
         "datetime": lambda s: pd.api.types.is_datetime64_any_dtype(s) and not isinstance(s.dtype, pd.DatetimeTZDtype),
         "category": lambda s: not pd.api.types.is_datetime64_any_dtype(s),
     }

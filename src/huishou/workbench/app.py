@@ -13,6 +13,7 @@ names and phone numbers only for the assigned collector on the day, every change
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import secrets
 import uuid
@@ -30,7 +31,16 @@ from sqlalchemy.exc import IntegrityError
 
 from huishou.compliance import Profile
 from huishou.workbench import i18n
-from huishou.workbench.auth import authenticate, close_session, csrf_ok, hasher, open_session, session_user
+from huishou.workbench.auth import (
+    LoginGuard,
+    TooManyLogins,
+    authenticate,
+    close_session,
+    csrf_ok,
+    hasher,
+    open_session,
+    session_user,
+)
 from huishou.workbench.forms import check_form
 from huishou.workbench.rules import FORM_OUTCOMES, RECORDABLE, check_contact, window_text
 from huishou.workbench.store import (
@@ -84,7 +94,9 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
     ph = hasher(wb.password_hash)
     zone = ZoneInfo(config.lender_zone)
     clock = clock or (lambda: dt.datetime.now(dt.UTC))
+    guard = LoginGuard(engine, wb.login, clock)
     app = FastAPI(title="huishou workbench", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.login_guard = guard
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     templates = Jinja2Templates(directory=HERE / "templates")
 
@@ -190,14 +202,28 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
     def login(request: Request, username: str = Form(""), password: str = Form(""), csrf: str = Form("")):
         if not csrf_ok(request.cookies.get("hs_login", ""), csrf):
             return page(request, "error.html", 403, user=None, message="csrf")
-        user = authenticate(engine, ph, username[:64], password[:256])
+        name = username[:64]
+        keys = guard.keys(name, request.client.host if request.client else "unknown")
+        try:
+            guard.check(keys)  # a locked account or address: no password work at all
+            with guard.hashing():
+                user = authenticate(engine, ph, name, password[:256])
+        except TooManyLogins as refused:
+            with engine.begin() as conn:
+                record_audit(conn, None, "login_throttled", name, reason=refused.reason)
+            return login_again(request, 503 if refused.reason == "busy" else 429, refused.reason, refused.retry_after)
         if user is None:
             with engine.begin() as conn:
-                record_audit(conn, None, "login_failed", username[:64])
-            token = secrets.token_urlsafe(24)
-            response = page(request, "login.html", 401, user=None, csrf=token, error="bad_login", expired=False)
-            response.set_cookie("hs_login", token, httponly=True, samesite="strict", secure=wb.secure_cookies)
-            return response
+                record_audit(conn, None, "login_failed", name)
+                locked = guard.failed(keys, conn)
+                for key in locked:  # the address as a hash prefix: no IP address in the audit log
+                    what = key if key.startswith("user:") else "addr:" + hashlib.sha256(key.encode()).hexdigest()[:12]
+                    record_audit(conn, None, "login_lockout", what[:64])
+            if locked:
+                return login_again(request, 429, "locked", guard.cfg["lockout_minutes"] * 60)
+            return login_again(request, 401, "bad_login")
+        with engine.begin() as conn:
+            guard.succeeded(keys[0], conn)
         token = open_session(engine, user)
         response = RedirectResponse("/", status_code=303)
         response.set_cookie(
@@ -209,6 +235,15 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
             max_age=wb.session_max_hours * 3600,
         )
         response.delete_cookie("hs_login")
+        return response
+
+    def login_again(request: Request, status: int, error: str, retry_after: int | None = None) -> HTMLResponse:
+        """The login page again with a fresh form token, the reason, and Retry-After when throttled."""
+        token = secrets.token_urlsafe(24)
+        response = page(request, "login.html", status, user=None, csrf=token, error=error, expired=False)
+        response.set_cookie("hs_login", token, httponly=True, samesite="strict", secure=wb.secure_cookies)
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(int(retry_after))
         return response
 
     @app.post("/logout")
@@ -417,7 +452,26 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
         if user["role"] != "lead":
             return page(request, "error.html", 404, user=user, message="not_found")
         _, day = now_and_day()
-        return page(request, "lead.html", user=user, day=day, **team_day(engine, day, zone))
+        locked = guard.locked_logins()
+        return page(
+            request,
+            "lead.html",
+            user=user,
+            day=day,
+            locked_logins=locked,
+            zone_info=zone,
+            **team_day(engine, day, zone),
+        )
+
+    @app.post("/lead/unlock")
+    def unlock(request: Request, username: str = Form(""), user: dict = Depends(signed_in_form)):
+        if user["role"] != "lead":
+            return page(request, "error.html", 404, user=user, message="not_found")
+        with engine.begin() as conn:
+            if not guard.unlock(username[:64], conn):
+                return page(request, "error.html", 404, user=user, message="not_found")
+            record_audit(conn, user, "login_unlock", username[:64])
+        return RedirectResponse("/lead", status_code=303)
 
     @app.post("/lead/reassign")
     def reassign(

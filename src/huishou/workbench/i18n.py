@@ -19,6 +19,14 @@ TEXT: dict[str, dict[str, str]] = {
     "username": {"zh-CN": "用户名", "en": "Username"},
     "password": {"zh-CN": "密码", "en": "Password"},
     "bad_login": {"zh-CN": "用户名或密码错误", "en": "Wrong username or password"},
+    "locked": {
+        "zh-CN": "登录失败次数过多,账号或地址已暂时锁定,请稍后再试或联系组长解锁",
+        "en": "Too many failed logins: this login or address is locked for a while; try later or ask your lead",
+    },
+    "busy": {"zh-CN": "登录请求过多,请稍后再试", "en": "Too many logins at once; try again shortly"},
+    "locked_logins": {"zh-CN": "已锁定的登录", "en": "Locked logins"},
+    "locked_until": {"zh-CN": "锁定至", "en": "locked until"},
+    "unlock": {"zh-CN": "解锁", "en": "Unlock"},
     "my_list": {"zh-CN": "今日工作清单", "en": "My list for today"},
     "stale_list": {
         "zh-CN": "注意：名单日期为 %s，早于今天 %s。请先运行 huishou strategy 生成今天的名单，再联系客户。",

@@ -129,6 +129,17 @@ audit = sa.Table(
 )
 
 
+login_throttle = sa.Table(  # failed logins per account ("user:<name>") and per address ("addr:<ip>")
+    "wb_login_throttle",
+    metadata,
+    sa.Column("key", sa.String(128), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),  # in the current window
+    sa.Column("window_start", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("lockouts", sa.Integer, nullable=False),  # lockouts so far: each doubles the next one
+    sa.Column("locked_until", sa.DateTime(timezone=True)),
+)
+
+
 def database_url(database: str, database_env: str | None) -> str:
     """The workbench database: the PostgreSQL URL in the named environment variable, else the SQLite file."""
     if database_env:

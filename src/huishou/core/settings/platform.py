@@ -47,3 +47,4 @@ class WorkbenchSettings:
     contact_details: str
     max_promise_days: int
     password_hash: dict[str, int]
+    login: dict[str, int]
