@@ -303,14 +303,11 @@ def one_line(name: str, result: object, seconds: float, summary: Path | None) ->
 
 def _write_summary(name: str, document: str) -> Path | None:
     """logs/<command>.json, replaced whole; None when the folder cannot be written (read-only checkout)."""
-    logs = Path(os.environ.get("HUISHOU_LOGS", "logs"))  # HUISHOU_LOGS moves the folder (tests, cron)
+    from huishou.core.io import write_text  # here, not at the top: `huishou --help` stays light
+
+    target = Path(os.environ.get("HUISHOU_LOGS", "logs")) / f"{name}.json"  # HUISHOU_LOGS moves the folder
     try:
-        logs.mkdir(parents=True, exist_ok=True)
-        target = logs / f"{name}.json"
-        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-        tmp.write_text(document + "\n", encoding="utf-8")
-        tmp.replace(target)
-        return target
+        return write_text(document + "\n", target)
     except OSError:
         return None
 

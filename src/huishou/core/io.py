@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import filelock
+import numpy as np
 import pandas as pd
 
 from huishou.core.errors import BusyError
@@ -114,8 +115,23 @@ def rounded(obj: Any, digits: int = 4) -> Any:
 
 def write_text(text: str, path: str | Path) -> Path:
     with atomic_path(path) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def plain(value: Any) -> Any:
+    """Numpy and pandas scalars as plain Python (None for missing); anything else as it is."""
+    if value is None:
+        return None
+    if isinstance(value, float | np.floating):
+        return None if np.isnan(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value
 
 
 def read_json(path: str | Path) -> Any:

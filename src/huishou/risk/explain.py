@@ -14,6 +14,7 @@ import json
 import numpy as np
 import pandas as pd
 
+from huishou.core.io import plain
 from huishou.risk.model import RiskModel
 
 REASONS = {
@@ -126,30 +127,36 @@ def reason_text(feature: str, descriptions: dict[str, str] | None = None) -> str
     return f"{family}: {feature.split('_', 1)[-1].replace('_', ' ')}"
 
 
-def reason_codes(model: RiskModel, features: pd.DataFrame, top: int = 3) -> pd.DataFrame:
-    """Columns reason_1..reason_top: the largest positive risk contributions per loan ('' if fewer)."""
+def _ranked(model: RiskModel, features: pd.DataFrame, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per loan, the `k` features with the largest risk contributions, strongest first, and those
+    contributions (TreeSHAP log-odds for LightGBM, points shortfall for the scorecard)."""
     contrib = model.contributions(features).drop(columns="bias")
     values = contrib.to_numpy()
-    order = np.argsort(-values, axis=1, kind="stable")[:, :top]
-    names = np.asarray(contrib.columns)[order]
-    positive = np.take_along_axis(values, order, axis=1) > 0
-    words = model.meta.get("descriptions", {})
-    out = {
-        f"reason_{k + 1}": np.where(positive[:, k], [reason_text(n, words) for n in names[:, k]], "")
+    order = np.argsort(-values, axis=1, kind="stable")[:, :k]
+    return np.asarray(contrib.columns)[order], np.take_along_axis(values, order, axis=1)
+
+
+def _words(names: np.ndarray, pushed: np.ndarray, words: dict[str, str], top: int) -> dict[str, np.ndarray]:
+    """Columns reason_1..reason_top: the ranked features' words where their contribution is positive."""
+    return {
+        f"reason_{k + 1}": np.where(pushed[:, k] > 0, [reason_text(n, words) for n in names[:, k]], "")
         for k in range(top)
     }
-    return pd.DataFrame(out, index=features.index)
+
+
+def reason_codes(model: RiskModel, features: pd.DataFrame, top: int = 3) -> pd.DataFrame:
+    """Columns reason_1..reason_top: the largest positive risk contributions per loan ('' if fewer)."""
+    names, pushed = _ranked(model, features, top)
+    return pd.DataFrame(_words(names, pushed, model.meta.get("descriptions", {}), top), index=features.index)
 
 
 EXPLAIN_COLUMNS = ["reason_1", "reason_2", "reason_3", "reason_codes", "explanation"]
 
 
-def _plain(value) -> object:
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
-        return None
-    if isinstance(value, np.generic):
-        return value.item()
-    return value if isinstance(value, int | float | str | bool) else str(value)
+def _json_value(value) -> object:
+    """An input value for the JSON record: plain Python, None for missing, text for anything else."""
+    value = plain(value)
+    return value if value is None or isinstance(value, int | float | str | bool) else str(value)
 
 
 def explain(model: RiskModel, features: pd.DataFrame, model_version: str = "") -> pd.DataFrame:
@@ -158,22 +165,15 @@ def explain(model: RiskModel, features: pd.DataFrame, model_version: str = "") -
     `explanation`, a JSON record of the decision a borrower could contest: the model version and, per reason,
     its code, words, feature, input value and contribution (log-odds; scorecard: points short of the best
     bin)."""
-    contrib = model.contributions(features).drop(columns="bias")
-    values = contrib.to_numpy()
-    order = np.argsort(-values, axis=1, kind="stable")[:, : max(MAX_ADVERSE_REASONS * 2, 3)]
-    names = np.asarray(contrib.columns)[order]
-    pushed = np.take_along_axis(values, order, axis=1)
+    names, pushed = _ranked(model, features, MAX_ADVERSE_REASONS * 2)  # room for codes shared by features
     words = model.meta.get("descriptions", {})
     inputs = {c: features[c].to_numpy(dtype=object) for c in dict.fromkeys(names.ravel().tolist())}
-    out = {f"reason_{k + 1}": [""] * len(features) for k in range(3)}
     codes, records = [], []
     for i in range(len(features)):
         seen, reasons = set(), []
-        for rank, (name, value) in enumerate(zip(names[i], pushed[i], strict=True)):
+        for name, value in zip(names[i], pushed[i], strict=True):
             if value <= 0:
                 break
-            if rank < 3:
-                out[f"reason_{rank + 1}"][i] = reason_text(name, words)
             code = reason_code(name)
             if code in seen:  # one code once: the strongest feature behind it speaks for it
                 continue
@@ -183,7 +183,7 @@ def explain(model: RiskModel, features: pd.DataFrame, model_version: str = "") -
                     "code": code,
                     "reason": reason_text(name, words),
                     "feature": name,
-                    "value": _plain(inputs[name][i]),
+                    "value": _json_value(inputs[name][i]),
                     "contribution": round(float(value), 6),
                 }
             )
@@ -191,4 +191,5 @@ def explain(model: RiskModel, features: pd.DataFrame, model_version: str = "") -
                 break
         codes.append(";".join(r["code"] for r in reasons))
         records.append(json.dumps({"model_version": model_version, "reasons": reasons}, ensure_ascii=False))
+    out = _words(names, pushed, words, 3)
     return pd.DataFrame(out | {"reason_codes": codes, "explanation": records}, index=features.index)

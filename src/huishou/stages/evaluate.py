@@ -76,8 +76,9 @@ def run(settings) -> dict:
     loaded = {name: RiskModel.load(model_path(models_dir, name)) for name in names}
     metrics, roc, cal, lift = {}, [], [], []
     y = test["target"].astype(int).to_numpy()
+    predicted = {}
     for name in progress_bar(list(loaded), desc="evaluate", unit="model"):
-        p = loaded[name].predict_proba(test)
+        p = predicted[name] = loaded[name].predict_proba(test)
         metrics[name] = classification_metrics(y, p, cfg.lift_top_fraction, cfg.calibration_bins)
         roc.append(roc_points(y, p).assign(model=name))
         cal.append(calibration_table(y, p, cfg.calibration_bins).assign(model=name))
@@ -86,7 +87,7 @@ def run(settings) -> dict:
     if metrics["oracle"]:
         metrics["oracle"]["lightgbm_gap_to_oracle_auc"] = metrics["oracle"]["oracle_auc"] - metrics["lightgbm"]["auc"]
     metrics["test_snapshots"] = sorted(str(d.date()) for d in test["snapshot_date"].unique())
-    groups = _by_group(y, loaded["lightgbm"].predict_proba(test), test, cfg.lift_top_fraction)
+    groups = _by_group(y, predicted["lightgbm"], test, cfg.lift_top_fraction)
     tables = {"roc": pd.concat(roc), "calibration": pd.concat(cal), "lift": pd.concat(lift)}
     iv_path = trained / "scorecard_files" / "iv_table.csv"
     points_path = trained / "scorecard_files" / "points.csv"

@@ -86,7 +86,8 @@ def run(settings) -> dict:
         roc = plots.roc_figure(pd.concat(curves), "ROC, validation")
         roc_png = plots.save_png(roc, out / "plots" / "valid_roc.png")
         validated = Path(settings.data.validated_dir) / "report.json"
-        raw = read_json(validated)["md5"] if validated.exists() else {}
+        report = read_json(validated) if validated.exists() else {}
+        raw = report["md5"] if report else {}
         data_version = {"features": file_md5(source)} | {f"raw/{k}": v for k, v in raw.items()}
         experiment, commit = os.environ.get("DVC_EXP_NAME"), tracking.git_commit()
         cards = {
@@ -96,7 +97,7 @@ def run(settings) -> dict:
                 features=list(models[name].contract.columns),
                 frame=frame,
                 data_version=data_version,
-                source=str(read_json(validated).get("source", "")) if validated.exists() else "",
+                source=str(report.get("source", "")),
                 metrics=metrics,
                 params=models[name].meta.get("params") or {},
                 commit=commit,

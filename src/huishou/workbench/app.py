@@ -108,33 +108,37 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
         with engine.connect() as conn:
             return conn.execute(sa.select(sa.func.max(accounts.c.worklist_date))).scalar()
 
+    def list_time(real: dt.datetime, latest: str | None) -> dt.datetime:
+        """The workbench's time (aware, lender's zone) at real time `real`: system: `real`; worklist_day: the
+        list's date at the wall-clock time; demo: the list's date at workbench.demo_start plus the time since
+        the server started."""
+        now = real.astimezone(zone)
+        if wb.clock == "system" or not latest:
+            return now
+        day = dt.date.fromisoformat(latest)
+        if wb.clock == "demo":
+            hour, minute = map(int, wb.demo_start.split(":"))
+            start = dt.datetime.combine(day, dt.time(hour, minute), tzinfo=zone)
+            return (start + (real - started)).astimezone(zone)
+        return now.replace(year=day.year, month=day.month, day=day.day)
+
     def now_and_day() -> tuple[dt.datetime, str]:
-        """The time a contact is recorded at (aware) and the workbench's day (YYYY-MM-DD, lender's zone):
-        system: now; worklist_day: the list's date at the wall-clock time; demo: the list's date at
-        workbench.demo_start plus the time since the server started."""
-        now = clock().astimezone(zone)
-        latest = latest_list_day() if wb.clock != "system" else None
-        if latest:
-            day = dt.date.fromisoformat(latest)
-            if wb.clock == "demo":
-                hour, minute = map(int, wb.demo_start.split(":"))
-                start = dt.datetime.combine(day, dt.time(hour, minute), tzinfo=zone)
-                now = (start + (clock() - started)).astimezone(zone)
-            else:
-                now = now.replace(year=day.year, month=day.month, day=day.day)
+        """The time a contact is recorded at (aware) and the workbench's day (YYYY-MM-DD, lender's zone)."""
+        now = list_time(clock(), latest_list_day() if wb.clock != "system" else None)
         return now, now.date().isoformat()
 
     def day_note() -> dict | None:
         """What the page says about its day: a stale list under the real clock (a warning), or that a demo or
         worklist_day clock shows the list's date, not today's."""
-        today = clock().astimezone(zone).date().isoformat()
-        latest = latest_list_day()
+        real, latest = clock(), latest_list_day()
+        today = real.astimezone(zone).date().isoformat()
         if not latest:
             return None
         if wb.clock == "system":
             return {"kind": "stale", "list_day": latest, "today": today} if latest < today else None
         if latest != today:
-            return {"kind": wb.clock, "list_day": latest, "today": today, "time": now_and_day()[0].strftime("%H:%M")}
+            time_shown = list_time(real, latest).strftime("%H:%M")
+            return {"kind": wb.clock, "list_day": latest, "today": today, "time": time_shown}
         return None
 
     def lang_of(request: Request) -> str:

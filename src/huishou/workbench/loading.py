@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 
+from huishou.core.io import plain
 from huishou.core.vocab import AUTO
 from huishou.strategy.context import CONTEXT_FEATURES, RULE_COLUMNS
 from huishou.strategy.worklist import COLUMNS as WORKLIST_COLUMNS
@@ -30,7 +31,7 @@ def account_rows(
     ctx = candidates.set_index("loan_id", drop=False).reindex(rows["loan_id"])
     # the rule columns already name some opt-outs: each column once (to_dict warns and drops duplicates)
     shown = list(dict.fromkeys([*CONTEXT, *(c for c in ctx.columns if c.startswith("opt_out_"))]))
-    rows["context"] = [json.dumps({k: _plain(v) for k, v in rec.items()}) for rec in ctx[shown].to_dict("records")]
+    rows["context"] = [json.dumps({k: plain(v) for k, v in rec.items()}) for rec in ctx[shown].to_dict("records")]
     rows["promise_due"] = _promise_due(rows, ctx, actions, day)
     if details is not None and len(details):
         d = details.drop_duplicates("borrower_id").set_index("borrower_id")
@@ -41,7 +42,7 @@ def account_rows(
     rows["planned_collector_id"] = rows["collector_id"]
     rows["worklist_date"] = day
     out = rows[[*COPIED, "planned_collector_id", "worklist_date", "context", "promise_due", "name", "phone", "address"]]
-    return [{k: _plain(v) for k, v in r.items()} for r in out.to_dict("records")]
+    return [{k: plain(v) for k, v in r.items()} for r in out.to_dict("records")]
 
 
 def _promise_due(rows: pd.DataFrame, ctx: pd.DataFrame, actions: pd.DataFrame | None, day: str) -> list:
@@ -53,18 +54,3 @@ def _promise_due(rows: pd.DataFrame, ctx: pd.DataFrame, actions: pd.DataFrame | 
     pending = ctx["pending_promise"].to_numpy() > 0 if "pending_promise" in ctx else np.zeros(len(rows), bool)
     due = rows["loan_id"].map(last)
     return [str(pd.Timestamp(d).date()) if p and pd.notna(d) else None for d, p in zip(due, pending, strict=True)]
-
-
-def _plain(value):
-    """Numpy and pandas scalars as plain Python (None for missing)."""
-    if value is None:
-        return None
-    if isinstance(value, float | np.floating):
-        return None if np.isnan(value) else float(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if value is pd.NA or value is pd.NaT:
-        return None
-    return value
