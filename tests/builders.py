@@ -178,6 +178,7 @@ def profile(name: str = "cn_cba_2026", **overrides) -> Profile:
 
 
 CN, US = profile("cn_cba_2026"), profile("us_reg_f")
+MA, NY = profile("us_ma"), profile("us_ny_dfs")
 
 
 def ctx_row(**kw) -> dict:
@@ -223,6 +224,12 @@ def random_ctx(rng: np.random.Generator, n: int) -> pd.DataFrame:
             episode_reached=float(rng.integers(0, 2)),
             contacts_7d=float(rng.integers(0, 5)),
             calls_7d=float(rng.integers(0, 9)),
+            sms_7d=float(rng.integers(0, 3)),
+            visits_30d=float(rng.integers(0, 2)),
+            dispute=float(rng.random() < 0.03),
+            attorney=float(rng.random() < 0.03),
+            consent_sms=float(rng.random() < 0.5),
+            consent_app_push=float(rng.random() < 0.5),
             unanswered_calls_today=float(rng.integers(0, 8)),
             days_since_conversation=float(rng.integers(0, 15)),
             hardship_reported=float(rng.random() < 0.1),

@@ -16,7 +16,7 @@ from huishou.core.settings import load_settings
 from huishou.core.vocab import ACTIONS, CONTACTS, STAGE_ACTIONS
 from huishou.strategy.context import decision_context
 
-from builders import CN, US, action, application, book, ctx_row, preference, profile, random_ctx, schedule
+from builders import CN, MA, NY, US, action, application, book, ctx_row, preference, profile, random_ctx, schedule
 
 PARAMS = load_settings("params.yaml")
 CFG = PARAMS.strategy
@@ -234,7 +234,7 @@ def test_rule_path_names_the_rules_passed_and_the_window():
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 10_000), name=st.sampled_from(["cn_cba_2026", "us_reg_f"]))
+@given(seed=st.integers(0, 10_000), name=st.sampled_from(["cn_cba_2026", "us_reg_f", "us_ma", "us_ny_dfs"]))
 def test_the_independent_re_check_agrees_with_the_evaluation_on_every_action(seed, name):
     """Two implementations of the rules (vectorised for planning, row by row for checking) agree exactly."""
     prof = profile(name)
@@ -380,3 +380,116 @@ def test_a_pre_due_decision_looks_at_the_next_installment():
     )
     ctx = _context_at(tables, 1, "2025-02-28 10:00", upcoming=True)
     assert ctx["dpd"] == -2 and ctx["open_due"] == pd.Timestamp("2025-03-02") and ctx["pre_due_reminders"] == 1
+
+
+# ---------------------------------------------------------------- the conversation prong, shared
+
+
+def test_every_conversation_counts_for_the_conversation_prong_in_the_planner_and_at_record_time():
+    """Reg F 1006.14(b)(2)(ii): "within a period of seven days after engaging in a telephone conversation".
+    A plan or settlement talk that reached the borrower is a conversation as a call is, for the planner's
+    SQL and the workbench's running context alike (one rule: compliance.is_conversation); a call that
+    reached a third party, a text or an unanswered call is not."""
+    from huishou.compliance import is_conversation
+    from huishou.workbench.rules import context_now
+
+    cases = [
+        ("repayment_plan", "reached", True),
+        ("settlement", "promise_to_pay", True),
+        ("call", "refused", True),
+        ("visit", "reached", True),
+        ("call", "third_party", False),
+        ("call", "no_answer", False),
+        ("sms", "reached", False),
+    ]
+    for channel, outcome, talk in cases:
+        tables = book(
+            [application(1)],
+            schedule(1, "2025-01-31"),
+            actions=[
+                action(1, "2025-02-03 10:00", "sms", "no_answer"),
+                action(1, "2025-02-05 10:00", channel, outcome),
+            ],
+        )
+        planner = _context_at(tables, 1, "2025-02-09 10:00")
+        assert bool(planner["days_since_conversation"] == 4) is talk, (channel, outcome)
+        assert is_conversation(channel, outcome) is talk
+        assert bool(not _allowed(planner, US)["call"]) is talk, (channel, outcome)
+        before = _context_at(
+            book(
+                [application(1)], schedule(1, "2025-01-31"), actions=[action(1, "2025-02-03 10:00", "sms", "no_answer")]
+            ),
+            1,
+            "2025-02-05 09:00",
+        )
+        at_record = context_now(before.to_dict() | {"stage": "early"}, [{"channel": channel, "outcome": outcome}])
+        assert bool(at_record["days_since_conversation"] == 0) is talk, (channel, outcome)
+
+
+# ---------------------------------------------------------------- us_ma, us_ny_dfs, and requests under every profile
+
+
+def test_us_ma_two_telephone_communications_in_seven_days_calls_and_texts_alike():
+    """940 CMR 7.04(1)(f): "Initiating a communication with any debtor via telephone, either in person or via
+    text messaging or recorded audio message, in excess of two such communications in each seven-day period"."""
+    assert allowed_for(MA, calls_7d=1.0, sms_7d=0.0)["call"] and allowed_for(MA, calls_7d=1.0)["sms"]
+    assert not allowed_for(MA, calls_7d=1.0, sms_7d=1.0)["call"]
+    assert not allowed_for(MA, calls_7d=1.0, sms_7d=1.0)["sms"]
+    assert blocked_rules(MA, calls_7d=2.0)["call"] == {"calls_7d"}
+    assert "940 CMR 7.04(1)(f)" in MA.source("calls_7d")
+    assert allowed_for(US, calls_7d=2.0, sms_7d=3.0)["call"]  # Reg F counts calls only, up to 7
+
+
+def test_us_ma_hours_and_one_visit_in_thirty_days():
+    """940 CMR 7.04(1): no communication before 8 a.m. or after 9 p.m.; at most one in-person visit in 30 days."""
+    assert (MA.contact_start, MA.contact_end) == ("08:00", "21:00")
+    visit = RECOVERY_VISIT | {"visits_30d": 0.0}
+    assert allowed_for(MA, **visit)["visit"] and not allowed_for(MA, **(visit | {"visits_30d": 1.0}))["visit"]
+    assert allowed_for(CN, **(visit | {"visits_30d": 3.0}))["visit"]
+
+
+def test_us_ny_dfs_three_attempted_and_one_completed_call_in_seven_days():
+    """23 NYCRR 1: "1 completed call and 3 attempted calls per 7 days per debt"."""
+    assert allowed_for(NY, calls_7d=2.0)["call"] and not allowed_for(NY, calls_7d=3.0)["call"]
+    assert not allowed_for(NY, calls_7d=1.0, days_since_conversation=6.0)["call"]
+    assert allowed_for(NY, calls_7d=1.0, days_since_conversation=7.0)["call"]
+
+
+def test_us_ny_dfs_texts_only_with_written_consent_which_an_opt_out_revokes():
+    """23 NYCRR 1: "email / SMS only with revocable written consent"."""
+    assert not allowed_for(NY)["sms"] and not allowed_for(NY)["app_push"]
+    assert blocked_rules(NY)["sms"] == {"electronic_consent"}
+    assert allowed_for(NY, consent_sms=1.0)["sms"] and not allowed_for(NY, consent_sms=1.0)["app_push"]
+    assert not allowed_for(NY, consent_sms=1.0, opt_out_sms=1.0)["sms"]
+    assert allowed_for(NY)["email_letter"] and allowed_for(CN)["sms"]  # a letter needs no consent
+
+
+def test_consent_to_electronic_messages_comes_from_the_preferences():
+    tables = book(
+        [application(1)],
+        schedule(1, "2025-01-31"),
+        preferences=[preference(1, "electronic_consent", "2025-01-10 09:00", channel="sms")],
+    )
+    ctx = _context_at(tables, 1, "2025-02-05 10:00")
+    assert ctx["consent_sms"] == 1 and ctx["consent_app_push"] == 0
+
+
+@pytest.mark.parametrize("prof", [CN, US, MA, NY], ids=lambda p: p.name)
+@pytest.mark.parametrize("kind", ["dispute", "attorney"])
+def test_a_dispute_or_a_lawyer_stops_every_contact_under_every_profile(prof, kind):
+    ok = allowed_for(prof, **{kind: 1.0, "consent_sms": 1.0, "consent_app_push": 1.0})
+    assert ok[list(CONTACTS)].sum() == 0 and ok["none"]
+    assert blocked_rules(prof, **{kind: 1.0})["call"] == {kind}
+
+
+def test_the_collection_rules_document_lists_every_profiles_rule_with_its_source():
+    """docs/collection-rules.md is the rule book a compliance officer reads: every rule of every profile, in
+    the words and with the source the code enforces."""
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "collection-rules.md").read_text()
+    for name in ("cn_cba_2026", "us_reg_f", "us_ma", "us_ny_dfs"):
+        prof = profile(name)
+        for rule in RULES:
+            if prof.applies(rule):
+                assert f"| {name} | {rule} | {prof.source(rule)} |" in doc, (name, rule)

@@ -14,7 +14,17 @@ of a borrower's loans) and in the borrower's local time. Each rule names its sou
 * United States: Regulation F, 12 CFR 1006: 1006.6(b)(1)(i) contact only 08:00-21:00 local time;
   1006.14(b)(2) more than 7 calls in 7 days, or a call within 7 days after a telephone conversation, is
   presumed harassment; 1006.6(c) a written cease-communication stops contact; 1006.6(e) an opt-out for
-  electronic channels; 1006.100 records kept 3 years.
+  electronic channels; 1006.100 records kept 3 years; 1006.6(b)(2) a consumer represented by an attorney is
+  contacted through the attorney; FDCPA 1692g(b) a disputed debt is not collected until it is verified.
+* Massachusetts (us_ma; binds creditors): 940 CMR 7.04(1)(f) at most two telephone communications (calls
+  and texts) in each seven-day period to the debtor's own numbers, for each debt; 8 a.m.-9 p.m.; at most
+  one in-person visit in 30 days.
+* New York DFS (us_ny_dfs; third-party collectors): 23 NYCRR 1: at most 3 attempted calls and 1 completed
+  call in 7 days per debt; email and text only with the consumer's revocable written consent.
+
+The conversation prong (no call within N days of a conversation) counts every conversation: a call,
+visit, plan or settlement talk that reached the borrower (`is_conversation`, the same rule in the
+planner's SQL, `conversation_sql`, and at record time).
 
 `evaluate` returns, for every candidate row and action, whether it is lawful today, the rules that block
 it (with their source: the audit log records them), the path of rules it passed, and the window (borrower
@@ -28,7 +38,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from huishou.core.vocab import ACTIONS, CONTACTS, NONCONTACT, STAGE_ACTIONS
+from huishou.core.vocab import (
+    ACTIONS,
+    CONTACTS,
+    CONVERSATIONS,
+    ELECTRONIC,
+    NONCONTACT,
+    REACHED,
+    STAGE_ACTIONS,
+    sql_list,
+)
 
 MESSAGES = NONCONTACT  # sms, app push, letters: sent by the system
 # rule id -> (what it says, the actions it restricts, source per profile; "house" rules hold under every profile)
@@ -39,6 +58,8 @@ RULES: dict[str, tuple[str, tuple[str, ...], dict[str, str]]] = {
         {
             "cn_cba_2026": "CBA guideline 2026-01-30: no collection 22:00-08:00 without the debtor's consent",
             "us_reg_f": "12 CFR 1006.6(b)(1)(i): only 08:00-21:00 at the consumer's location",
+            "us_ma": "940 CMR 7.04(1): no communication before 8 a.m. or after 9 p.m.",
+            "us_ny_dfs": "12 CFR 1006.6(b)(1)(i) (binds New York's third-party collectors): 08:00-21:00",
         },
     ),
     "unanswered_per_method_day": (
@@ -49,17 +70,49 @@ RULES: dict[str, tuple[str, tuple[str, ...], dict[str, str]]] = {
         },
     ),
     "calls_7d": (
-        "calls in any 7 days",
-        ("call",),
+        "calls (and, where the profile counts them, texts) in any 7 days",
+        ("call", "sms"),
         {
             "us_reg_f": "12 CFR 1006.14(b)(2)(i): more than 7 calls in 7 days is presumed harassment",
+            "us_ma": "940 CMR 7.04(1)(f): in excess of two telephone communications (calls or texts) in each "
+            "seven-day period, for each debt",
+            "us_ny_dfs": "23 NYCRR 1: more than 3 attempted calls in 7 days, for each debt",
         },
     ),
     "call_after_conversation": (
-        "no call within days of a telephone conversation",
+        "no call within days of a conversation",
         ("call",),
         {
             "us_reg_f": "12 CFR 1006.14(b)(2)(ii): a call within 7 days after a telephone conversation",
+            "us_ny_dfs": "23 NYCRR 1: more than 1 completed call in 7 days, for each debt",
+        },
+    ),
+    "visits_30d": (
+        "in-person visits in any 30 days",
+        ("visit",),
+        {"us_ma": "940 CMR 7.04(1)(f), 7.05(3)(d): at most one in-person visit in 30 days"},
+    ),
+    "electronic_consent": (
+        "texts and app messages only with the borrower's written consent in force",
+        ELECTRONIC,
+        {"us_ny_dfs": "23 NYCRR 1: email and text only with the consumer's revocable written consent"},
+    ),
+    "dispute": (
+        "a disputed debt is not collected until it is verified",
+        CONTACTS,
+        {
+            "us_reg_f": "15 USC 1692g(b): collection stops on a dispute until verification is mailed",
+            "us_ny_dfs": "15 USC 1692g(b): collection stops on a dispute until verification is mailed",
+            "house": "house rule (GB/T 45251-2025 complaints handling): a dispute is verified before collection resumes",
+        },
+    ),
+    "attorney": (
+        "a borrower represented by a lawyer is contacted through the lawyer only",
+        CONTACTS,
+        {
+            "us_reg_f": "12 CFR 1006.6(b)(2): no communication with a consumer represented by an attorney",
+            "us_ny_dfs": "12 CFR 1006.6(b)(2): no communication with a consumer represented by an attorney",
+            "house": "house rule: a borrower represented by a lawyer is contacted through the lawyer",
         },
     ),
     "cease": (
@@ -68,6 +121,8 @@ RULES: dict[str, tuple[str, tuple[str, ...], dict[str, str]]] = {
         {
             "us_reg_f": "12 CFR 1006.6(c): written cease-communication",
             "cn_cba_2026": "house rule (PIPL art. 24, debtor's objection): a cease request is honoured",
+            "us_ma": "house rule: a cease request is honoured",
+            "us_ny_dfs": "12 CFR 1006.6(c): written cease-communication",
         },
     ),
     "opt_out": (
@@ -76,6 +131,8 @@ RULES: dict[str, tuple[str, tuple[str, ...], dict[str, str]]] = {
         {
             "us_reg_f": "12 CFR 1006.6(e): opt-out of electronic communications",
             "cn_cba_2026": "house rule (GB/T 45251-2025 personal-information protection)",
+            "us_ma": "house rule: a requested channel restriction is honoured",
+            "us_ny_dfs": "23 NYCRR 1: consent to email or text is revocable; 12 CFR 1006.6(e)",
         },
     ),
     "complaint_hold": (
@@ -84,6 +141,8 @@ RULES: dict[str, tuple[str, tuple[str, ...], dict[str, str]]] = {
         {
             "cn_cba_2026": "GB/T 45251-2025: complaint management",
             "us_reg_f": "house rule: contact paused while a complaint is investigated",
+            "us_ma": "house rule: contact paused while a complaint is investigated",
+            "us_ny_dfs": "house rule: contact paused while a complaint is investigated",
         },
     ),
     "do_not_visit": ("no visit the borrower asked not to get", ("visit",), {"house": "house rule"}),
@@ -98,6 +157,8 @@ RULES: dict[str, tuple[str, tuple[str, ...], dict[str, str]]] = {
         {
             "cn_cba_2026": "CBA guideline 2026-01-30: unrelated third parties never reached with debt information",
             "us_reg_f": "12 CFR 1006.6(d): no communication with third parties about the debt",
+            "us_ma": "house rule: no disclosure of the debt to third parties",
+            "us_ny_dfs": "12 CFR 1006.6(d): no communication with third parties about the debt",
         },
     ),
     "contact_cap": (
@@ -147,6 +208,8 @@ RULES: dict[str, tuple[str, tuple[str, ...], dict[str, str]]] = {
         {
             "cn_cba_2026": "CBA guideline 2026-01-30: outsourced agencies from a published white list",
             "us_reg_f": "house rule: vetted agencies only",
+            "us_ma": "house rule: vetted agencies only",
+            "us_ny_dfs": "house rule: vetted agencies only",
         },
     ),
 }
@@ -162,8 +225,11 @@ class Profile:
     contact_start, contact_end : "HH:MM", the lawful contact hours in the borrower's local time
     unanswered_per_method_day : most unanswered attempts to one contact method a day (None: no such rule)
     calls_7d : most calls in any 7 days (None: no such rule)
-    call_gap_after_conversation_days : no call this many days after a telephone conversation (None: no rule)
+    call_gap_after_conversation_days : no call this many days after a conversation (None: no rule)
     record_retention_days : how long the audit log is kept
+    call_channels : the channels `calls_7d` counts and limits together (us_ma: calls and texts)
+    visits_30d : most in-person visits in any 30 days (None: no such rule)
+    electronic_consent : texts and app messages only with the borrower's written consent in force
     """
 
     name: str
@@ -173,11 +239,16 @@ class Profile:
     calls_7d: int | None
     call_gap_after_conversation_days: int | None
     record_retention_days: int
+    call_channels: tuple[str, ...] = ("call",)
+    visits_30d: int | None = None
+    electronic_consent: bool = False
 
     @classmethod
     def from_settings(cls, compliance: dict) -> Profile:
         name = compliance["profile"]
         values = dict(compliance["profiles"][name]) | dict(compliance.get("overrides") or {})
+        if "call_channels" in values:
+            values["call_channels"] = tuple(values["call_channels"])
         return cls(name=name, **values)
 
     def source(self, rule: str) -> str:
@@ -207,49 +278,75 @@ class Evaluation:
     windows: pd.DataFrame  # rows x ACTIONS: "HH:MM-HH:MM" borrower local time ('' where not allowed)
 
 
-def window(ctx: pd.DataFrame, profile: Profile, cfg, action: str) -> tuple[np.ndarray, np.ndarray]:
+def is_conversation(channel: str, outcome: str) -> bool:
+    """A contact that was a conversation with the borrower: the conversation prong counts it."""
+    return channel in CONVERSATIONS and outcome in REACHED
+
+
+def conversation_sql(alias: str) -> str:
+    """`is_conversation` as a SQL condition on a collection_actions alias (vocabulary constants only)."""
+    return f"{alias}.channel IN {sql_list(CONVERSATIONS)} AND {alias}.outcome IN {sql_list(REACHED)}"
+
+
+def _getter(ctx) -> tuple[int, object]:
+    """(rows, column -> float array) of a frame, or of a mapping of equal-length arrays (one row: length 1)."""
+    if isinstance(ctx, pd.DataFrame):
+        return len(ctx), lambda name: ctx[name].to_numpy(dtype=float)
+    n = len(ctx["stage"])
+    return n, lambda name: np.asarray(ctx[name], dtype=float)
+
+
+def window(ctx, profile: Profile, cfg, action: str) -> tuple[np.ndarray, np.ndarray]:
     """Start and end (minutes, borrower local time) of when `action` may happen today; empty when start >= end.
 
     Lawful hours (or the borrower's consent window, which replaces them), and for a collector's action the
-    collectors' shift (lender time) moved into the borrower's zone.
+    collectors' shift (lender time) moved into the borrower's zone. `ctx`: a frame or a mapping of arrays.
     """
-    start = np.full(len(ctx), float(minutes(profile.contact_start)))
-    end = np.full(len(ctx), float(minutes(profile.contact_end)))
-    consent = ctx["consent_start"].notna().to_numpy()
-    start = np.where(consent, ctx["consent_start"].to_numpy(dtype=float), start)
-    end = np.where(consent, ctx["consent_end"].to_numpy(dtype=float), end)
+    n, col = _getter(ctx)
+    start = np.full(n, float(minutes(profile.contact_start)))
+    end = np.full(n, float(minutes(profile.contact_end)))
+    consent_start, consent_end = col("consent_start"), col("consent_end")
+    consent = ~np.isnan(consent_start)
+    start = np.where(consent, consent_start, start)
+    end = np.where(consent, consent_end, end)
     if cfg.minutes.get(action, 0) > 0:
-        offset = ctx["tz_offset_min"].to_numpy(dtype=float)
+        offset = col("tz_offset_min")
         start = np.maximum(start, minutes(cfg.collector_shift[0]) + offset)
         end = np.minimum(end, minutes(cfg.collector_shift[1]) + offset)
     return start, end
 
 
-def evaluate(ctx: pd.DataFrame, cfg, profile: Profile, explain: bool = True) -> Evaluation:
-    """Which actions are lawful today for every candidate row (columns: see huishou.strategy.context).
-
-    explain=False leaves `paths` and `windows` empty (the workbench checks one contact at a time and needs
-    only `allowed` and `blocked`: a quarter of the cost).
-    """
-    n = len(ctx)
+def _blocking(ctx, cfg, profile: Profile, actions) -> tuple[dict, list, dict]:
+    """The rules themselves, over arrays: (action -> blocked mask, [(rows, action, rule)] in order of the
+    first rule that blocks, action -> window). `actions`: the contacts to check (the planner: all)."""
+    n, col = _getter(ctx)
     blocked = {a: np.zeros(n, dtype=bool) for a in ACTIONS}
     reasons: list[tuple[np.ndarray, str, str]] = []
+    check = set(actions)
 
     def block(rule: str, action: str, mask) -> None:
+        if action not in check:
+            return
         mask = np.asarray(mask, dtype=bool) & ~blocked[action]
         if profile.applies(rule) and mask.any():
             blocked[action] |= mask
             reasons.append((np.flatnonzero(mask), action, rule))
 
-    col = lambda name: ctx[name].to_numpy(dtype=float)  # noqa: E731
-    stage = ctx["stage"].to_numpy()
+    stage = np.asarray(ctx["stage"])
     dpd, hardship, wrong = col("dpd"), col("hardship_reported") > 0, col("wrong_number") > 0
     windows = {}
+    zeros = np.zeros(n)
     for action in CONTACTS:
+        if action not in check:
+            continue
         block("stage_actions", action, ~np.isin(stage, [s for s, acts in STAGE_ACTIONS.items() if action in acts]))
         block("cease", action, col("cease") > 0)
+        block("attorney", action, col("attorney") > 0)
+        block("dispute", action, col("dispute") > 0)
         block("complaint_hold", action, col("complaint_hold") > 0)
-        block("opt_out", action, col(f"opt_out_{action}") > 0 if f"opt_out_{action}" in ctx else np.zeros(n))
+        block("opt_out", action, col(f"opt_out_{action}") > 0 if f"opt_out_{action}" in ctx else zeros)
+        if profile.electronic_consent and action in ELECTRONIC:
+            block("electronic_consent", action, ~(col(f"consent_{action}") > 0))
         reminder = np.isin(action, ("sms", "app_push")) & (col("promise_reminder_day") > 0)
         block("promise_pending", action, (col("pending_promise") > 0) & ~reminder)
         block("contact_cap", action, col("contacts_7d") + 1 > cfg.max_contacts_7d)
@@ -259,27 +356,40 @@ def evaluate(ctx: pd.DataFrame, cfg, profile: Profile, explain: bool = True) -> 
         windows[action] = (start, end)
         if action != "repayment_plan":
             block("hardship", action, hardship)
-    block("pre_due_cap", "sms", (stage == "pre_due") & (col("pre_due_reminders") >= cfg.pre_due_max_reminders))
-    block("pre_due_cap", "app_push", (stage == "pre_due") & (col("pre_due_reminders") >= cfg.pre_due_max_reminders))
+    for action in ("sms", "app_push"):
+        block("pre_due_cap", action, (stage == "pre_due") & (col("pre_due_reminders") >= cfg.pre_due_max_reminders))
     if profile.unanswered_per_method_day is not None:
         block(
             "unanswered_per_method_day", "call", col("unanswered_calls_today") + 1 > profile.unanswered_per_method_day
         )
     if profile.calls_7d is not None:
-        block("calls_7d", "call", col("calls_7d") + 1 > profile.calls_7d)
+        phoned = col("calls_7d") + (col("sms_7d") if "sms" in profile.call_channels else 0)
+        for action in profile.call_channels:
+            block("calls_7d", action, phoned + 1 > profile.calls_7d)
     if profile.call_gap_after_conversation_days is not None:
         block(
             "call_after_conversation", "call", col("days_since_conversation") < profile.call_gap_after_conversation_days
         )
+    if profile.visits_30d is not None:
+        block("visits_30d", "visit", col("visits_30d") + 1 > profile.visits_30d)
     block("noncontact_first", "call", col("episode_noncontact") < cfg.min_noncontact_before_call)
     block("wrong_number", "call", wrong)
     block("wrong_number", "visit", wrong)
     block("do_not_visit", "visit", col("do_not_visit") > 0)
-    block("visit_last_resort", "visit", ~visit_is_last_resort(stage, dpd, col, cfg))
+    if "visit" in check:
+        block("visit_last_resort", "visit", ~visit_is_last_resort(stage, dpd, col, cfg))
     block("plan_threshold", "repayment_plan", ~(hardship | (dpd >= cfg.plan_min_dpd)))
     block("settlement_policy", "settlement", ~((stage == "recovery") & (settlement_discount(dpd, cfg) > 0)))
     block("agency_whitelist", "agency", ~((dpd >= cfg.agency_min_dpd) & (len(cfg.agencies) > 0)))
+    return blocked, reasons, windows
 
+
+def evaluate(ctx: pd.DataFrame, cfg, profile: Profile, explain: bool = True) -> Evaluation:
+    """Which actions are lawful today for every candidate row (columns: see huishou.strategy.context).
+
+    explain=False leaves `paths` and `windows` empty.
+    """
+    blocked, reasons, windows = _blocking(ctx, cfg, profile, CONTACTS)
     allowed = pd.DataFrame({a: ~blocked[a] for a in ACTIONS}, index=ctx.index)
     rows = [(ctx.index[i], action, rule, profile.source(rule)) for idx, action, rule in reasons for i in idx]
     blocked_frame = pd.DataFrame(rows, columns=["row", "action", "rule", "source"])
@@ -287,6 +397,15 @@ def evaluate(ctx: pd.DataFrame, cfg, profile: Profile, explain: bool = True) -> 
         return Evaluation(allowed, blocked_frame, pd.DataFrame(index=ctx.index), pd.DataFrame(index=ctx.index))
     paths, window_text = _paths(ctx, cfg, profile, allowed, windows)
     return Evaluation(allowed, blocked_frame, paths, window_text)
+
+
+def check_one(context: dict, action: str, cfg, profile: Profile) -> list[str]:
+    """The rules that forbid `action` for one borrower's context (a dict of scalars): the planner's own
+    rules (`_blocking`) over one-element arrays, without building a frame (the workbench's record-time
+    check, a few hundred microseconds)."""
+    row = {k: np.array([np.nan if v is None else v]) for k, v in context.items()}
+    _, reasons, _ = _blocking(row, cfg, profile, (action,))
+    return [rule for _, a, rule in reasons if a == action]
 
 
 def visit_is_last_resort(stage: np.ndarray, dpd: np.ndarray, col, cfg) -> np.ndarray:
@@ -352,6 +471,8 @@ def violations(ctx: pd.DataFrame, chosen: pd.Series, cfg, profile: Profile) -> l
             "stage": action in STAGE_ACTIONS[r["stage"]],
             "hours": end - start >= max(cfg.minutes.get(action, 0), 1),
             "cease": not r["cease"] > 0,
+            "attorney": not r["attorney"] > 0,
+            "dispute": not r["dispute"] > 0,
             "complaint": not r["complaint_hold"] > 0,
             "opt out": not r.get(f"opt_out_{action}", 0) > 0,
             "cap": r["contacts_7d"] + 1 <= cfg.max_contacts_7d,
@@ -360,14 +481,19 @@ def violations(ctx: pd.DataFrame, chosen: pd.Series, cfg, profile: Profile) -> l
                 r["pending_promise"] > 0 and not (action in ("sms", "app_push") and r["promise_reminder_day"] > 0)
             ),
         }
+        if profile.electronic_consent and action in ELECTRONIC:
+            checks["electronic consent"] = r[f"consent_{action}"] > 0
+        if profile.calls_7d is not None and action in profile.call_channels:
+            phoned = r["calls_7d"] + (r["sms_7d"] if "sms" in profile.call_channels else 0)
+            checks["calls 7d"] = phoned + 1 <= profile.calls_7d
         if action == "call":
             checks["call"] = r["episode_noncontact"] >= cfg.min_noncontact_before_call and not r["wrong_number"] > 0
-            if profile.calls_7d is not None:
-                checks["calls 7d"] = r["calls_7d"] + 1 <= profile.calls_7d
             if profile.call_gap_after_conversation_days is not None:
                 checks["conversation"] = not r["days_since_conversation"] < profile.call_gap_after_conversation_days
             if profile.unanswered_per_method_day is not None:
                 checks["unanswered"] = r["unanswered_calls_today"] + 1 <= profile.unanswered_per_method_day
+        if action == "visit" and profile.visits_30d is not None:
+            checks["visits 30d"] = r["visits_30d"] + 1 <= profile.visits_30d
         if action == "visit":
             tried = (
                 r["episode_noncontact"] >= cfg.visit_min_unreached_attempts

@@ -16,8 +16,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from huishou.compliance import conversation_sql
 from huishou.core.clock import offset_minutes
-from huishou.core.vocab import CONTACTS, NONCONTACT, REACHED, sql_list
+from huishou.core.vocab import CONTACTS, ELECTRONIC, NONCONTACT, REACHED, sql_list
 from huishou.features import open_book
 from huishou.features.population import paid_before, paid_enough, settled_before
 
@@ -47,6 +48,8 @@ CONTEXT_FEATURES = [
 ]
 RULE_COLUMNS = [
     "calls_7d",
+    "sms_7d",
+    "visits_30d",
     "days_since_conversation",
     "unanswered_calls_today",
     "pending_promise",
@@ -55,7 +58,10 @@ RULE_COLUMNS = [
     "cease",
     "complaint_hold",
     "do_not_visit",
+    "dispute",
+    "attorney",
     *[f"opt_out_{c}" for c in CONTACTS],
+    *[f"consent_{c}" for c in ELECTRONIC],
     "consent_start",
     "consent_end",
     "tz_offset_min",
@@ -129,8 +135,9 @@ def decision_context(
       SELECT d.decision_id,
         count(*) FILTER (c.action_at >= d.t - INTERVAL 7 DAY AND c.channel <> 'none') AS contacts_7d,
         count(*) FILTER (c.action_at >= d.t - INTERVAL 7 DAY AND c.channel = 'call') AS calls_7d,
-        date_diff('day', max(c.action_at) FILTER (c.channel = 'call' AND c.outcome IN {sql_list(REACHED)}), d.t)
-          AS days_since_conversation,
+        count(*) FILTER (c.action_at >= d.t - INTERVAL 7 DAY AND c.channel = 'sms') AS sms_7d,
+        count(*) FILTER (c.action_at >= d.t - INTERVAL 30 DAY AND c.channel = 'visit') AS visits_30d,
+        date_diff('day', max(c.action_at) FILTER ({conversation_sql("c")}), d.t) AS days_since_conversation,
         count(*) FILTER (c.channel = 'call' AND c.outcome = 'no_answer' AND CAST(c.action_at AS DATE) = {day})
           AS unanswered_calls_today,
         max(c.hardship_reported::INTEGER) AS hardship_reported,
@@ -146,6 +153,14 @@ def decision_context(
         max((p.kind = 'cease')::INTEGER) AS cease,
         max((p.kind = 'complaint_hold')::INTEGER) AS complaint_hold,
         max((p.kind = 'do_not_visit')::INTEGER) AS do_not_visit,
+        max((p.kind = 'dispute')::INTEGER) AS dispute,
+        max((p.kind = 'attorney')::INTEGER) AS attorney,
+        {
+        ", ".join(
+            f"max((p.kind = 'electronic_consent' AND coalesce(p.channel, '{c}') = '{c}')::INTEGER) AS consent_{c}"
+            for c in ELECTRONIC
+        )
+    },
         {", ".join(f"max((p.kind = 'opt_out' AND p.channel = '{c}')::INTEGER) AS opt_out_{c}" for c in CONTACTS)},
         arg_max(p.window_start, p.valid_from) FILTER (p.kind = 'consent_window') AS consent_start_text,
         arg_max(p.window_end, p.valid_from) FILTER (p.kind = 'consent_window') AS consent_end_text
@@ -177,10 +192,13 @@ def decision_context(
       coalesce(acts.promise_reminder_day, 0) AS promise_reminder_day,
       coalesce(acts.broken_promises, 0) AS broken_promises,
       coalesce(person.contacts_7d, 0) AS contacts_7d, coalesce(person.calls_7d, 0) AS calls_7d,
+      coalesce(person.sms_7d, 0) AS sms_7d, coalesce(person.visits_30d, 0) AS visits_30d,
       person.days_since_conversation, coalesce(person.unanswered_calls_today, 0) AS unanswered_calls_today,
       coalesce(person.hardship_reported, 0) AS hardship_reported, coalesce(person.wrong_number, 0) AS wrong_number,
       coalesce(wishes.cease, 0) AS cease, coalesce(wishes.complaint_hold, 0) AS complaint_hold,
       coalesce(wishes.do_not_visit, 0) AS do_not_visit,
+      coalesce(wishes.dispute, 0) AS dispute, coalesce(wishes.attorney, 0) AS attorney,
+      {", ".join(f"coalesce(wishes.consent_{c}, 0) AS consent_{c}" for c in ELECTRONIC)},
       {", ".join(f"coalesce(wishes.opt_out_{c}, 0) AS opt_out_{c}" for c in CONTACTS)},
       wishes.consent_start_text, wishes.consent_end_text
     FROM decisions d

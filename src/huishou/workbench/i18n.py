@@ -124,6 +124,29 @@ TEXT: dict[str, dict[str, str]] = {
     "o_refused": {"zh-CN": "拒绝还款", "en": "refused"},
     "o_wrong_number": {"zh-CN": "号码错误", "en": "wrong number"},
     "o_hardship": {"zh-CN": "报告困难(疾病、家庭变故)", "en": "hardship reported"},
+    "o_third_party": {"zh-CN": "他人接听(未透露债务)", "en": "someone else answered (debt not disclosed)"},
+    "o_cease": {"zh-CN": "要求停止联系", "en": "asked to cease contact"},
+    "o_opt_out": {"zh-CN": "要求停用某渠道", "en": "opted out of a channel"},
+    "o_do_not_visit": {"zh-CN": "要求不要上门", "en": "asked not to be visited"},
+    "o_dispute": {"zh-CN": "对债务有异议", "en": "disputes the debt"},
+    "o_attorney": {"zh-CN": "已委托律师", "en": "represented by a lawyer"},
+    "r_cease": {"zh-CN": "停止联系", "en": "cease contact"},
+    "r_opt_out": {"zh-CN": "停用渠道", "en": "channel opt-out"},
+    "r_do_not_visit": {"zh-CN": "不要上门", "en": "no visits"},
+    "r_dispute": {"zh-CN": "债务异议", "en": "dispute"},
+    "r_attorney": {"zh-CN": "律师代理", "en": "lawyer"},
+    "r_complaint_hold": {"zh-CN": "投诉处理中", "en": "complaint being handled"},
+    "r_electronic_consent": {"zh-CN": "同意接收电子消息", "en": "consent to electronic messages"},
+    "r_consent_window": {"zh-CN": "约定联系时段", "en": "agreed contact hours"},
+    "requests": {"zh-CN": "借款人的要求(生效中)", "en": "The borrower's requests in force"},
+    "request_channel": {"zh-CN": "停用的渠道", "en": "Channel to stop"},
+    "since": {"zh-CN": "起", "en": "since"},
+    "end_request": {"zh-CN": "解除", "en": "End"},
+    "hold": {"zh-CN": "暂停", "en": "on hold"},
+    "third_party_script": {
+        "zh-CN": "若他人接听:只核实如何联系借款人,不得透露任何债务信息",
+        "en": "If someone else answers: only ask how to reach the borrower; never mention the debt",
+    },
     "s_pre_due": {"zh-CN": "到期前", "en": "pre-due"},
     "s_early": {"zh-CN": "早期", "en": "early"},
     "s_recovery": {"zh-CN": "回收期", "en": "recovery"},
@@ -158,6 +181,19 @@ RULE_TEXT = {  # why a contact was refused, in the reader's language
     "pre_due_cap": {"zh-CN": "到期前提醒次数已达上限", "en": "pre-due reminders at the limit"},
     "settlement_policy": {"zh-CN": "和解仅限回收期并在折扣上限内", "en": "settlements only in recovery, within caps"},
     "agency_whitelist": {"zh-CN": "仅限白名单委外机构", "en": "white-listed agencies only"},
+    "visits_30d": {"zh-CN": "30 日内上门次数已达上限", "en": "visits in 30 days at the limit"},
+    "electronic_consent": {
+        "zh-CN": "借款人未书面同意接收短信/推送",
+        "en": "no written consent to texts or app messages",
+    },
+    "dispute": {
+        "zh-CN": "借款人对债务有异议,核实前暂停催收",
+        "en": "the debt is disputed: no collection until verified",
+    },
+    "attorney": {
+        "zh-CN": "借款人已委托律师,只能通过律师联系",
+        "en": "represented by a lawyer: contact the lawyer only",
+    },
 }
 
 
@@ -307,6 +343,38 @@ SOURCE_ZH = {  # each rule's source (compliance.rules.RULES) in Chinese, keyed b
         "中国银行业协会指引(2026-01-30):委外机构须在公布的白名单内"
     ),
     "house rule: vetted agencies only": "内部规则:仅限经审核的委外机构",
+    "12 CFR 1006.6(b)(1)(i) (binds New York's third-party collectors): 08:00-21:00": (
+        "美国 12 CFR 1006.6(b)(1)(i)(约束纽约州第三方催收机构):08:00-21:00"
+    ),
+    "12 CFR 1006.6(b)(2): no communication with a consumer represented by an attorney": (
+        "美国 12 CFR 1006.6(b)(2):消费者已委托律师的,不得直接与其联系"
+    ),
+    "15 USC 1692g(b): collection stops on a dispute until verification is mailed": (
+        "美国 15 USC 1692g(b):债务有异议时暂停催收,直至寄出核实材料"
+    ),
+    "23 NYCRR 1: consent to email or text is revocable; 12 CFR 1006.6(e)": (
+        "纽约州 23 NYCRR 1:邮件和短信同意可撤回;美国 12 CFR 1006.6(e)"
+    ),
+    "23 NYCRR 1: email and text only with the consumer's revocable written consent": (
+        "纽约州 23 NYCRR 1:仅在消费者书面同意(可撤回)后发送邮件和短信"
+    ),
+    "23 NYCRR 1: more than 1 completed call in 7 days, for each debt": "纽约州 23 NYCRR 1:每笔债务 7 日内接通电话不超过 1 次",
+    "23 NYCRR 1: more than 3 attempted calls in 7 days, for each debt": "纽约州 23 NYCRR 1:每笔债务 7 日内拨打电话不超过 3 次",
+    "940 CMR 7.04(1)(f), 7.05(3)(d): at most one in-person visit in 30 days": (
+        "马萨诸塞州 940 CMR 7.04(1)(f)、7.05(3)(d):30 日内上门不超过 1 次"
+    ),
+    "940 CMR 7.04(1)(f): in excess of two telephone communications (calls or texts) in each seven-day period, "
+    "for each debt": "马萨诸塞州 940 CMR 7.04(1)(f):每笔债务每 7 日电话沟通(电话或短信)不超过 2 次",
+    "940 CMR 7.04(1): no communication before 8 a.m. or after 9 p.m.": "马萨诸塞州 940 CMR 7.04(1):早 8 点前、晚 9 点后不得联系",
+    "house rule (GB/T 45251-2025 complaints handling): a dispute is verified before collection resumes": (
+        "内部规则(GB/T 45251-2025 投诉处理):债务有异议的,核实后方可恢复催收"
+    ),
+    "house rule: a borrower represented by a lawyer is contacted through the lawyer": (
+        "内部规则:借款人已委托律师的,通过律师联系"
+    ),
+    "house rule: a cease request is honoured": "内部规则:尊重停止联系的要求",
+    "house rule: a requested channel restriction is honoured": "内部规则:尊重借款人对联系渠道的限制",
+    "house rule: no disclosure of the debt to third parties": "内部规则:不得向第三方透露债务",
 }
 
 

@@ -67,6 +67,7 @@ PROFILE_KEYS = {
     "call_gap_after_conversation_days",
     "record_retention_days",
 }
+OPTIONAL_PROFILE_KEYS = {"call_channels", "visits_30d", "electronic_consent"}  # default: calls only, no rule, False
 _HHMM = re.compile(r"^([01]\d|2[0-4]):[0-5]\d$")
 
 
@@ -79,9 +80,14 @@ def check_compliance(compliance: Mapping, source: str) -> None:
     if compliance["profile"] not in profiles:
         raise ConfigError(f"{source}: {key}.profile {compliance['profile']!r} is not one of {sorted(profiles)}")
     for name, values in profiles.items():
-        if not isinstance(values, Mapping) or set(values) != PROFILE_KEYS:
-            raise ConfigError(f"{source}: {key}.profiles.{name} needs exactly {sorted(PROFILE_KEYS)}")
-    unknown = set(compliance["overrides"] or {}) - PROFILE_KEYS
+        if not isinstance(values, Mapping) or not PROFILE_KEYS <= set(values) <= PROFILE_KEYS | OPTIONAL_PROFILE_KEYS:
+            raise ConfigError(
+                f"{source}: {key}.profiles.{name} needs {sorted(PROFILE_KEYS)}, and may set {sorted(OPTIONAL_PROFILE_KEYS)}"
+            )
+        channels = values.get("call_channels", ["call"])
+        if not isinstance(channels, list) or not set(channels) <= {"call", "sms"} or "call" not in channels:
+            raise ConfigError(f"{source}: {key}.profiles.{name}.call_channels must be [call] or [call, sms]")
+    unknown = set(compliance["overrides"] or {}) - PROFILE_KEYS - OPTIONAL_PROFILE_KEYS
     if unknown:
         raise ConfigError(f"{source}: {key}.overrides: unknown key(s) {sorted(unknown)}")
     active = dict(profiles[compliance["profile"]]) | dict(compliance["overrides"] or {})
