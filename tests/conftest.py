@@ -56,6 +56,8 @@ def dvc_project():
     def make(root: Path, edit=None, plots: bool = False) -> dict:
         shutil.copytree(ROOT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
         shutil.copy(ROOT / "dvc.yaml", root / "dvc.yaml")
+        (root / "data" / "contacts").mkdir(parents=True)  # the contact log's folder, as a clone has it
+        shutil.copy(ROOT / "data" / "contacts" / ".gitignore", root / "data" / "contacts" / ".gitignore")
         params = yaml.safe_load((ROOT / "params.yaml").read_text())
         if edit is not None:
             edit(params)

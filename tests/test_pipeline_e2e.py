@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import json
@@ -374,6 +375,136 @@ def test_a_book_without_a_collection_log_runs_dvc_repro_to_the_end(tmp_path, dvc
     assert truth["by_stage"]["all"]["strategy"]["recovery"] > 0
     audit = pd.read_parquet(root / "data" / "compliance")
     assert set(audit["event"]) == {"published", "blocked"} and (audit["profile"] == "cn_cba_2026").all()
+
+
+def _workbench_day(root: Path, day: str, loans: pd.DataFrame) -> str:
+    """A workbench database in `root` with a day of recorded contacts on `loans` (loan_id, borrower_id): an
+    unanswered call, then a call in which the first borrower asks to cease contact. Returns its path."""
+
+    from huishou.workbench.store import accounts, contacts, create_schema, engine_for, requests, users
+
+    path = str(root / "data" / "workbench" / "wb.db")
+    (root / "data" / "workbench").mkdir(parents=True, exist_ok=True)
+    engine = engine_for(path)
+    create_schema(engine)
+    with engine.begin() as conn:
+        now = pd.Timestamp(f"{day} 02:00", tz="UTC").to_pydatetime()
+        user = conn.execute(
+            users.insert().values(
+                username="c001", password_hash="x", role="collector", collector_id="C001", created_at=now
+            )
+        ).inserted_primary_key[0]
+        for i, r in enumerate(loans.itertuples()):
+            account = conn.execute(
+                accounts.insert().values(
+                    worklist_date=day,
+                    loan_id=int(r.loan_id),
+                    borrower_id=int(r.borrower_id),
+                    collector_id="C001",
+                    planned_collector_id="C001",
+                    rank=i + 1,
+                    stage="recovery",
+                    action="call",
+                    propensity=0.5,
+                    timezone="Asia/Shanghai",
+                    context="{}",
+                )
+            ).inserted_primary_key[0]
+            for k, (minute, outcome) in enumerate([(0, "no_answer"), (5, "reached")]):
+                uid = f"00000000-0000-4000-8000-{i:06d}{k:06d}"
+                conn.execute(
+                    contacts.insert().values(
+                        uid=uid,
+                        account_id=account,
+                        worklist_date=day,
+                        loan_id=int(r.loan_id),
+                        borrower_id=int(r.borrower_id),
+                        user_id=user,
+                        collector_id="C001",
+                        recorded_at=now,
+                        action_at=f"{day}T10:{minute + i * 10:02d}:00.000000",
+                        channel="call",
+                        outcome=outcome,
+                        hardship=False,
+                        planned=True,
+                        propensity=0.5,
+                        policy_stage="recovery",
+                    )
+                )
+                if i == 0 and outcome == "reached":
+                    conn.execute(
+                        requests.insert().values(
+                            borrower_id=int(r.borrower_id),
+                            loan_id=int(r.loan_id),
+                            kind="cease",
+                            contact_uid=uid,
+                            user_id=user,
+                            valid_from=f"{day}T10:05:00.000000",
+                        )
+                    )
+    return path
+
+
+def test_ingested_contacts_survive_dvc_repro_and_a_spoken_cease_leaves_the_next_plan(tmp_path, dvc_project):
+    """Issue 25: the contact log the workbench feeds is no stage's output. A day of contacts is ingested, then
+    `dvc repro --force` runs every stage again (the simulator rewrites data/raw): every ingested row is still
+    in data/contacts and, once the extract date has passed the day (data.as_of: the next day), in the book
+    the stages read; the borrower who asked to cease is a candidate of the next plan and is contacted on no
+    channel."""
+
+    def tiny(params):
+        params["simulate"]["n_borrowers"] = 1200
+        params["train"]["num_boost_round"] = 60
+        params["strategy"]["closed_loop"] |= {"horizon_days": 3, "seeds": [1], "other_worlds_seeds": [1]}
+
+    root = tmp_path / "loop"
+    root.mkdir()
+    env = dvc_project(root, tiny)
+    _run(["dvc", "repro", "simulate"], root, env)
+    day = json.loads((root / "data" / "raw" / "manifest.json").read_text())["as_of"]
+    apps = pd.read_parquet(root / "data" / "raw" / "applications.parquet")
+    inst = pd.read_parquet(root / "data" / "raw" / "installments.parquet")
+    first_open = inst[inst["paid_date"].isna()].groupby("loan_id")["due_date"].min()
+    dpd = (pd.Timestamp(day) - first_open).dt.days
+    in_recovery = dpd[(dpd >= 45) & (dpd <= 120)].index  # planned in the recovery stage tomorrow
+    loans = apps[apps["loan_id"].isin(in_recovery)].drop_duplicates("borrower_id").head(3)
+    assert len(loans) == 3
+    wb = _workbench_day(root, day, loans[["loan_id", "borrower_id"]])
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["workbench"]["database"] = wb
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    _run([str(BIN / "huishou"), "ingest-contacts"], root, env)
+    log = pd.read_parquet(root / "data" / "contacts" / "collection_actions.parquet")
+    prefs = pd.read_parquet(root / "data" / "contacts" / "contact_preferences.parquet")
+    assert len(log) == 6 and len(prefs) == 1
+
+    params["data"]["as_of"] = str((pd.Timestamp(day) + pd.Timedelta(days=1)).date())  # the next extract
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    _run(["dvc", "repro", "--force"], root, env)
+    pd.testing.assert_frame_equal(pd.read_parquet(root / "data" / "contacts" / "collection_actions.parquet"), log)
+    from huishou.book.source import BookSource
+    from huishou.core.settings import load_settings
+
+    settings = load_settings(root / "params.yaml")
+    data = dataclasses.replace(
+        settings.data,
+        raw_dir=str(root / "data" / "raw"),
+        contact_log_dir=str(root / "data" / "contacts"),
+    )
+    _, tables = BookSource.from_settings(data).validated_frames(root / "data" / "validated")
+    key = ["loan_id", "action_at", "channel"]
+    found = log[key].merge(tables["collection_actions"][key], on=key)
+    assert len(found) == len(log)  # every ingested row is in the book the stages read
+    assert (tables["contact_preferences"]["kind"] == "cease").sum() >= 1
+    ceased = int(loans["borrower_id"].iloc[0])
+    plan_day = params["data"]["as_of"]
+    cand = pd.read_parquet(root / "data" / "worklists" / "candidates" / f"{plan_day}.parquet")
+    theirs = cand[cand["borrower_id"] == ceased]
+    assert len(theirs) and (theirs["cease"] > 0).all()
+    lists = pd.read_parquet(root / "data" / "worklists" / "published" / "worklist.parquet")
+    assert ceased not in set(lists.loc[lists["action"] != "none", "borrower_id"])
+    others = set(loans["borrower_id"].iloc[1:])
+    assert (cand[cand["borrower_id"].isin(others)]["cease"] == 0).all()
 
 
 def test_dvc_plots_show_renders_offline_one_line_per_model(project, tmp_path):

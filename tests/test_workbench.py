@@ -416,6 +416,15 @@ def _ingest(tmp_path, s, raw_dir):
     return main(["--params", str(params), "--json", "ingest-contacts"])
 
 
+def _book_log(raw):
+    """collection_actions as the stages read it: raw_dir's table, then the contact log's rows."""
+    from huishou.book.files import with_log
+
+    return with_log({"collection_actions": raw / "collection_actions.parquet"}, raw.parent / "contacts")[
+        "collection_actions"
+    ]
+
+
 def test_ingest_appends_once_and_the_next_days_plan_reflects_the_contacts(bench, planned, tmp_path, settings, capsys):
     client, engine, _, _, s = bench
     tables, _, _, day = planned
@@ -443,7 +452,8 @@ def test_ingest_appends_once_and_the_next_days_plan_reflects_the_contacts(bench,
     capsys.readouterr()
     assert _ingest(tmp_path, s, raw) == 0
     first = json.loads(capsys.readouterr().out)
-    log = pd.read_parquet(raw / "collection_actions.parquet")
+    assert len(pd.read_parquet(raw / "collection_actions.parquet")) == before  # the raw table is never written
+    log = _book_log(raw)
     assert first["added"] == first["contacts"] == len(log) - before >= 2 and first["refusals"] == 1
     assert _ingest(tmp_path, s, raw) == 0
     assert json.loads(capsys.readouterr().out)["added"] == 0
@@ -452,7 +462,7 @@ def test_ingest_appends_once_and_the_next_days_plan_reflects_the_contacts(bench,
     assert _ingest(tmp_path, s, raw) == 0
     again = json.loads(capsys.readouterr().out)
     assert again["contacts"] == first["contacts"] and again["added"] == 0
-    assert len(pd.read_parquet(raw / "collection_actions.parquet")) == len(log)
+    assert len(_book_log(raw)) == len(log)
     audit_log = pd.read_parquet(tmp_path / "compliance" / "workbench" / f"{day.date()}.parquet")
     assert set(audit_log["event"]) == {"recorded", "refused_at_record"}
     assert "name" not in audit_log.columns and "phone" not in audit_log.columns
@@ -667,3 +677,132 @@ def test_password_hashing_runs_at_most_concurrent_hashes_at_once(bench):
         codes = list(pool.map(attempt, range(40)))
     assert set(codes) <= {401, 429} and len(codes) == 40
     assert 1 <= guard.peak <= s.workbench.login["concurrent_hashes"]
+
+
+# ---------------------------------------------------------------- spoken requests
+
+
+def _refused_rules(html):
+    return set(re.findall(r'<li data-rule="([a-z_0-9]+)"', html))
+
+
+@pytest.mark.parametrize("kind", ["cease", "opt_out", "dispute", "attorney"])
+def test_a_spoken_request_is_recorded_takes_effect_at_once_and_is_audited(bench, kind):
+    """The borrower says it on the call: the collector records it as the outcome; the next contact it forbids
+    is refused at once with its rule, the account and the list show it, and the audit log holds it."""
+    from huishou.workbench.store import requests
+
+    client, engine, _, _, _ = bench
+    login(client, "c001")
+    acct = next(a for a in _mine(engine) if a["action"] in ("call", "sms", "repayment_plan"))
+    extra = {"stopped_channel": "call"} if kind == "opt_out" else {}
+    assert _record(client, acct["id"], channel=acct["action"], outcome=kind, **extra).status_code == 303
+    with engine.connect() as conn:
+        wish = conn.execute(sa.select(requests)).mappings().one()
+        events = {e["event"]: e for e in conn.execute(sa.select(audit)).mappings()}
+        logged = conn.execute(sa.select(contacts.c.outcome)).scalar()
+    assert wish["kind"] == kind and wish["borrower_id"] == acct["borrower_id"] and wish["valid_until"] is None
+    assert wish["channel"] == ("call" if kind == "opt_out" else None) and logged == "reached"
+    assert json.loads(events["spoken_request"]["detail"])["kind"] == kind
+    refused = _record(client, acct["id"], channel="call", outcome="no_answer")
+    assert refused.status_code == 409 and _refused_rules(refused.text) == {"opt_out" if kind == "opt_out" else kind}
+    page = client.get(f"/accounts/{acct['id']}")
+    assert f'data-request="{kind}"' in page.text.split('id="requests"', 1)[1]
+    assert f'data-request="{kind}"' in client.get("/list").text
+
+
+def test_an_opt_out_names_a_channel_and_a_third_party_answer_is_logged_as_such(bench):
+    client, engine, _, _, _ = bench
+    login(client, "c001")
+    acct = next(a for a in _mine(engine) if a["action"] == "call")
+    bad = _record(client, acct["id"], channel="call", outcome="opt_out", stopped_channel="agency")
+    assert bad.status_code == 422
+    assert _record(client, acct["id"], channel="call", outcome="third_party").status_code == 303
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(contacts.c.outcome)).scalar() == "third_party"
+    assert _record(client, acct["id"], channel="sms", outcome="third_party").status_code == 422  # not on a text
+
+
+def test_a_lead_ends_a_dispute_and_contact_is_lawful_again(bench):
+    from huishou.workbench.store import requests
+
+    client, engine, _, _, _ = bench
+    login(client, "c001")
+    acct = next(a for a in _mine(engine) if a["action"] == "call")
+    assert _record(client, acct["id"], channel="call", outcome="dispute").status_code == 303
+    lead = TestClient(client.app)
+    login(lead, "lead")
+    page = lead.get("/lead")
+    assert 'data-request="dispute"' in page.text
+    wish_id = re.search(r'action="/lead/requests/(\d+)/end"', page.text).group(1)
+    assert (
+        client.post(f"/lead/requests/{wish_id}/end", data={"csrf": csrf_of(client.get("/list").text)}).status_code
+        == 404
+    )
+    assert (
+        lead.post(
+            f"/lead/requests/{wish_id}/end", data={"csrf": csrf_of(page.text)}, follow_redirects=False
+        ).status_code
+        == 303
+    )
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(requests.c.valid_until)).scalar() is not None
+        assert "request_ended" in {e for (e,) in conn.execute(sa.select(audit.c.event))}
+    after = _record(client, acct["id"], channel="call", outcome="no_answer")
+    assert "dispute" not in _refused_rules(after.text)
+
+
+def test_do_not_visit_said_today_refuses_the_visit_the_rules_would_otherwise_allow():
+    from huishou.compliance import check_one
+    from huishou.core.settings import load_settings
+    from huishou.workbench.rules import context_now
+
+    from builders import CN, ctx_row
+
+    cfg = load_settings("params.yaml").strategy
+    visit = ctx_row(
+        stage="recovery",
+        dpd=float(cfg.visit_min_dpd),
+        outstanding=cfg.visit_min_amount,
+        episode_noncontact=float(cfg.visit_min_unreached_attempts),
+        episode_contacts=float(cfg.visit_min_unreached_attempts + cfg.visit_min_call_attempts),
+    )
+    assert check_one(context_now(visit, []), "visit", cfg, CN) == []
+    said = context_now(visit, [], [{"kind": "do_not_visit", "channel": None}])
+    assert check_one(said, "visit", cfg, CN) == ["do_not_visit"]
+
+
+def test_a_spoken_cease_is_ingested_and_removes_the_borrower_from_the_next_plan(
+    bench, planned, tmp_path, settings, capsys
+):
+    """Bar of issue 25: a cease said on a call is in the contact log's contact_preferences after ingest, and the
+    next day's plan (the same planner, from the book with the log) contacts that borrower on no channel."""
+    from huishou.book.files import with_log
+    from workbench_helpers import planned_day
+
+    client, engine, _, _, s = bench
+    tables, _, _, day = planned
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for name in ("collection_actions", "contact_preferences"):
+        tables[name].to_parquet(raw / f"{name}.parquet", index=False)
+    login(client, "c001")
+    acct = next(a for a in _mine(engine) if a["action"] == "call")
+    assert _record(client, acct["id"], channel="call", outcome="cease").status_code == 303
+    capsys.readouterr()
+    assert _ingest(tmp_path, s, raw) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["requests"] == summary["requests_added"] == 1
+    book = with_log(
+        {n: raw / f"{n}.parquet" for n in ("collection_actions", "contact_preferences")}, tmp_path / "contacts"
+    )
+    prefs = book["contact_preferences"]
+    said = prefs[(prefs["borrower_id"] == acct["borrower_id"]) & (prefs["kind"] == "cease")]
+    assert len(said) == 1 and len(prefs) == len(tables["contact_preferences"]) + 1
+    nxt = day + pd.Timedelta(days=1)
+    before_cand, before = planned_day(tables, settings, nxt)
+    cand, lists = planned_day(dict(tables) | book, settings, nxt)
+    theirs = cand[cand["borrower_id"] == acct["borrower_id"]]
+    assert len(theirs) and (theirs["cease"] > 0).all()
+    assert acct["borrower_id"] not in set(lists.loc[lists["action"] != "none", "borrower_id"])
+    assert acct["borrower_id"] in set(before.loc[before["action"] != "none", "borrower_id"])

@@ -216,7 +216,11 @@ def test_a_collectors_day_the_team_lead_and_tomorrows_plan(browser, day_of_work,
         f"workbench:\n  database: {s.workbench.database}\n"
     )
     assert main(["--params", str(params), "ingest-contacts"]) == 0
-    log = pd.read_parquet(raw / "collection_actions.parquet")
+    from huishou.book.files import with_log
+
+    log = with_log({"collection_actions": raw / "collection_actions.parquet"}, tmp_path / "contacts")[
+        "collection_actions"
+    ]
     assert len(log) == len(tables["collection_actions"]) + len(plan)
     nxt = day + pd.Timedelta(days=1)
     ctx = candidates(dict(tables) | {"collection_actions": log}, nxt, s.strategy, book_rules(s))

@@ -19,6 +19,9 @@ from huishou.core.vocab import ALL_TABLES
 
 REPORT_NAME = "report.json"
 MANIFEST = "manifest.json"
+# The workbench's contact log (huishou ingest-contacts) holds rows of these tables, read after raw_dir's own
+LOG_TABLES = ("collection_actions", "contact_preferences")
+LOG_PREFIX = "contact_log/"  # its tables' names in the validation report's hashes
 
 
 def raw_paths(raw_dir: str | Path) -> dict[str, Path]:
@@ -40,6 +43,46 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
 def read_raw(raw_dir: str | Path) -> dict[str, pd.DataFrame]:
     return {name: read_table(path) for name, path in raw_paths(raw_dir).items()}
+
+
+def log_paths(log_dir: str | Path | None) -> dict[str, Path]:
+    """The contact log's tables present under log_dir as `<table>.parquet`."""
+    if not log_dir:
+        return {}
+    log_dir = Path(log_dir)
+    return {name: log_dir / f"{name}.parquet" for name in LOG_TABLES if (log_dir / f"{name}.parquet").exists()}
+
+
+LOG_EVENT = {"collection_actions": "action_at", "contact_preferences": "valid_from"}
+
+
+def with_log(tables: dict, log_dir: str | Path | None, as_of=None, left_out: dict | None = None) -> dict:
+    """The book's tables (paths or frames) with the contact log's rows after the raw table's own: a table
+    the log adds to becomes one frame (the raw table's columns and types first, the log's rows appended).
+
+    The log is live: with `as_of` (the extract date), its rows from that day on are not in this extract yet
+    (a contact recorded on the worklist day belongs to the next one); they are counted in `left_out`."""
+    out = dict(tables)
+    for name, path in log_paths(log_dir).items():
+        log = read_table(path)
+        if as_of is not None:
+            later = pd.to_datetime(log[LOG_EVENT[name]]) >= pd.Timestamp(as_of)
+            if later.any() and left_out is not None:
+                left_out[LOG_PREFIX + name] = int(later.sum())
+            log = log[~later].reset_index(drop=True)
+        raw = out.get(name)
+        if raw is None:
+            out[name] = log
+            continue
+        raw = read_table(raw) if not isinstance(raw, pd.DataFrame) else raw
+        both = pd.concat([raw, log.reindex(columns=raw.columns)], ignore_index=True)
+        for col, dtype in raw.dtypes.items():
+            try:
+                both[col] = both[col].astype(dtype)
+            except (TypeError, ValueError):
+                pass  # missing values in a column that cannot hold them: validation names the column
+        out[name] = both
+    return out
 
 
 def read_manifest(raw_dir: str | Path, today: dt.date | None = None) -> dict:
@@ -78,19 +121,26 @@ def parse_as_of(value, source: str | Path, today: dt.date | None = None) -> dt.d
     return day
 
 
-def assert_validated(raw_dir: str | Path, validated_dir: str | Path) -> dict:
-    """Refuse raw files that changed, appeared or disappeared since `huishou validate` passed on them."""
+def book_files(raw_dir: str | Path, log_dir: str | Path | None = None) -> dict[str, Path]:
+    """Every file of the book by its name in the validation report: raw tables, then the contact log's."""
+    return raw_paths(raw_dir) | {LOG_PREFIX + name: path for name, path in log_paths(log_dir).items()}
+
+
+def assert_validated(raw_dir: str | Path, validated_dir: str | Path, log_dir: str | Path | None = None) -> dict:
+    """Refuse raw (and contact-log) files that changed, appeared or disappeared since `huishou validate`
+    passed on them."""
     report_path = Path(validated_dir) / REPORT_NAME
     if not report_path.exists():
         raise DataValidationError(f"{report_path}: not found; run `huishou validate` first")
     report = read_json(report_path)
-    present = set(raw_paths(raw_dir))
-    for name in sorted(present - set(report["md5"])):
-        raise DataValidationError(
-            f"{Path(raw_dir) / (name + '.parquet')}: appeared after validation; run `huishou validate` again"
-        )
+    present = book_files(raw_dir, log_dir)
+    for name in sorted(set(present) - set(report["md5"])):
+        raise DataValidationError(f"{present[name]}: appeared after validation; run `huishou validate` again")
     for name, md5 in report["md5"].items():
-        path = Path(raw_dir) / f"{name}.parquet"
+        path = present.get(name)
+        if path is None:
+            folder, table = (log_dir, name[len(LOG_PREFIX) :]) if name.startswith(LOG_PREFIX) else (raw_dir, name)
+            path = Path(folder or ".") / f"{table}.parquet"
         if not path.exists() or file_md5(path) != md5:
             raise DataValidationError(f"{path}: changed since validation; run `huishou validate` again")
     return report

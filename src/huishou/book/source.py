@@ -27,7 +27,17 @@ import pyarrow as pa
 
 from huishou.book import database
 from huishou.book.contracts import KEYS
-from huishou.book.files import assert_validated, parse_as_of, raw_paths, read_manifest, read_raw, read_table
+from huishou.book.files import (
+    assert_validated,
+    book_files,
+    log_paths,
+    parse_as_of,
+    raw_paths,
+    read_manifest,
+    read_raw,
+    read_table,
+    with_log,
+)
 from huishou.core.errors import ConfigError, DataValidationError
 from huishou.core.io import file_md5, read_json
 from huishou.core.vocab import ALL_TABLES, REQUIRED_TABLES
@@ -54,6 +64,8 @@ class BookSource:
     tables : per contract table, a table name or a SELECT/WITH query (default: the table's own name)
     as_of : "manifest" (parquet only), "today" (midnight of the run's date) or a YYYY-MM-DD date
     timezone : the lender's local time zone; zoned timestamps read from a database are converted to it
+    log_dir : the workbench's contact log (parquet books): its collection_actions and contact_preferences
+        rows are read after raw_dir's own (ingest-contacts writes there, no stage does)
     """
 
     kind: str
@@ -62,6 +74,7 @@ class BookSource:
     tables: dict[str, str] = field(default_factory=dict)
     as_of: str = "manifest"
     timezone: str = "UTC"
+    log_dir: Path | None = None
 
     @classmethod
     def from_settings(cls, data) -> BookSource:
@@ -72,7 +85,15 @@ class BookSource:
             raise ConfigError(f"params.yaml data.tables: unknown table(s) {unknown}; known: {list(ALL_TABLES)}")
         if data.source != "parquet" and data.as_of == "manifest":
             raise ConfigError("params.yaml data.as_of: a database has no manifest; use today or YYYY-MM-DD")
-        return cls(data.source, Path(data.raw_dir), data.database or "", dict(data.tables), data.as_of, data.timezone)
+        return cls(
+            data.source,
+            Path(data.raw_dir),
+            data.database or "",
+            dict(data.tables),
+            data.as_of,
+            data.timezone,
+            Path(data.contact_log),
+        )
 
     # ---------------------------------------------------------------- what the book says
 
@@ -86,13 +107,17 @@ class BookSource:
 
     def describe(self, name: str) -> str:
         if self.kind == "parquet":
-            return str(self.raw_dir / f"{name}.parquet")
+            raw = self.raw_dir / f"{name}.parquet"
+            log = log_paths(self.log_dir).get(name)
+            return f"{raw} + {log}" if log and raw.exists() else str(log or raw)
         return database.describe(self.kind, self.database, self.tables.get(name, name))
 
     def read(self) -> tuple[dict[str, pd.DataFrame], dict]:
         """Every table present, and what reading did (the extract date, rows left out as not yet known)."""
         if self.kind == "parquet":
-            return read_raw(self.raw_dir), self.read_info()
+            info, later = self.read_info(), {}
+            tables = with_log(read_raw(self.raw_dir), self.log_dir, info["as_of"], later)
+            return tables, info | ({"contact_log_after_as_of": later} if later else {})
         as_of = self.extract_date()
         names = [t for t in ALL_TABLES if t in self.tables or t in REQUIRED_TABLES]
         sources = {t: self.tables.get(t, t) for t in names}
@@ -113,7 +138,7 @@ class BookSource:
     def fingerprints(self, tables: dict[str, pd.DataFrame]) -> dict[str, str]:
         """A content hash per table: the file's MD5 for parquet, a hash of the rows read for a database."""
         if self.kind == "parquet":
-            return {name: file_md5(self.raw_dir / f"{name}.parquet") for name in tables}
+            return {name: file_md5(path) for name, path in book_files(self.raw_dir, self.log_dir).items()}
         return {name: frame_md5(frame) for name, frame in tables.items()}
 
     def validated_frames(self, validated_dir: str | Path) -> tuple[pd.Timestamp, dict[str, pd.DataFrame]]:
@@ -126,7 +151,8 @@ class BookSource:
         """(the validation report, the tables to build features from) after checking that what is read now
         is what was validated: parquet paths (read in place) or frames read from the database."""
         if self.kind == "parquet":
-            return assert_validated(self.raw_dir, validated_dir), raw_paths(self.raw_dir)
+            report = assert_validated(self.raw_dir, validated_dir, self.log_dir)
+            return report, with_log(raw_paths(self.raw_dir), self.log_dir, report["as_of"])
         report_path = Path(validated_dir) / "report.json"
         if not report_path.exists():
             raise DataValidationError(f"{report_path}: not found; run `huishou validate` first")

@@ -17,7 +17,7 @@ import pandas as pd
 
 from huishou.book.buckets import partitions_for, validate_in_buckets
 from huishou.book.contracts import Contract
-from huishou.book.files import REPORT_NAME, raw_paths
+from huishou.book.files import REPORT_NAME, log_paths, raw_paths, with_log
 from huishou.book.source import BookSource
 from huishou.book.validation import validate_book
 from huishou.core.io import publish, write_json
@@ -41,7 +41,19 @@ def run(settings) -> dict:
     paths = raw_paths(source.raw_dir) if source.kind == "parquet" else {}
     parts = partitions_for(paths["applications"], settings.contracts.bucket_loans) if "applications" in paths else 1
     if parts > 1:
-        tables, read_info = paths, source.read_info()
+        tables, read_info = dict(paths), source.read_info()
+        workdir = Path(settings.data.validated_dir).parent  # not inside the raw folder (a DVC output)
+        later: dict = {}
+        logged = with_log(
+            {n: paths[n] for n in log_paths(source.log_dir) if n in paths}, source.log_dir, read_info["as_of"], later
+        )
+        read_info = read_info | ({"contact_log_after_as_of": later} if later else {})
+        for name, frame in logged.items():
+            # a table the contact log adds to is checked as one file: the raw rows and the log's
+            merged = workdir / ".contact_log_merged" / f"{name}.parquet"
+            merged.parent.mkdir(parents=True, exist_ok=True)
+            frame.to_parquet(merged, index=False)
+            tables[name] = merged
         sources = {name: source.describe(name) for name in tables}
         checked = validate_in_buckets(
             tables,
@@ -51,7 +63,7 @@ def run(settings) -> dict:
             parts,
             memory_limit=settings.contracts.duckdb_memory_limit,
             progress=True,
-            workdir=Path(settings.data.validated_dir).parent,  # not inside the raw folder (a DVC output)
+            workdir=workdir,
         )
     else:
         tables, read_info = source.read()
@@ -61,7 +73,7 @@ def run(settings) -> dict:
         log.warning(
             "%s: column(s) %s are not in the contract and not declared in params.yaml: ignored", sources[table], columns
         )
-    report = read_info | {"md5": source.fingerprints(tables)} | checked
+    report = read_info | {"md5": source.fingerprints(tables), "contact_log": str(source.log_dir)} | checked
     with publish(settings.data.validated_dir) as out:
         write_json(report, out / REPORT_NAME)
     return report

@@ -30,6 +30,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.exc import IntegrityError
 
 from huishou.compliance import Profile
+from huishou.core.vocab import SPOKEN_REQUESTS
 from huishou.workbench import i18n
 from huishou.workbench.auth import (
     LoginGuard,
@@ -41,8 +42,8 @@ from huishou.workbench.auth import (
     open_session,
     session_user,
 )
-from huishou.workbench.forms import check_form
-from huishou.workbench.rules import FORM_OUTCOMES, RECORDABLE, check_contact, window_text
+from huishou.workbench.forms import OPT_OUT_CHANNELS, check_form, request_channel
+from huishou.workbench.rules import FORM_OUTCOMES, RECORDABLE, check_contact, logged_outcome, window_text
 from huishou.workbench.store import (
     accounts,
     contacts,
@@ -50,6 +51,7 @@ from huishou.workbench.store import (
     fetch_one,
     record_audit,
     refusals,
+    requests,
     users,
 )
 from huishou.workbench.team import team_day
@@ -280,6 +282,22 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
 
     # ------------------------------------------------------------ the collector's day
 
+    def in_force(conn: sa.Connection, borrower_ids, at: str) -> list[dict]:
+        """The spoken requests in force at `at` (lender's local time, ISO) for these borrowers."""
+        return fetch_all(
+            conn,
+            sa.select(requests)
+            .where(
+                requests.c.borrower_id.in_(list(borrower_ids)),
+                requests.c.valid_from <= at,
+                sa.or_(requests.c.valid_until.is_(None), requests.c.valid_until > at),
+            )
+            .order_by(requests.c.id),
+        )
+
+    def local_iso(now: dt.datetime) -> str:
+        return now.astimezone(zone).replace(tzinfo=None).isoformat(timespec="microseconds")
+
     def my_accounts(user: dict, day: str) -> list[dict]:
         done = (
             sa.select(contacts.c.account_id, sa.func.count().label("n"), sa.func.max(contacts.c.id).label("last"))
@@ -296,6 +314,12 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
                 .where(accounts.c.collector_id == user["collector_id"], accounts.c.worklist_date == day)
                 .order_by(accounts.c.rank, accounts.c.loan_id),
             )
+            now, _ = now_and_day()
+            held: dict[int, list[str]] = {}
+            for r in in_force(conn, {r["borrower_id"] for r in rows}, local_iso(now)):
+                held.setdefault(r["borrower_id"], []).append(r["kind"])
+        for r in rows:
+            r["requests"] = sorted(set(held.get(r["borrower_id"], [])))
         return rows
 
     @app.get("/list", response_class=HTMLResponse)
@@ -326,6 +350,7 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
             return fetch_one(conn, query)
 
     def account_page(request, user, account, day, status=200, error=None, refused=None, saved=False):
+        now, _ = now_and_day()
         with engine.connect() as conn:
             history = fetch_all(
                 conn,
@@ -333,6 +358,7 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
                 .where(contacts.c.account_id == account["id"], contacts.c.worklist_date == day)
                 .order_by(contacts.c.id),
             )
+            wishes = in_force(conn, [account["borrower_id"]], local_iso(now))
         context = json.loads(account["context"])
         windows = {c: window_text(context, c, config.strategy, config.profile) for c in RECORDABLE}
         show = user["role"] == "collector" and account["worklist_date"] == day
@@ -345,8 +371,10 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
             day=day,
             a=account,
             history=history,
+            wishes=wishes,
             channels=RECORDABLE,
             outcomes=FORM_OUTCOMES,
+            opt_out_channels=OPT_OUT_CHANNELS,
             windows=windows,
             show=show,
             needs=needs,
@@ -376,12 +404,15 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
         amount: str = Form(""),
         promised_date: str = Form(""),
         note: str = Form(""),
+        stopped_channel: str = Form(""),
     ):
         now, day = now_and_day()
         account = owned_account(user, account_id, day)
         if account is None or user["role"] != "collector":
             return page(request, "error.html", 404, user=user, message="not_found")
         problem, value, promised = check_form(channel, outcome, amount, promised_date, day, wb.max_promise_days)
+        if not problem:
+            problem, stopped = request_channel(outcome, channel, stopped_channel)
         if problem:
             return account_page(request, user, account, day, 422, error=problem)
         try:
@@ -396,7 +427,10 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
                     contacts.c.borrower_id == account["borrower_id"], contacts.c.worklist_date == day
                 ),
             )
-            refused = check_contact(context, today, channel, now, account["timezone"], config.strategy, config.profile)
+            wishes = in_force(conn, [account["borrower_id"]], local_iso(now))
+            refused = check_contact(
+                context, today, channel, now, account["timezone"], config.strategy, config.profile, wishes
+            )
             if refused:
                 conn.execute(
                     refusals.insert().values(
@@ -430,7 +464,7 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
             "recorded_at": now.astimezone(dt.UTC),
             "action_at": now.replace(tzinfo=None).isoformat(timespec="microseconds"),
             "channel": channel,
-            "outcome": "reached" if outcome == "hardship" else outcome,
+            "outcome": logged_outcome(outcome),
             "amount": value,
             "promised_date": promised,
             "hardship": outcome == "hardship",
@@ -445,6 +479,21 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
                 record_audit(
                     conn, user, "record_contact", str(account["loan_id"]), uid=uid, channel=channel, outcome=outcome
                 )
+                if outcome in SPOKEN_REQUESTS:  # in force from now: the next check and the next plan honour it
+                    conn.execute(
+                        requests.insert().values(
+                            borrower_id=account["borrower_id"],
+                            loan_id=account["loan_id"],
+                            kind=outcome,
+                            channel=stopped,
+                            contact_uid=uid,
+                            user_id=user["id"],
+                            valid_from=row["action_at"],
+                        )
+                    )
+                    record_audit(
+                        conn, user, "spoken_request", str(account["loan_id"]), uid=uid, kind=outcome, channel=stopped
+                    )
         except IntegrityError:  # the same form sent twice: it was saved the first time
             pass
         return RedirectResponse(f"/accounts/{account_id}?saved=1", status_code=303)
@@ -455,14 +504,27 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
     def lead(request: Request, user: dict = Depends(signed_in)):
         if user["role"] != "lead":
             return page(request, "error.html", 404, user=user, message="not_found")
-        _, day = now_and_day()
+        now, day = now_and_day()
         locked = guard.locked_logins()
+        with engine.connect() as conn:
+            team_ids = sa.select(accounts.c.borrower_id).where(accounts.c.worklist_date == day)
+            wishes = fetch_all(
+                conn,
+                sa.select(requests, users.c.username)
+                .join(users, users.c.id == requests.c.user_id)
+                .where(
+                    requests.c.borrower_id.in_(team_ids),
+                    sa.or_(requests.c.valid_until.is_(None), requests.c.valid_until > local_iso(now)),
+                )
+                .order_by(requests.c.id),
+            )
         return page(
             request,
             "lead.html",
             user=user,
             day=day,
             locked_logins=locked,
+            wishes=wishes,
             zone_info=zone,
             **team_day(engine, day, zone),
         )
@@ -475,6 +537,25 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
             if not guard.unlock(username[:64], conn):
                 return page(request, "error.html", 404, user=user, message="not_found")
             record_audit(conn, user, "login_unlock", username[:64])
+        return RedirectResponse("/lead", status_code=303)
+
+    @app.post("/lead/requests/{request_id}/end")
+    def end_request(request: Request, request_id: int, user: dict = Depends(signed_in_form)):
+        """A lead ends a request in force (a dispute verified and answered, a lawyer no longer acting, a
+        borrower who asks to be called again): from now on the rules no longer apply it."""
+        if user["role"] != "lead":
+            return page(request, "error.html", 404, user=user, message="not_found")
+        now, _ = now_and_day()
+        with engine.begin() as conn:
+            wish = fetch_one(conn, sa.select(requests).where(requests.c.id == request_id))
+            if wish is None or wish["valid_until"] is not None:
+                return page(request, "error.html", 404, user=user, message="not_found")
+            conn.execute(
+                requests.update()
+                .where(requests.c.id == request_id)
+                .values(valid_until=local_iso(now), ended_by=user["id"], ingested_at=None)
+            )
+            record_audit(conn, user, "request_ended", str(wish["loan_id"]), kind=wish["kind"], channel=wish["channel"])
         return RedirectResponse("/lead", status_code=303)
 
     @app.post("/lead/reassign")

@@ -6,6 +6,16 @@ import datetime as dt
 
 from huishou.workbench.rules import FORM_OUTCOMES, RECORDABLE, outcome_allowed
 
+OPT_OUT_CHANNELS = ("sms", "app_push", "email_letter", "call", "visit")  # what a borrower may ask to stop
+
+
+def request_channel(outcome: str, channel: str, stopped: str) -> tuple[str | None, str | None]:
+    """(the problem's key, the channel an opt-out stops: the one named, else the contact's own)."""
+    if outcome != "opt_out":
+        return None, None
+    stopped = stopped or channel
+    return (None, stopped) if stopped in OPT_OUT_CHANNELS else ("bad_form", None)
+
 
 def check_form(channel, outcome, amount, promised_date, day, max_days) -> tuple[str | None, float | None, str | None]:
     """(the problem in words' key, the amount, the promised date): the form's own rules before the law's."""

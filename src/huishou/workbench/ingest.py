@@ -43,6 +43,43 @@ def action_rows(contacts: list[dict]) -> pd.DataFrame:
     return out
 
 
+PREFERENCE_COLUMNS = ["borrower_id", "kind", "channel", "valid_from", "valid_until", "window_start", "window_end"]
+
+
+def preference_rows(requests: list[dict]) -> pd.DataFrame:
+    """The contracts' contact_preferences rows of the borrowers' spoken requests (lender's local time)."""
+    if not requests:
+        return pd.DataFrame(columns=PREFERENCE_COLUMNS)
+    frame = pd.DataFrame(requests)
+    return pd.DataFrame(
+        {
+            "borrower_id": frame["borrower_id"].astype("int64"),
+            "kind": frame["kind"].astype(str),
+            "channel": frame["channel"].astype(object).where(frame["channel"].notna(), None),
+            "valid_from": pd.to_datetime(frame["valid_from"]).astype("datetime64[us]"),
+            "valid_until": pd.to_datetime(frame["valid_until"]).astype("datetime64[us]"),
+            "window_start": pd.Series([None] * len(frame), dtype=object),
+            "window_end": pd.Series([None] * len(frame), dtype=object),
+        }
+    )
+
+
+def upsert_preferences(existing: pd.DataFrame | None, new: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The contact log's contact_preferences with `new` (the workbench's requests as they stand now): a key
+    (borrower, kind, channel, valid_from) already there takes the new row (its valid_until, once a lead
+    ended the request); (the table, rows added)."""
+    key = KEYS["contact_preferences"]
+    if existing is None or existing.empty:
+        fresh = new.drop_duplicates(key, keep="last").reset_index(drop=True)
+        return fresh, len(fresh)
+    old = existing.astype({"valid_from": "datetime64[us]", "valid_until": "datetime64[us]"})
+    ids = lambda f: pd.MultiIndex.from_frame(f[key].fillna({"channel": ""}))  # noqa: E731
+    added = int((~ids(new.drop_duplicates(key)).isin(ids(old))).sum())
+    both = pd.concat([old, new[list(old.columns)]], ignore_index=True)
+    both = both[~ids(both).duplicated(keep="last")].reset_index(drop=True)
+    return both, added
+
+
 def append_new(existing: pd.DataFrame | None, new: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """`existing` with the rows of `new` whose key (loan, time, channel) it lacks; and how many were added."""
     key = KEYS["collection_actions"]

@@ -116,6 +116,23 @@ refusals = sa.Table(
     sa.Column("ingested_at", sa.DateTime(timezone=True)),
 )
 
+requests = sa.Table(  # what a borrower asked for in a conversation: in force from `valid_from` until ended
+    "wb_requests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("borrower_id", sa.BigInteger, nullable=False, index=True),
+    sa.Column("loan_id", sa.BigInteger, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),  # vocab.SPOKEN_REQUESTS
+    sa.Column("channel", sa.String(32)),  # opt_out: the channel the borrower stopped
+    sa.Column("contact_uid", sa.String(36), nullable=False),  # the recorded contact it was said in
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("wb_users.id"), nullable=False),
+    sa.Column("valid_from", sa.String(32), nullable=False),  # lender's local time, ISO (as contact_preferences)
+    sa.Column("valid_until", sa.String(32)),  # ended by a lead (a dispute verified, a lawyer withdrawn)
+    sa.Column("ended_by", sa.Integer, sa.ForeignKey("wb_users.id")),
+    sa.Column("ingested_at", sa.DateTime(timezone=True)),  # the last ingest that carried its current state
+    sa.UniqueConstraint("contact_uid", "kind", name="wb_requests_contact_kind"),
+)
+
 audit = sa.Table(
     "wb_audit",
     metadata,

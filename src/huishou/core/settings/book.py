@@ -15,6 +15,7 @@ class DataSettings:
     as_of: str
     timezone: str
     raw_dir: str
+    contact_log_dir: str | None  # None: "contacts" beside raw_dir (see `contact_log`)
     truth_dir: str
     validated_dir: str
     features_dir: str
@@ -22,6 +23,14 @@ class DataSettings:
     worklists_dir: str
     compliance_dir: str
     experiments_dir: str
+
+    @property
+    def contact_log(self) -> str:
+        """The workbench's contact log of this book: contact_log_dir, or the folder "contacts" beside raw_dir."""
+        if self.contact_log_dir:
+            return self.contact_log_dir
+        parent = self.raw_dir.rstrip("/").rpartition("/")[0]
+        return f"{parent}/contacts" if parent else "contacts"
 
 
 @dataclass(frozen=True)
@@ -41,5 +50,6 @@ SOURCE_PARAMS = (
     "data.as_of",
     "data.timezone",
     "data.raw_dir",
+    "data.contact_log_dir",
     "data.validated_dir",
 )
