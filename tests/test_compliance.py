@@ -493,3 +493,40 @@ def test_the_collection_rules_document_lists_every_profiles_rule_with_its_source
         for rule in RULES:
             if prof.applies(rule):
                 assert f"| {name} | {rule} | {prof.source(rule)} |" in doc, (name, rule)
+
+
+@pytest.mark.parametrize("days_before", [0, 7, 14])
+def test_no_plan_under_reg_f_calls_within_seven_days_after_any_conversation(book, settings, days_before):
+    """Bar of issue 25: 0 violations of the conversation prong under us_reg_f, checked independently from the
+    log with pandas (any call, visit, plan or settlement talk that reached the borrower, on any of their loans)."""
+    from workbench_helpers import book_rules
+
+    from huishou.strategy.plan import plan_day
+
+    cfg = dataclasses.replace(settings.strategy, compliance=settings.strategy.compliance | {"profile": "us_reg_f"})
+    tables = book.raw_tables()
+    day = settings.simulate.as_of - pd.Timedelta(days=days_before)
+    result = plan_day(
+        tables,
+        day,
+        {},
+        cfg,
+        Profile.from_settings(cfg.compliance),
+        book_rules(settings),
+        np.random.default_rng(days_before),
+    )
+    cand = result.candidates
+    calls = cand.loc[cand["action"] == "call", ["loan_id", "borrower_id"]]
+    assert len(calls) > 0
+    log = tables["collection_actions"].merge(tables["applications"][["loan_id", "borrower_id"]], on="loan_id")
+    talks = log[
+        log["channel"].isin(["call", "visit", "repayment_plan", "settlement"])
+        & log["outcome"].isin(["reached", "promise_to_pay", "paid", "refused"])
+        & (log["action_at"] < day)
+    ]
+    last = talks.groupby("borrower_id")["action_at"].max().dt.normalize()
+    # the conversation's day is the first of the 7-consecutive-day period (Reg F commentary 14(b)(2)(ii))
+    since = (day.normalize() - calls["borrower_id"].map(last)).dt.days
+    assert not (since < 7).any(), calls[since < 7]
+    plan_talks = log[log["channel"].isin(["repayment_plan", "settlement"]) & (log["action_at"] < day)]
+    assert len(plan_talks) > 0  # the book has plan and settlement talks the old rule did not count
