@@ -1,17 +1,22 @@
 """Benchmark: 200 collectors recording contacts at once on the workbench (loopback only, bounded).
 
     python benchmarks/bench_workbench.py            # -> benchmarks/results/workbench.json
-    python benchmarks/bench_workbench.py --collectors 50 --contacts 5
+    python benchmarks/bench_workbench.py --collectors 50 --contacts 5 --think 2 6
 
-A real `huishou serve` process (uvicorn, SQLite file) serves a worklist of 3 accounts per collector made
-from a planned day of a small simulated book. Each collector logs in, opens an account, then records
-`--contacts` contacts with a think time drawn from U(2, 6) s (a collector on a live list records one
-every minute or two: this is 15-30x that pace, all 200 at once, ~50 recordings a second). Every recording goes through the
-session, CSRF, ownership and the full rules check. The same clients then hit /healthz with the same
-pattern: the reference (the server and client floor) measured in the same run.
+A real `huishou serve` process (uvicorn with uvloop and httptools, SQLite file) serves a worklist of 3
+accounts per collector made from a planned day of a small simulated book. Each collector logs in, opens an
+account, then records `--contacts` contacts with a think time drawn from U(--think) s. The default,
+U(0.2, 1.4) s (mean 0.8 s), offers 200 collectors x 1.25 = 250 recordings a second: a live collector
+records one every minute or two, so this is a floor of ~100 collectors' hours compressed, the issue's bar
+(at least 200 recordings a second with p95 under 200 ms on this 2-core machine, the clients sharing it).
+Every recording goes through the session, CSRF, ownership, the borrower's requests in force and the
+full rules check. The same clients then hit /healthz with the same pattern: the reference (the server
+and client floor) measured in the same run.
 
 Checks: every accepted recording (303) is in the database exactly once (by its form id), every refused
-one (409) is in wb_refusals, nothing else was answered; p95 of the recordings < 100 ms.
+one (409) is in wb_refusals, nothing else was answered; at least 200 recordings a second while every
+collector is at work (the middle 80 % of completions; first-to-last is reported too, and is bounded by
+the slowest collectors' think times) with p95 < 200 ms.
 """
 
 from __future__ import annotations
@@ -38,7 +43,8 @@ ROOT = HERE.parent
 RESULTS = HERE / "results"
 PASSWORD = "load test password"
 CHEAP = {"time_cost": 1, "memory_kib": 1024, "parallelism": 1}
-THINK_S = (2.0, 6.0)  # seconds between two recordings of one collector (a live collector: one a minute or two)
+THINK_S = (0.2, 1.4)  # seconds between two recordings of one collector (a live collector: one a minute or two)
+BAR_PER_S, BAR_P95_MS = 200.0, 200.0  # issue 25's bar
 
 
 def _free_port() -> int:
@@ -164,8 +170,10 @@ async def _collector(
         data = {"csrf": csrf, "uid": uid, "channel": "sms", "outcome": "no_answer", "note": f"load {i}"}
         t0 = time.perf_counter()
         r = await client.post(f"/accounts/{account}/contacts", data=data)
-        out["record"].append(time.perf_counter() - t0)
+        done = time.perf_counter()
+        out["record"].append(done - t0)
         out["answers"].append((uid, r.status_code))
+        out["done_at"].append(done)
     for _ in range(contacts):  # the reference: the same pattern on the cheapest route
         await asyncio.sleep(rng.uniform(*think))
         t0 = time.perf_counter()
@@ -182,7 +190,7 @@ async def load(
     by_collector: dict[str, list[int]] = {}
     for a in accounts:
         by_collector.setdefault(a["collector_id"], []).append(id_of[a["loan_id"]])
-    out = {"record": [], "health": [], "answers": [], "barrier": asyncio.Barrier(len(by_collector))}
+    out = {"record": [], "health": [], "answers": [], "done_at": [], "barrier": asyncio.Barrier(len(by_collector))}
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     clients = [httpx.AsyncClient(base_url=base, limits=limits, timeout=30) for _ in by_collector]
     try:
@@ -224,6 +232,15 @@ def check(db: Path, answers: list[tuple[str, int]]) -> dict:
     }
 
 
+def _steady_rate(done_at: list[float]) -> float:
+    """Recordings a second while every collector is at work: the middle 80 % of completions (the first and
+    last tenth are the start, when the collectors' first think times run out, and the tail of the last
+    collectors' think times, which measure the think-time draw, not the server)."""
+    t = np.sort(np.array(done_at))
+    lo, hi = int(len(t) * 0.1), int(len(t) * 0.9)
+    return round((hi - lo) / (t[hi] - t[lo]), 1)
+
+
 def _pct(values: list[float], q: float) -> float:
     return round(float(np.percentile(np.array(values) * 1000, q)), 2)
 
@@ -248,7 +265,10 @@ def run(collectors: int, contacts: int, think: tuple = THINK_S) -> dict:
         "contacts_per_collector": contacts,
         "wall_s": round(out["wall_s"], 2),
         "think_s": list(think),
-        "record_per_s": round(len(out["record"]) / out["wall_s"] * 2, 1),  # recordings fill half the run
+        "record_wall_s": round(max(out["done_at"]) - out["start"], 2),
+        "record_per_s": _steady_rate(out["done_at"]),
+        "record_per_s_first_to_last": round(len(out["done_at"]) / (max(out["done_at"]) - out["start"]), 1),
+        "offered_per_s": round(collectors / (sum(think) / 2), 1),
         "record_ms": {"p50": _pct(out["record"], 50), "p95": _pct(out["record"], 95), "p99": _pct(out["record"], 99)},
         "healthz_ms": {"p50": _pct(out["health"], 50), "p95": _pct(out["health"], 95), "p99": _pct(out["health"], 99)},
     }
@@ -260,8 +280,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--collectors", type=int, default=200)
     ap.add_argument("--contacts", type=int, default=10)
+    ap.add_argument("--think", type=float, nargs=2, default=THINK_S, help="think time range, seconds")
     args = ap.parse_args()
-    result = run(args.collectors, args.contacts) | {
+    result = run(args.collectors, args.contacts, tuple(args.think)) | {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "date": time.strftime("%Y-%m-%d"),
     }
@@ -269,7 +290,10 @@ def main() -> int:
     (RESULTS / "workbench.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     ok = result["lost"] == result["duplicated"] == result["unexpected"] == 0 and not result["other_status"]
-    return 0 if ok and result["record_ms"]["p95"] < 100 else 1
+    result["bar"] = {"per_s": BAR_PER_S, "p95_ms": BAR_P95_MS}
+    result["bar_met"] = bool(result["record_per_s"] >= BAR_PER_S and result["record_ms"]["p95"] < BAR_P95_MS)
+    (RESULTS / "workbench.json").write_text(json.dumps(result, indent=2) + "\n")
+    return 0 if ok and result["bar_met"] else 1
 
 
 if __name__ == "__main__":

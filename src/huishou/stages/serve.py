@@ -1,19 +1,23 @@
 """`huishou serve`: load the published worklists into the workbench database and serve the workbench.
 
 Reads data.worklists_dir (index.json, published/worklist.parquet, candidates/<date>.parquet), the
-collection log in data.raw_dir (pending promises' dates) and workbench.contact_details; writes the
+collection log in data.raw_dir and the contact log (pending promises' dates) and workbench.contact_details; writes the
 workbench database (workbench.database, or PostgreSQL by workbench.database_env): accounts added for
 the published date (a reload keeps assignments and contacts), users with --demo-users.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
+import os
 import secrets
 from pathlib import Path
 
 import pandas as pd
 
+from huishou.book.files import with_log
 from huishou.compliance import Profile
 from huishou.core.errors import DataValidationError, UserError
 from huishou.core.io import read_json
@@ -24,10 +28,13 @@ from huishou.workbench.auth import add_user, hasher
 from huishou.workbench.loading import account_rows
 from huishou.workbench.store import create_schema, database_url, engine_for, fetch_all, load_accounts, users
 
+SETTINGS_ENV = "HUISHOU_WORKBENCH_SETTINGS"  # the settings, as JSON, of `huishou serve`'s worker processes
+
 log = logging.getLogger("huishou.serve")
 
 PARAMS = (
     "data.raw_dir",
+    "data.contact_log_dir",
     "data.worklists_dir",
     "data.timezone",
     "simulate.seed",
@@ -49,12 +56,42 @@ def run(settings, host=None, port=None, demo_users=False, load_only=False) -> di
         return result | {"demo_users": sorted(made)}
     import uvicorn
 
-    config = Config(wb, settings.strategy, Profile.from_settings(settings.strategy.compliance), settings.data.timezone)
-    app = create_app(engine, config)
     host, port = host or wb.host, int(port or wb.port)
-    print(f"huishou workbench on http://{host}:{port}/ ({loaded['accounts']} accounts of {loaded['date']})")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    print(
+        f"huishou workbench on http://{host}:{port}/ ({loaded['accounts']} accounts of {loaded['date']}; "
+        f"{wb.workers} worker process{'es' if wb.workers > 1 else ''})"
+    )
+    serve = {"host": host, "port": port, "log_level": "warning", "access_log": False}
+    if wb.workers > 1:  # uvicorn starts the processes; each builds the app from the same settings
+        engine.dispose()
+        worker = {
+            "workbench": dataclasses.asdict(settings.workbench.whole()),
+            "strategy": dataclasses.asdict(settings.strategy.whole()),
+            "timezone": settings.data.timezone,
+        }
+        os.environ[SETTINGS_ENV] = json.dumps(worker, default=str)
+        uvicorn.run("huishou.stages.serve:app_from_environment", factory=True, workers=wb.workers, **serve)
+    else:
+        uvicorn.run(_app(settings, engine), **serve)
     return result
+
+
+def _app(settings, engine):
+    return _create(settings.workbench, settings.strategy, settings.data.timezone, engine)
+
+
+def _create(wb, strategy, timezone: str, engine):
+    return create_app(engine, Config(wb, strategy, Profile.from_settings(strategy.compliance), timezone))
+
+
+def app_from_environment():
+    """The app of one worker process of `huishou serve` (uvicorn's factory): the workbench and strategy
+    settings `run` put in SETTINGS_ENV (JSON)."""
+    from huishou.core.settings import StrategySettings, WorkbenchSettings
+
+    given = json.loads(os.environ[SETTINGS_ENV])
+    wb, strategy = WorkbenchSettings(**given["workbench"]), StrategySettings(**given["strategy"])
+    return _create(wb, strategy, given["timezone"], engine_for(database_url(wb.database, wb.database_env)))
 
 
 def load_worklist(settings, engine) -> dict:
@@ -69,7 +106,9 @@ def load_worklist(settings, engine) -> dict:
     worklist = pd.read_parquet(published_dir(root) / "worklist.parquet")
     candidates = pd.read_parquet(candidates_path(root, day))
     actions_path = Path(settings.data.raw_dir) / "collection_actions.parquet"
-    actions = pd.read_parquet(actions_path) if actions_path.exists() else None
+    raw = {"collection_actions": actions_path} if actions_path.exists() else {}
+    actions = with_log(raw, settings.data.contact_log).get("collection_actions")  # with the contact log's
+    actions = pd.read_parquet(actions) if isinstance(actions, Path) else actions
     details = _details(settings, worklist)
     rows = account_rows(worklist, candidates, details, actions)
     stats = load_accounts(engine, rows)

@@ -16,6 +16,7 @@ import datetime as dt
 import hashlib
 import json
 import secrets
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,6 +91,32 @@ class Respond(Exception):  # noqa: N818 - a response to send instead of the rout
         self.response = response
 
 
+# The recording's statements, built once (each request only binds its values)
+_OWNED = sa.select(accounts).where(
+    accounts.c.id == sa.bindparam("id"),
+    accounts.c.collector_id == sa.bindparam("collector"),
+    accounts.c.worklist_date == sa.bindparam("day"),
+)
+_REFUSAL, _CONTACT = refusals.insert(), contacts.insert()
+_ANY_ACCOUNT = sa.select(accounts).where(accounts.c.id == sa.bindparam("id"))
+_TODAY = sa.select(contacts.c.channel, contacts.c.outcome, contacts.c.hardship).where(
+    contacts.c.borrower_id == sa.bindparam("borrower"), contacts.c.worklist_date == sa.bindparam("day")
+)
+_IN_FORCE = (
+    sa.select(requests)
+    .where(
+        requests.c.borrower_id.in_(sa.bindparam("borrowers", expanding=True)),
+        requests.c.valid_from <= sa.bindparam("at"),
+        sa.or_(requests.c.valid_until.is_(None), requests.c.valid_until > sa.bindparam("at")),
+    )
+    .order_by(requests.c.id)
+)
+
+
+def _rows(conn: sa.Connection, stmt, params: dict) -> list[dict]:
+    return [dict(r) for r in conn.execute(stmt, params).mappings()]
+
+
 def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetime] | None = None) -> FastAPI:
     """The workbench over `engine` (schema created, worklists loaded). `clock` returns aware UTC time."""
     wb = config.workbench
@@ -105,10 +132,18 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
     # ------------------------------------------------------------ time and people
 
     started = clock()  # the demo clock runs from here
+    clock_seconds = time.monotonic
+
+    latest_cache: dict = {}
 
     def latest_list_day() -> str | None:
+        """The latest loaded list's date, read again at most every 10 s (a list is loaded by `huishou serve`)."""
+        if latest_cache and clock_seconds() - latest_cache["at"] < 10:
+            return latest_cache["day"]
         with engine.connect() as conn:
-            return conn.execute(sa.select(sa.func.max(accounts.c.worklist_date))).scalar()
+            latest = conn.execute(sa.select(sa.func.max(accounts.c.worklist_date))).scalar()
+        latest_cache.update(day=latest, at=clock_seconds())
+        return latest
 
     def list_time(real: dt.datetime, latest: str | None) -> dt.datetime:
         """The workbench's time (aware, lender's zone) at real time `real`: system: `real`; worklist_day: the
@@ -284,16 +319,7 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
 
     def in_force(conn: sa.Connection, borrower_ids, at: str) -> list[dict]:
         """The spoken requests in force at `at` (lender's local time, ISO) for these borrowers."""
-        return fetch_all(
-            conn,
-            sa.select(requests)
-            .where(
-                requests.c.borrower_id.in_(list(borrower_ids)),
-                requests.c.valid_from <= at,
-                sa.or_(requests.c.valid_until.is_(None), requests.c.valid_until > at),
-            )
-            .order_by(requests.c.id),
-        )
+        return _rows(conn, _IN_FORCE, {"borrowers": list(borrower_ids), "at": at})
 
     def local_iso(now: dt.datetime) -> str:
         return now.astimezone(zone).replace(tzinfo=None).isoformat(timespec="microseconds")
@@ -343,11 +369,13 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
         return page(request, "sheet.html", user=user, day=day, rows=rows, collector=who["collector_id"], show=show)
 
     def owned_account(user: dict, account_id: int, day: str) -> dict | None:
-        query = sa.select(accounts).where(accounts.c.id == account_id)
-        if user["role"] == "collector":
-            query = query.where(accounts.c.collector_id == user["collector_id"], accounts.c.worklist_date == day)
+        """The account, for a collector only when it is theirs on `day` (a lead's: any)."""
         with engine.connect() as conn:
-            return fetch_one(conn, query)
+            if user["role"] == "collector":
+                found = _rows(conn, _OWNED, {"id": account_id, "collector": user["collector_id"], "day": day})
+            else:
+                found = _rows(conn, _ANY_ACCOUNT, {"id": account_id})
+        return found[0] if found else None
 
     def account_page(request, user, account, day, status=200, error=None, refused=None, saved=False):
         now, _ = now_and_day()
@@ -420,39 +448,6 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
         except ValueError:
             uid = str(uuid.uuid4())
         context = json.loads(account["context"])
-        with engine.begin() as conn:
-            today = fetch_all(
-                conn,
-                sa.select(contacts.c.channel, contacts.c.outcome, contacts.c.hardship).where(
-                    contacts.c.borrower_id == account["borrower_id"], contacts.c.worklist_date == day
-                ),
-            )
-            wishes = in_force(conn, [account["borrower_id"]], local_iso(now))
-            refused = check_contact(
-                context, today, channel, now, account["timezone"], config.strategy, config.profile, wishes
-            )
-            if refused:
-                conn.execute(
-                    refusals.insert().values(
-                        account_id=account["id"],
-                        worklist_date=day,
-                        loan_id=account["loan_id"],
-                        user_id=user["id"],
-                        at=now.astimezone(dt.UTC),
-                        channel=channel,
-                        rules=json.dumps([[r.rule, r.source] for r in refused], ensure_ascii=False),
-                    )
-                )
-                record_audit(
-                    conn,
-                    user,
-                    "refused_contact",
-                    str(account["loan_id"]),
-                    channel=channel,
-                    rules=[r.rule for r in refused],
-                )
-        if refused:
-            return account_page(request, user, account, day, 409, refused=refused)
         row = {
             "uid": uid,
             "account_id": account["id"],
@@ -474,28 +469,63 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
             "policy_stage": account["stage"],
         }
         try:
-            with engine.begin() as conn:
-                conn.execute(contacts.insert().values(**row))
-                record_audit(
-                    conn, user, "record_contact", str(account["loan_id"]), uid=uid, channel=channel, outcome=outcome
+            with engine.begin() as conn:  # one transaction: the check and what it decides
+                today = _rows(conn, _TODAY, {"borrower": account["borrower_id"], "day": day})
+                wishes = in_force(conn, [account["borrower_id"]], local_iso(now))
+                refused = check_contact(
+                    context, today, channel, now, account["timezone"], config.strategy, config.profile, wishes
                 )
-                if outcome in SPOKEN_REQUESTS:  # in force from now: the next check and the next plan honour it
+                if refused:
                     conn.execute(
-                        requests.insert().values(
-                            borrower_id=account["borrower_id"],
-                            loan_id=account["loan_id"],
-                            kind=outcome,
-                            channel=stopped,
-                            contact_uid=uid,
-                            user_id=user["id"],
-                            valid_from=row["action_at"],
-                        )
+                        _REFUSAL,
+                        {
+                            "account_id": account["id"],
+                            "worklist_date": day,
+                            "loan_id": account["loan_id"],
+                            "user_id": user["id"],
+                            "at": now.astimezone(dt.UTC),
+                            "channel": channel,
+                            "rules": json.dumps([[r.rule, r.source] for r in refused], ensure_ascii=False),
+                        },
                     )
                     record_audit(
-                        conn, user, "spoken_request", str(account["loan_id"]), uid=uid, kind=outcome, channel=stopped
+                        conn,
+                        user,
+                        "refused_contact",
+                        str(account["loan_id"]),
+                        channel=channel,
+                        rules=[r.rule for r in refused],
                     )
+                else:
+                    conn.execute(_CONTACT, row)
+                    record_audit(
+                        conn, user, "record_contact", str(account["loan_id"]), uid=uid, channel=channel, outcome=outcome
+                    )
+                    if outcome in SPOKEN_REQUESTS:  # in force from now: the next check and the next plan honour it
+                        conn.execute(
+                            requests.insert().values(
+                                borrower_id=account["borrower_id"],
+                                loan_id=account["loan_id"],
+                                kind=outcome,
+                                channel=stopped,
+                                contact_uid=uid,
+                                user_id=user["id"],
+                                valid_from=row["action_at"],
+                            )
+                        )
+                        record_audit(
+                            conn,
+                            user,
+                            "spoken_request",
+                            str(account["loan_id"]),
+                            uid=uid,
+                            kind=outcome,
+                            channel=stopped,
+                        )
         except IntegrityError:  # the same form sent twice: it was saved the first time
-            pass
+            refused = []
+        if refused:
+            return account_page(request, user, account, day, 409, refused=refused)
         return RedirectResponse(f"/accounts/{account_id}?saved=1", status_code=303)
 
     # ------------------------------------------------------------ the team lead

@@ -91,6 +91,13 @@ def open_session(engine: sa.Engine, user: dict) -> str:
     return token
 
 
+_SESSION = (  # built once: every request looks its session up
+    sa.select(sessions, users.c.username, users.c.role, users.c.collector_id)
+    .join(users, users.c.id == sessions.c.user_id)
+    .where(sessions.c.token_hash == sa.bindparam("key"))
+)
+
+
 def session_user(engine: sa.Engine, token: str | None, idle_minutes: int, max_hours: int) -> dict | None:
     """The user and CSRF token of a live session (its last use moved to now), or None."""
     if not token:
@@ -98,12 +105,8 @@ def session_user(engine: sa.Engine, token: str | None, idle_minutes: int, max_ho
     now = utcnow()
     key = _digest(token)
     with engine.begin() as conn:
-        row = fetch_one(
-            conn,
-            sa.select(sessions, users.c.username, users.c.role, users.c.collector_id)
-            .join(users, users.c.id == sessions.c.user_id)
-            .where(sessions.c.token_hash == key),
-        )
+        found = conn.execute(_SESSION, {"key": key}).mappings().first()
+        row = dict(found) if found is not None else None
         if row is None:
             return None
         expired = now - as_utc(row["last_seen"]) > dt.timedelta(minutes=idle_minutes) or now - as_utc(

@@ -6,11 +6,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from babel import Locale
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal, format_percent
 
 LANGUAGES = ("zh-CN", "en")
-_LOCALE = {"zh-CN": "zh_CN", "en": "en"}
+_LOCALE = {"zh-CN": Locale.parse("zh_CN"), "en": Locale.parse("en")}  # parsed once: Babel re-parses a name
 
 TEXT: dict[str, dict[str, str]] = {
     "app": {"zh-CN": "回收 · 催收工作台", "en": "huishou · collector workbench"},

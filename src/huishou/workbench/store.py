@@ -204,18 +204,22 @@ def as_utc(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
+_AUDIT = audit.insert()  # built once: the hot path (every recording) only binds values
+
+
 def record_audit(
     conn: sa.Connection, user: dict | None, event_name: str, target: str | None = None, **detail: Any
 ) -> None:
     conn.execute(
-        audit.insert().values(
-            at=utcnow(),
-            user_id=user["id"] if user else None,
-            username=user["username"] if user else None,
-            event=event_name,
-            target=target,
-            detail=json.dumps(detail, default=str, ensure_ascii=False) if detail else None,
-        )
+        _AUDIT,
+        {
+            "at": utcnow(),
+            "user_id": user["id"] if user else None,
+            "username": user["username"] if user else None,
+            "event": event_name,
+            "target": target,
+            "detail": json.dumps(detail, default=str, ensure_ascii=False) if detail else None,
+        },
     )
 
 

@@ -120,6 +120,7 @@ def _check(settings: Settings, source: str) -> None:
         (all(k > 0 for k in f.late_thresholds), "features.late_thresholds must be positive days"),
         (len(settings.strategy.decision_step_days) > 0, "strategy.decision_step_days must not be empty"),
         (settings.workbench.language in {"zh-CN", "en"}, "workbench.language must be zh-CN or en"),
+        (int(settings.workbench.workers) >= 1, "workbench.workers must be at least 1"),
         (
             settings.workbench.clock in {"system", "worklist_day", "demo"},
             "workbench.clock must be system, worklist_day or demo",

@@ -37,6 +37,7 @@ class WorkbenchSettings:
     database_env: str | None
     host: str
     port: int
+    workers: int
     language: str
     currency: str
     clock: str
