@@ -111,3 +111,57 @@ def test_simulated_book_reports_are_sane(book, settings):
     v = P.vintages(tables, as_of, f.paid_tolerance, f.settle_share)
     for _, g in v.groupby("cohort"):  # cumulative: never decreasing with months on book
         assert g["ever_30"].is_monotonic_increasing and (g["ever_90"] <= g["ever_30"]).all()
+
+
+# ---------------------------------------------------------------- the annualised-cost ceiling
+
+
+def _annuity_book(rates: dict[int, float], disbursed: str = "2025-11-01", fee: dict[int, float] | None = None):
+    import numpy as np
+
+    from huishou.simulate.borrowers import annuity_of
+
+    apps = pd.DataFrame(
+        {
+            "loan_id": list(rates),
+            "disbursed_at": pd.Timestamp(disbursed),
+            "amount": 1200.0,
+            "term_months": 12,
+            "rate": list(rates.values()),
+        }
+    )
+    if fee:
+        apps["upfront_fee"] = [fee.get(k, 0.0) for k in rates]
+    rows = []
+    for loan, rate in rates.items():
+        pay = annuity_of(np.array([1200.0]), np.array([rate]), np.array([12]))[0]
+        rows += [
+            {"loan_id": loan, "due_date": pd.Timestamp(disbursed) + pd.DateOffset(months=k), "amount_due": pay}
+            for k in range(1, 13)
+        ]
+    return apps, pd.DataFrame(rows)
+
+
+def test_annualised_cost_is_the_irr_of_the_schedule_fees_included():
+    """A 12-month annuity at 24 % nominal costs 24 % nominal (12 x the monthly IRR) and about 26.8 %
+    effective; an upfront fee of 5 % of the amount lifts the same schedule above the ceiling."""
+    apps, inst = _annuity_book({1: 0.24, 2: 0.18, 3: 0.24}, fee={3: 60.0})
+    cost = P.annualised_cost(apps, inst).set_index("loan_id")
+    assert cost.at[1, "nominal_cost"] == pytest.approx(0.24, abs=0.003)
+    assert cost.at[1, "effective_cost"] == pytest.approx((1 + 0.24 / 12) ** 12 - 1, abs=0.004)
+    assert cost.at[2, "nominal_cost"] == pytest.approx(0.18, abs=0.003)
+    assert cost.at[3, "nominal_cost"] > 0.33  # the fee paid at the start is part of the cost
+
+
+def test_the_ceiling_report_counts_the_loans_the_rule_governs_and_lists_them():
+    """NFRA 金规〔2025〕9号: comprehensive annualised financing cost at most 24 %, fees included, from 2025-10-01."""
+    new, new_inst = _annuity_book({1: 0.30, 2: 0.20, 3: 0.2399})
+    old, old_inst = _annuity_book({4: 0.36}, disbursed="2025-03-01")
+    apps, inst = pd.concat([new, old], ignore_index=True), pd.concat([new_inst, old_inst], ignore_index=True)
+    cost = P.annualised_cost(apps, inst)
+    summary, by_month = P.ceiling_report(cost, 0.24, "2025-10-01", "nominal", pd.Timestamp("2026-01-01"))
+    assert summary["loans"] == 4 and summary["above_ceiling"] == 2 and summary["governed_above_ceiling"] == 1
+    assert summary["effective_above_ceiling"] == 3  # 23.99 % nominal is above 24 % effective
+    assert "1 loan(s) disbursed since 2025-10-01" in summary["verdict"]
+    assert P.above_ceiling(cost, 0.24, "nominal", "2025-10-01")["loan_id"].tolist() == [1]
+    assert by_month.set_index("month").loc[pd.Timestamp("2025-03-01"), "share_above"] == 1.0

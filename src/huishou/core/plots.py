@@ -14,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np
 import pandas as pd  # noqa: E402
 
 
@@ -113,6 +114,25 @@ def cure_figure(cure: pd.DataFrame):
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(cure["dpd"], cure["cure_rate"] * 100)
     ax.set(xlabel="days past due", ylabel="% cured before default", title="Cure rate by DPD day")
+    return fig
+
+
+def cost_figure(cost: pd.DataFrame, summary: dict):
+    """Loans by annualised cost, disbursed before and since the ceiling took force, with the ceiling."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    column = f"{summary['method']}_cost"
+    known = cost[cost[column].notna()]
+    since = known["disbursed_at"] >= pd.Timestamp(summary["in_force"])
+    bins = np.linspace(0, max(known[column].max() * 100, summary["ceiling"] * 100) + 2, 40) if len(known) else 10
+    ax.hist(known.loc[~since, column] * 100, bins=bins, alpha=0.6, label="disbursed before")
+    ax.hist(known.loc[since, column] * 100, bins=bins, alpha=0.6, label=f"since {summary['in_force']}")
+    ax.axvline(summary["ceiling"] * 100, color="crimson", lw=2, label=f"ceiling {summary['ceiling']:.0%}")
+    ax.set(
+        xlabel=f"annualised cost, % a year ({summary['method']} IRR)",
+        ylabel="loans",
+        title="Comprehensive annualised cost of every loan",
+    )
+    ax.legend()
     return fig
 
 

@@ -2,8 +2,9 @@
 
 Reads the raw book (data.source, as validated); publishes data.models_dir/portfolio/ as one unit:
 portfolio.json (headline numbers; DVC metrics), roll_rates.csv, flow_rates.csv, vintages.csv,
-entry_rates.csv, cure_curve.csv, operations.csv, plots/*.png (DVC plots) and portfolio.html; MLflow gets
-the headline numbers and the HTML report (aggregates only).
+entry_rates.csv, cure_curve.csv, operations.csv, annualised_cost.csv (loans above the cost ceiling by
+disbursal month), above_cost_ceiling.csv (the loans the ceiling governs above it: ids, terms, costs), plots/*.png (DVC plots) and
+portfolio.html; MLflow gets the headline numbers and the HTML report (aggregates only).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def run(settings) -> dict:
         as_of = min(as_of, pd.Timestamp(p.until))
     tables = {n: read_table(t) if isinstance(t, Path) else t for n, t in inputs.items()}
     tol, share, dpd = f.paid_tolerance, f.settle_share, f.default_dpd
-    bar = progress_bar(total=6, desc="portfolio", unit="report")
+    bar = progress_bar(total=7, desc="portfolio", unit="report")
     bar.set_postfix_str("roll rates")
     history = portfolio.bucket_history(tables, as_of, tol, share, p.duckdb_memory_limit)
     matrix, flows = portfolio.roll_rates(history)
@@ -66,12 +67,24 @@ def run(settings) -> dict:
     bar.set_postfix_str("operations KPIs")
     ops = portfolio.operations(tables, as_of, settings.strategy.costs, f.promise_grace_days, tol, share, dpd)
     bar.update()
+    bar.set_postfix_str("annualised cost")
+    ceiling = p.cost_ceiling
+    cost = portfolio.annualised_cost(tables["applications"], tables["installments"])
+    cost_summary, cost_by_month = portfolio.ceiling_report(
+        cost, float(ceiling["max_rate"]), str(ceiling["in_force"]), ceiling["method"], as_of
+    )
+    offenders = portfolio.above_ceiling(cost, float(ceiling["max_rate"]), ceiling["method"], str(ceiling["in_force"]))
+    bar.update()
     bar.close()
-    headline = _headline(history, flows, entry, cure, recovery, ops, vint, p.kpi_months)
+    headline = _headline(history, flows, entry, cure, recovery, ops, vint, p.kpi_months) | {
+        "annualised_cost": cost_summary
+    }
     out_dir = Path(settings.data.models_dir) / "portfolio"
     with publish(out_dir, what="huishou portfolio") as out:
         write_json(headline, out / "portfolio.json")
         write_csv(matrix.reset_index(names="bucket").round(4), out / "roll_rates.csv")
+        write_csv(cost_by_month.round(4), out / "annualised_cost.csv")
+        write_csv(offenders.round(4), out / "above_cost_ceiling.csv")
         for name, frame in (
             ("flow_rates", flows),
             ("vintages", vint),
@@ -87,6 +100,7 @@ def run(settings) -> dict:
             "vintage_90": plots.vintage_figure(vint, "ever_90"),
             "cure_curve": plots.cure_figure(cure),
             "operations": plots.operations_figure(ops),
+            "annualised_cost": plots.cost_figure(cost, cost_summary),
         }
         for name, fig in figures.items():
             plots.save_png(fig, out / "plots" / f"{name}.png")
@@ -161,5 +175,11 @@ img{{max-width:100%}} section{{margin-bottom:2rem}}</style></head><body>
 <section id="cure"><h2>Cure rate by DPD day</h2>{img("cure_curve")}</section>
 <section id="recovery"><h2>Recovery after default</h2><p>recovery rate {headline["recovery_rate"]} over
 {headline["defaulted_loans"]} defaulted loans</p></section>
+<section id="cost"><h2>Annualised cost against the ceiling</h2>{img("annualised_cost")}
+<p id="cost-verdict"><strong>{html.escape(headline["annualised_cost"]["verdict"])}</strong></p>
+<p>{headline["annualised_cost"]["above_ceiling"]} of {headline["annualised_cost"]["loans"]} loans cost more than
+{headline["annualised_cost"]["ceiling"]:.0%} a year ({headline["annualised_cost"]["method"]} IRR of the schedule,
+fees included; {headline["annualised_cost"]["governed_above_ceiling"]} of them disbursed since
+{headline["annualised_cost"]["in_force"]}, when the ceiling took force: those are listed in above_cost_ceiling.csv).</p></section>
 <section id="operations"><h2>Operations</h2>{img("operations")}{table(ops.tail(12).assign(contacts=ops["contacts"].astype(str)), pct=False) if len(ops) else "<p>no collection log</p>"}</section>
 </body></html>"""

@@ -122,6 +122,13 @@ def _check(settings: Settings, source: str) -> None:
         (settings.workbench.language in {"zh-CN", "en"}, "workbench.language must be zh-CN or en"),
         (int(settings.workbench.workers) >= 1, "workbench.workers must be at least 1"),
         (
+            set(settings.portfolio.cost_ceiling) == {"max_rate", "in_force", "method"}
+            and settings.portfolio.cost_ceiling.get("method") in {"nominal", "effective"}
+            and 0 < float(settings.portfolio.cost_ceiling.get("max_rate", 0)) < 10,
+            "portfolio.cost_ceiling needs max_rate (a share, e.g. 0.24), in_force (YYYY-MM-DD) and method "
+            "(nominal or effective)",
+        ),
+        (
             settings.workbench.clock in {"system", "worklist_day", "demo"},
             "workbench.clock must be system, worklist_day or demo",
         ),

@@ -27,6 +27,7 @@ class PortfolioSettings:
     kpi_months: int
     duckdb_memory_limit: str
     until: str | None
+    cost_ceiling: dict  # max_rate, in_force (YYYY-MM-DD), method (nominal | effective)
 
 
 @dataclass(frozen=True)
