@@ -499,9 +499,8 @@ def test_the_collection_rules_document_lists_every_profiles_rule_with_its_source
 def test_no_plan_under_reg_f_calls_within_seven_days_after_any_conversation(book, settings, days_before):
     """Bar of issue 25: 0 violations of the conversation prong under us_reg_f, checked independently from the
     log with pandas (any call, visit, plan or settlement talk that reached the borrower, on any of their loans)."""
-    from workbench_helpers import book_rules
-
     from huishou.strategy.plan import plan_day
+    from workbench_helpers import book_rules
 
     cfg = dataclasses.replace(settings.strategy, compliance=settings.strategy.compliance | {"profile": "us_reg_f"})
     tables = book.raw_tables()
