@@ -225,3 +225,19 @@ def test_bucket_by_bucket_validation_refuses_what_the_whole_book_refuses(
         assert fragment in err, err
     assert not (tmp_path / "data" / "validated" / "report.json").exists()
     assert not [p for p in (tmp_path / "data").rglob(".validate-buckets*")]
+
+
+def test_emergency_contacts_entered_by_the_borrower_at_most_two(book, settings):
+    """TC260 guidance on lending apps' necessary personal information: at most two emergency contacts, entered by
+    the borrower; the phone's contact book is never read. A row from anywhere else is refused with the rule."""
+    t = _tables(book)
+    ec = t["emergency_contacts"]
+    ec.loc[ec.index[:4], "entered_by"] = "contact_book"
+    message = _expect(t, settings.simulate.as_of, "emergency_contacts.parquet", "entered_by", "contact book")
+    assert "TC260" in message and "borrower_id=" in message
+    t = _tables(book)
+    t["emergency_contacts"].loc[t["emergency_contacts"].index[0], "slot"] = 3  # a third contact
+    _expect(t, settings.simulate.as_of, "emergency_contacts.parquet", "slot")
+    t = _tables(book)
+    t["emergency_contacts"] = pd.concat([t["emergency_contacts"], t["emergency_contacts"].head(1)], ignore_index=True)
+    _expect(t, settings.simulate.as_of, "emergency_contacts.parquet", "uniqueness", "borrower_id=")

@@ -33,7 +33,15 @@ def bench(tmp_path, settings, planned):
     tables, cand, lists, day = planned
     s = wb_settings(settings, str(tmp_path / "wb.db"))
     clock = Clock(f"{day.date()} 10:00")
-    app, engine = make_workbench(s, str(tmp_path / "wb.db"), cand, lists, tables.get("collection_actions"), clock)
+    app, engine = make_workbench(
+        s,
+        str(tmp_path / "wb.db"),
+        cand,
+        lists,
+        tables.get("collection_actions"),
+        clock,
+        emergency=tables.get("emergency_contacts"),
+    )
     return TestClient(app), engine, clock, lists, s
 
 
@@ -565,7 +573,15 @@ def test_demo_clock_runs_on_the_lists_date_from_demo_start_and_says_so(tmp_path,
     tables, cand, lists, day = planned
     s = wb_settings(settings, str(tmp_path / "wb.db"), clock="demo", demo_start="09:30")
     clock = Clock("2026-12-05 23:50")  # a real night, months after the list
-    app, engine = make_workbench(s, str(tmp_path / "wb.db"), cand, lists, tables.get("collection_actions"), clock)
+    app, engine = make_workbench(
+        s,
+        str(tmp_path / "wb.db"),
+        cand,
+        lists,
+        tables.get("collection_actions"),
+        clock,
+        emergency=tables.get("emergency_contacts"),
+    )
     client = TestClient(app)
     login(client, "c001")
     acct = _mine(engine)[0]
@@ -806,3 +822,63 @@ def test_a_spoken_cease_is_ingested_and_removes_the_borrower_from_the_next_plan(
     assert len(theirs) and (theirs["cease"] > 0).all()
     assert acct["borrower_id"] not in set(lists.loc[lists["action"] != "none", "borrower_id"])
     assert acct["borrower_id"] in set(before.loc[before["action"] != "none", "borrower_id"])
+
+
+# ---------------------------------------------------------------- emergency contacts
+
+
+def test_emergency_contacts_only_to_locate_an_unreachable_borrower_and_never_after_they_ask(bench):
+    """CBA guideline 2026-01-30: "unrelated third parties only when the debtor is unreachable (number invalid, or
+    3 consecutive failed attempts), only to obtain contact details or pass a message, no debt information, stop
+    if they ask". Before: the section shows relations only and a locate call is refused (409, logged); after a
+    wrong number: names, phones, the script and the form; a contact who asks to stop is never called again."""
+    from huishou.workbench.store import emergency, locates
+
+    client, engine, _, _, _ = bench
+    login(client, "c001")
+    with engine.connect() as conn:
+        have = {b for (b,) in conn.execute(sa.select(emergency.c.borrower_id))}
+    acct = next(a for a in _mine(engine) if a["action"] == "call" and a["borrower_id"] in have)
+    page = client.get(f"/accounts/{acct['id']}").text
+    section = page.split('id="emergency"', 1)[1].split("</div>", 1)[0]
+    assert 'data-unreachable="no"' in page and "+86 100" not in section and "locate" not in section
+    form = {"csrf": csrf_of(page), "uid": _uid(page), "slot": "1", "outcome": "reached_contact"}
+    early = client.post(f"/accounts/{acct['id']}/locate", data=form, follow_redirects=False)
+    assert early.status_code == 409 and _refused_rules(early.text) == {"emergency_contact"}
+    assert _record(client, acct["id"], channel="call", outcome="wrong_number").status_code == 303
+    page = client.get(f"/accounts/{acct['id']}").text
+    section = page.split('id="emergency"', 1)[1].split("</div>", 1)[0]
+    assert 'data-unreachable="yes"' in page and "+86 100" in section and "不得透露任何债务信息" in section
+    for outcome, status in (("asked_to_stop", 303), ("reached_contact", 409)):
+        page = client.get(f"/accounts/{acct['id']}").text
+        form = {"csrf": csrf_of(page), "uid": _uid(page), "slot": "1", "outcome": outcome}
+        assert client.post(f"/accounts/{acct['id']}/locate", data=form, follow_redirects=False).status_code == status
+    with engine.connect() as conn:
+        assert [r["outcome"] for r in conn.execute(sa.select(locates)).mappings()] == ["asked_to_stop"]
+        events = [e for (e,) in conn.execute(sa.select(audit.c.event))]
+    assert events.count("locate_attempt") == 1 and events.count("refused_contact") == 2
+    assert client.post(f"/accounts/{acct['id']}/locate", data=form | {"slot": "7"}).status_code == 404
+
+
+def test_three_unanswered_calls_in_a_row_make_a_borrower_unreachable_in_the_plan_context_and_at_record_time():
+    from huishou.compliance import may_locate
+    from huishou.core.settings import load_settings
+    from huishou.strategy.context import decision_context
+    from huishou.workbench.rules import context_now
+
+    from builders import action, application, book, ctx_row, schedule
+
+    p = load_settings("params.yaml")
+    calls = [action(1, f"2025-02-0{d} 10:00", "call", "no_answer") for d in (3, 4, 5)]
+    tables = book(
+        [application(1)], schedule(1, "2025-01-31"), actions=[action(1, "2025-02-02 10:00", "call", "reached"), *calls]
+    )
+    decisions = pd.DataFrame({"decision_id": [0], "loan_id": [1], "t": [pd.Timestamp("2025-02-06 09:00")]})
+    ctx = decision_context(
+        tables, decisions, p.features.paid_tolerance, p.features.settle_share, p.strategy.decision_step_days
+    )
+    assert ctx["unanswered_in_row"].iloc[0] == 3 and may_locate(ctx.iloc[0].to_dict())
+    row = ctx_row(unanswered_in_row=2.0)
+    assert not may_locate(row) and may_locate(context_now(row, [{"channel": "call", "outcome": "no_answer"}]))
+    reached = context_now(row, [{"channel": "call", "outcome": "no_answer"}, {"channel": "call", "outcome": "reached"}])
+    assert not may_locate(reached) and not may_locate(ctx_row(wrong_number=1.0), stopped=True)

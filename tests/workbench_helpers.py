@@ -17,8 +17,8 @@ from huishou.strategy import BookRules, worklist
 from huishou.strategy.plan import plan_day
 from huishou.workbench.app import Config, create_app
 from huishou.workbench.auth import add_user, hasher
-from huishou.workbench.loading import account_rows
-from huishou.workbench.store import create_schema, engine_for, load_accounts
+from huishou.workbench.loading import account_rows, emergency_rows
+from huishou.workbench.store import create_schema, engine_for, load_accounts, load_emergency
 
 CHEAP = {"time_cost": 1, "memory_kib": 1024, "parallelism": 1}  # Argon2id at test cost
 PASSWORD = "correct horse battery"
@@ -70,12 +70,13 @@ class Clock:
         return self.now
 
 
-def make_workbench(settings: Settings, url: str, cand, lists, actions=None, clock=None, users=None):
+def make_workbench(settings: Settings, url: str, cand, lists, actions=None, clock=None, users=None, emergency=None):
     """(app, engine) with the worklist loaded and a login per collector ('c001' ...) and 'lead'."""
     engine = engine_for(url)
     create_schema(engine)
     details = contact_details(lists["borrower_id"], 7)
     load_accounts(engine, account_rows(lists, cand, details, actions))
+    load_emergency(engine, emergency_rows(lists, emergency, details))
     ph = hasher(CHEAP)
     collectors = users if users is not None else sorted(set(lists["collector_id"]) - {"AUTO"})
     for c in collectors:

@@ -20,6 +20,8 @@ from huishou.core.vocab import (
     ANSWERED_BY,
     APPLICATION_STATUSES,
     CONTACTS,
+    EMERGENCY_RELATIONS,
+    EMERGENCY_SLOTS,
     OUTCOMES,
     POLICY_STAGES,
     PREFERENCES,
@@ -108,6 +110,13 @@ SPECS: dict[str, dict[str, Col]] = {
         "window_start": Col("str", nullable=True, required=False),  # consent_window: HH:MM, borrower local time
         "window_end": Col("str", nullable=True, required=False),
     },
+    "emergency_contacts": {  # at most two per borrower, entered by the borrower (names and phones: the CRM's)
+        "borrower_id": Col("int", ge=1),
+        "slot": Col("int", isin=EMERGENCY_SLOTS),
+        "relation": Col("str", isin=EMERGENCY_RELATIONS),
+        "entered_by": Col("str"),  # must be the borrower: checked with the rule's source (validation)
+        "entered_at": Col("datetime"),
+    },
     "attributes": {  # the lender's borrower-level attributes with the date each became known (+ declared columns)
         "borrower_id": Col("int", ge=1),
         "as_of": Col("datetime"),
@@ -126,6 +135,7 @@ KEYS = {  # unique per table: a repeated key is a duplicated record
     "attributes": ["borrower_id", "as_of"],
     "outcomes": ["loan_id", "snapshot_date"],
     "contact_preferences": ["borrower_id", "kind", "channel", "valid_from"],
+    "emergency_contacts": ["borrower_id", "slot"],
 }
 EXTRA_TABLES = {"application_columns": "applications", "attributes": "attributes"}  # where declared columns live
 

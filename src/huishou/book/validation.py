@@ -17,7 +17,7 @@ import pandas as pd
 
 from huishou.book.contracts import DEFAULT, Contract, complete_columns, row_keys, validate_table
 from huishou.core.errors import DataValidationError
-from huishou.core.vocab import ALL_TABLES, OUTCOMES_BY_ACTION, REQUIRED_TABLES
+from huishou.core.vocab import ALL_TABLES, ENTERED_BY_BORROWER, OUTCOMES_BY_ACTION, REQUIRED_TABLES
 
 MAX_SHOWN = 5
 MONTH = pd.Timedelta(days=31)  # the schedule contract counts a month as at most 31 days
@@ -269,6 +269,34 @@ def _check_conduct(tables: Mapping[str, pd.DataFrame], sources: Mapping[str, str
             "a consent window is HH:MM-HH:MM, start before end",
             prefs,
             window & ~(start < end),
+        )
+
+    if "emergency_contacts" in tables:
+        ec, src = tables["emergency_contacts"], sources["emergency_contacts"]
+        _fail_rows(
+            src,
+            "emergency_contacts",
+            "entered_by",
+            "'borrower': emergency contacts are entered by the borrower, at most two, and the phone's contact book "
+            "is never read (TC260 guidance on the necessary personal information of lending apps)",
+            ec,
+            ec["entered_by"] != ENTERED_BY_BORROWER,
+        )
+        _fail_rows(
+            src,
+            "emergency_contacts",
+            "borrower_id",
+            "must exist in applications.borrower_id",
+            ec,
+            ~ec["borrower_id"].isin(apps["borrower_id"]),
+        )
+        _fail_rows(
+            src,
+            "emergency_contacts",
+            "entered_at",
+            f"before the extract date {as_of.date()}",
+            ec,
+            ec["entered_at"] >= as_of,
         )
 
 

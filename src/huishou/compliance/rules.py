@@ -202,6 +202,18 @@ RULES: dict[str, tuple[str, tuple[str, ...], dict[str, str]]] = {
         ("settlement",),
         {"house": "house rule: strategy.settlement_discounts"},
     ),
+    "emergency_contact": (
+        "an emergency contact only to locate a borrower who is unreachable (a wrong number, or 3 unanswered calls "
+        "in a row), never told of the debt, never again once they ask",
+        ("locate",),
+        {
+            "cn_cba_2026": "CBA guideline 2026-01-30: third parties only when the debtor is unreachable, only to "
+            "obtain contact details, no debt information, stop if they ask",
+            "us_reg_f": "12 CFR 1006.10: location communications only, no debt information",
+            "us_ny_dfs": "12 CFR 1006.10: location communications only, no debt information",
+            "house": "house rule: emergency contacts only to locate an unreachable borrower, no debt information",
+        },
+    ),
     "agency_whitelist": (
         "placement only with a white-listed agency, from a DPD",
         ("agency",),
@@ -397,6 +409,17 @@ def evaluate(ctx: pd.DataFrame, cfg, profile: Profile, explain: bool = True) -> 
         return Evaluation(allowed, blocked_frame, pd.DataFrame(index=ctx.index), pd.DataFrame(index=ctx.index))
     paths, window_text = _paths(ctx, cfg, profile, allowed, windows)
     return Evaluation(allowed, blocked_frame, paths, window_text)
+
+
+UNREACHABLE_AFTER = 3  # unanswered calls in a row (CBA guideline 2026-01-30)
+
+
+def may_locate(context: dict, stopped: bool = False) -> bool:
+    """Whether an emergency contact may be called now to locate the borrower: the borrower is unreachable (a
+    wrong number in the episode, or UNREACHABLE_AFTER unanswered calls in a row) and the contact has not asked
+    to stop. The caller says nothing of the debt (the workbench's script)."""
+    unreachable = (context.get("wrong_number") or 0) > 0 or (context.get("unanswered_in_row") or 0) >= UNREACHABLE_AFTER
+    return unreachable and not stopped
 
 
 def check_one(context: dict, action: str, cfg, profile: Profile) -> list[str]:

@@ -60,6 +60,13 @@ PREFERENCES = (
 SPOKEN_REQUESTS = ("cease", "opt_out", "do_not_visit", "dispute", "attorney")
 POLICY_STAGES = STAGES
 
+# Emergency contacts: at most two per borrower, entered by the borrower (never read from the phone's contact
+# book), called only to locate a borrower who is unreachable, never told of the debt
+EMERGENCY_RELATIONS = ("parent", "spouse", "sibling", "child", "relative", "friend", "colleague", "other")
+EMERGENCY_SLOTS = (1, 2)
+ENTERED_BY_BORROWER = "borrower"
+LOCATE_OUTCOMES = ("reached_contact", "no_answer", "asked_to_stop")  # a call to an emergency contact
+
 # Who answered a verification call (回访), and stated repayment sources that are no plan at all.
 ANSWERED_BY = ("borrower", "other", "none")
 WEAK_REPAYMENT_PLANS = ("other_loan", "none")
@@ -69,7 +76,14 @@ APPLICATION_STATUSES = ("approved", "pending", "declined")
 
 # The book's tables.
 REQUIRED_TABLES = ("applications", "installments")
-OPTIONAL_TABLES = ("callbacks", "collection_actions", "attributes", "outcomes", "contact_preferences")
+OPTIONAL_TABLES = (
+    "callbacks",
+    "collection_actions",
+    "attributes",
+    "outcomes",
+    "contact_preferences",
+    "emergency_contacts",
+)
 ALL_TABLES = REQUIRED_TABLES + OPTIONAL_TABLES
 
 

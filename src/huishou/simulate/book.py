@@ -50,6 +50,7 @@ from huishou.simulate.collection import (
 from huishou.simulate.conduct import preferences_and_complaints
 from huishou.simulate.generation import Generation, sigmoid
 from huishou.simulate.oracle import oracle_probabilities
+from huishou.simulate.people import emergency_contacts
 
 
 @dataclass
@@ -62,15 +63,19 @@ class Book:
     collection_actions: pd.DataFrame
     contact_preferences: pd.DataFrame
     truth: dict[str, pd.DataFrame]
+    emergency_contacts: pd.DataFrame | None = None
 
     def raw_tables(self) -> dict[str, pd.DataFrame]:
-        return {
+        tables = {
             "applications": self.applications,
             "callbacks": self.callbacks,
             "installments": self.installments,
             "collection_actions": self.collection_actions,
             "contact_preferences": self.contact_preferences,
         }
+        if self.emergency_contacts is not None:
+            tables["emergency_contacts"] = self.emergency_contacts
+        return tables
 
 
 def book_chunks(cfg: SimulateSettings) -> list[SimulateSettings]:
@@ -239,7 +244,15 @@ def _assemble(gens, people, cfg, as_of_day, snapshots, horizon_days, default_dpd
     }
     if oracles:
         truth["oracle"] = pd.concat(oracles, ignore_index=True)
-    return Book(applications, callbacks_t, pd.concat(inst, ignore_index=True), action_table, preferences, truth)
+    return Book(
+        applications,
+        callbacks_t,
+        pd.concat(inst, ignore_index=True),
+        action_table,
+        preferences,
+        truth,
+        emergency_contacts(applications, cfg.seed),
+    )
 
 
 def _payments(rng, g: Generation, cfg) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:

@@ -7,7 +7,7 @@ raw_dir's own tables and no stage writes, so a later `dvc repro` (a new simulate
 overwrites an ingested contact; or inserts into the lender's PostgreSQL collection_actions and
 contact_preferences tables (data.source postgres, bound parameters). Each contact carries the plan's
 propensity. Also the audit log's data.compliance_dir/workbench/<date>.parquet (recorded and refused
-contacts). Idempotent: a contact whose (loan, time, channel) is already in the book is not added again; a
+contacts, calls to emergency contacts). Idempotent: a contact whose (loan, time, channel) is already in the book is not added again; a
 request's row is updated once a lead ends it.
 """
 
@@ -32,6 +32,7 @@ from huishou.workbench.store import (
     database_url,
     engine_for,
     fetch_all,
+    locates,
     refusals,
     requests,
     users,
@@ -66,6 +67,10 @@ def run(settings, date: str | None = None) -> dict:
         recorded = fetch_all(conn, query.order_by(contacts.c.id))
         refused = fetch_all(conn, rquery.order_by(refusals.c.id))
         wishes = fetch_all(conn, sa.select(requests).where(requests.c.ingested_at.is_(None)).order_by(requests.c.id))
+        lquery = sa.select(locates).where(locates.c.ingested_at.is_(None))
+        if date:
+            lquery = lquery.where(locates.c.worklist_date == date)
+        located = fetch_all(conn, lquery.order_by(locates.c.id))
     rows, prefs = action_rows(recorded), preference_rows(wishes)
     if data.source == "parquet":
         added, requests_added, where = _write_log(Path(data.raw_dir), Path(data.contact_log), rows, prefs)
@@ -77,7 +82,7 @@ def run(settings, date: str | None = None) -> dict:
     profile = settings.strategy.compliance["profile"]
     for r in refused:
         r["rules"] = json.loads(r["rules"])
-    _write_audit(Path(data.compliance_dir) / "workbench", audit_rows(recorded, refused, profile))
+    _write_audit(Path(data.compliance_dir) / "workbench", audit_rows(recorded, refused, profile, located))
     now = utcnow()
     with engine.begin() as conn:
         ids = [c["id"] for c in recorded]
@@ -86,6 +91,9 @@ def run(settings, date: str | None = None) -> dict:
         rids = [r["id"] for r in refused]
         if rids:
             conn.execute(refusals.update().where(refusals.c.id.in_(rids)).values(ingested_at=now))
+        lids = [r["id"] for r in located]
+        if lids:
+            conn.execute(locates.update().where(locates.c.id.in_(lids)).values(ingested_at=now))
         qids = [r["id"] for r in wishes]
         if qids:
             conn.execute(requests.update().where(requests.c.id.in_(qids)).values(ingested_at=now))
@@ -96,6 +104,7 @@ def run(settings, date: str | None = None) -> dict:
         "off_plan": int(sum(not c["planned"] for c in recorded)),
         "refusals": len(refused),
         "requests": len(wishes),
+        "locate_attempts": len(located),
         "requests_added": int(requests_added),
         "collection_actions": where,
     }

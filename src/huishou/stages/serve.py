@@ -1,7 +1,8 @@
 """`huishou serve`: load the published worklists into the workbench database and serve the workbench.
 
 Reads data.worklists_dir (index.json, published/worklist.parquet, candidates/<date>.parquet), the
-collection log in data.raw_dir and the contact log (pending promises' dates) and workbench.contact_details; writes the
+collection log in data.raw_dir and the contact log (pending promises' dates), the emergency contacts
+(data.raw_dir, with names and phones from the contact details) and workbench.contact_details; writes the
 workbench database (workbench.database, or PostgreSQL by workbench.database_env): accounts added for
 the published date (a reload keeps assignments and contacts), users with --demo-users.
 """
@@ -25,8 +26,16 @@ from huishou.core.paths import candidates_path, published_dir
 from huishou.simulate.people import contact_details
 from huishou.workbench.app import Config, create_app
 from huishou.workbench.auth import add_user, hasher
-from huishou.workbench.loading import account_rows
-from huishou.workbench.store import create_schema, database_url, engine_for, fetch_all, load_accounts, users
+from huishou.workbench.loading import account_rows, emergency_rows
+from huishou.workbench.store import (
+    create_schema,
+    database_url,
+    engine_for,
+    fetch_all,
+    load_accounts,
+    load_emergency,
+    users,
+)
 
 SETTINGS_ENV = "HUISHOU_WORKBENCH_SETTINGS"  # the settings, as JSON, of `huishou serve`'s worker processes
 
@@ -112,6 +121,9 @@ def load_worklist(settings, engine) -> dict:
     details = _details(settings, worklist)
     rows = account_rows(worklist, candidates, details, actions)
     stats = load_accounts(engine, rows)
+    ec_path = Path(settings.data.raw_dir) / "emergency_contacts.parquet"
+    ec = pd.read_parquet(ec_path) if ec_path.exists() else None
+    stats["emergency_contacts"] = load_emergency(engine, emergency_rows(worklist, ec, details))
     collectors = sorted({r["collector_id"] for r in rows})
     return {"date": index["published"], "collectors": collectors} | stats
 

@@ -52,6 +52,7 @@ RULE_COLUMNS = [
     "visits_30d",
     "days_since_conversation",
     "unanswered_calls_today",
+    "unanswered_in_row",
     "pending_promise",
     "promise_reminder_day",
     "pre_due_reminders",
@@ -148,6 +149,24 @@ def decision_context(
       JOIN collection_actions c ON c.loan_id = b.loan_id AND c.action_at < d.t
       GROUP BY d.decision_id, d.t
     ),
+    reach AS (  -- the borrower's last conversation or reply, any loan
+      SELECT d.decision_id, max(c.action_at) FILTER (c.outcome IN {sql_list(REACHED)}) AS last_reached
+      FROM decisions d JOIN applications a ON a.loan_id = d.loan_id
+      JOIN applications b ON b.borrower_id = a.borrower_id
+      JOIN collection_actions c ON c.loan_id = b.loan_id AND c.action_at < d.t
+      GROUP BY d.decision_id
+    ),
+    streak AS (  -- unanswered calls in a row since then, in this episode (CBA: 3 in a row = unreachable)
+      SELECT d.decision_id, count(*) AS unanswered_in_row
+      FROM decisions d JOIN inst USING (decision_id)
+      LEFT JOIN reach USING (decision_id)
+      JOIN applications a ON a.loan_id = d.loan_id
+      JOIN applications b ON b.borrower_id = a.borrower_id
+      JOIN collection_actions c ON c.loan_id = b.loan_id AND c.action_at < d.t
+      WHERE c.channel = 'call' AND c.outcome = 'no_answer' AND c.action_at >= inst.open_due
+        AND (reach.last_reached IS NULL OR c.action_at > reach.last_reached)
+      GROUP BY d.decision_id
+    ),
     wishes AS (  -- the borrower's contact preferences in force at t
       SELECT d.decision_id,
         max((p.kind = 'cease')::INTEGER) AS cease,
@@ -194,6 +213,7 @@ def decision_context(
       coalesce(person.contacts_7d, 0) AS contacts_7d, coalesce(person.calls_7d, 0) AS calls_7d,
       coalesce(person.sms_7d, 0) AS sms_7d, coalesce(person.visits_30d, 0) AS visits_30d,
       person.days_since_conversation, coalesce(person.unanswered_calls_today, 0) AS unanswered_calls_today,
+      coalesce(streak.unanswered_in_row, 0) AS unanswered_in_row,
       coalesce(person.hardship_reported, 0) AS hardship_reported, coalesce(person.wrong_number, 0) AS wrong_number,
       coalesce(wishes.cease, 0) AS cease, coalesce(wishes.complaint_hold, 0) AS complaint_hold,
       coalesce(wishes.do_not_visit, 0) AS do_not_visit,
@@ -207,6 +227,7 @@ def decision_context(
     LEFT JOIN episode ON episode.decision_id = d.decision_id
     LEFT JOIN acts ON acts.decision_id = d.decision_id
     LEFT JOIN person ON person.decision_id = d.decision_id
+    LEFT JOIN streak ON streak.decision_id = d.decision_id
     LEFT JOIN wishes ON wishes.decision_id = d.decision_id
     LEFT JOIN calls ON calls.decision_id = d.decision_id
     ORDER BY d.decision_id

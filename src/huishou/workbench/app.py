@@ -30,8 +30,8 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.exc import IntegrityError
 
-from huishou.compliance import Profile
-from huishou.core.vocab import SPOKEN_REQUESTS
+from huishou.compliance import Profile, may_locate
+from huishou.core.vocab import LOCATE_OUTCOMES, SPOKEN_REQUESTS
 from huishou.workbench import i18n
 from huishou.workbench.auth import (
     LoginGuard,
@@ -44,12 +44,22 @@ from huishou.workbench.auth import (
     session_user,
 )
 from huishou.workbench.forms import OPT_OUT_CHANNELS, check_form, request_channel
-from huishou.workbench.rules import FORM_OUTCOMES, RECORDABLE, check_contact, logged_outcome, window_text
+from huishou.workbench.rules import (
+    FORM_OUTCOMES,
+    RECORDABLE,
+    Refusal,
+    check_contact,
+    context_now,
+    logged_outcome,
+    window_text,
+)
 from huishou.workbench.store import (
     accounts,
     contacts,
+    emergency,
     fetch_all,
     fetch_one,
+    locates,
     record_audit,
     refusals,
     requests,
@@ -110,6 +120,12 @@ _IN_FORCE = (
         sa.or_(requests.c.valid_until.is_(None), requests.c.valid_until > sa.bindparam("at")),
     )
     .order_by(requests.c.id)
+)
+
+
+_EMERGENCY = sa.select(emergency).where(emergency.c.borrower_id == sa.bindparam("borrower")).order_by(emergency.c.slot)
+_STOPPED = sa.select(locates.c.slot).where(
+    locates.c.borrower_id == sa.bindparam("borrower"), locates.c.outcome == "asked_to_stop"
 )
 
 
@@ -387,7 +403,13 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
                 .order_by(contacts.c.id),
             )
             wishes = in_force(conn, [account["borrower_id"]], local_iso(now))
+            today = _rows(conn, _TODAY, {"borrower": account["borrower_id"], "day": day})
+            ec = _rows(conn, _EMERGENCY, {"borrower": account["borrower_id"]})
+            stopped = {r["slot"] for r in _rows(conn, _STOPPED, {"borrower": account["borrower_id"]})}
         context = json.loads(account["context"])
+        unreachable = may_locate(context_now(context, today, wishes))
+        for e in ec:
+            e["stopped"] = e["slot"] in stopped
         windows = {c: window_text(context, c, config.strategy, config.profile) for c in RECORDABLE}
         show = user["role"] == "collector" and account["worklist_date"] == day
         needs = NEEDS.get(account["action"], ())
@@ -400,6 +422,9 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
             a=account,
             history=history,
             wishes=wishes,
+            emergency=ec,
+            unreachable=unreachable,
+            locate_outcomes=LOCATE_OUTCOMES,
             channels=RECORDABLE,
             outcomes=FORM_OUTCOMES,
             opt_out_channels=OPT_OUT_CHANNELS,
@@ -523,6 +548,86 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
                             channel=stopped,
                         )
         except IntegrityError:  # the same form sent twice: it was saved the first time
+            refused = []
+        if refused:
+            return account_page(request, user, account, day, 409, refused=refused)
+        return RedirectResponse(f"/accounts/{account_id}?saved=1", status_code=303)
+
+    @app.post("/accounts/{account_id}/locate")
+    def record_locate(
+        request: Request,
+        account_id: int,
+        user: dict = Depends(signed_in_form),
+        uid: str = Form(""),
+        slot: int = Form(0),
+        outcome: str = Form(""),
+    ):
+        """A call to one of the borrower's emergency contacts, to locate them: allowed only while the borrower is
+        unreachable and the contact has not asked to stop (compliance.may_locate); refused and logged otherwise."""
+        now, day = now_and_day()
+        account = owned_account(user, account_id, day)
+        if account is None or user["role"] != "collector":
+            return page(request, "error.html", 404, user=user, message="not_found")
+        if outcome not in LOCATE_OUTCOMES:
+            return account_page(request, user, account, day, 422, error="bad_form")
+        try:
+            uid = str(uuid.UUID(uid))
+        except ValueError:
+            uid = str(uuid.uuid4())
+        borrower = account["borrower_id"]
+        try:
+            with engine.begin() as conn:
+                slots = {r["slot"] for r in _rows(conn, _EMERGENCY, {"borrower": borrower})}
+                if slot not in slots:
+                    return page(request, "error.html", 404, user=user, message="not_found")
+                stopped = slot in {r["slot"] for r in _rows(conn, _STOPPED, {"borrower": borrower})}
+                today = _rows(conn, _TODAY, {"borrower": borrower, "day": day})
+                wishes = in_force(conn, [borrower], local_iso(now))
+                ctx = context_now(json.loads(account["context"]), today, wishes)
+                if not may_locate(ctx, stopped):
+                    refused = [Refusal("emergency_contact", config.profile.source("emergency_contact"))]
+                    conn.execute(
+                        _REFUSAL,
+                        {
+                            "account_id": account["id"],
+                            "worklist_date": day,
+                            "loan_id": account["loan_id"],
+                            "user_id": user["id"],
+                            "at": now.astimezone(dt.UTC),
+                            "channel": "locate",
+                            "rules": json.dumps([["emergency_contact", refused[0].source]], ensure_ascii=False),
+                        },
+                    )
+                    record_audit(
+                        conn,
+                        user,
+                        "refused_contact",
+                        str(account["loan_id"]),
+                        channel="locate",
+                        rules=["emergency_contact"],
+                        slot=slot,
+                    )
+                else:
+                    refused = []
+                    conn.execute(
+                        locates.insert(),
+                        {
+                            "uid": uid,
+                            "account_id": account["id"],
+                            "worklist_date": day,
+                            "loan_id": account["loan_id"],
+                            "borrower_id": borrower,
+                            "slot": slot,
+                            "user_id": user["id"],
+                            "collector_id": user["collector_id"],
+                            "recorded_at": now.astimezone(dt.UTC),
+                            "outcome": outcome,
+                        },
+                    )
+                    record_audit(
+                        conn, user, "locate_attempt", str(account["loan_id"]), uid=uid, slot=slot, outcome=outcome
+                    )
+        except IntegrityError:  # the same form sent twice
             refused = []
         if refused:
             return account_page(request, user, account, day, 409, refused=refused)

@@ -144,6 +144,29 @@ TEXT: dict[str, dict[str, str]] = {
     "since": {"zh-CN": "起", "en": "since"},
     "end_request": {"zh-CN": "解除", "en": "End"},
     "hold": {"zh-CN": "暂停", "en": "on hold"},
+    "emergency": {"zh-CN": "紧急联系人", "en": "Emergency contacts"},
+    "emergency_locked": {
+        "zh-CN": "仅在借款人失联时可用(号码无效,或连续 3 次未接通)",
+        "en": "Available only when the borrower is unreachable (a wrong number, or 3 unanswered calls in a row)",
+    },
+    "emergency_script": {
+        "zh-CN": "只询问如何联系借款人或请其转告回电;不得透露任何债务信息;对方要求不再联系即停止",
+        "en": "Only ask how to reach the borrower or to pass on a call-back request; never mention the debt; "
+        "stop if they ask",
+    },
+    "emergency_stopped": {"zh-CN": "已要求不再联系", "en": "asked not to be called again"},
+    "locate": {"zh-CN": "记录查找联系", "en": "Record the call"},
+    "rel_parent": {"zh-CN": "父母", "en": "parent"},
+    "rel_spouse": {"zh-CN": "配偶", "en": "spouse"},
+    "rel_sibling": {"zh-CN": "兄弟姐妹", "en": "sibling"},
+    "rel_child": {"zh-CN": "子女", "en": "child"},
+    "rel_relative": {"zh-CN": "亲属", "en": "relative"},
+    "rel_friend": {"zh-CN": "朋友", "en": "friend"},
+    "rel_colleague": {"zh-CN": "同事", "en": "colleague"},
+    "rel_other": {"zh-CN": "其他", "en": "other"},
+    "lo_reached_contact": {"zh-CN": "已接通(未透露债务)", "en": "reached (debt not mentioned)"},
+    "lo_no_answer": {"zh-CN": "未接通", "en": "no answer"},
+    "lo_asked_to_stop": {"zh-CN": "要求不再联系", "en": "asked not to be called again"},
     "third_party_script": {
         "zh-CN": "若他人接听:只核实如何联系借款人,不得透露任何债务信息",
         "en": "If someone else answers: only ask how to reach the borrower; never mention the debt",
@@ -194,6 +217,10 @@ RULE_TEXT = {  # why a contact was refused, in the reader's language
     "attorney": {
         "zh-CN": "借款人已委托律师,只能通过律师联系",
         "en": "represented by a lawyer: contact the lawyer only",
+    },
+    "emergency_contact": {
+        "zh-CN": "仅在借款人失联时联系紧急联系人(号码无效或连续 3 次未接通),对方要求停止则不再联系",
+        "en": "an emergency contact only when the borrower is unreachable, never again once they ask",
     },
 }
 
@@ -376,6 +403,14 @@ SOURCE_ZH = {  # each rule's source (compliance.rules.RULES) in Chinese, keyed b
     "house rule: a cease request is honoured": "内部规则:尊重停止联系的要求",
     "house rule: a requested channel restriction is honoured": "内部规则:尊重借款人对联系渠道的限制",
     "house rule: no disclosure of the debt to third parties": "内部规则:不得向第三方透露债务",
+    "CBA guideline 2026-01-30: third parties only when the debtor is unreachable, only to obtain contact details, "
+    "no debt information, stop if they ask": (
+        "中国银行业协会指引(2026-01-30):仅在债务人失联时联系第三方,仅用于获取联系方式,不得透露债务信息,对方要求停止即停止"
+    ),
+    "12 CFR 1006.10: location communications only, no debt information": "美国 12 CFR 1006.10:仅限查找位置的沟通,不得透露债务",
+    "house rule: emergency contacts only to locate an unreachable borrower, no debt information": (
+        "内部规则:紧急联系人仅用于查找失联借款人,不得透露债务"
+    ),
 }
 
 

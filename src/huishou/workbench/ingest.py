@@ -99,9 +99,23 @@ def append_new(existing: pd.DataFrame | None, new: pd.DataFrame) -> tuple[pd.Dat
     return both, len(fresh)
 
 
-def audit_rows(contacts: list[dict], refusals: list[dict], profile: str) -> pd.DataFrame:
-    """The audit log's rows of a workbench day: every refused attempt (per rule) and every recorded contact."""
-    rows = []
+def audit_rows(contacts: list[dict], refusals: list[dict], profile: str, locates: list[dict] = ()) -> pd.DataFrame:
+    """The audit log's rows of a workbench day: every refused attempt (per rule), every recorded contact and
+    every call to an emergency contact (action 'locate', rule: its outcome)."""
+    rows = [
+        {
+            "date": c["worklist_date"],
+            "profile": profile,
+            "event": "locate_attempt",
+            "loan_id": int(c["loan_id"]),
+            "at": _utc_naive(c["recorded_at"]),
+            "collector_id": c["collector_id"],
+            "action": "locate",
+            "rule": c["outcome"],
+            "source": "",
+        }
+        for c in locates
+    ]
     for r in refusals:
         for rule, source in r["rules"]:
             rows.append(

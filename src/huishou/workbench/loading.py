@@ -54,3 +54,19 @@ def _promise_due(rows: pd.DataFrame, ctx: pd.DataFrame, actions: pd.DataFrame | 
     pending = ctx["pending_promise"].to_numpy() > 0 if "pending_promise" in ctx else np.zeros(len(rows), bool)
     due = rows["loan_id"].map(last)
     return [str(pd.Timestamp(d).date()) if p and pd.notna(d) else None for d, p in zip(due, pending, strict=True)]
+
+
+def emergency_rows(worklist: pd.DataFrame, table: pd.DataFrame | None, details: pd.DataFrame | None) -> list[dict]:
+    """The emergency contacts (book table: borrower, slot, relation) of the collectors' borrowers, with the
+    names and phones of the contact details (emergency_<slot>_name, emergency_<slot>_phone)."""
+    if table is None or table.empty:
+        return []
+    mine = worklist.loc[worklist["collector_id"] != AUTO, "borrower_id"]
+    rows = table[table["borrower_id"].isin(mine)][["borrower_id", "slot", "relation"]].copy()
+    d = details.drop_duplicates("borrower_id").set_index("borrower_id") if details is not None else pd.DataFrame()
+    for key in ("name", "phone"):
+        rows[key] = [
+            d.at[b, f"emergency_{s}_{key}"] if f"emergency_{s}_{key}" in d and b in d.index else None
+            for b, s in zip(rows["borrower_id"], rows["slot"], strict=True)
+        ]
+    return [{k: plain(v) for k, v in r.items()} for r in rows.to_dict("records")]

@@ -26,7 +26,7 @@ RECORDABLE = ("call", "visit", "repayment_plan", "settlement", "sms", "email_let
 SAID = ("hardship", *SPOKEN_REQUESTS)
 FORM_OUTCOMES = ("no_answer", "reached", "promise_to_pay", "paid", "refused", "wrong_number", THIRD_PARTY, *SAID)
 # Context columns a context stored before a rule existed may lack (their "nothing known" value)
-_DEFAULTS = {"sms_7d": 0.0, "visits_30d": 0.0, "dispute": 0.0, "attorney": 0.0}
+_DEFAULTS = {"sms_7d": 0.0, "visits_30d": 0.0, "dispute": 0.0, "attorney": 0.0, "unanswered_in_row": 0.0}
 
 
 @dataclass(frozen=True)
@@ -60,12 +60,14 @@ def context_now(context: dict, today: Iterable[dict], in_force: Iterable[dict] =
             ctx["calls_7d"] = ctx.get("calls_7d", 0) + 1
             if outcome == "no_answer":
                 ctx["unanswered_calls_today"] = ctx.get("unanswered_calls_today", 0) + 1
+                ctx["unanswered_in_row"] = ctx.get("unanswered_in_row", 0) + 1
         if channel == "sms":
             ctx["sms_7d"] = ctx.get("sms_7d", 0) + 1
         if channel == "visit":
             ctx["visits_30d"] = ctx.get("visits_30d", 0) + 1
         if outcome in REACHED:
             ctx["episode_reached"] = ctx.get("episode_reached", 0) + 1
+            ctx["unanswered_in_row"] = 0.0
         if is_conversation(channel, outcome):
             ctx["days_since_conversation"] = 0.0
         if c.get("hardship"):

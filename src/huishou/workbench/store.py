@@ -116,6 +116,35 @@ refusals = sa.Table(
     sa.Column("ingested_at", sa.DateTime(timezone=True)),
 )
 
+emergency = sa.Table(  # the borrower's emergency contacts (at most two, entered by the borrower), for locating only
+    "wb_emergency",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("borrower_id", sa.BigInteger, nullable=False, index=True),
+    sa.Column("slot", sa.Integer, nullable=False),
+    sa.Column("relation", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(128)),
+    sa.Column("phone", sa.String(64)),
+    sa.UniqueConstraint("borrower_id", "slot", name="wb_emergency_borrower_slot"),
+)
+
+locates = sa.Table(  # calls to an emergency contact to locate an unreachable borrower
+    "wb_locates",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("uid", sa.String(36), nullable=False, unique=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("wb_accounts.id"), nullable=False),
+    sa.Column("worklist_date", sa.String(10), nullable=False, index=True),
+    sa.Column("loan_id", sa.BigInteger, nullable=False),
+    sa.Column("borrower_id", sa.BigInteger, nullable=False, index=True),
+    sa.Column("slot", sa.Integer, nullable=False),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("wb_users.id"), nullable=False),
+    sa.Column("collector_id", sa.String(64), nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("outcome", sa.String(32), nullable=False),  # vocab.LOCATE_OUTCOMES
+    sa.Column("ingested_at", sa.DateTime(timezone=True)),
+)
+
 requests = sa.Table(  # what a borrower asked for in a conversation: in force from `valid_from` until ended
     "wb_requests",
     metadata,
@@ -241,6 +270,26 @@ def load_accounts(engine: sa.Engine, rows: Iterable[dict]) -> dict:
             added = len(new)
         record_audit(conn, None, "load_worklist", ",".join(sorted(days)), added=added, rows=len(rows))
     return {"accounts": len(rows), "added": added}
+
+
+def load_emergency(engine: sa.Engine, rows: Iterable[dict]) -> int:
+    """Insert the emergency contacts not yet loaded (borrower, slot); returns how many were added."""
+    rows = list(rows)
+    if not rows:
+        return 0
+    with engine.begin() as conn:
+        have = {
+            (int(b), int(s))
+            for b, s in conn.execute(
+                sa.select(emergency.c.borrower_id, emergency.c.slot).where(
+                    emergency.c.borrower_id.in_({r["borrower_id"] for r in rows})
+                )
+            )
+        }
+        new = [r for r in rows if (int(r["borrower_id"]), int(r["slot"])) not in have]
+        if new:
+            conn.execute(emergency.insert(), new)
+    return len(new)
 
 
 def fetch_one(conn: sa.Connection, stmt) -> dict | None:
