@@ -882,3 +882,78 @@ def test_three_unanswered_calls_in_a_row_make_a_borrower_unreachable_in_the_plan
     assert not may_locate(row) and may_locate(context_now(row, [{"channel": "call", "outcome": "no_answer"}]))
     reached = context_now(row, [{"channel": "call", "outcome": "no_answer"}, {"channel": "call", "outcome": "reached"}])
     assert not may_locate(reached) and not may_locate(ctx_row(wrong_number=1.0), stopped=True)
+
+
+# ---------------------------------------------------------------- the account page (issue 27)
+
+
+def test_the_account_context_marks_promises_kept_broken_pending_and_flags_callback_inconsistencies():
+    from huishou.workbench.loading import account_context
+
+    from builders import action, application, book, callback, preference, schedule
+
+    paid = {1: ("2025-02-02", 1000.0)}
+    tables = book(
+        [application(1, borrower_id=7), application(2, borrower_id=7, disbursed="2025-01-05 10:00")],
+        schedule(1, "2025-01-31", paid=paid) + schedule(2, "2025-02-04"),
+        calls=[callback(1, "2025-01-02 10:00", purpose="medical", income=2000.0)],
+        actions=[
+            action(1, "2025-01-31 10:00", "call", "promise_to_pay", promised=1000, promised_date="2025-02-02"),
+            action(2, "2025-02-10 10:00", "call", "promise_to_pay", promised=500, promised_date="2025-02-12"),
+            action(2, "2025-02-26 10:00", "call", "promise_to_pay", promised=500, promised_date="2025-03-03"),
+            action(2, "2025-02-27 10:00", "call", "reached", hardship=True),
+        ],
+        preferences=[preference(7, "opt_out", "2025-02-01 09:00", channel="sms")],
+    )
+    worklist = pd.DataFrame({"collector_id": ["C001"], "borrower_id": [7], "loan_id": [2]})
+    ctx = account_context(worklist, tables, "2025-03-01", grace_days=3)
+    states = {(h["loan_id"], h["promised_date"]): h["promise_state"] for h in ctx["wb_history"]}
+    assert states == {(1, "2025-02-02"): "kept", (2, "2025-02-12"): "broken", (2, "2025-03-03"): "pending"} | {
+        (2, None): None
+    }
+    assert any(h["hardship"] for h in ctx["wb_history"])
+    flags = json.loads(ctx["wb_callbacks"][0]["flags"])
+    assert set(flags) == {"purpose_differs", "income_lower"}
+    assert [(p["kind"], p["channel"]) for p in ctx["wb_preferences"]] == [("opt_out", "sms")]
+
+
+def test_a_lead_sees_only_their_teams_accounts_and_every_view_is_logged(bench):
+    from huishou.workbench.store import set_team
+
+    client, engine, _, _, _ = bench
+    login(client, "c001")
+    mine = _mine(engine)[0]
+    theirs = _mine(engine, "C002")[0]
+    assert client.get(f"/accounts/{mine['id']}").status_code == 200
+    assert client.get(f"/accounts/{theirs['id']}").status_code == 404
+    from huishou.workbench.auth import add_user, hasher
+    from workbench_helpers import CHEAP, PASSWORD
+
+    add_user(engine, hasher(CHEAP), "lead2", PASSWORD, "lead", None)
+    set_team(engine, "lead2", ["C002"])
+    lead2 = TestClient(client.app)
+    login(lead2, "lead2")
+    assert lead2.get(f"/accounts/{theirs['id']}").status_code == 200
+    assert lead2.get(f"/accounts/{mine['id']}").status_code == 404  # not their team's
+    assert lead2.get("/sheet?collector=C001").status_code == 404
+    assert "C001" not in lead2.get("/lead").text.split('id="progress"', 1)[1].split("</table>", 1)[0]
+    with engine.connect() as conn:
+        views = [
+            (r["username"], r["target"])
+            for r in conn.execute(sa.select(audit).where(audit.c.event == "view_account")).mappings()
+        ]
+    assert views == [("c001", str(mine["loan_id"])), ("lead2", str(theirs["loan_id"]))]
+
+
+def test_the_promise_date_is_chosen_from_dates_in_the_pages_language_and_a_missing_score_says_why(bench):
+    client, engine, _, _, _ = bench
+    login(client, "c001")
+    acct = _mine(engine)[0]
+    zh = client.get(f"/accounts/{acct['id']}").text
+    options = re.findall(r'<option value="(\d{4}-\d\d-\d\d)">([^<]+)</option>', zh.split('id="promised_date"', 1)[1])
+    assert len(options) == 31 and "年" in options[0][1] and 'type="date"' not in zh
+    client.get("/lang/en?next=/list")
+    en = client.get(f"/accounts/{acct['id']}").text
+    assert re.search(r'<option value="\d{4}-\d\d-\d\d">[A-Z][a-z]{2} \d', en)
+    risk = en.split('id="risk">', 1)[1].split("</dd>", 1)[0]
+    assert ("data-score=" in risk) != ("data-why=" in risk) and "None" not in risk and risk.strip() != "–"

@@ -153,7 +153,10 @@ def test_a_collectors_day_the_team_lead_and_tomorrows_plan(browser, day_of_work,
             page.select_option("#channel", "call")
             page.select_option("#outcome", outcome)
             for selector, value in extra.items():
-                page.fill(selector, value)
+                if selector == "#promised_date":  # a list of dates in the page's locale
+                    page.select_option(selector, value)
+                else:
+                    page.fill(selector, value)
             page.fill("#note", f"e2e {outcome}")
             page.click("#save")
             page.wait_for_selector("#saved")
@@ -249,3 +252,96 @@ def test_the_printable_sheet_is_one_a4_page_for_25_accounts(browser, day_of_work
         pages = len(re.findall(rb"/Type\s*/Page(?!s)", pdf))
         assert pages == 1, f"the sheet prints on {pages} pages"
         page.close()
+
+
+def test_the_account_page_shows_the_history_promises_callbacks_and_opt_outs_a_collector_needs(
+    browser, tmp_path, book, settings
+):
+    """Issue 27, in the browser: a collector opens an account and finds the borrower's whole contact history
+    (a kept and a broken promise among it), what the verification call contradicted, and the opt-out in force;
+    another collector's account is 404; every view is in the audit log."""
+    from huishou.workbench.store import audit
+
+    tables = {k: v.copy() for k, v in book.raw_tables().items()}
+    day = settings.simulate.as_of
+    cand, lists = planned_day(tables, settings, day)
+    inst, apps = tables["installments"], tables["applications"]
+    pick = None
+    for r in lists[(lists["collector_id"] != "AUTO") & (lists["action"] == "call")].itertuples():
+        loan_inst = inst[inst["loan_id"] == r.loan_id]
+        paid = loan_inst[loan_inst["paid_date"].notna() & (loan_inst["paid_date"] < day - pd.Timedelta(days=40))]
+        recent = loan_inst["paid_date"].between(day - pd.Timedelta(days=25), day)
+        if len(paid) and not recent.any():
+            pick = (r.loan_id, r.borrower_id, paid["paid_date"].iloc[-1], r.collector_id)
+            break
+    assert pick is not None
+    loan, borrower, paid_on, owner = pick
+    kept_at, broken_at = paid_on - pd.Timedelta(days=2), day - pd.Timedelta(days=20)
+    extra = pd.DataFrame(
+        {
+            "loan_id": [loan, loan],
+            "action_at": [kept_at.normalize() + pd.Timedelta(hours=11), broken_at + pd.Timedelta(hours=15)],
+            "channel": ["call", "call"],
+            "outcome": ["promise_to_pay", "promise_to_pay"],
+            "collector_id": ["C007", "C007"],
+            "promised_amount": [900.0, 700.0],
+            "hardship_reported": [False, False],
+            "propensity": [0.5, 0.5],
+            "policy_stage": ["early", "early"],
+            "promised_date": [paid_on.normalize(), broken_at + pd.Timedelta(days=3)],
+        }
+    ).astype(tables["collection_actions"][["loan_id", "action_at", "promised_date"]].dtypes.to_dict())
+    tables["collection_actions"] = pd.concat([tables["collection_actions"], extra], ignore_index=True)
+    calls = tables["callbacks"]
+    calls = calls[calls["loan_id"] != loan]
+    purpose = apps.loc[apps["loan_id"] == loan, "purpose"].iloc[0]
+    cb = {c: None for c in calls.columns} | {
+        "loan_id": loan,
+        "called_at": apps.loc[apps["loan_id"] == loan, "disbursed_at"].iloc[0] + pd.Timedelta(days=1),
+        "reached": True,
+        "answered_by": "borrower",
+        "skipped": False,
+        "identity_verified": True,
+        "stated_purpose": "gambling" if purpose != "gambling" else "travel",
+        "call_duration_s": 90.0,
+    }
+    tables["callbacks"] = pd.concat([calls, pd.DataFrame([cb]).astype(calls.dtypes.to_dict())], ignore_index=True)
+    prefs = tables["contact_preferences"]
+    opt = pd.DataFrame(
+        [{"borrower_id": borrower, "kind": "opt_out", "channel": "sms", "valid_from": day - pd.Timedelta(days=9)}]
+    )
+    tables["contact_preferences"] = pd.concat([prefs, opt], ignore_index=True)
+    s = wb_settings(settings, str(tmp_path / "wb.db"))
+    app, engine = make_workbench(
+        s,
+        str(tmp_path / "wb.db"),
+        cand,
+        lists,
+        tables["collection_actions"],
+        Clock(f"{day.date()} 10:00"),
+        book=tables,
+    )
+    with engine.connect() as conn:
+        account = _rows(engine, accounts)
+    mine = next(a for a in account if a["loan_id"] == loan)
+    other = next(a for a in account if a["collector_id"] != owner)
+    with Server(app) as base:
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        log_in(page, base, owner.lower())
+        page.wait_for_url(f"{base}/list")
+        page.goto(f"{base}/accounts/{mine['id']}")
+        history = page.locator("#history")
+        assert history.locator("tr[data-state='kept']").count() >= 1
+        assert history.locator("tr[data-state='broken']").count() >= 1
+        assert "已兑现" in history.inner_text() and "未兑现" in history.inner_text()
+        flags = page.locator("#callbacks .flag[data-flag='purpose_differs']")
+        assert flags.count() == 1 and "用途与申请不符" in flags.inner_text()
+        assert page.locator("#preferences li[data-kind='opt_out'][data-channel='sms']").count() == 1
+        risk = page.locator("#risk").inner_text().strip()
+        assert risk and risk != "–"
+        shot(page, "workbench-account")
+        assert page.goto(f"{base}/accounts/{other['id']}").status == 404
+        page.close()
+    with engine.connect() as conn:
+        views = conn.execute(sa.select(audit.c.username, audit.c.target).where(audit.c.event == "view_account")).all()
+    assert views == [(owner.lower(), str(loan))]

@@ -17,8 +17,8 @@ from huishou.strategy import BookRules, worklist
 from huishou.strategy.plan import plan_day
 from huishou.workbench.app import Config, create_app
 from huishou.workbench.auth import add_user, hasher
-from huishou.workbench.loading import account_rows, emergency_rows
-from huishou.workbench.store import create_schema, engine_for, load_accounts, load_emergency
+from huishou.workbench.loading import account_context, account_rows, emergency_rows
+from huishou.workbench.store import create_schema, engine_for, load_accounts, load_context, load_emergency, set_team
 
 CHEAP = {"time_cost": 1, "memory_kib": 1024, "parallelism": 1}  # Argon2id at test cost
 PASSWORD = "correct horse battery"
@@ -70,20 +70,34 @@ class Clock:
         return self.now
 
 
-def make_workbench(settings: Settings, url: str, cand, lists, actions=None, clock=None, users=None, emergency=None):
+def make_workbench(
+    settings: Settings, url: str, cand, lists, actions=None, clock=None, users=None, emergency=None, book=None
+):
     """(app, engine) with the worklist loaded and a login per collector ('c001' ...) and 'lead'."""
     engine = engine_for(url)
     create_schema(engine)
     details = contact_details(lists["borrower_id"], 7)
     load_accounts(engine, account_rows(lists, cand, details, actions))
     load_emergency(engine, emergency_rows(lists, emergency, details))
+    if book is not None:  # the account pages' context, as `huishou serve` loads it
+        day = str(lists["worklist_date"].iloc[0])
+        load_context(engine, account_context(lists, book, day, settings.features.promise_grace_days))
     ph = hasher(CHEAP)
     collectors = users if users is not None else sorted(set(lists["collector_id"]) - {"AUTO"})
     for c in collectors:
         add_user(engine, ph, c.lower(), PASSWORD, "collector", c)
     add_user(engine, ph, "lead", PASSWORD, "lead", None)
+    set_team(engine, "lead", collectors)
     cfg = settings.strategy
-    config = Config(settings.workbench, cfg, Profile.from_settings(cfg.compliance), settings.data.timezone)
+    config = Config(
+        settings.workbench,
+        cfg,
+        Profile.from_settings(cfg.compliance),
+        settings.data.timezone,
+        tuple(settings.score.band_thresholds),
+        tuple(settings.score.band_labels),
+        settings.features.default_dpd,
+    )
     return create_app(engine, config, clock=clock), engine
 
 

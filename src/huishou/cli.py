@@ -75,6 +75,7 @@ def _user_options(p: argparse.ArgumentParser) -> None:
         help="collector: works their own list; lead: sees the team, reassigns, unlocks",
     )
     p.add_argument("--collector-id", help="the worklists' collector id (collectors), e.g. C001")
+    p.add_argument("--team", help="a lead's team: the collector ids whose accounts they see, e.g. C001,C002")
 
 
 def _ingest_options(p: argparse.ArgumentParser) -> None:

@@ -26,14 +26,16 @@ from huishou.core.paths import candidates_path, published_dir
 from huishou.simulate.people import contact_details
 from huishou.workbench.app import Config, create_app
 from huishou.workbench.auth import add_user, hasher
-from huishou.workbench.loading import account_rows, emergency_rows
+from huishou.workbench.loading import account_context, account_rows, emergency_rows
 from huishou.workbench.store import (
     create_schema,
     database_url,
     engine_for,
     fetch_all,
     load_accounts,
+    load_context,
     load_emergency,
+    set_team,
     users,
 )
 
@@ -44,6 +46,10 @@ log = logging.getLogger("huishou.serve")
 PARAMS = (
     "data.raw_dir",
     "data.contact_log_dir",
+    "features.promise_grace_days",
+    "features.default_dpd",
+    "score.band_thresholds",
+    "score.band_labels",
     "data.worklists_dir",
     "data.timezone",
     "simulate.seed",
@@ -77,6 +83,7 @@ def run(settings, host=None, port=None, demo_users=False, load_only=False) -> di
             "workbench": dataclasses.asdict(settings.workbench.whole()),
             "strategy": dataclasses.asdict(settings.strategy.whole()),
             "timezone": settings.data.timezone,
+            "risk": _risk_settings(settings),
         }
         os.environ[SETTINGS_ENV] = json.dumps(worker, default=str)
         uvicorn.run("huishou.stages.serve:app_from_environment", factory=True, workers=wb.workers, **serve)
@@ -86,11 +93,29 @@ def run(settings, host=None, port=None, demo_users=False, load_only=False) -> di
 
 
 def _app(settings, engine):
-    return _create(settings.workbench, settings.strategy, settings.data.timezone, engine)
+    return _create(settings.workbench, settings.strategy, settings.data.timezone, _risk_settings(settings), engine)
 
 
-def _create(wb, strategy, timezone: str, engine):
-    return create_app(engine, Config(wb, strategy, Profile.from_settings(strategy.compliance), timezone))
+def _risk_settings(settings) -> dict:
+    return {
+        "band_thresholds": list(settings.score.band_thresholds),
+        "band_labels": list(settings.score.band_labels),
+        "default_dpd": int(settings.features.default_dpd),
+    }
+
+
+def _create(wb, strategy, timezone: str, risk: dict, engine):
+    profile = Profile.from_settings(strategy.compliance)
+    config = Config(
+        wb,
+        strategy,
+        profile,
+        timezone,
+        tuple(risk["band_thresholds"]),
+        tuple(risk["band_labels"]),
+        risk["default_dpd"],
+    )
+    return create_app(engine, config)
 
 
 def app_from_environment():
@@ -100,7 +125,8 @@ def app_from_environment():
 
     given = json.loads(os.environ[SETTINGS_ENV])
     wb, strategy = WorkbenchSettings(**given["workbench"]), StrategySettings(**given["strategy"])
-    return _create(wb, strategy, given["timezone"], engine_for(database_url(wb.database, wb.database_env)))
+    engine = engine_for(database_url(wb.database, wb.database_env))
+    return _create(wb, strategy, given["timezone"], given["risk"], engine)
 
 
 def load_worklist(settings, engine) -> dict:
@@ -114,18 +140,28 @@ def load_worklist(settings, engine) -> dict:
     day = pd.Timestamp(index["published"])
     worklist = pd.read_parquet(published_dir(root) / "worklist.parquet")
     candidates = pd.read_parquet(candidates_path(root, day))
-    actions_path = Path(settings.data.raw_dir) / "collection_actions.parquet"
-    raw = {"collection_actions": actions_path} if actions_path.exists() else {}
-    actions = with_log(raw, settings.data.contact_log).get("collection_actions")  # with the contact log's
-    actions = pd.read_parquet(actions) if isinstance(actions, Path) else actions
+    book = _book(settings)
+    actions = book.get("collection_actions")
     details = _details(settings, worklist)
     rows = account_rows(worklist, candidates, details, actions)
     stats = load_accounts(engine, rows)
-    ec_path = Path(settings.data.raw_dir) / "emergency_contacts.parquet"
-    ec = pd.read_parquet(ec_path) if ec_path.exists() else None
-    stats["emergency_contacts"] = load_emergency(engine, emergency_rows(worklist, ec, details))
+    stats["emergency_contacts"] = load_emergency(
+        engine, emergency_rows(worklist, book.get("emergency_contacts"), details)
+    )
+    # the account page's context: history, verification calls, preferences in force
+    context = account_context(worklist, book, str(day.date()), settings.features.promise_grace_days)
+    stats |= load_context(engine, context)
     collectors = sorted({r["collector_id"] for r in rows})
     return {"date": index["published"], "collectors": collectors} | stats
+
+
+def _book(settings) -> dict[str, pd.DataFrame]:
+    """The parquet book's tables the workbench shows (raw_dir's, with the contact log's rows)."""
+    raw = Path(settings.data.raw_dir)
+    names = ("applications", "installments", "callbacks", "collection_actions", "contact_preferences")
+    paths = {n: raw / f"{n}.parquet" for n in (*names, "emergency_contacts") if (raw / f"{n}.parquet").exists()}
+    tables = with_log(paths, settings.data.contact_log)
+    return {n: pd.read_parquet(t) if isinstance(t, Path) else t for n, t in tables.items()}
 
 
 def _details(settings, worklist: pd.DataFrame) -> pd.DataFrame:
@@ -148,6 +184,7 @@ def _demo_users(engine, wb, collectors: list[str]) -> dict[str, str]:
     with engine.connect() as conn:
         have = {r["username"] for r in fetch_all(conn, users.select())}
     made = {}
+    set_team(engine, "lead", collectors)  # the demo lead leads every collector on the list
     for name, role, cid in [*((c.lower(), "collector", c) for c in collectors), ("lead", "lead", None)]:
         if name in have:
             continue

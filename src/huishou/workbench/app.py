@@ -23,14 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import sqlalchemy as sa
-from fastapi import Depends, FastAPI, Form, Request
+from fastapi import Depends, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.exc import IntegrityError
 
-from huishou.compliance import Profile, may_locate
+from huishou.compliance import Profile, may_locate, settlement_discount
 from huishou.core.vocab import LOCATE_OUTCOMES, SPOKEN_REQUESTS
 from huishou.workbench import i18n
 from huishou.workbench.auth import (
@@ -55,14 +56,18 @@ from huishou.workbench.rules import (
 )
 from huishou.workbench.store import (
     accounts,
+    callbacks,
     contacts,
     emergency,
     fetch_all,
     fetch_one,
+    history,
     locates,
+    preferences,
     record_audit,
     refusals,
     requests,
+    teams,
     users,
 )
 from huishou.workbench.team import team_day
@@ -91,6 +96,9 @@ class Config:
     strategy: object  # StrategySettings (the rules' thresholds)
     profile: Profile
     lender_zone: str
+    band_thresholds: tuple = ()  # score.band_thresholds / band_labels: the risk band of a score
+    band_labels: tuple = ()
+    default_dpd: int = 30  # features.default_dpd: the overdue-risk model scores loans before this DPD
 
 
 class Respond(Exception):  # noqa: N818 - a response to send instead of the route's own, not an error
@@ -123,6 +131,13 @@ _IN_FORCE = (
 )
 
 
+_HISTORY = sa.select(history).where(history.c.borrower_id == sa.bindparam("borrower"))
+_RECORDED = sa.select(contacts).where(contacts.c.borrower_id == sa.bindparam("borrower"))
+_CALLBACKS = (
+    sa.select(callbacks).where(callbacks.c.borrower_id == sa.bindparam("borrower")).order_by(callbacks.c.called_at)
+)
+_PREFERENCES = sa.select(preferences).where(preferences.c.borrower_id == sa.bindparam("borrower"))
+_TEAM = sa.select(teams.c.collector_id).where(teams.c.lead == sa.bindparam("lead"))
 _EMERGENCY = sa.select(emergency).where(emergency.c.borrower_id == sa.bindparam("borrower")).order_by(emergency.c.slot)
 _STOPPED = sa.select(locates.c.slot).where(
     locates.c.borrower_id == sa.bindparam("borrower"), locates.c.outcome == "asked_to_stop"
@@ -375,6 +390,8 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
     def sheet(request: Request, collector: str = "", user: dict = Depends(signed_in)):
         _, day = now_and_day()
         if user["role"] == "lead" and collector:
+            if collector[:64] not in team_of(user):
+                return page(request, "error.html", 404, user=user, message="not_found")
             who = {"collector_id": collector[:64]}
         elif user["role"] == "collector":
             who = user
@@ -384,35 +401,49 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
         show = user["role"] == "collector"
         return page(request, "sheet.html", user=user, day=day, rows=rows, collector=who["collector_id"], show=show)
 
+    def team_of(user: dict) -> set[str]:
+        """The collectors whose accounts a lead sees (wb_teams); a collector: themselves."""
+        if user["role"] == "collector":
+            return {user["collector_id"]}
+        with engine.connect() as conn:
+            return {r["collector_id"] for r in _rows(conn, _TEAM, {"lead": user["username"]})}
+
     def owned_account(user: dict, account_id: int, day: str) -> dict | None:
-        """The account, for a collector only when it is theirs on `day` (a lead's: any)."""
+        """The account, for a collector only when it is theirs on `day`, for a lead when it is their team's."""
         with engine.connect() as conn:
             if user["role"] == "collector":
                 found = _rows(conn, _OWNED, {"id": account_id, "collector": user["collector_id"], "day": day})
             else:
                 found = _rows(conn, _ANY_ACCOUNT, {"id": account_id})
+                found = [a for a in found if a["collector_id"] in team_of(user)]
         return found[0] if found else None
 
-    def account_page(request, user, account, day, status=200, error=None, refused=None, saved=False):
+    def account_page(request, user, account, day, status=200, error=None, refused=None, saved=False, page_no=1):
+        """The account as a collector needs it for a good conversation; every render is a logged view."""
         now, _ = now_and_day()
-        with engine.connect() as conn:
-            history = fetch_all(
-                conn,
-                sa.select(contacts)
-                .where(contacts.c.account_id == account["id"], contacts.c.worklist_date == day)
-                .order_by(contacts.c.id),
-            )
+        borrower = {"borrower": account["borrower_id"]}
+        with engine.begin() as conn:
+            recorded = _rows(conn, _RECORDED, borrower)
+            booked = _rows(conn, _HISTORY, borrower)
+            calls = _rows(conn, _CALLBACKS, borrower)
+            held = _rows(conn, _PREFERENCES, borrower)
             wishes = in_force(conn, [account["borrower_id"]], local_iso(now))
-            today = _rows(conn, _TODAY, {"borrower": account["borrower_id"], "day": day})
-            ec = _rows(conn, _EMERGENCY, {"borrower": account["borrower_id"]})
-            stopped = {r["slot"] for r in _rows(conn, _STOPPED, {"borrower": account["borrower_id"]})}
+            ec = _rows(conn, _EMERGENCY, borrower)
+            stopped = {r["slot"] for r in _rows(conn, _STOPPED, borrower)}
+            record_audit(conn, user, "view_account", str(account["loan_id"]), account=account["id"], status=status)
+        today = [c for c in recorded if c["worklist_date"] == day]
         context = json.loads(account["context"])
         unreachable = may_locate(context_now(context, today, wishes))
         for e in ec:
             e["stopped"] = e["slot"] in stopped
+        timeline = _timeline(booked, recorded, account, day, wb.max_promise_days, zone)
+        size = wb.history_page_size
+        pages = max(1, -(-len(timeline) // size))
+        page_no = min(max(1, page_no), pages)
         windows = {c: window_text(context, c, config.strategy, config.profile) for c in RECORDABLE}
         show = user["role"] == "collector" and account["worklist_date"] == day
         needs = NEEDS.get(account["action"], ())
+        first = dt.date.fromisoformat(day)
         return page(
             request,
             "account.html",
@@ -420,7 +451,17 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
             user=user,
             day=day,
             a=account,
-            history=history,
+            history=today,
+            timeline=timeline[(page_no - 1) * size : page_no * size],
+            timeline_total=len(timeline),
+            page_no=page_no,
+            pages=pages,
+            callbacks=[c | {"answers": json.loads(c["answers"]), "flags": json.loads(c["flags"])} for c in calls],
+            held=[p for p in held if p["valid_until"] is None or p["valid_until"] > local_iso(now)],
+            hardship=[t for t in timeline if t["hardship"]],
+            care=_care(timeline),
+            offers=_offers(account, context, config.strategy, wb.offers),
+            risk=_risk(account, config),
             wishes=wishes,
             emergency=ec,
             unreachable=unreachable,
@@ -435,16 +476,22 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
             error=error,
             refused=refused,
             saved=saved,
-            max_promise=(dt.date.fromisoformat(day) + dt.timedelta(days=wb.max_promise_days)).isoformat(),
+            promise_days=[(first + dt.timedelta(days=k)).isoformat() for k in range(wb.max_promise_days + 1)],
         )
 
     @app.get("/accounts/{account_id}", response_class=HTMLResponse)
-    def account_view(request: Request, account_id: int, saved: int = 0, user: dict = Depends(signed_in)):
+    def account_view(
+        request: Request,
+        account_id: int,
+        saved: int = 0,
+        history_page: int = Query(1, alias="page"),
+        user: dict = Depends(signed_in),
+    ):
         _, day = now_and_day()
         account = owned_account(user, account_id, day)
         if account is None:
             return page(request, "error.html", 404, user=user, message="not_found")
-        return account_page(request, user, account, day, saved=bool(saved))
+        return account_page(request, user, account, day, saved=bool(saved), page_no=history_page)
 
     @app.post("/accounts/{account_id}/contacts")
     def record_contact(
@@ -661,7 +708,7 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
             locked_logins=locked,
             wishes=wishes,
             zone_info=zone,
-            **team_day(engine, day, zone),
+            **team_day(engine, day, zone, team_of(user)),
         )
 
     @app.post("/lead/unlock")
@@ -709,7 +756,8 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
                 conn,
                 sa.select(accounts).where(accounts.c.worklist_date == day, accounts.c.loan_id == _int(loan_id)),
             )
-            if known is None or account is None:
+            team = team_of(user)
+            if known is None or account is None or collector_id[:64] not in team or account["collector_id"] not in team:
                 return page(request, "error.html", 404, user=user, message="not_found")
             conn.execute(accounts.update().where(accounts.c.id == account["id"]).values(collector_id=collector_id[:64]))
             record_audit(
@@ -718,6 +766,84 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
         return RedirectResponse("/lead", status_code=303)
 
     return app
+
+
+def _timeline(booked: list[dict], recorded: list[dict], account: dict, day: str, horizon: int, zone) -> list[dict]:
+    """The borrower's whole contact history, newest first: the book's log (before the list's day) and every
+    contact recorded in the workbench (any day), each in the borrower's local time, with the promise's state
+    (the book's: kept / broken / pending; a workbench promise: pending until its date and the grace days)."""
+    borrower_zone = ZoneInfo(account["timezone"]) if account.get("timezone") else zone
+    rows = [
+        {
+            "at": h["action_at"],
+            "loan_id": h["loan_id"],
+            "channel": h["channel"],
+            "collector": h["collector_id"],
+            "outcome": h["outcome"],
+            "hardship": bool(h["hardship"]),
+            "amount": h["promised_amount"],
+            "promised_date": h["promised_date"],
+            "state": h["promise_state"],
+            "note": None,
+        }
+        for h in booked
+    ]
+    rows += [
+        {
+            "at": c["action_at"],
+            "loan_id": c["loan_id"],
+            "channel": c["channel"],
+            "collector": c["collector_id"],
+            "outcome": c["outcome"],
+            "hardship": bool(c["hardship"]),
+            "amount": c["amount"],
+            "promised_date": c["promised_date"],
+            "state": "pending" if c["outcome"] == "promise_to_pay" else None,
+            "note": c["note"],
+        }
+        for c in recorded
+    ]
+    for r in rows:
+        lender = dt.datetime.fromisoformat(r["at"]).replace(tzinfo=zone)
+        r["local"] = lender.astimezone(borrower_zone)
+        r["this_loan"] = r["loan_id"] == account["loan_id"]
+    return sorted(rows, key=lambda r: r["at"], reverse=True)
+
+
+def _care(timeline: list[dict]) -> list[dict]:
+    """What was offered after hardship was first reported: plan and settlement talks since then."""
+    reports = [t["at"] for t in timeline if t["hardship"]]
+    if not reports:
+        return []
+    since = min(reports)
+    return [t for t in timeline if t["at"] >= since and t["channel"] in ("repayment_plan", "settlement")]
+
+
+def _offers(account: dict, context: dict, cfg, offers: dict) -> list[dict]:
+    """What the collector may offer on this account today, within the caps in params: a repayment plan (from
+    strategy.plan_min_dpd, or in hardship), an extension, a settlement discount (recovery, the DPD band's cap)."""
+    dpd = float(account.get("dpd") or 0)
+    hardship = (context.get("hardship_reported") or 0) > 0
+    out = []
+    if hardship or dpd >= cfg.plan_min_dpd:
+        out.append({"kind": "plan", "value": int(offers["plan_max_months"])})
+        out.append({"kind": "extension", "value": int(offers["extension_max_days"])})
+    discount = float(settlement_discount(np.array([dpd]), cfg)[0])
+    if account.get("stage") == "recovery" and discount > 0:
+        out.append({"kind": "settlement", "value": discount})
+    return out
+
+
+def _risk(account: dict, config: Config) -> dict:
+    """The risk band of the account's score with the model's reasons, or why there is no score."""
+    score = account.get("risk_score")
+    if score is None or score != score:
+        why = "risk_in_default" if float(account.get("dpd") or 0) >= config.default_dpd else "risk_not_scored"
+        return {"band": None, "score": None, "why": why}
+    band = None
+    if config.band_labels:
+        band = config.band_labels[int(np.searchsorted(np.asarray(config.band_thresholds), score, side="right"))]
+    return {"band": band, "score": score, "why": None}
 
 
 def _int(text: str) -> int:

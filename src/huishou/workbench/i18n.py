@@ -73,7 +73,10 @@ TEXT: dict[str, dict[str, str]] = {
     "note": {"zh-CN": "备注", "en": "Note"},
     "save": {"zh-CN": "保存", "en": "Save"},
     "saved": {"zh-CN": "已保存", "en": "Saved"},
-    "history": {"zh-CN": "今日联系记录", "en": "Contacts today"},
+    "history": {
+        "zh-CN": "联系记录(本人全部贷款,最新在前)",
+        "en": "Contact history (every loan of the borrower, newest first)",
+    },
     "time": {"zh-CN": "时间", "en": "Time"},
     "refused": {"zh-CN": "不允许此次联系", "en": "This contact is not allowed"},
     "refused_logged": {"zh-CN": "已记入合规审计日志。", "en": "It has been logged in the audit log."},
@@ -145,6 +148,51 @@ TEXT: dict[str, dict[str, str]] = {
     "end_request": {"zh-CN": "解除", "en": "End"},
     "hold": {"zh-CN": "暂停", "en": "on hold"},
     "emergency": {"zh-CN": "紧急联系人", "en": "Emergency contacts"},
+    "band": {"zh-CN": "风险等级", "en": "band"},
+    "risk_in_default": {
+        "zh-CN": "已违约:逾期风险模型只为违约前的贷款评分,请参考计划的还款概率",
+        "en": "in default: the overdue-risk model scores loans before default; the plan's chance of payment stands in",
+    },
+    "risk_not_scored": {
+        "zh-CN": "今日未评分(该贷款不在本次评分范围内)",
+        "en": "not scored on this date (the loan is outside this run's scoring population)",
+    },
+    "suggested": {"zh-CN": "计划建议", "en": "The plan suggests"},
+    "offers": {"zh-CN": "可提供的方案(参数上限内)", "en": "What you may offer (within the caps)"},
+    "offer_plan": {"zh-CN": "分期还款计划,最多", "en": "a repayment plan over at most"},
+    "offer_extension": {"zh-CN": "展期,最多", "en": "an extension of at most"},
+    "offer_settlement": {"zh-CN": "和解减免,最多", "en": "a settlement discount of at most"},
+    "offers_none": {"zh-CN": "暂无(未达还款计划条件)", "en": "none yet (a plan is not open at this DPD)"},
+    "months": {"zh-CN": "个月", "en": "months"},
+    "days": {"zh-CN": "天", "en": "days"},
+    "hardship_title": {"zh-CN": "困难报告", "en": "Hardship reported"},
+    "care_offered": {"zh-CN": "此后提供的帮助", "en": "Care offered since"},
+    "care_none": {"zh-CN": "尚未提供还款计划或和解", "en": "no plan or settlement offered yet"},
+    "callbacks": {"zh-CN": "放款后回访", "en": "Verification call (回访)"},
+    "cb_purpose": {"zh-CN": "借款用途", "en": "Purpose"},
+    "cb_income": {"zh-CN": "收入", "en": "Income"},
+    "cb_employer": {"zh-CN": "单位", "en": "Employer"},
+    "cb_plan": {"zh-CN": "还款来源", "en": "Repayment plan"},
+    "cb_application": {"zh-CN": "申请时", "en": "application"},
+    "answered_by_borrower": {"zh-CN": "本人接听", "en": "answered by the borrower"},
+    "answered_by_other": {"zh-CN": "他人接听", "en": "answered by someone else"},
+    "answered_by_none": {"zh-CN": "无人接听", "en": "not answered"},
+    "flag_unreached": {"zh-CN": "未接通", "en": "not reached"},
+    "flag_skipped": {"zh-CN": "未回访", "en": "call skipped"},
+    "flag_answered_by_other": {"zh-CN": "他人接听", "en": "someone else answered"},
+    "flag_identity_not_verified": {"zh-CN": "身份未核实", "en": "identity not verified"},
+    "flag_purpose_differs": {"zh-CN": "用途与申请不符", "en": "purpose differs from the application"},
+    "flag_employer_differs": {"zh-CN": "单位与申请不符", "en": "employer differs from the application"},
+    "flag_income_lower": {"zh-CN": "收入明显低于申请", "en": "income well below the application's"},
+    "flag_no_repayment_source": {"zh-CN": "无明确还款来源", "en": "no repayment source"},
+    "borrower_time": {"zh-CN": "借款人当地时间", "en": "borrower's local time"},
+    "other_loan": {"zh-CN": "(其他贷款)", "en": "(another loan)"},
+    "promise_state": {"zh-CN": "承诺", "en": "Promise"},
+    "ps_kept": {"zh-CN": "已兑现", "en": "kept"},
+    "ps_broken": {"zh-CN": "未兑现", "en": "broken"},
+    "ps_pending": {"zh-CN": "待兑现", "en": "pending"},
+    "newer": {"zh-CN": "较新", "en": "newer"},
+    "older": {"zh-CN": "较早", "en": "older"},
     "emergency_locked": {
         "zh-CN": "仅在借款人失联时可用(号码无效,或连续 3 次未接通)",
         "en": "Available only when the borrower is unreachable (a wrong number, or 3 unanswered calls in a row)",
@@ -236,7 +284,7 @@ def rule_text(rule: str, lang: str) -> str:
 
 
 def money(value: float | None, currency: str, lang: str) -> str:
-    if value is None or value != value:
+    if value is None or value != value or value in (float("inf"), float("-inf")):
         return "–"
     return format_currency(value, currency, locale=_LOCALE[lang])
 

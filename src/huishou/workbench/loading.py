@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from huishou.core.io import plain
-from huishou.core.vocab import AUTO
+from huishou.core.vocab import AUTO, WEAK_REPAYMENT_PLANS
 from huishou.strategy.context import CONTEXT_FEATURES, RULE_COLUMNS
 from huishou.strategy.worklist import COLUMNS as WORKLIST_COLUMNS
 
@@ -70,3 +70,155 @@ def emergency_rows(worklist: pd.DataFrame, table: pd.DataFrame | None, details: 
             for b, s in zip(rows["borrower_id"], rows["slot"], strict=True)
         ]
     return [{k: plain(v) for k, v in r.items()} for r in rows.to_dict("records")]
+
+
+def _iso(value) -> str | None:
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).isoformat(timespec="microseconds")
+
+
+def history_rows(
+    worklist: pd.DataFrame,
+    applications: pd.DataFrame,
+    actions: pd.DataFrame | None,
+    installments: pd.DataFrame,
+    day: str,
+    grace_days: int,
+) -> list[dict]:
+    """The book's collection log of every loan of the collectors' borrowers, before the list's day; each promise
+    marked kept (a payment on the loan from the promise to its date plus `grace_days`), broken (none by then)
+    or pending (that date not passed yet)."""
+    if actions is None or actions.empty:
+        return []
+    mine = set(worklist.loc[worklist["collector_id"] != AUTO, "borrower_id"])
+    loans = applications.loc[applications["borrower_id"].isin(mine), ["loan_id", "borrower_id"]]
+    acts = actions[actions["loan_id"].isin(loans["loan_id"]) & (actions["action_at"] < pd.Timestamp(day))]
+    acts = acts.merge(loans, on="loan_id")
+    promised = pd.to_datetime(acts["promised_date"]) if "promised_date" in acts else pd.Series(pd.NaT, index=acts.index)
+    state = pd.Series(None, index=acts.index, dtype=object)
+    is_promise = acts["outcome"] == "promise_to_pay"
+    if is_promise.any():
+        deadline = promised.fillna(acts["action_at"].dt.normalize()) + pd.Timedelta(days=grace_days)
+        pays = installments.loc[installments["paid_date"].notna(), ["loan_id", "paid_date"]]
+        p = acts.loc[is_promise, ["loan_id", "action_at"]].assign(deadline=deadline[is_promise]).reset_index()
+        hit = p.merge(pays, on="loan_id")
+        hit = hit[(hit["paid_date"] >= hit["action_at"].dt.normalize()) & (hit["paid_date"] <= hit["deadline"])]
+        kept = set(hit["index"])
+        for i, d in zip(p["index"], p["deadline"], strict=True):
+            state[i] = "kept" if i in kept else ("pending" if d >= pd.Timestamp(day) else "broken")
+    out = pd.DataFrame(
+        {
+            "borrower_id": acts["borrower_id"].astype("int64"),
+            "loan_id": acts["loan_id"].astype("int64"),
+            "action_at": [_iso(t) for t in acts["action_at"]],
+            "channel": acts["channel"].astype(str),
+            "outcome": acts["outcome"].astype(str),
+            "collector_id": acts["collector_id"].where(acts["collector_id"].notna(), None),
+            "promised_amount": acts["promised_amount"].where(is_promise),
+            "promised_date": [None if pd.isna(d) else str(pd.Timestamp(d).date()) for d in promised],
+            "promise_state": state,
+            "hardship": acts["hardship_reported"].fillna(False).astype(bool),
+        }
+    )
+    return [{k: plain(v) for k, v in r.items()} for r in out.to_dict("records")]
+
+
+INCOME_GAP = 0.3  # a stated income this far below the declared one is an inconsistency (assumption)
+
+
+def callback_rows(worklist: pd.DataFrame, applications: pd.DataFrame, calls: pd.DataFrame | None) -> list[dict]:
+    """The verification calls of every loan of the collectors' borrowers: the answers, and the inconsistency
+    codes (purpose, employer, income differ from the application; answered by someone else; identity not
+    verified; no repayment source; skipped or unreached) the features count as risk signals."""
+    if calls is None or calls.empty:
+        return []
+    mine = set(worklist.loc[worklist["collector_id"] != AUTO, "borrower_id"])
+    cols = [c for c in ("loan_id", "borrower_id", "purpose", "employer", "declared_income") if c in applications]
+    apps = applications.loc[applications["borrower_id"].isin(mine), cols]
+    cb = calls.merge(apps, on="loan_id")
+    rows = []
+    for r in cb.to_dict("records"):
+        flags = []
+        if not r.get("reached"):
+            flags.append("unreached")
+        if r.get("skipped"):
+            flags.append("skipped")
+        if r.get("answered_by") == "other":
+            flags.append("answered_by_other")
+        if r.get("identity_verified") is False:
+            flags.append("identity_not_verified")
+        for stated, given, code in (
+            ("stated_purpose", "purpose", "purpose_differs"),
+            ("stated_employer", "employer", "employer_differs"),
+        ):
+            if _given(r.get(stated)) and _given(r.get(given)) and r[stated] != r[given]:
+                flags.append(code)
+        income, declared = r.get("stated_income"), r.get("declared_income")
+        if _given(income) and _given(declared) and declared > 0 and income < (1 - INCOME_GAP) * declared:
+            flags.append("income_lower")
+        if r.get("repayment_plan_stated") in WEAK_REPAYMENT_PLANS:
+            flags.append("no_repayment_source")
+        answers = {
+            k: plain(r.get(k))
+            for k in (
+                "reached",
+                "answered_by",
+                "identity_verified",
+                "stated_purpose",
+                "purpose",
+                "stated_income",
+                "declared_income",
+                "stated_employer",
+                "employer",
+                "repayment_plan_stated",
+            )
+        }
+        rows.append(
+            {
+                "borrower_id": int(r["borrower_id"]),
+                "loan_id": int(r["loan_id"]),
+                "called_at": _iso(r["called_at"]),
+                "answers": json.dumps(answers, ensure_ascii=False),
+                "flags": json.dumps(flags),
+            }
+        )
+    return rows
+
+
+def _given(value) -> bool:
+    return value is not None and not (isinstance(value, float) and np.isnan(value)) and value is not pd.NA
+
+
+def preference_rows(worklist: pd.DataFrame, prefs: pd.DataFrame | None, day: str) -> list[dict]:
+    """The book's contact preferences of the collectors' borrowers in force on the list's day."""
+    if prefs is None or prefs.empty:
+        return []
+    mine = set(worklist.loc[worklist["collector_id"] != AUTO, "borrower_id"])
+    t = pd.Timestamp(day)
+    until = prefs["valid_until"] if "valid_until" in prefs else pd.Series(pd.NaT, index=prefs.index)
+    live = prefs[prefs["borrower_id"].isin(mine) & (prefs["valid_from"] < t) & (until.isna() | (until > t))]
+    return [
+        {
+            "borrower_id": int(r["borrower_id"]),
+            "kind": str(r["kind"]),
+            "channel": None if not _given(r.get("channel")) else str(r["channel"]),
+            "valid_from": _iso(r["valid_from"]),
+            "valid_until": _iso(r.get("valid_until")),
+        }
+        for r in live.to_dict("records")
+    ]
+
+
+def account_context(worklist: pd.DataFrame, book: dict, day: str, grace_days: int) -> dict[str, list[dict]]:
+    """What the account page shows beyond the plan, for the collectors' borrowers: the collection history
+    (promises kept or broken), the verification calls with their inconsistencies, the preferences in force;
+    by workbench table name (wb_history, wb_callbacks, wb_preferences)."""
+    apps = book.get("applications")
+    if apps is None:
+        return {}
+    out = {"wb_callbacks": callback_rows(worklist, apps, book.get("callbacks"))}
+    out["wb_preferences"] = preference_rows(worklist, book.get("contact_preferences"), day)
+    if "installments" in book:
+        out["wb_history"] = history_rows(
+            worklist, apps, book.get("collection_actions"), book["installments"], day, grace_days
+        )
+    return out

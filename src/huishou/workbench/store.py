@@ -116,6 +116,59 @@ refusals = sa.Table(
     sa.Column("ingested_at", sa.DateTime(timezone=True)),
 )
 
+teams = sa.Table(  # which collectors' accounts a team lead sees and may reassign
+    "wb_teams",
+    metadata,
+    sa.Column("lead", sa.String(64), nullable=False),  # the lead's username
+    sa.Column("collector_id", sa.String(64), nullable=False),
+    sa.PrimaryKeyConstraint("lead", "collector_id"),
+)
+
+history = sa.Table(  # the book's collection log for the borrowers on a list (every loan), loaded by `huishou serve`
+    "wb_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("borrower_id", sa.BigInteger, nullable=False, index=True),
+    sa.Column("loan_id", sa.BigInteger, nullable=False),
+    sa.Column("action_at", sa.String(32), nullable=False),  # lender's local time, ISO
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("outcome", sa.String(32), nullable=False),
+    sa.Column("collector_id", sa.String(64)),
+    sa.Column("promised_amount", sa.Float),
+    sa.Column("promised_date", sa.String(10)),
+    sa.Column("promise_state", sa.String(16)),  # kept | broken | pending (promises only)
+    sa.Column("hardship", sa.Boolean, nullable=False),
+    sa.UniqueConstraint("loan_id", "action_at", "channel", name="wb_history_key"),
+)
+
+callbacks = (
+    sa.Table(  # what the borrower answered in the verification call (回访), and what contradicted the application
+        "wb_callbacks",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("borrower_id", sa.BigInteger, nullable=False, index=True),
+        sa.Column("loan_id", sa.BigInteger, nullable=False),
+        sa.Column("called_at", sa.String(32), nullable=False),
+        sa.Column(
+            "answers", sa.Text, nullable=False
+        ),  # JSON: reached, answered_by, stated purpose/income/employer/plan
+        sa.Column("flags", sa.Text, nullable=False),  # JSON list of inconsistency codes
+        sa.UniqueConstraint("loan_id", "called_at", name="wb_callbacks_key"),
+    )
+)
+
+preferences = sa.Table(  # the book's contact preferences of the borrowers on a list, loaded by `huishou serve`
+    "wb_preferences",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("borrower_id", sa.BigInteger, nullable=False, index=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("channel", sa.String(32)),
+    sa.Column("valid_from", sa.String(32), nullable=False),
+    sa.Column("valid_until", sa.String(32)),
+    sa.UniqueConstraint("borrower_id", "kind", "channel", "valid_from", name="wb_preferences_key"),
+)
+
 emergency = sa.Table(  # the borrower's emergency contacts (at most two, entered by the borrower), for locating only
     "wb_emergency",
     metadata,
@@ -270,6 +323,45 @@ def load_accounts(engine: sa.Engine, rows: Iterable[dict]) -> dict:
             added = len(new)
         record_audit(conn, None, "load_worklist", ",".join(sorted(days)), added=added, rows=len(rows))
     return {"accounts": len(rows), "added": added}
+
+
+def set_team(engine: sa.Engine, lead: str, collector_ids: Iterable[str]) -> int:
+    """Add collectors to a lead's team (those already in it stay); how many were added."""
+    wanted = {str(c) for c in collector_ids}
+    with engine.begin() as conn:
+        have = {r[0] for r in conn.execute(sa.select(teams.c.collector_id).where(teams.c.lead == lead))}
+        new = sorted(wanted - have)
+        if new:
+            conn.execute(teams.insert(), [{"lead": lead, "collector_id": c} for c in new])
+            record_audit(conn, None, "set_team", lead, added=new)
+    return len(new)
+
+
+def load_rows(engine: sa.Engine, table: sa.Table, rows: Iterable[dict]) -> int:
+    """Insert the rows whose unique key the table lacks (a reload adds nothing twice); how many were added."""
+    rows = list(rows)
+    if not rows:
+        return 0
+    key = next(c for c in table.constraints if isinstance(c, sa.UniqueConstraint))
+    cols = [c.name for c in key.columns]
+    with engine.begin() as conn:
+        have = set()
+        first = cols[0]
+        values = list({r[first] for r in rows})
+        for i in range(0, len(values), 5000):
+            chunk = values[i : i + 5000]
+            have |= {
+                tuple(r) for r in conn.execute(sa.select(*[table.c[c] for c in cols]).where(table.c[first].in_(chunk)))
+            }
+        new = [r for r in rows if tuple(r[c] for c in cols) not in have]
+        if new:
+            conn.execute(table.insert(), new)
+    return len(new)
+
+
+def load_context(engine: sa.Engine, rows_by_table: dict[str, list[dict]]) -> dict[str, int]:
+    """Load the account pages' context (loading.account_context) into its tables; rows added per table."""
+    return {name: load_rows(engine, metadata.tables[name], rows) for name, rows in rows_by_table.items()}
 
 
 def load_emergency(engine: sa.Engine, rows: Iterable[dict]) -> int:

@@ -10,9 +10,10 @@ import sqlalchemy as sa
 from huishou.workbench.store import accounts, as_utc, audit, contacts, fetch_all, refusals, users
 
 
-def team_day(engine: sa.Engine, day: str, zone: ZoneInfo) -> dict:
-    """The team lead's day: progress per collector, promises due and broken, refusals (counted in the database),
-    reassignments, outcomes, recovered amounts; times in the lender's `zone`."""
+def team_day(engine: sa.Engine, day: str, zone: ZoneInfo, team: set[str] | None = None) -> dict:
+    """The team lead's day over the collectors of `team` (None: everyone): progress per collector, promises due
+    and broken, refusals (counted in the database), reassignments, outcomes, recovered amounts; times in the
+    lender's `zone`."""
     with engine.connect() as conn:
         accts = fetch_all(conn, sa.select(accounts).where(accounts.c.worklist_date == day))
         done = fetch_all(conn, sa.select(contacts).where(contacts.c.worklist_date == day).order_by(contacts.c.id))
@@ -43,6 +44,14 @@ def team_day(engine: sa.Engine, day: str, zone: ZoneInfo) -> dict:
                 sa.select(users.c.collector_id).where(users.c.role == "collector").order_by(users.c.collector_id),
             )
         ]
+    if team is not None:
+        accts = [a for a in accts if a["collector_id"] in team]
+        mine = {a["id"] for a in accts}
+        done = [c for c in done if c["account_id"] in mine]
+        refused = [r for r in refused if r["account_id"] in mine]
+        refusals_by = {k: v for k, v in refusals_by.items() if k in team}
+        collectors = [c for c in collectors if c in team]
+        moves = [m for m in moves if json.loads(m["detail"] or "{}").get("to") in team]
     by_account: dict[int, list[dict]] = {}
     for c in done:
         by_account.setdefault(c["account_id"], []).append(c)

@@ -48,5 +48,7 @@ class WorkbenchSettings:
     secure_cookies: bool
     contact_details: str
     max_promise_days: int
+    offers: dict[str, int]  # plan_max_months, extension_max_days: what a collector may offer
+    history_page_size: int
     password_hash: dict[str, int]
     login: dict[str, int]
