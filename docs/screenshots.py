@@ -26,7 +26,7 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     from huishou.workbench.auth import add_user, hasher
-    from huishou.workbench.store import accounts, engine_for
+    from huishou.workbench.store import accounts, engine_for, set_team
 
     with tempfile.TemporaryDirectory() as tmp:
         params = Path(tmp) / "params.yaml"
@@ -42,6 +42,7 @@ def main() -> None:
         add_user(engine, ph, "c002", PASSWORD, "collector", "C002")
         add_user(engine, ph, "lead", PASSWORD, "lead", None)
         with engine.connect() as conn:
+            set_team(engine, "lead", [r[0] for r in conn.execute(sa.select(accounts.c.collector_id).distinct())])
             mine = conn.execute(
                 sa.select(accounts.c.id, accounts.c.action).where(accounts.c.collector_id == "C001").order_by("rank")
             ).all()
@@ -61,7 +62,7 @@ def main() -> None:
             page.goto(f"{base}/accounts/{calls[0]}")
             page.select_option("#outcome", "promise_to_pay")
             page.fill("#amount", "1500")
-            page.fill("#promised_date", "2026-01-05")
+            page.select_option("#promised_date", index=4)  # four days on, shown in the page's locale
             page.fill("#note", "借款人称周一发工资后还款")
             page.click("#save")
             page.screenshot(path=OUT / "workbench-account.png", full_page=True)
