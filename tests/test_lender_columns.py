@@ -104,12 +104,47 @@ def test_validation_names_ignored_and_protected_columns_and_checks_declared_ones
         validate_book(future, D("2026-01-01"), contract=contract)
 
 
-def test_a_protected_characteristic_cannot_be_declared():
-    with pytest.raises(ConfigError, match="marital_status is in features.protected"):
-        load_settings(
-            ROOT / "params.yaml",
-            {"features": {"application_columns": [{"name": "marital_status", "kind": "categorical"}]}},
-        )
+def _declare(item):
+    return load_settings(ROOT / "params.yaml", {"features": {"application_columns": [item]}})
+
+
+@pytest.mark.parametrize(
+    ("item", "characteristic"),
+    [
+        ({"name": "marital_status", "kind": "categorical"}, "marital_status"),
+        ({"name": "personal_status_and_sex", "kind": "categorical"}, "sex"),  # a synonym inside the name
+        ({"name": "hunyin", "kind": "categorical", "description": "婚姻状况"}, "marital_status"),  # its meaning
+        ({"name": "foreign_worker", "kind": "categorical"}, "nationality"),  # a proxy
+        ({"name": "zongjiao", "kind": "categorical", "description": "宗教信仰"}, "religion"),
+    ],
+)
+def test_a_protected_characteristic_cannot_be_declared_by_name_synonym_or_meaning(item, characteristic):
+    with pytest.raises(ConfigError) as err:
+        _declare(item)
+    message = str(err.value)
+    assert f"protected characteristic '{characteristic}'" in message and "12 CFR 1002.6(b)" in message
+    assert "lawful_purpose" in message  # the rule is quoted with its way out
+
+
+def test_a_stated_lawful_purpose_lets_a_matching_column_through_and_plain_ones_pass():
+    purpose = "sex-specific product required by the regulator; reviewed by compliance 2026-11"
+    s = _declare({"name": "personal_status_and_sex", "kind": "categorical", "lawful_purpose": purpose})
+    assert s.features.application_columns[0]["lawful_purpose"] == purpose
+    for item in (
+        {"name": "savings", "kind": "numeric", "description": "single savings account balance"},
+        {"name": "education", "kind": "categorical"},
+        {"name": "telephone", "kind": "categorical"},
+    ):
+        assert _declare(item).features.application_columns[0]["name"] == item["name"]
+
+
+def test_validation_reports_columns_that_name_a_protected_characteristic_by_synonym():
+    s = settings_with_extras()
+    tables = hand_book()
+    tables["applications"]["personal_status_and_sex"] = "male : single"
+    tables["applications"]["婚姻状况"] = "已婚"
+    checked = validate_book(tables, D("2026-01-01"), contract=Contract.from_settings(s.contracts, s.features))
+    assert checked["protected_present"] == ["personal_status_and_sex", "sex", "婚姻状况"]
 
 
 def test_a_declared_column_missing_from_the_data_is_missing_not_invented():

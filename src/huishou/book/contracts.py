@@ -158,6 +158,7 @@ class Contract:
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     extras: dict[str, dict[str, str]] = field(default_factory=dict)
     protected: tuple[str, ...] = ()
+    protected_synonyms: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, contracts, features) -> Contract:
@@ -168,7 +169,15 @@ class Contract:
         for item in features.attributes:
             extras.setdefault("attributes", {})[item["name"]] = item["kind"]
         ranges = {k: (v[0], v[1]) for k, v in contracts.ranges.items()}
-        return cls(ranges, extras, tuple(p.lower() for p in features.protected))
+        synonyms = {k: tuple(v) for k, v in (features.protected_synonyms or {}).items()}
+        return cls(ranges, extras, tuple(p.lower() for p in features.protected), synonyms)
+
+    def protected_column(self, name: str) -> bool:
+        """Whether a column's name names a protected characteristic (features.protected or a synonym)."""
+        from huishou.core.settings.features import protected_match
+
+        terms = {p: [] for p in self.protected} | {k: list(v) for k, v in self.protected_synonyms.items()}
+        return protected_match(name, "", terms) is not None
 
     def spec(self, table: str) -> dict[str, Col]:
         cols = dict(SPECS[table])

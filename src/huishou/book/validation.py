@@ -371,9 +371,8 @@ def validate_book(
     _check_dates(tables, sources, pd.Timestamp(as_of))
     _check_outcomes(tables, sources)
     _check_conduct(tables, sources, pd.Timestamp(as_of))
-    protected = {p.lower() for p in contract.protected}
     return {
         "rows": {name: len(df) for name, df in tables.items()},
         "ignored_columns": {name: cols for name, cols in ignored.items() if cols},
-        "protected_present": sorted({c for cols in ignored.values() for c in cols if c.lower() in protected}),
+        "protected_present": sorted({c for cols in ignored.values() for c in cols if contract.protected_column(c)}),
     }

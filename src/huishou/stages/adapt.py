@@ -19,7 +19,14 @@ from huishou.book.plugins import resolve
 from huishou.core.errors import ConfigError
 from huishou.core.io import publish, write_json, write_parquet
 
-PARAMS = ("data.raw_dir", "contracts", "features.application_columns", "features.attributes", "features.protected")
+PARAMS = (
+    "data.raw_dir",
+    "contracts",
+    "features.application_columns",
+    "features.attributes",
+    "features.protected",
+    "features.protected_synonyms",
+)
 
 
 def run(settings, name: str | None = None, input: str | None = None, mapping: str | None = None) -> dict:

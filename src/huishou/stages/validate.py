@@ -29,6 +29,7 @@ PARAMS = (
     "features.application_columns",
     "features.attributes",
     "features.protected",
+    "features.protected_synonyms",
 )
 
 log = logging.getLogger("huishou.validate")

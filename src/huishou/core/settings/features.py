@@ -29,6 +29,7 @@ class FeatureSettings:
     application_columns: list[dict]
     attributes: list[dict]
     protected: list[str]
+    protected_synonyms: dict[str, list[str]]  # characteristic -> words (any language) naming it or a proxy
     duckdb_memory_limit: str
     mode: str
     split_mode: str
@@ -87,15 +88,45 @@ FEATURE_BUILD_PARAMS = (
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 
 
+PROTECTED_RULE = (
+    "a protected characteristic or its proxy is never a feature (US ECOA / Reg B 12 CFR 1002.6(b); China PIPL "
+    "art. 24 and 28: no unreasonable differential treatment, sensitive personal information) unless the entry "
+    "states a lawful_purpose"
+)
+
+
+def protected_match(name: str, description: str, synonyms: Mapping[str, list[str]]) -> tuple[str, str] | None:
+    """(characteristic, the word that matched) when a column's name or declared meaning names a protected
+    characteristic: a synonym equal to a word of the name or description (split at non-letters), or, for
+    words in a script without spaces (e.g. 性别), contained in them. None otherwise."""
+    text = f"{name} {description}".lower()
+    words = set(re.split(r"[^0-9a-z\u00c0-\u024f]+", text))
+    for characteristic, terms in synonyms.items():
+        for term in [characteristic, *terms]:
+            t = str(term).lower().strip()
+            if not t:
+                continue
+            if t.isascii() and (t in words or ("_" in t and t in text) or (" " in t and t in text)):
+                return characteristic, t
+            if not t.isascii() and t in text:
+                return characteristic, t
+    return None
+
+
 def check_extras(f: FeatureSettings, source: str) -> None:
-    """The lender's declared columns: safe names, a known kind, no protected characteristic, no duplicate."""
+    """The lender's declared columns: safe names, a known kind, no protected characteristic (by name, synonym
+    or declared meaning, unless a lawful_purpose is stated), no duplicate."""
     protected = {p.lower() for p in f.protected}
+    synonyms = {p: [] for p in protected} | {k: list(v) for k, v in (f.protected_synonyms or {}).items()}
     seen = set()
     for where, items in (("application_columns", f.application_columns), ("attributes", f.attributes)):
         for item in items:
             key = f"features.{where}"
-            if not isinstance(item, Mapping) or set(item) - {"name", "kind", "description", "monotone"}:
-                raise ConfigError(f"{source}: {key}: each entry is {{name, kind, description, monotone}}, got {item!r}")
+            allowed = {"name", "kind", "description", "monotone", "lawful_purpose"}
+            if not isinstance(item, Mapping) or set(item) - allowed:
+                raise ConfigError(
+                    f"{source}: {key}: each entry is {{name, kind, description, monotone, lawful_purpose}}, got {item!r}"
+                )
             name = str(item.get("name", ""))
             if not NAME.match(name):
                 raise ConfigError(f"{source}: {key}: name {name!r} must be lower-case letters, digits and _")
@@ -103,9 +134,11 @@ def check_extras(f: FeatureSettings, source: str) -> None:
                 raise ConfigError(f"{source}: {key}: {name}: kind must be numeric or categorical")
             if int(item.get("monotone", 0)) not in (-1, 0, 1):
                 raise ConfigError(f"{source}: {key}: {name}: monotone must be -1, 0 or 1")
-            if name in protected:
+            hit = protected_match(name, str(item.get("description", "")), synonyms)
+            if hit and not str(item.get("lawful_purpose", "")).strip():
                 raise ConfigError(
-                    f"{source}: {key}: {name} is in features.protected (a protected characteristic is never a feature)"
+                    f"{source}: {key}: {name} names the protected characteristic '{hit[0]}' (word '{hit[1]}' in its "
+                    f"name or description); rule: {PROTECTED_RULE}"
                 )
             if (where, name) in seen:
                 raise ConfigError(f"{source}: {key}: {name} declared twice")
