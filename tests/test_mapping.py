@@ -245,3 +245,46 @@ def test_from_a_csv_export_to_a_model_and_a_nightly_score_with_no_python(book, t
     assert dictionary["ax_credit_score"]["description"] == "low credit score"
     metrics = json.loads((tmp_path / "models" / "evaluation" / "metrics.json").read_text())
     assert metrics["lightgbm"]["auc"] > 0.75
+
+
+NA_CSV = """\
+loan_no,customer,applied,paid_out,principal_fen,months,state,customer_age,score,gender,income
+L-1,C-1,2025/01/02 09:15,2025/01/02 10:00,600000,6,A,30,710,F,5000
+L-2,C-2,2025/01/03 11:00,2025/01/03 12:30,1200000,12,A,NA,650,M,unknown
+L-3,C-3,2025/01/04 08:00,,500000,6,D,45,NA,F,-1
+"""
+
+
+def test_null_markers_are_declared_per_input_and_per_column_and_an_undeclared_one_is_named_by_row(export):
+    """A CSV's 'NA' (and a column's own 'unknown' / '-1') read as missing once declared; undeclared, the error
+    names the column, the row (file order) and the value, and says how to declare it."""
+    (export / "loans.csv").write_text(NA_CSV)
+    mapping = MAPPING.replace(
+        "      credit_score: score\n",
+        '      credit_score: score\n      declared_income: {column: income, na_values: [unknown, "-1"]}\n',
+    )
+    (export / "mapping.yaml").write_text(mapping)
+    with pytest.raises(DataValidationError) as err:
+        apply_mapping(load_mapping(export / "mapping.yaml"), export, CONTRACT)
+    message = str(err.value)
+    assert "column 'age'" in message and "row 2 holds 'NA'" in message and "na_values" in message
+    (export / "mapping.yaml").write_text(
+        mapping.replace("loans: {file: loans.csv}", 'loans: {file: loans.csv, na_values: ["NA"]}')
+    )
+    apps = (
+        apply_mapping(load_mapping(export / "mapping.yaml"), export, CONTRACT)
+        .tables["applications"]
+        .set_index("loan_id")
+    )
+    assert pd.isna(apps.loc[2, "age"]) and pd.isna(apps.loc[3, "credit_score"]) and apps.loc[1, "credit_score"] == 710
+    assert apps.loc[1, "declared_income"] == 5000 and apps[["declared_income"]].loc[[2, 3]].isna().all().all()
+
+
+def test_file_order_is_kept_so_row_numbers_can_be_ids(export):
+    mapping = MAPPING.replace(
+        'from: {sql: "SELECT *, CAST(substr(loan_no, 3) AS BIGINT) AS id FROM loans"}',
+        'from: {sql: "SELECT *, row_number() OVER () AS id FROM loans"}',
+    )
+    (export / "mapping.yaml").write_text(mapping)
+    apps = apply_mapping(load_mapping(export / "mapping.yaml"), export, CONTRACT).tables["applications"]
+    assert apps.sort_values("loan_id")["applied_at"].is_monotonic_increasing  # ids follow the file's rows

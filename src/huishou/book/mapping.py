@@ -7,7 +7,8 @@ and queries in a DuckDB file or PostgreSQL), and how each contract table is made
     timezone: Asia/Taipei          # the lender's local time: zoned source timestamps are converted to it
     source: {kind: files}          # files | duckdb | postgres (with database: file / env variable name)
     inputs:                        # named source tables
-      clients: {file: UCI_Credit_Card_named.csv}      # or {table: schema.name} / {query: "SELECT ..."}
+      clients: {file: UCI_Credit_Card_named.csv, na_values: ["NA", "?"]}   # text that means "missing"
+                                   # (CSV files); or {table: schema.name} / {query: "SELECT ..."}
     tables:
       applications:
         from: clients              # an input, or {sql: "SELECT ... FROM clients"} (DuckDB dialect)
@@ -18,7 +19,13 @@ and queries in a DuckDB file or PostgreSQL), and how each contract table is made
           opened: {column: OPEN_DATE, format: "%d/%m/%Y"}   # text parsed with a date format
           term_months: {const: 7}                   # a constant
           education: {column: EDUCATION, map: {1: graduate_school, 2: university}}   # values mapped
+          declared_income: {column: INCOME, na_values: ["-1", "unknown"]}   # this column's null markers
         rules: {age: clip, amount: drop}           # out-of-range values: reject (default), clip or drop
+
+File order is kept: a CSV or parquet input is read in file order (DuckDB preserves insertion order), so
+`row_number() OVER ()` in a table's SQL numbers rows as they stand in the file (ids for a set without
+one), and a value that cannot be read is reported by its row number in that order (1 = the first data
+row, the header not counted) with the value itself.
 
 The SQL in a mapping is the operator's code, like params.yaml; constants, date formats and value maps
 are applied as values, never pasted into SQL. Every clipped or dropped value is counted in the report.
@@ -108,12 +115,18 @@ def _register_inputs(con: duckdb.DuckDBPyConnection, doc: Mapping, base: Path, o
             path = override if override is not None else base / spec["file"]
             if not Path(path).is_file():
                 raise DataValidationError(f"{path}: input '{name}' of the mapping does not exist")
+            na = spec.get("na_values")
+            if na is not None and (not isinstance(na, list) or not all(isinstance(v, str) for v in na)):
+                raise ConfigError(f'mapping input \'{name}\': na_values is a list of texts, e.g. ["NA", "?"]')
             try:
                 if str(path).endswith(".parquet"):
                     relation = con.read_parquet(str(path))
                 else:  # a column the mapping parses with a date format is read as text, not sniffed
-                    text = _formatted_columns(doc) & set(con.read_csv(str(path)).columns)
-                    relation = con.read_csv(str(path), dtype=dict.fromkeys(text, "VARCHAR") or None)
+                    options = (
+                        {"na_values": list(dict.fromkeys([*na, ""]))} if na else {}
+                    )  # an empty field stays missing
+                    text = _formatted_columns(doc) & set(con.read_csv(str(path), **options).columns)
+                    relation = con.read_csv(str(path), dtype=dict.fromkeys(text, "VARCHAR") or None, **options)
             except duckdb.Error as err:
                 raise DataValidationError(f"{path}: cannot be read ({str(err).splitlines()[0]})") from None
             relation.create_view(name)
@@ -154,6 +167,15 @@ def _expression(target: str, spec: Any, params: dict) -> str:
     if "column" not in spec:
         raise ConfigError(f"mapping column '{target}': needs one of column, sql or const")
     expr = quote_column(spec["column"])
+    if "na_values" in spec:  # this column's own null markers, compared as text (bound values, never SQL)
+        na = spec["na_values"]
+        if not isinstance(na, list) or not na:
+            raise ConfigError(f'mapping column \'{target}\': na_values is a list of texts, e.g. ["-1", "unknown"]')
+        keys = []
+        for value in na:
+            keys.append(f"$c{len(params)}")
+            params[f"c{len(params)}"] = str(value)
+        expr = f"(CASE WHEN trim(CAST({expr} AS VARCHAR)) IN ({', '.join(keys)}) THEN NULL ELSE {expr} END)"
     if "format" in spec:
         key = f"c{len(params)}"
         params[key] = spec["format"]
@@ -205,11 +227,36 @@ def _typed(frame: pd.DataFrame, name: str, timezone: str, contract: Contract) ->
                 if rule.dtype in ("str", "category"):
                     frame[col] = frame[col].where(frame[col].notna(), None)
         except (ValueError, TypeError) as err:
-            raise DataValidationError(
-                f"mapping table '{name}': column '{col}' cannot be read as {rule.dtype} "
-                f"({str(err).splitlines()[0][:120]})"
-            ) from None
+            raise DataValidationError(_unreadable(frame[col], name, col, rule.dtype, err)) from None
     return frame
+
+
+def _unreadable(values: pd.Series, table: str, col: str, dtype: str, err: Exception) -> str:
+    """Which rows hold a value that is not a `dtype` (row numbers in the table's order, 1 = the first), the
+    first value, and how to declare a null marker."""
+    if dtype == "datetime":
+        parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+    elif dtype in ("int", "float"):
+        parsed = pd.to_numeric(values, errors="coerce")
+    else:
+        parsed = pd.Series([_bool_or_none(v) for v in values], index=values.index)
+    bad = values.notna() & parsed.isna()
+    if not bad.any():
+        return f"mapping table '{table}': column '{col}' cannot be read as {dtype} ({str(err).splitlines()[0][:120]})"
+    rows = np.flatnonzero(bad.to_numpy()) + 1
+    shown = ", ".join(str(r) for r in rows[:5])
+    return (
+        f"mapping table '{table}': column '{col}' cannot be read as {dtype}: row {rows[0]} holds "
+        f"{values[bad].iloc[0]!r} ({len(rows)} row(s): {shown}{' ...' if len(rows) > 5 else ''}; rows counted in "
+        "file order from 1); if that text means missing, declare it with na_values on the input or the column"
+    )
+
+
+def _bool_or_none(value):
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    text = str(value).strip().lower()
+    return {"true": True, "false": False}.get(text)
 
 
 def _apply_rules(frame: pd.DataFrame, name: str, rules: Mapping, contract: Contract, report: dict) -> pd.DataFrame:
