@@ -147,3 +147,24 @@ def test_the_published_code_table_is_the_codes_table_and_codes_are_never_reused(
     }
     assert set(FAMILY_CODES.values()) | {"XX99"} == {c for c in published if c.endswith("99")}
     assert all(r["reason"] == REASONS[r["feature"]] for r in rows if not r["code"].endswith("99"))
+
+
+def test_constant_and_all_missing_columns_are_left_out_before_training_and_counted(features, settings):
+    """Issue 26: on a label-only or small book most columns can be constant; they are dropped before any model
+    sees them, with the reason, and a monotone constraint on a dropped column is no error."""
+    import dataclasses
+
+    from huishou.features import feature_columns
+    from huishou.risk.train import fit_lightgbm, informative_columns
+
+    frame = features.copy()
+    frame["rp_flat"], frame["ax_empty"] = 1.0, np.nan
+    train = frame[frame["split"] == "train"]
+    kept, dropped = informative_columns(train, [*feature_columns(features), "rp_flat", "ax_empty"])
+    assert dropped["rp_flat"] == "constant" and dropped["ax_empty"] == "all missing"
+    assert not set(dropped) & set(kept) and all(train[c].nunique() > 1 for c in kept)
+    cfg = dataclasses.replace(settings.train, monotone_constraints={"rp_flat": 1}, num_boost_round=20)
+    model = fit_lightgbm(train, frame[frame["split"] == "valid"], kept, cfg, dropped=dropped)
+    assert "rp_flat" not in model.contract.columns
+    with pytest.raises(Exception, match="unknown feature"):
+        fit_lightgbm(train, frame[frame["split"] == "valid"], kept, cfg)  # not dropped: a typo stays an error

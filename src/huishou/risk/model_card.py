@@ -75,6 +75,7 @@ def model_card(
     params: Mapping[str, Any],
     commit: str | None,
     experiment: str | None = None,
+    dropped: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The card of model `name` (its metrics are the `valid_<name>_*` entries of `metrics`)."""
     prefix = f"valid_{name}_"
@@ -94,7 +95,7 @@ def model_card(
             ),
             "hashes_md5": dict(data_version),
         },
-        "features": {"count": len(features), "names": list(features)},
+        "features": {"count": len(features), "names": list(features), "dropped": dict(dropped or {})},
         "training": {
             "parameters": {k: v for k, v in params.items() if not isinstance(v, dict | list)},
             "best_iteration": meta.get("best_iteration"),
@@ -138,6 +139,10 @@ def card_markdown(card: Mapping[str, Any], registry: Mapping[str, Any] | None = 
     lines += ["", "Hashes (MD5):", "", "| file | md5 |", "|---|---|", *_rows(data["hashes_md5"]), ""]
     names = ", ".join(card["features"]["names"])
     lines += ["## Features", "", f"{card['features']['count']} features: {names}.", ""]
+    left = card["features"].get("dropped") or {}
+    if left:
+        why = "; ".join(f"{c} ({reason})" for c, reason in left.items())
+        lines += [f"Left out before training ({len(left)}, constant or all missing on the training rows): {why}.", ""]
     lines += ["## Training", "", f"Calibration {train['calibration']}; best iteration {train['best_iteration']}.", ""]
     lines += ["| parameter | value |", "|---|---|", *_rows(train["parameters"]), ""]
     metrics = {k: round(v, 4) if isinstance(v, float) else v for k, v in card["metrics_validation"].items()}

@@ -31,9 +31,23 @@ def fit_scorecard_model(
     return model, iv_table
 
 
-def lightgbm_params(cfg: TrainSettings, columns: list[str], declared: dict[str, int] | None = None) -> dict:
+def informative_columns(train: pd.DataFrame, columns: list[str]) -> tuple[list[str], dict[str, str]]:
+    """(the columns that carry information on the training rows, the others with why: "all missing" or
+    "constant"): a column with one value or none cannot split a tree, get a logistic weight or form a bin."""
+    dropped = {}
+    for c in columns:
+        values = train[c]
+        if values.notna().sum() == 0:
+            dropped[c] = "all missing"
+        elif values.nunique(dropna=True) <= 1:
+            dropped[c] = "constant"
+    return [c for c in columns if c not in dropped], dropped
+
+
+def lightgbm_params(cfg: TrainSettings, columns: list[str], declared: dict[str, int] | None = None, dropped=()) -> dict:
     """LightGBM parameters from params.yaml `train`, monotone constraints laid out in column order: the
-    directions declared with the lender's own columns (`declared`), overridden by train.monotone_constraints."""
+    directions declared with the lender's own columns (`declared`), overridden by train.monotone_constraints
+    (a constrained column `dropped` as uninformative is no error)."""
     params = {
         "objective": "binary",
         "learning_rate": cfg.learning_rate,
@@ -52,7 +66,9 @@ def lightgbm_params(cfg: TrainSettings, columns: list[str], declared: dict[str, 
     }
     if cfg.monotone:
         families = {c.split("_", 1)[0] for c in columns}  # a family the mode does not build (rp_ in origination)
-        unknown = sorted(k for k in set(cfg.monotone_constraints) - set(columns) if k.split("_", 1)[0] in families)
+        unknown = sorted(
+            k for k in set(cfg.monotone_constraints) - set(columns) - set(dropped) if k.split("_", 1)[0] in families
+        )
         if unknown:
             raise ConfigError(f"params.yaml train.monotone_constraints names unknown feature(s): {unknown}")
         directions = {k: v for k, v in (declared or {}).items() if k in columns} | dict(cfg.monotone_constraints)
@@ -62,13 +78,18 @@ def lightgbm_params(cfg: TrainSettings, columns: list[str], declared: dict[str, 
 
 
 def fit_lightgbm(
-    train: pd.DataFrame, valid: pd.DataFrame, columns: list[str], cfg: TrainSettings, monotone: dict | None = None
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    columns: list[str],
+    cfg: TrainSettings,
+    monotone: dict | None = None,
+    dropped=(),
 ) -> RiskModel:
     """Gradient boosting with early stopping on the validation snapshots, then calibration on them."""
     contract = FeatureContract.from_frame(train, columns)
     x_train, x_valid = contract.align(train), contract.align(valid)
     y_train, y_valid = train["target"].astype(int), valid["target"].astype(int)
-    params = lightgbm_params(cfg, columns, monotone)
+    params = lightgbm_params(cfg, columns, monotone, dropped)
     dtrain = lgb.Dataset(x_train, y_train, free_raw_data=False)
     dvalid = lgb.Dataset(x_valid, y_valid, reference=dtrain)
     booster = lgb.train(
@@ -139,6 +160,7 @@ def fit_lightgbm_dask(
     columns: list[str],
     cfg: TrainSettings,
     monotone: dict | None = None,
+    dropped=(),
     client=None,
 ) -> RiskModel:
     """The same model trained with `lightgbm.dask` on a Dask cluster (local by default).
@@ -157,7 +179,7 @@ def fit_lightgbm_dask(
         parts = max(1, len(workers))
         x = dd.from_pandas(contract.align(train), npartitions=parts)
         y = dd.from_pandas(train["target"].astype(int), npartitions=parts)
-        params = lightgbm_params(cfg, columns, monotone)
+        params = lightgbm_params(cfg, columns, monotone, dropped)
         params.pop("force_col_wise", None)
         params.pop("num_threads")  # lightgbm.dask gives each worker its own thread count (1 in huishou's clusters)
         clf = DaskLGBMClassifier(client=client, n_estimators=cfg.num_boost_round, **params).fit(x, y)

@@ -9,6 +9,7 @@ run.json; logs one MLflow run and registers the LightGBM model with the alias `c
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -24,7 +25,16 @@ from huishou.risk.drift import build_reference
 from huishou.risk.metrics import classification_metrics, roc_points
 from huishou.risk.model import RiskModel
 from huishou.risk.model_card import card_markdown, model_card
-from huishou.risk.train import fit_lightgbm, fit_lightgbm_dask, fit_logistic, fit_scorecard_model, top_features
+from huishou.risk.train import (
+    fit_lightgbm,
+    fit_lightgbm_dask,
+    fit_logistic,
+    fit_scorecard_model,
+    informative_columns,
+    top_features,
+)
+
+log = logging.getLogger("huishou.train")
 
 PARAMS = (
     "data.features_dir",
@@ -55,11 +65,14 @@ def run(settings) -> dict:
     train, valid = labelled[labelled["split"] == "train"], labelled[labelled["split"] == "valid"]
     _require_labels(train, "train", source)
     _require_labels(valid, "valid", source)
+    columns, dropped = informative_columns(train, columns)  # constant / all-missing: no model can use them
+    if dropped:
+        log.info("%d feature(s) constant or all missing on the training rows, left out: %s", len(dropped), dropped)
     with publish(trained_dir(settings.data.models_dir), what="huishou train") as out:
         fit = fit_lightgbm_dask if cfg.engine == "dask" else fit_lightgbm
         bar = progress_bar(total=4, desc="train", unit="step")
         bar.set_postfix_str("lightgbm")
-        models = {"lightgbm": fit(train, valid, columns, cfg, monotone)}
+        models = {"lightgbm": fit(train, valid, columns, cfg, monotone, dropped)}
         bar.update()
         bar.set_postfix_str("logistic")
         models["logistic"] = fit_logistic(train, valid, columns, cfg)
@@ -80,7 +93,10 @@ def run(settings) -> dict:
                 metrics[f"valid_{name}_{key}"] = value
             curves.append(roc_points(valid["target"], p).assign(model=name))
         metrics["lightgbm_best_iteration"] = models["lightgbm"].meta["best_iteration"]
-        write_json({"features": columns}, out / "feature_list.json")
+        metrics["features_used"] = len(columns)
+        metrics["features_dropped_constant"] = sum(1 for why in dropped.values() if why == "constant")
+        metrics["features_dropped_missing"] = sum(1 for why in dropped.values() if why == "all missing")
+        write_json({"features": columns, "dropped": dropped}, out / "feature_list.json")
         card_files = _write_scorecard(models["scorecard"], iv_table, out / "scorecard_files")
         write_json(rounded(metrics), out / "train_metrics.json")
         roc = plots.roc_figure(pd.concat(curves), "ROC, validation")
@@ -102,6 +118,7 @@ def run(settings) -> dict:
                 params=models[name].meta.get("params") or {},
                 commit=commit,
                 experiment=experiment,
+                dropped=dropped,
             )
             for name in MODEL_NAMES
         }
