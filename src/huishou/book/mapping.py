@@ -47,7 +47,7 @@ from huishou.book import database
 from huishou.book.contracts import Contract
 from huishou.book.database import quote_identifier
 from huishou.core.errors import ConfigError, DataValidationError
-from huishou.core.vocab import ALL_TABLES, REQUIRED_TABLES
+from huishou.core.vocab import ALL_TABLES
 
 RULES = ("reject", "clip", "drop")
 _CAST = {"int": "Int64", "float": "float64", "str": "str", "bool": "boolean", "category": "str"}
@@ -73,7 +73,7 @@ def load_mapping(path: str | Path) -> dict:
     if not isinstance(doc, dict) or not isinstance(doc.get("tables"), dict):
         raise ConfigError(f"{path}: a mapping has 'inputs' and 'tables' (see huishou.book.mapping)")
     unknown = sorted(set(doc["tables"]) - set(ALL_TABLES))
-    missing = [t for t in REQUIRED_TABLES if t not in doc["tables"]]
+    missing = [t for t in ("applications",) if t not in doc["tables"]]  # a label-only book has no schedule
     if unknown or missing:
         raise ConfigError(f"{path}: tables {unknown} are not contract tables, {missing} are required")
     if "as_of" not in doc:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from huishou.book.contracts import DEFAULT, Contract, complete_columns, row_keys, validate_table
+from huishou.book.contracts import DEFAULT, Contract, complete_columns, empty_table, row_keys, validate_table
 from huishou.core.errors import DataValidationError
 from huishou.core.vocab import ALL_TABLES, ENTERED_BY_BORROWER, OUTCOMES_BY_ACTION, REQUIRED_TABLES
 
@@ -345,34 +345,47 @@ def validate_book(
     sources: Mapping[str, str] | None = None,
     contract: Contract = DEFAULT,
     whole: bool = True,
+    required: tuple[str, ...] = REQUIRED_TABLES,
 ) -> dict:
     """Validate all tables; return the row counts and the columns that will be ignored, or raise
     DataValidationError. Absent optional columns count as missing values. `whole` False: the tables are
     one borrower bucket of the book (a required table may be empty there; the book's size is checked
-    by the caller)."""
+    by the caller). `required`: the tables the book must hold (origination mode: applications alone, a
+    label-only book then taking its labels from `outcomes`)."""
     sources = {name: (sources or {}).get(name, name) for name in tables}
-    missing = [t for t in REQUIRED_TABLES if t not in tables]
+    missing = [t for t in required if t not in tables]
     if missing:
         raise DataValidationError(
             f"missing required table(s) {missing}; expected files {[t + '.parquet' for t in missing]}"
+        )
+    label_only = "installments" not in tables
+    if label_only and "outcomes" not in tables:
+        raise DataValidationError(
+            "no installments table and no outcomes table: a book without a schedule takes its labels from "
+            "outcomes (rule: features.mode origination with given labels; see README, label-only books)"
         )
     unknown = sorted(set(tables) - set(ALL_TABLES))
     if unknown:
         raise DataValidationError(f"unknown table(s) {unknown}; known: {list(ALL_TABLES)}")
     for name, df in tables.items():
         validate_table(df, name, sources[name], contract)
-    for name in REQUIRED_TABLES if whole else ():
+    for name in required if whole else ():
         if tables[name].empty:
             raise DataValidationError(f"{sources[name]}: has 0 rows (rule: a required table holds the book)")
     ignored = {name: contract.ignored(name, df.columns) for name, df in tables.items()}
     tables = {name: complete_columns(df, name, contract) for name, df in tables.items()}
+    rows = {name: len(df) for name, df in tables.items()}
+    if label_only:  # the checks below read an empty schedule; no loan needs one
+        tables = dict(tables) | {"installments": empty_table("installments", contract)}
+        sources = sources | {"installments": "installments (absent: a label-only book)"}
     _check_refs(tables, sources)
-    _check_schedule(tables, sources)
+    if not label_only:
+        _check_schedule(tables, sources)
     _check_dates(tables, sources, pd.Timestamp(as_of))
     _check_outcomes(tables, sources)
     _check_conduct(tables, sources, pd.Timestamp(as_of))
     return {
-        "rows": {name: len(df) for name, df in tables.items()},
+        "rows": rows,
         "ignored_columns": {name: cols for name, cols in ignored.items() if cols},
         "protected_present": sorted({c for cols in ignored.values() for c in cols if contract.protected_column(c)}),
     }

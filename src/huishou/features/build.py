@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from huishou.book.contracts import DEFAULT, Contract, complete_columns, empty_table
 from huishou.core.engine import duckdb_connect
-from huishou.core.vocab import OPTIONAL_TABLES
+from huishou.core.vocab import ALL_TABLES
 from huishou.features.application import CATEGORICAL, application_sql
 from huishou.features.callback import callback_sql
 from huishou.features.collection import collection_sql
@@ -91,7 +91,7 @@ def open_book(
     con = con or duckdb_connect()
     for name, table in tables.items():
         _register(con, name, table, contract)
-    for name in OPTIONAL_TABLES:
+    for name in ALL_TABLES:  # absent tables read as empty (a label-only book has no installments)
         if name not in tables:
             con.register(name, empty_table(name, contract))
     return con

@@ -22,6 +22,7 @@ from huishou.book.source import BookSource
 from huishou.book.validation import validate_book
 from huishou.core.io import publish, write_json
 from huishou.core.settings import SOURCE_PARAMS
+from huishou.core.vocab import REQUIRED_TABLES
 
 PARAMS = (
     *SOURCE_PARAMS,
@@ -30,6 +31,7 @@ PARAMS = (
     "features.attributes",
     "features.protected",
     "features.protected_synonyms",
+    "features.mode",
 )
 
 log = logging.getLogger("huishou.validate")
@@ -69,7 +71,9 @@ def run(settings) -> dict:
     else:
         tables, read_info = source.read()
         sources = {name: source.describe(name) for name in tables}
-        checked = validate_book(tables, pd.Timestamp(read_info["as_of"]), sources, contract)
+        # origination mode needs applications alone: a label-only book takes its labels from outcomes
+        required = ("applications",) if settings.features.mode == "origination" else REQUIRED_TABLES
+        checked = validate_book(tables, pd.Timestamp(read_info["as_of"]), sources, contract, required=required)
     for table, columns in checked["ignored_columns"].items():
         log.warning(
             "%s: column(s) %s are not in the contract and not declared in params.yaml: ignored", sources[table], columns
