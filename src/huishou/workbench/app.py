@@ -352,6 +352,21 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
         """The spoken requests in force at `at` (lender's local time, ISO) for these borrowers."""
         return _rows(conn, _IN_FORCE, {"borrowers": list(borrower_ids), "at": at})
 
+    def log_refusal(conn, account: dict, user: dict, day: str, now: dt.datetime, channel: str, refused) -> None:
+        """A refused attempt in wb_refusals: which account, who, when, the channel and every rule with its source."""
+        conn.execute(
+            _REFUSAL,
+            {
+                "account_id": account["id"],
+                "worklist_date": day,
+                "loan_id": account["loan_id"],
+                "user_id": user["id"],
+                "at": now.astimezone(dt.UTC),
+                "channel": channel,
+                "rules": json.dumps([[r.rule, r.source] for r in refused], ensure_ascii=False),
+            },
+        )
+
     def local_iso(now: dt.datetime) -> str:
         return now.astimezone(zone).replace(tzinfo=None).isoformat(timespec="microseconds")
 
@@ -548,18 +563,7 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
                     context, today, channel, now, account["timezone"], config.strategy, config.profile, wishes
                 )
                 if refused:
-                    conn.execute(
-                        _REFUSAL,
-                        {
-                            "account_id": account["id"],
-                            "worklist_date": day,
-                            "loan_id": account["loan_id"],
-                            "user_id": user["id"],
-                            "at": now.astimezone(dt.UTC),
-                            "channel": channel,
-                            "rules": json.dumps([[r.rule, r.source] for r in refused], ensure_ascii=False),
-                        },
-                    )
+                    log_refusal(conn, account, user, day, now, channel, refused)
                     record_audit(
                         conn,
                         user,
@@ -633,18 +637,7 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
                 ctx = context_now(json.loads(account["context"]), today, wishes)
                 if not may_locate(ctx, stopped):
                     refused = [Refusal("emergency_contact", config.profile.source("emergency_contact"))]
-                    conn.execute(
-                        _REFUSAL,
-                        {
-                            "account_id": account["id"],
-                            "worklist_date": day,
-                            "loan_id": account["loan_id"],
-                            "user_id": user["id"],
-                            "at": now.astimezone(dt.UTC),
-                            "channel": "locate",
-                            "rules": json.dumps([["emergency_contact", refused[0].source]], ensure_ascii=False),
-                        },
-                    )
+                    log_refusal(conn, account, user, day, now, "locate", refused)
                     record_audit(
                         conn,
                         user,
