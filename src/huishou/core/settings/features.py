@@ -116,8 +116,8 @@ def protected_match(name: str, description: str, synonyms: Mapping[str, list[str
 def check_extras(f: FeatureSettings, source: str) -> None:
     """The lender's declared columns: safe names, a known kind, no protected characteristic (by name, synonym
     or declared meaning, unless a lawful_purpose is stated), no duplicate."""
-    protected = {p.lower() for p in f.protected}
-    synonyms = {p: [] for p in protected} | {k: list(v) for k, v in (f.protected_synonyms or {}).items()}
+    # in params order (a set's order changes between runs): the first characteristic named is the one reported
+    synonyms = {p.lower(): [] for p in f.protected} | {k: list(v) for k, v in (f.protected_synonyms or {}).items()}
     seen = set()
     for where, items in (("application_columns", f.application_columns), ("attributes", f.attributes)):
         for item in items:
