@@ -83,8 +83,8 @@ def run(settings) -> dict:
     with publish(out_dir, what="huishou portfolio") as out:
         write_json(headline, out / "portfolio.json")
         write_csv(matrix.reset_index(names="bucket").round(4), out / "roll_rates.csv")
-        write_csv(cost_by_month.round(4), out / "annualised_cost.csv")
-        write_csv(offenders.round(4), out / "above_cost_ceiling.csv")
+        write_csv(_rounded(cost_by_month), out / "annualised_cost.csv")
+        write_csv(_rounded(offenders), out / "above_cost_ceiling.csv")
         for name, frame in (
             ("flow_rates", flows),
             ("vintages", vint),
@@ -92,7 +92,7 @@ def run(settings) -> dict:
             ("cure_curve", cure),
             ("operations", ops),
         ):
-            write_csv(frame.round(4), out / f"{name}.csv")
+            write_csv(_rounded(frame), out / f"{name}.csv")
         figures = {
             "flow_rates": plots.flow_figure(flows),
             "roll_rates": plots.roll_figure(matrix),
@@ -113,6 +113,11 @@ def run(settings) -> dict:
         [out_dir / "portfolio.html"],
     )
     return headline
+
+
+def _rounded(frame: pd.DataFrame) -> pd.DataFrame:
+    """Numbers to 4 decimals; dates as they are."""
+    return frame.round({c: 4 for c in frame.select_dtypes("number").columns})
 
 
 def _headline(history, flows, entry, cure, recovery, ops, vint, months: int) -> dict:
