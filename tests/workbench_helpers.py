@@ -18,7 +18,8 @@ from huishou.strategy.plan import plan_day
 from huishou.workbench.app import Config, create_app
 from huishou.workbench.auth import add_user, hasher
 from huishou.workbench.loading import account_context, account_rows, emergency_rows
-from huishou.workbench.store import create_schema, engine_for, load_accounts, load_context, load_emergency, set_team
+from huishou.workbench.store import create_schema, engine_for, load_accounts, load_context, load_rows, set_team
+from huishou.workbench.store import emergency as emergency_table
 
 CHEAP = {"time_cost": 1, "memory_kib": 1024, "parallelism": 1}  # Argon2id at test cost
 PASSWORD = "correct horse battery"
@@ -78,7 +79,7 @@ def make_workbench(
     create_schema(engine)
     details = contact_details(lists["borrower_id"], 7)
     load_accounts(engine, account_rows(lists, cand, details, actions))
-    load_emergency(engine, emergency_rows(lists, emergency, details))
+    load_rows(engine, emergency_table, emergency_rows(lists, emergency, details))
     if book is not None:  # the account pages' context, as `huishou serve` loads it
         day = str(lists["worklist_date"].iloc[0])
         load_context(engine, account_context(lists, book, day, settings.features.promise_grace_days))

@@ -143,12 +143,7 @@ def _upsert_postgres_preferences(data, prefs: pd.DataFrame) -> int:
     added = 0
     with engine.begin() as conn:
         for rec in prefs.to_dict("records"):
-            values = {k: (None if pd.isna(v) else v) for k, v in rec.items() if k in table.c}
-            for col in ("valid_from", "valid_until"):
-                if values.get(col) is not None:
-                    values[col] = pd.Timestamp(values[col]).to_pydatetime()
-                    if getattr(table.c[col].type, "timezone", False):
-                        values[col] = values[col].replace(tzinfo=zone)
+            values = _db_values(rec, table, zone, ("valid_from", "valid_until"))
             key = [
                 table.c[k] == values[k] if values.get(k) is not None else table.c[k].is_(None)
                 for k in KEYS["contact_preferences"]
@@ -159,6 +154,18 @@ def _upsert_postgres_preferences(data, prefs: pd.DataFrame) -> int:
             conn.execute(table.insert().values(**values))
             added += 1
     return added
+
+
+def _db_values(rec: dict, table: sa.Table, zone: ZoneInfo, times) -> dict:
+    """A row's values for the lender's table: its columns only, missing as None, the `times` columns as
+    datetimes (in the lender's zone where the column is zoned)."""
+    values = {k: (None if pd.isna(v) else v) for k, v in rec.items() if k in table.c}
+    for col in times:
+        if values.get(col) is not None:
+            values[col] = pd.Timestamp(values[col]).to_pydatetime()
+            if getattr(table.c[col].type, "timezone", False):
+                values[col] = values[col].replace(tzinfo=zone)
+    return values
 
 
 def _lender_table(data, name: str) -> tuple[sa.Engine, sa.Table]:
@@ -181,12 +188,7 @@ def _insert_postgres(data, rows: pd.DataFrame) -> tuple[int, str]:
     added = 0
     with engine.begin() as conn:
         for rec in rows.to_dict("records"):
-            values = {k: (None if pd.isna(v) else v) for k, v in rec.items() if k in table.c}
-            for col in ("action_at", "promised_date"):
-                if values.get(col) is not None:
-                    values[col] = pd.Timestamp(values[col]).to_pydatetime()
-                    if getattr(table.c[col].type, "timezone", False):
-                        values[col] = values[col].replace(tzinfo=zone)
+            values = _db_values(rec, table, zone, ("action_at", "promised_date"))
             key = [table.c[k] == values[k] for k in KEYS["collection_actions"]]
             if conn.execute(sa.select(sa.func.count()).select_from(table).where(*key)).scalar():
                 continue

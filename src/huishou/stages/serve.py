@@ -30,11 +30,12 @@ from huishou.workbench.loading import account_context, account_rows, emergency_r
 from huishou.workbench.store import (
     create_schema,
     database_url,
+    emergency,
     engine_for,
     fetch_all,
     load_accounts,
     load_context,
-    load_emergency,
+    load_rows,
     set_team,
     users,
 )
@@ -145,8 +146,8 @@ def load_worklist(settings, engine) -> dict:
     details = _details(settings, worklist)
     rows = account_rows(worklist, candidates, details, actions)
     stats = load_accounts(engine, rows)
-    stats["emergency_contacts"] = load_emergency(
-        engine, emergency_rows(worklist, book.get("emergency_contacts"), details)
+    stats["emergency_contacts"] = load_rows(
+        engine, emergency, emergency_rows(worklist, book.get("emergency_contacts"), details)
     )
     # the account page's context: history, verification calls, preferences in force
     context = account_context(worklist, book, str(day.date()), settings.features.promise_grace_days)

@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 
 from huishou.compliance import Profile, may_locate, settlement_discount
 from huishou.core.vocab import LOCATE_OUTCOMES, SPOKEN_REQUESTS
+from huishou.risk.scoring import risk_bands
 from huishou.workbench import i18n
 from huishou.workbench.auth import (
     LoginGuard,
@@ -451,7 +452,7 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
         unreachable = may_locate(context_now(context, today, wishes))
         for e in ec:
             e["stopped"] = e["slot"] in stopped
-        timeline = _timeline(booked, recorded, account, day, wb.max_promise_days, zone)
+        timeline = _timeline(booked, recorded, account, zone)
         size = wb.history_page_size
         pages = max(1, -(-len(timeline) // size))
         page_no = min(max(1, page_no), pages)
@@ -761,10 +762,10 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
     return app
 
 
-def _timeline(booked: list[dict], recorded: list[dict], account: dict, day: str, horizon: int, zone) -> list[dict]:
+def _timeline(booked: list[dict], recorded: list[dict], account: dict, zone) -> list[dict]:
     """The borrower's whole contact history, newest first: the book's log (before the list's day) and every
     contact recorded in the workbench (any day), each in the borrower's local time, with the promise's state
-    (the book's: kept / broken / pending; a workbench promise: pending until its date and the grace days)."""
+    (the book's: kept / broken / pending; a workbench promise: pending, the workbench sees no payments)."""
     borrower_zone = ZoneInfo(account["timezone"]) if account.get("timezone") else zone
     rows = [
         {
@@ -834,8 +835,8 @@ def _risk(account: dict, config: Config) -> dict:
         why = "risk_in_default" if float(account.get("dpd") or 0) >= config.default_dpd else "risk_not_scored"
         return {"band": None, "score": None, "why": why}
     band = None
-    if config.band_labels:
-        band = config.band_labels[int(np.searchsorted(np.asarray(config.band_thresholds), score, side="right"))]
+    if config.band_labels:  # the nightly scoring's own banding
+        band = risk_bands(np.array([score]), config.band_thresholds, config.band_labels)[0]
     return {"band": band, "score": score, "why": None}
 
 

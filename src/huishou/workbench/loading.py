@@ -150,10 +150,15 @@ def callback_rows(worklist: pd.DataFrame, applications: pd.DataFrame, calls: pd.
             ("stated_purpose", "purpose", "purpose_differs"),
             ("stated_employer", "employer", "employer_differs"),
         ):
-            if _given(r.get(stated)) and _given(r.get(given)) and r[stated] != r[given]:
+            if plain(r.get(stated)) is not None and plain(r.get(given)) is not None and r[stated] != r[given]:
                 flags.append(code)
         income, declared = r.get("stated_income"), r.get("declared_income")
-        if _given(income) and _given(declared) and declared > 0 and income < (1 - INCOME_GAP) * declared:
+        if (
+            plain(income) is not None
+            and plain(declared) is not None
+            and declared > 0
+            and income < (1 - INCOME_GAP) * declared
+        ):
             flags.append("income_lower")
         if r.get("repayment_plan_stated") in WEAK_REPAYMENT_PLANS:
             flags.append("no_repayment_source")
@@ -184,10 +189,6 @@ def callback_rows(worklist: pd.DataFrame, applications: pd.DataFrame, calls: pd.
     return rows
 
 
-def _given(value) -> bool:
-    return value is not None and not (isinstance(value, float) and np.isnan(value)) and value is not pd.NA
-
-
 def preference_rows(worklist: pd.DataFrame, prefs: pd.DataFrame | None, day: str) -> list[dict]:
     """The book's contact preferences of the collectors' borrowers in force on the list's day."""
     if prefs is None or prefs.empty:
@@ -200,7 +201,7 @@ def preference_rows(worklist: pd.DataFrame, prefs: pd.DataFrame | None, day: str
         {
             "borrower_id": int(r["borrower_id"]),
             "kind": str(r["kind"]),
-            "channel": None if not _given(r.get("channel")) else str(r["channel"]),
+            "channel": None if plain(r.get("channel")) is None else str(r["channel"]),
             "valid_from": _iso(r["valid_from"]),
             "valid_until": _iso(r.get("valid_until")),
         }

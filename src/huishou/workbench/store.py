@@ -141,20 +141,17 @@ history = sa.Table(  # the book's collection log for the borrowers on a list (ev
     sa.UniqueConstraint("loan_id", "action_at", "channel", name="wb_history_key"),
 )
 
-callbacks = (
-    sa.Table(  # what the borrower answered in the verification call (回访), and what contradicted the application
-        "wb_callbacks",
-        metadata,
-        sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("borrower_id", sa.BigInteger, nullable=False, index=True),
-        sa.Column("loan_id", sa.BigInteger, nullable=False),
-        sa.Column("called_at", sa.String(32), nullable=False),
-        sa.Column(
-            "answers", sa.Text, nullable=False
-        ),  # JSON: reached, answered_by, stated purpose/income/employer/plan
-        sa.Column("flags", sa.Text, nullable=False),  # JSON list of inconsistency codes
-        sa.UniqueConstraint("loan_id", "called_at", name="wb_callbacks_key"),
-    )
+# what the borrower answered in the verification call (回访), and what contradicted the application
+callbacks = sa.Table(
+    "wb_callbacks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("borrower_id", sa.BigInteger, nullable=False, index=True),
+    sa.Column("loan_id", sa.BigInteger, nullable=False),
+    sa.Column("called_at", sa.String(32), nullable=False),
+    sa.Column("answers", sa.Text, nullable=False),  # JSON: reached, answered_by, stated purpose/income/employer/plan
+    sa.Column("flags", sa.Text, nullable=False),  # JSON list of inconsistency codes
+    sa.UniqueConstraint("loan_id", "called_at", name="wb_callbacks_key"),
 )
 
 preferences = sa.Table(  # the book's contact preferences of the borrowers on a list, loaded by `huishou serve`
@@ -362,26 +359,6 @@ def load_rows(engine: sa.Engine, table: sa.Table, rows: Iterable[dict]) -> int:
 def load_context(engine: sa.Engine, rows_by_table: dict[str, list[dict]]) -> dict[str, int]:
     """Load the account pages' context (loading.account_context) into its tables; rows added per table."""
     return {name: load_rows(engine, metadata.tables[name], rows) for name, rows in rows_by_table.items()}
-
-
-def load_emergency(engine: sa.Engine, rows: Iterable[dict]) -> int:
-    """Insert the emergency contacts not yet loaded (borrower, slot); returns how many were added."""
-    rows = list(rows)
-    if not rows:
-        return 0
-    with engine.begin() as conn:
-        have = {
-            (int(b), int(s))
-            for b, s in conn.execute(
-                sa.select(emergency.c.borrower_id, emergency.c.slot).where(
-                    emergency.c.borrower_id.in_({r["borrower_id"] for r in rows})
-                )
-            )
-        }
-        new = [r for r in rows if (int(r["borrower_id"]), int(r["slot"])) not in have]
-        if new:
-            conn.execute(emergency.insert(), new)
-    return len(new)
 
 
 def fetch_one(conn: sa.Connection, stmt) -> dict | None:
