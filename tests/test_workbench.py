@@ -906,7 +906,7 @@ def test_the_account_context_marks_promises_kept_broken_pending_and_flags_callba
         preferences=[preference(7, "opt_out", "2025-02-01 09:00", channel="sms")],
     )
     worklist = pd.DataFrame({"collector_id": ["C001"], "borrower_id": [7], "loan_id": [2]})
-    ctx = account_context(worklist, tables, "2025-03-01", grace_days=3)
+    ctx = account_context(worklist, tables, "2025-03-01", grace_days=3, understated=0.85)
     states = {(h["loan_id"], h["promised_date"]): h["promise_state"] for h in ctx["wb_history"]}
     assert states == {(1, "2025-02-02"): "kept", (2, "2025-02-12"): "broken", (2, "2025-03-03"): "pending"} | {
         (2, None): None
@@ -957,3 +957,24 @@ def test_the_promise_date_is_chosen_from_dates_in_the_pages_language_and_a_missi
     assert re.search(r'<option value="\d{4}-\d\d-\d\d">[A-Z][a-z]{2} \d', en)
     risk = en.split('id="risk">', 1)[1].split("</dd>", 1)[0]
     assert ("data-score=" in risk) != ("data-why=" in risk) and "None" not in risk and risk.strip() != "–"
+
+
+def test_a_lead_sees_and_ends_only_their_teams_requests(bench):
+    from huishou.workbench.auth import add_user, hasher
+    from huishou.workbench.store import set_team
+    from workbench_helpers import CHEAP, PASSWORD
+
+    client, engine, _, _, _ = bench
+    login(client, "c001")
+    acct = next(a for a in _mine(engine) if a["action"] == "call")
+    assert _record(client, acct["id"], channel="call", outcome="dispute").status_code == 303
+    add_user(engine, hasher(CHEAP), "lead2", PASSWORD, "lead", None)
+    set_team(engine, "lead2", ["C002"])
+    other = TestClient(client.app)
+    login(other, "lead2")
+    page = other.get("/lead")
+    assert 'data-request="dispute"' not in page.text
+    lead = TestClient(client.app)
+    login(lead, "lead")
+    wish_id = re.search(r'action="/lead/requests/(\d+)/end"', lead.get("/lead").text).group(1)
+    assert other.post(f"/lead/requests/{wish_id}/end", data={"csrf": csrf_of(page.text)}).status_code == 404

@@ -82,7 +82,8 @@ def make_workbench(
     load_rows(engine, emergency_table, emergency_rows(lists, emergency, details))
     if book is not None:  # the account pages' context, as `huishou serve` loads it
         day = str(lists["worklist_date"].iloc[0])
-        load_context(engine, account_context(lists, book, day, settings.features.promise_grace_days))
+        f = settings.features
+        load_context(engine, account_context(lists, book, day, f.promise_grace_days, f.income_understated_ratio))
     ph = hasher(CHEAP)
     collectors = users if users is not None else sorted(set(lists["collector_id"]) - {"AUTO"})
     for c in collectors:

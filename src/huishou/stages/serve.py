@@ -48,6 +48,7 @@ PARAMS = (
     "data.raw_dir",
     "data.contact_log_dir",
     "features.promise_grace_days",
+    "features.income_understated_ratio",
     "features.default_dpd",
     "score.band_thresholds",
     "score.band_labels",
@@ -150,7 +151,8 @@ def load_worklist(settings, engine) -> dict:
         engine, emergency, emergency_rows(worklist, book.get("emergency_contacts"), details)
     )
     # the account page's context: history, verification calls, preferences in force
-    context = account_context(worklist, book, str(day.date()), settings.features.promise_grace_days)
+    f = settings.features
+    context = account_context(worklist, book, str(day.date()), f.promise_grace_days, f.income_understated_ratio)
     stats |= load_context(engine, context)
     collectors = sorted({r["collector_id"] for r in rows})
     return {"date": index["published"], "collectors": collectors} | stats

@@ -683,7 +683,9 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
         now, day = now_and_day()
         locked = guard.locked_logins()
         with engine.connect() as conn:
-            team_ids = sa.select(accounts.c.borrower_id).where(accounts.c.worklist_date == day)
+            team_ids = sa.select(accounts.c.borrower_id).where(
+                accounts.c.worklist_date == day, accounts.c.collector_id.in_(team_of(user))
+            )
             wishes = fetch_all(
                 conn,
                 sa.select(requests, users.c.username)
@@ -724,7 +726,10 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
         now, _ = now_and_day()
         with engine.begin() as conn:
             wish = fetch_one(conn, sa.select(requests).where(requests.c.id == request_id))
-            if wish is None or wish["valid_until"] is not None:
+            theirs = sa.select(accounts.c.id).where(
+                accounts.c.borrower_id == (wish or {}).get("borrower_id"), accounts.c.collector_id.in_(team_of(user))
+            )
+            if wish is None or wish["valid_until"] is not None or conn.execute(theirs).first() is None:
                 return page(request, "error.html", 404, user=user, message="not_found")
             conn.execute(
                 requests.update()

@@ -122,13 +122,14 @@ def history_rows(
     return [{k: plain(v) for k, v in r.items()} for r in out.to_dict("records")]
 
 
-INCOME_GAP = 0.3  # a stated income this far below the declared one is an inconsistency (assumption)
-
-
-def callback_rows(worklist: pd.DataFrame, applications: pd.DataFrame, calls: pd.DataFrame | None) -> list[dict]:
+def callback_rows(
+    worklist: pd.DataFrame, applications: pd.DataFrame, calls: pd.DataFrame | None, understated: float
+) -> list[dict]:
     """The verification calls of every loan of the collectors' borrowers: the answers, and the inconsistency
     codes (purpose, employer, income differ from the application; answered by someone else; identity not
-    verified; no repayment source; skipped or unreached) the features count as risk signals."""
+    verified; no repayment source; skipped or unreached) the features count as risk signals. A stated
+    income below `understated` times the declared one contradicts it (features.income_understated_ratio,
+    as for the features)."""
     if calls is None or calls.empty:
         return []
     mine = set(worklist.loc[worklist["collector_id"] != AUTO, "borrower_id"])
@@ -157,7 +158,7 @@ def callback_rows(worklist: pd.DataFrame, applications: pd.DataFrame, calls: pd.
             plain(income) is not None
             and plain(declared) is not None
             and declared > 0
-            and income < (1 - INCOME_GAP) * declared
+            and income < understated * declared
         ):
             flags.append("income_lower")
         if r.get("repayment_plan_stated") in WEAK_REPAYMENT_PLANS:
@@ -209,14 +210,16 @@ def preference_rows(worklist: pd.DataFrame, prefs: pd.DataFrame | None, day: str
     ]
 
 
-def account_context(worklist: pd.DataFrame, book: dict, day: str, grace_days: int) -> dict[str, list[dict]]:
+def account_context(
+    worklist: pd.DataFrame, book: dict, day: str, grace_days: int, understated: float
+) -> dict[str, list[dict]]:
     """What the account page shows beyond the plan, for the collectors' borrowers: the collection history
     (promises kept or broken), the verification calls with their inconsistencies, the preferences in force;
     by workbench table name (wb_history, wb_callbacks, wb_preferences)."""
     apps = book.get("applications")
     if apps is None:
         return {}
-    out = {"wb_callbacks": callback_rows(worklist, apps, book.get("callbacks"))}
+    out = {"wb_callbacks": callback_rows(worklist, apps, book.get("callbacks"), understated)}
     out["wb_preferences"] = preference_rows(worklist, book.get("contact_preferences"), day)
     if "installments" in book:
         out["wb_history"] = history_rows(
