@@ -23,6 +23,8 @@ def test_a_script_using_only_the_api_reads_features_models_and_scores(project):
         scored = api.score(model, test, reasons=3 if name == "lightgbm" else 0)
         assert scored.index.equals(test.index) and scored["probability"].between(0, 1).all()
     lightgbm = api.load_model(root / settings.data.models_dir)
+    assert api.champion_name(root / settings.data.models_dir) == "lightgbm"  # a large book: out-of-time default
+    assert api.load_champion(root / settings.data.models_dir).kind == "lightgbm"
     scored = api.score(lightgbm, test, reasons=3)
     assert list(scored.columns) == ["probability", "reason_1", "reason_2", "reason_3"]
     assert (scored["reason_1"] != "").any()

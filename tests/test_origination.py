@@ -158,6 +158,30 @@ def test_a_label_only_book_runs_end_to_end_without_a_schedule(tmp_path, monkeypa
     assert train["features_dropped_missing"] + train["features_dropped_constant"] > 0  # schedule families: empty
     assert train["features_used"] >= 14  # the declared columns and the application's own
     assert summaries["evaluate"]["lightgbm"]["auc"] > 0.7 and summaries["evaluate"]["scorecard"]["auc"] > 0.7
+    # a small book: the champion is chosen by repeated cross-validation on train + valid, said and registered
+    trained = tmp_path / "models" / "german" / "trained"
+    choice = json.loads((trained / "champion.json").read_text())
+    table = pd.DataFrame(choice["cross_validation"]).set_index("model")
+    assert (
+        choice["rule"] == "cross-validation" and choice["labelled_rows"] == 1000 - summaries["features"]["test"]["rows"]
+    )
+    assert set(table.index) == {"lightgbm", "logistic", "scorecard"} and (table["folds"] == 15).all()
+    assert choice["champion"] == table["auc_mean"].idxmax() and summaries["evaluate"]["champion"] == choice["champion"]
+    assert "fewer than train.small_book_rows (5,000)" in choice["why"] and "3 x 5-fold" in choice["why"]
+    assert train[f"cv_{choice['champion']}_auc_mean"] == pytest.approx(table["auc_mean"].max(), abs=1e-4)
+    card = json.loads((trained / "cards" / f"{choice['champion']}.json").read_text())
+    assert card["role"].startswith("champion: ") and "registry" in card
+    report = (tmp_path / "models" / "german" / "evaluation" / "report.html").read_text()
+    assert "<h2>Champion</h2>" in report and "cross-validation" in report
+    import mlflow
+
+    from huishou.api import load_model
+
+    registered = mlflow.pyfunc.load_model(json.loads((trained / "run.json").read_text())["model_uri"])
+    champion = load_model(tmp_path / "models" / "german", choice["champion"])
+    rows = frame[frame["split"] == "test"].head(50)[list(champion.contract.columns)]
+    as_sent = rows.astype({c: str for c in rows.columns if isinstance(rows[c].dtype, pd.CategoricalDtype)})
+    np.testing.assert_allclose(registered.predict(as_sent)["probability"], champion.predict_proba(rows), rtol=1e-6)
 
 
 def test_without_a_schedule_the_labels_must_be_given():

@@ -78,6 +78,28 @@ def test_contributions_add_up_to_the_raw_log_odds(fitted):
     np.testing.assert_allclose(1 / (1 + np.exp(-contrib.sum(axis=1))), raw, rtol=1e-6)
 
 
+def test_logistic_contributions_add_up_and_name_what_pushes_the_risk_up(fitted, tmp_path):
+    """A logistic champion (chosen on a small book) gives reasons too: coefficient x distance from the
+    training mean per input, its columns summed per feature (value, missing indicator, category dummies)."""
+    from huishou.risk.explain import reason_codes
+
+    _, logistic, valid = fitted
+    rows = valid.head(200)
+    contrib = logistic.contributions(rows)
+    assert list(contrib.columns) == [*logistic.contract.columns, "bias"]
+    np.testing.assert_allclose(1 / (1 + np.exp(-contrib.sum(axis=1))), logistic.raw_score(rows), rtol=1e-9)
+    # the riskiest row's first reason is the feature with its largest positive push
+    row = contrib.drop(columns="bias").iloc[int(np.argmax(logistic.raw_score(rows)))]
+    reasons = reason_codes(logistic, rows.loc[[row.name]], top=3)
+    assert reasons["reason_1"].iloc[0] != "" and row.max() > 0
+    strongest = reason_codes(logistic, rows.loc[[row.name]], top=1)["reason_1"].iloc[0]
+    assert strongest == reasons["reason_1"].iloc[0]
+    logistic.save(tmp_path / "logistic")  # the training means travel with the model
+    again = RiskModel.load(tmp_path / "logistic")
+    assert again.explains
+    np.testing.assert_allclose(again.contributions(rows).to_numpy(), contrib.to_numpy())
+
+
 def test_num_threads_reaches_lightgbm_and_does_not_change_the_scores(features, fitted):
     """train.num_threads is the booster's thread count (a shared host sets the cores it may use); the
     run-time num_threads of predictions and reason codes changes nothing but the speed."""

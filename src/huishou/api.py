@@ -20,6 +20,7 @@ import pandas as pd
 from huishou.book import read_manifest, read_raw
 from huishou.core.paths import (
     MODEL_NAMES,
+    champion_name,
     drift_path,
     evaluation_dir,
     features_path,
@@ -41,6 +42,7 @@ __all__ = [
     "Settings",
     "build_features",
     "calibration_table",
+    "champion_name",
     "classification_metrics",
     "drift_path",
     "evaluation_dir",
@@ -49,6 +51,7 @@ __all__ = [
     "features_path",
     "ks_statistic",
     "lift_table",
+    "load_champion",
     "load_features",
     "load_model",
     "load_scores",
@@ -71,6 +74,12 @@ __all__ = [
 def load_model(models_dir: str | Path = "models", name: str = "lightgbm") -> RiskModel:
     """A trained model from `models_dir` (lightgbm, logistic or scorecard), its files checked by SHA-256."""
     return RiskModel.load(model_path(models_dir, name))
+
+
+def load_champion(models_dir: str | Path = "models") -> RiskModel:
+    """The model `huishou train` registered as champion (LightGBM, or on a small book the best of the three by
+    cross-validation; models/trained/champion.json says which and why)."""
+    return load_model(models_dir, champion_name(models_dir))
 
 
 def load_scores(scores_dir: str | Path, snapshot: str | pd.Timestamp) -> pd.DataFrame:

@@ -9,7 +9,7 @@ never sees one stage's new files beside its old ones.
     data/features/       features: features.parquet, dictionary.json, summary.json
     models/trained/      train: lightgbm/, logistic/, scorecard/ (one saved model each),
                          scorecard_files/ (IV table, points, SQL), feature_list.json,
-                         train_metrics.json, run.json, plots/valid_roc.png
+                         train_metrics.json, run.json, champion.json, plots/valid_roc.png
     models/evaluation/   evaluate: metrics.json, plots/*.csv|png, report.html
     models/effects/      fit-effects: effects.json and one LightGBM text file per stage's effect model
     models/strategy_truth.json   evaluate-strategy
@@ -20,6 +20,7 @@ never sees one stage's new files beside its old ones.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -28,6 +29,7 @@ FEATURES_FILE = "features.parquet"
 SUMMARY_FILE = "summary.json"
 DICTIONARY_FILE = "dictionary.json"
 MODEL_NAMES = ("lightgbm", "logistic", "scorecard")
+CHAMPION_FILE = "champion.json"
 
 
 def features_path(features_dir: str | Path) -> Path:
@@ -41,6 +43,12 @@ def trained_dir(models_dir: str | Path) -> Path:
 def model_path(models_dir: str | Path, name: str) -> Path:
     """The saved RiskModel folder `name` (lightgbm, logistic, scorecard)."""
     return trained_dir(models_dir) / name
+
+
+def champion_name(models_dir: str | Path) -> str:
+    """The model `huishou train` chose as champion (champion.json; "lightgbm" where a run predates it)."""
+    path = trained_dir(models_dir) / CHAMPION_FILE
+    return json.loads(path.read_text(encoding="utf-8"))["champion"] if path.exists() else "lightgbm"
 
 
 def effects_dir(models_dir: str | Path) -> Path:

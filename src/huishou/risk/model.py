@@ -34,6 +34,43 @@ ESTIMATOR_FILES = {"lightgbm": "booster.txt", "logistic": "pipeline.skops", "sco
 SKOPS_TRUSTED = ["numpy.dtype"]  # beyond skops' own safe defaults; anything else is refused
 
 
+def _design_owners(prep) -> list[str]:
+    """The input feature behind each column of the logistic pipeline's design matrix, in order."""
+    owners: list[str] = []
+    for name, transformer, columns in prep.transformers_:
+        if name == "num":
+            owners += list(columns)
+            indicator = transformer.steps[0][1].indicator_
+            if indicator is not None:
+                owners += [columns[i] for i in indicator.features_]
+        elif name == "cat":
+            for column, levels in zip(columns, transformer.categories_, strict=True):
+                owners += [column] * len(levels)
+    return owners
+
+
+def design_matrix(pipeline, x: pd.DataFrame) -> np.ndarray:
+    """The logistic pipeline's inputs to its regression, dense."""
+    design = pipeline.named_steps["prep"].transform(x)
+    return design.toarray() if hasattr(design, "toarray") else np.asarray(design, dtype=float)
+
+
+def linear_contributions(pipeline, x: pd.DataFrame, centre) -> pd.DataFrame:
+    """Per feature, coefficient x (design value - its training mean), summed over the feature's design
+    columns; `bias` is the logit at the training means."""
+    prep, clf = pipeline.named_steps["prep"], pipeline.named_steps["clf"]
+    design, coef, centre = design_matrix(pipeline, x), clf.coef_.ravel(), np.asarray(centre, dtype=float)
+    owners = _design_owners(prep)
+    features = list(x.columns)  # the contract's order
+    if len(owners) != design.shape[1] or len(centre) != design.shape[1] or not set(owners) <= set(features):
+        raise ModelIntegrityError(f"logistic model: {design.shape[1]} design columns, {len(owners)} mapped")
+    into = np.zeros((len(owners), len(features)))
+    into[np.arange(len(owners)), [features.index(o) for o in owners]] = 1.0
+    out = pd.DataFrame(((design - centre) * coef) @ into, columns=features, index=x.index)
+    out["bias"] = float(clf.intercept_[0] + centre @ coef)
+    return out
+
+
 class Calibrator:
     """Maps raw scores to calibrated probabilities.
 
@@ -176,6 +213,11 @@ class RiskModel:
     meta: dict = field(default_factory=dict)
     num_threads: int = 0
 
+    @property
+    def explains(self) -> bool:
+        """Whether `contributions` (and so reason codes) are available for this model."""
+        return self.kind in ("lightgbm", "scorecard") or (self.kind == "logistic" and "centre" in self.meta)
+
     def raw_score(self, frame: pd.DataFrame) -> np.ndarray:
         x = self.contract.align(frame)
         if self.kind == "lightgbm":
@@ -192,6 +234,9 @@ class RiskModel:
 
         LightGBM: TreeSHAP contributions on the log-odds scale (they sum to the raw score).
         Scorecard: points below the feature's best bin (the usual adverse-action reasons), bias 0.
+        Logistic: each coefficient times its input's distance from the training mean (standardised value,
+        missing indicator, category dummy), summed over the feature's columns (log-odds; they and the bias
+        sum to the raw score's logit).
         """
         if self.kind == "lightgbm":
             contrib = self.estimator.predict(
@@ -200,7 +245,11 @@ class RiskModel:
             return pd.DataFrame(contrib, columns=[*self.contract.columns, "bias"], index=frame.index)
         if self.kind == "scorecard":
             return points_shortfall(self.estimator, self.contract.align(frame)).assign(bias=0.0)
-        raise NotImplementedError("contributions are available for the LightGBM and scorecard models")
+        if self.kind == "logistic" and "centre" in self.meta:
+            return linear_contributions(self.estimator, self.contract.align(frame), self.meta["centre"])
+        raise NotImplementedError(
+            "contributions need a LightGBM, a scorecard or a logistic model saved with its centre"
+        )
 
     def save(self, folder: str | Path) -> Path:
         """Write the model into `folder` (created; the caller publishes it): model.json + the estimator."""

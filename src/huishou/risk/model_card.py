@@ -76,14 +76,17 @@ def model_card(
     commit: str | None,
     experiment: str | None = None,
     dropped: Mapping[str, str] | None = None,
+    champion: str | None = None,
 ) -> dict[str, Any]:
-    """The card of model `name` (its metrics are the `valid_<name>_*` entries of `metrics`)."""
+    """The card of model `name` (its metrics are the `valid_<name>_*` entries of `metrics`); `champion`, for
+    the model chosen as champion, says why it was chosen."""
     prefix = f"valid_{name}_"
     own = {k[len(prefix) :]: v for k, v in metrics.items() if k.startswith(prefix)}
     splits = {s: _window(frame, s) for s in ("train", "valid", "test") if (frame["split"] == s).any()}
     return {
         "model": name,
         "kind": meta.get("kind", name),
+        "role": f"champion: {champion}" if champion else "challenger (trained and evaluated, not registered)",
         "target": "an instalment reaching 30+ days past due within the horizon after the snapshot",
         "data": {
             "source": source,
@@ -128,6 +131,8 @@ def card_markdown(card: Mapping[str, Any], registry: Mapping[str, Any] | None = 
     """The card as Markdown (the MLflow model version's description)."""
     data, prov, train = card["data"], card["provenance"], card["training"]
     lines = [f"# Model card: huishou {card['model']}", "", f"**Target**: {card['target']}.", ""]
+    if card.get("role"):
+        lines += [f"**Role**: {card['role']}.", ""]
     if registry:
         lines += ["## Version", "", "| | |", "|---|---|", *_rows(registry), ""]
     lines += ["## Intended use", "", card["intended_use"], "", "Out of scope: " + card["out_of_scope"], ""]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping
+from typing import Any
 
 import matplotlib
 
@@ -34,6 +35,16 @@ def _table(frame: pd.DataFrame, digits: int = 4) -> str:
         if pd.api.types.is_float_dtype(s) and s.notna().any() and (s.dropna() == s.dropna().round()).all():
             frame[col] = s.astype("Int64")
     return frame.to_html(index=False, float_format=lambda v: f"{v:.{digits}f}", border=0, na_rep="–")
+
+
+def _champion_section(champion: Mapping[str, Any] | None) -> list[str]:
+    """Which model is the champion and why; on a small book, each model's cross-validated AUC."""
+    if not champion:
+        return []
+    parts = ["<h2>Champion</h2>", f"<p><b>{html.escape(champion['champion'])}</b>: {html.escape(champion['why'])}.</p>"]
+    if champion.get("cross_validation"):
+        parts.append(_table(pd.DataFrame(champion["cross_validation"])))
+    return parts
 
 
 def _ks_figure(y: np.ndarray, p: np.ndarray):
@@ -126,10 +137,12 @@ def build_report(
     provenance: Mapping[str, object] | None = None,
     oracle: Mapping[str, float] | None = None,
     points: pd.DataFrame | None = None,
+    champion: Mapping[str, Any] | None = None,
 ) -> str:
     """The whole page as a string; `test` is the out-of-time set, `all_rows` every snapshot (for PSI);
     `provenance` (run, model version, commit, data hashes, split windows), `oracle` (the simulator's true
-    probabilities scored like a model) and the scorecard's `points` table add their sections."""
+    probabilities scored like a model), the scorecard's `points` table and `champion` (train's champion.json:
+    which model was registered and why, with a small book's cross-validation table) add their sections."""
     y = test["target"].astype(int).to_numpy()
     probs = {name: m.predict_proba(test) for name, m in models.items()}
     rows = [{"model": n} | {k: v for k, v in m.items() if isinstance(v, int | float)} for n, m in metrics.items()]
@@ -146,6 +159,7 @@ def build_report(
         f"<table class='prov'>{prov}</table>",
         "<h2>Out-of-time metrics</h2>",
         _table(headline),
+        *_champion_section(champion),
         "<h2>ROC</h2>",
         inline_png(roc_figure(_long({n: roc_points(y, p) for n, p in probs.items()}))),
         "<h2>KS curve (LightGBM)</h2>",

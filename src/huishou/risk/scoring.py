@@ -133,7 +133,7 @@ def band_reasons(
     out = pd.DataFrame("", index=features.index, columns=REASON_COLUMNS)
     risky = np.asarray(bands.codes) >= list(bands.categories).index(min_band)
     stats = {"explained": int(risky.sum()), "computed": 0, "reused": 0}
-    if model is None or not risky.any() or model.kind not in ("lightgbm", "scorecard"):
+    if model is None or not risky.any() or not model.explains:
         return out, stats | {"explained": 0}
     todo = risky.copy()
     if cache is not None and hashes is not None and len(cache.reasons):

@@ -16,7 +16,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from huishou.core.engine import close_dask, dask_client
 from huishou.core.errors import ConfigError
 from huishou.core.settings import ScorecardSettings, TrainSettings
-from huishou.risk.model import Calibrator, FeatureContract, RiskModel
+from huishou.risk.model import Calibrator, FeatureContract, RiskModel, design_matrix
 from huishou.risk.scorecard import fit_scorecard
 
 
@@ -129,8 +129,10 @@ def logistic_pipeline(frame: pd.DataFrame, columns: list[str], C: float) -> Pipe
 def fit_logistic(train: pd.DataFrame, valid: pd.DataFrame, columns: list[str], cfg: TrainSettings) -> RiskModel:
     """The challenger: standardised logistic regression with missing indicators, calibrated like the champion."""
     contract = FeatureContract.from_frame(train, columns)
-    pipe = logistic_pipeline(train, columns, cfg.logreg_C).fit(contract.align(train), train["target"].astype(int))
-    model = RiskModel("logistic", pipe, Calibrator("none"), contract)
+    x = contract.align(train)
+    pipe = logistic_pipeline(train, columns, cfg.logreg_C).fit(x, train["target"].astype(int))
+    centre = design_matrix(pipe, x).mean(axis=0)  # reason codes: each input's distance from the training mean
+    model = RiskModel("logistic", pipe, Calibrator("none"), contract, {"centre": centre.round(12).tolist()})
     model.calibrator = Calibrator(cfg.calibration).fit(model.raw_score(valid), valid["target"].astype(int).to_numpy())
     return model
 

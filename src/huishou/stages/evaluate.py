@@ -1,7 +1,7 @@
 """`huishou evaluate`: out-of-time metrics of every model, the oracle side by side, plots and the model report.
 
-Reads data.features_dir/features.parquet (test split), the saved models and run.json in
-models/trained/ and, on the simulated book, data.truth_dir/oracle.parquet. Publishes
+Reads data.features_dir/features.parquet (test split), the saved models, run.json and champion.json in
+models/trained/ (the by-group table and the report's champion section) and, on the simulated book, data.truth_dir/oracle.parquet. Publishes
 models/evaluation/ as one unit: metrics.json (DVC metrics), plots/{roc,calibration,lift}.{csv,png}
 (DVC plots) and report.html; adds the test metrics and files to the training run in MLflow.
 """
@@ -16,7 +16,15 @@ from huishou.book.truth import load_oracle
 from huishou.core import plots, tracking
 from huishou.core.errors import DataValidationError, ModelNotFoundError
 from huishou.core.io import file_md5, publish, read_json, rounded, write_csv, write_json, write_text
-from huishou.core.paths import MODEL_NAMES, evaluation_dir, features_path, model_path, trained_dir
+from huishou.core.paths import (
+    CHAMPION_FILE,
+    MODEL_NAMES,
+    champion_name,
+    evaluation_dir,
+    features_path,
+    model_path,
+    trained_dir,
+)
 from huishou.core.progress import progress_bar
 from huishou.features import load_features
 from huishou.risk.metrics import (
@@ -87,7 +95,10 @@ def run(settings) -> dict:
     if metrics["oracle"]:
         metrics["oracle"]["lightgbm_gap_to_oracle_auc"] = metrics["oracle"]["oracle_auc"] - metrics["lightgbm"]["auc"]
     metrics["test_snapshots"] = sorted(str(d.date()) for d in test["snapshot_date"].unique())
-    groups = _by_group(y, predicted["lightgbm"], test, cfg.lift_top_fraction)
+    champion_file = trained / CHAMPION_FILE
+    champion = read_json(champion_file) if champion_file.exists() else None
+    metrics["champion"] = champion_name(models_dir)
+    groups = _by_group(y, predicted[metrics["champion"]], test, cfg.lift_top_fraction)
     tables = {"roc": pd.concat(roc), "calibration": pd.concat(cal), "lift": pd.concat(lift)}
     iv_path = trained / "scorecard_files" / "iv_table.csv"
     points_path = trained / "scorecard_files" / "points.csv"
@@ -102,6 +113,7 @@ def run(settings) -> dict:
         provenance=_provenance(run_info, settings, frame, source),
         oracle=metrics["oracle"],
         points=pd.read_csv(points_path) if points_path.exists() else None,
+        champion=champion,
     )
     flat = {f"test_{m}_{k}": v for m in names for k, v in metrics[m].items()}
     flat |= {f"test_{k}": v for k, v in metrics["oracle"].items()}
@@ -126,7 +138,7 @@ def run(settings) -> dict:
 
 
 def _by_group(y, p, test: pd.DataFrame, top_fraction: float) -> pd.DataFrame:
-    """LightGBM's test performance by age band (from the application's age, where the book records it); sex
+    """The champion's test performance by age band (from the application's age, where the book records it); sex
     and other protected characteristics are not carried into the features, so they are not reported here."""
     columns = ["attribute", "group", "rows", "share_of_book", "bad_rate", "mean_predicted", "auc"]
     columns += ["flagged_rate", "share_of_flagged"]

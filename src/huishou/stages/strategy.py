@@ -4,7 +4,7 @@ Reads data.raw_dir (the book and its logged collection decisions; refused unless
 validation), the effect models `huishou fit-effects` published in models/effects/ (refused when
 older than strategy.effect_max_age_days or learnt from outcomes after this plan's cutoff; fitted
 here, with a warning, when there are none), the pipeline's scores of the published date
-(score.scores_dir, when present) and the LightGBM model in models/trained/ (risk scores and reason
+(score.scores_dir, when present) and the champion model in models/trained/ (named in champion.json; risk scores and reason
 codes); features are built for the published candidates' borrowers only. Publishes data.worklists_dir as
 one unit: candidates/<D>.parquet for every worklist date, published/worklist.parquet and
 published/<collector>.csv for the published date, index.json and strategy_metrics.json (plan values, MIP
@@ -25,7 +25,7 @@ from huishou.compliance import Profile
 from huishou.core import tracking
 from huishou.core.errors import ModelIntegrityError
 from huishou.core.io import publish, rounded, write_csv, write_json, write_parquet
-from huishou.core.paths import candidates_path, effects_dir, model_path, published_dir, scores_path
+from huishou.core.paths import candidates_path, champion_name, effects_dir, model_path, published_dir, scores_path
 from huishou.core.settings import FEATURE_BUILD_PARAMS, SOURCE_PARAMS
 from huishou.features import build_features, whole_borrowers
 from huishou.risk.explain import reason_codes
@@ -58,7 +58,7 @@ def run(settings) -> dict:
     if f.mode == "origination":
         return _skip(settings, "features.mode is origination: there are applications to decide, no loans to collect")
     as_of, tables = BookSource.from_settings(settings.data).validated_frames(settings.data.validated_dir)
-    model = RiskModel.load(model_path(settings.data.models_dir, "lightgbm"))
+    model = RiskModel.load(model_path(settings.data.models_dir, champion_name(settings.data.models_dir)))
     model.num_threads = cfg.effect_model["num_threads"]  # the strategy's LightGBM threads
     profile = Profile.from_settings(cfg.compliance)
     book = BookRules.from_settings(f, settings.data.timezone)

@@ -1,10 +1,12 @@
-"""`huishou train`: fit LightGBM, the logistic challenger and the points scorecard; register the champion candidate.
+"""`huishou train`: fit LightGBM, the logistic challenger and the points scorecard; register the champion candidate
+(LightGBM; on a book with fewer labelled rows than train.small_book_rows, the best of the three by repeated
+cross-validated AUC).
 
 Reads data.features_dir/features.parquet (train and valid splits) and the validation report (the raw
 tables' hashes, for the data version). Publishes models/trained/ as one unit: lightgbm/, logistic/, scorecard/
 (saved models: model.json + a native estimator file), scorecard_files/ (IV table, points, SQL),
-feature_list.json, train_metrics.json (validation metrics; DVC metrics), plots/valid_roc.png and
-run.json; logs one MLflow run and registers the LightGBM model with the alias `challenger`.
+feature_list.json, train_metrics.json (validation metrics; DVC metrics), champion.json (which model and why),
+plots/valid_roc.png and run.json; logs one MLflow run and registers the champion with the alias `challenger`.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ import pandas as pd
 from huishou.core import plots, tracking
 from huishou.core.errors import DataValidationError
 from huishou.core.io import file_md5, publish, read_json, rounded, write_csv, write_json, write_text
-from huishou.core.paths import DICTIONARY_FILE, MODEL_NAMES, features_path, trained_dir
+from huishou.core.paths import CHAMPION_FILE, DICTIONARY_FILE, MODEL_NAMES, features_path, trained_dir
 from huishou.core.progress import progress_bar
 from huishou.features import feature_columns, load_features
 from huishou.risk.drift import build_reference
 from huishou.risk.metrics import classification_metrics, roc_points
 from huishou.risk.model import RiskModel
 from huishou.risk.model_card import card_markdown, model_card
+from huishou.risk.selection import choose_champion, model_fitters
 from huishou.risk.train import (
     fit_lightgbm,
     fit_lightgbm_dask,
@@ -68,6 +71,17 @@ def run(settings) -> dict:
     columns, dropped = informative_columns(train, columns)  # constant / all-missing: no model can use them
     if dropped:
         log.info("%d feature(s) constant or all missing on the training rows, left out: %s", len(dropped), dropped)
+    choice = choose_champion(
+        pd.concat([train, valid]),
+        model_fitters(columns, cfg, settings.scorecard, monotone, dropped),
+        cfg.small_book_rows,
+        cfg.cv_folds,
+        cfg.cv_repeats,
+        cfg.seed,
+        progress=lambda folds: progress_bar(folds, desc="train: cross-validation", unit="fold"),
+    )
+    log.info("champion: %s", choice.why)
+    champion = choice.champion
     with publish(trained_dir(settings.data.models_dir), what="huishou train") as out:
         fit = fit_lightgbm_dask if cfg.engine == "dask" else fit_lightgbm
         bar = progress_bar(total=4, desc="train", unit="step")
@@ -96,7 +110,11 @@ def run(settings) -> dict:
         metrics["features_used"] = len(columns)
         metrics["features_dropped_constant"] = sum(1 for why in dropped.values() if why == "constant")
         metrics["features_dropped_missing"] = sum(1 for why in dropped.values() if why == "all missing")
+        for row in choice.table.itertuples():  # a small book's cross-validated AUCs (none on a large book)
+            metrics[f"cv_{row.model}_auc_mean"] = row.auc_mean
+            metrics[f"cv_{row.model}_auc_sd"] = row.auc_sd
         write_json({"features": columns, "dropped": dropped}, out / "feature_list.json")
+        write_json(rounded(choice.to_dict()), out / CHAMPION_FILE)
         card_files = _write_scorecard(models["scorecard"], iv_table, out / "scorecard_files")
         write_json(rounded(metrics), out / "train_metrics.json")
         roc = plots.roc_figure(pd.concat(curves), "ROC, validation")
@@ -119,6 +137,7 @@ def run(settings) -> dict:
                 commit=commit,
                 experiment=experiment,
                 dropped=dropped,
+                champion=choice.why if name == champion else None,
             )
             for name in MODEL_NAMES
         }
@@ -129,19 +148,19 @@ def run(settings) -> dict:
             data_version=data_version,
             features=columns,
             artifacts={"plots": roc_png, "logistic": out / "logistic", "scorecard": out / "scorecard"} | card_files,
-            model_dir=out / "lightgbm",
-            tags={"git.commit": commit or "", "dvc.experiment": experiment or ""},
+            model_dir=out / champion,
+            tags={"git.commit": commit or "", "dvc.experiment": experiment or "", "huishou.champion": champion},
             run_name=experiment or f"train {commit[:8]}" if (experiment or commit) else "train",
-            example=_medians(train[list(models["lightgbm"].contract.columns)]),
-            card=card_markdown(cards["lightgbm"]),
+            example=_medians(train[list(models[champion].contract.columns)]),
+            card=card_markdown(cards[champion]),
         )
         write_json(run_info, out / "run.json")
         registry = {"registered model": settings.tracking.registered_model} | {
             k: run_info[k] for k in ("model_version", "run_id", "tracking_uri")
         }
         for name, card in cards.items():  # every trained model's card; the registered one names its version
-            write_json(card | ({"registry": registry} if name == "lightgbm" else {}), out / "cards" / f"{name}.json")
-            write_text(card_markdown(card, registry if name == "lightgbm" else None), out / "cards" / f"{name}.md")
+            write_json(card | ({"registry": registry} if name == champion else {}), out / "cards" / f"{name}.json")
+            write_text(card_markdown(card, registry if name == champion else None), out / "cards" / f"{name}.md")
         bar.update()
         bar.close()
     return metrics | run_info

@@ -28,6 +28,9 @@ class TrainSettings:
     logreg_C: float
     reference_features: int
     reference_bins: int
+    small_book_rows: int
+    cv_folds: int
+    cv_repeats: int
 
 
 @dataclass(frozen=True)
