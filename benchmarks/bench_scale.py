@@ -171,11 +171,11 @@ def step_score_local(folder: Path, model_dir: Path) -> dict:
 
 
 def step_score_dask(folder: Path, model_dir: Path) -> dict:
-    """The Dask path on a local cluster of score.dask_workers single-threaded processes."""
+    """The Dask path on a local cluster of compute.threads single-threaded processes."""
     import numpy as np
 
     from huishou.book.buckets import partitions_for
-    from huishou.core.engine import close_dask, dask_client
+    from huishou.core.engine import close_dask, dask_client, threads
     from huishou.risk.model import RiskModel
     from huishou.risk.scoring import partition_features, score_dask
 
@@ -185,7 +185,8 @@ def step_score_dask(folder: Path, model_dir: Path) -> dict:
     kwargs = settings.features.build_kwargs(as_of)
     target = folder / "scores_dask" / "scores.parquet"
     shutil.rmtree(target.parent, ignore_errors=True)
-    client = dask_client(None, cfg.dask_workers)
+    workers = threads(settings.compute.threads)
+    client = dask_client(None, workers)
     try:
         t0 = time.perf_counter()
         totals, parts = score_dask(
@@ -204,7 +205,7 @@ def step_score_dask(folder: Path, model_dir: Path) -> dict:
     one = partition_features(tables, 0, partitions_for(tables["applications"], cfg.rows_per_partition), as_of, kwargs)
     x = model.contract.align(one)
     t0 = time.perf_counter()
-    model.estimator.predict(x, num_threads=cfg.dask_workers)
+    model.estimator.predict(x, num_threads=workers)
     predict_rate = len(x) / (time.perf_counter() - t0)
     rate = totals["rows"] / seconds
     return {

@@ -116,8 +116,8 @@ def test_dask_engine_matches_local_and_its_parts_read_as_one_dataset(workspace, 
     local_cfg = dataclasses.replace(settings.score, chunk_size=97)
     local, local_totals = score_rows(features_local(tables, t, kwargs), model, info, local_cfg)
     applications = len(pd.read_parquet(tables["applications"], columns=["loan_id"]))
-    cfg = dataclasses.replace(settings.score, rows_per_partition=applications // 3 + 1, dask_workers=2)
-    totals, partitions = score_dask(tables, t, kwargs, cfg, model, info, tmp_path / "scores.parquet")
+    cfg = dataclasses.replace(settings.score, rows_per_partition=applications // 3 + 1)
+    totals, partitions = score_dask(tables, t, kwargs, cfg, model, info, tmp_path / "scores.parquet", workers=2)
     parts = sorted((tmp_path / "scores.parquet").glob("part-*.parquet"))
     assert partitions == 3 and len(parts) == 3 and len(local) > 100
     assert totals == local_totals  # rows, drift bin counts, data hash, bands, reason counts
@@ -241,7 +241,7 @@ def test_lightgbm_dask_training_matches_local_quality(features):
     auc_dask = roc_auc_score(y, dask_model.predict_proba(test))
     auc_local = roc_auc_score(y, local_model.predict_proba(test))
     assert dask_model.meta["engine"] == "dask" and 1 <= dask_model.meta["best_iteration"] <= 60
-    assert dask_model.meta["params"]["num_threads"] == 1  # one per worker process, whatever train.num_threads says
+    assert dask_model.meta["params"]["num_threads"] == 1  # one per worker process, whatever compute.threads says
     assert auc_dask > 0.75 and abs(auc_dask - auc_local) < 0.03
 
 

@@ -100,14 +100,14 @@ def test_logistic_contributions_add_up_and_name_what_pushes_the_risk_up(fitted, 
     np.testing.assert_allclose(again.contributions(rows).to_numpy(), contrib.to_numpy())
 
 
-def test_num_threads_reaches_lightgbm_and_does_not_change_the_scores(features, fitted):
-    """train.num_threads is the booster's thread count (a shared host sets the cores it may use); the
+def test_threads_reach_lightgbm_and_do_not_change_the_scores(features, fitted):
+    """compute.threads is the booster's thread count (a shared host sets the cores it may use); the
     run-time num_threads of predictions and reason codes changes nothing but the speed."""
     cols = feature_columns(features)
     train, valid = features[features["split"] == "train"], features[features["split"] == "valid"]
-    one = fit_lightgbm(train, valid, cols, dataclasses.replace(FAST, num_threads=1))
+    one = fit_lightgbm(train, valid, cols, FAST, threads=1)
     assert one.meta["params"]["num_threads"] == 1 and one.num_threads == 1
-    assert fitted[0].meta["params"]["num_threads"] == FAST.num_threads
+    assert fitted[0].meta["params"]["num_threads"] == 0  # not given: LightGBM's own default
     rows = valid.head(500)
     reference = one.predict_proba(rows), one.contributions(rows).to_numpy()
     one.num_threads = 2
@@ -115,14 +115,39 @@ def test_num_threads_reaches_lightgbm_and_does_not_change_the_scores(features, f
     np.testing.assert_allclose(one.contributions(rows).to_numpy(), reference[1], rtol=1e-12, atol=1e-12)
 
 
-def test_negative_num_threads_is_refused():
+def test_negative_threads_are_refused():
     from huishou.core.errors import ConfigError
     from huishou.core.settings import read_params, settings_from_dict
 
     raw = read_params("params.yaml")
-    raw["score"]["num_threads"] = -1
-    with pytest.raises(ConfigError, match="num_threads"):
+    raw["compute"]["threads"] = -1
+    with pytest.raises(ConfigError, match="compute.threads"):
         settings_from_dict(raw)
+
+
+def test_zero_threads_means_the_cpus_this_process_may_use(tmp_path, monkeypatch):
+    """compute.threads 0: the CPU affinity, capped by a cgroup quota (v2 cpu.max or v1 cfs files)."""
+    import os
+
+    from huishou.core.engine import available_cpus, cgroup_cpu_quota, threads
+
+    affinity = len(os.sched_getaffinity(0))
+    none = tmp_path / "none"
+    none.mkdir()
+    assert cgroup_cpu_quota(none) is None and available_cpus(none) == affinity
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "cpu.max").write_text("max 100000\n")
+    assert cgroup_cpu_quota(v2) is None and available_cpus(v2) == affinity
+    (v2 / "cpu.max").write_text("50000 100000\n")  # half a CPU: still one thread
+    assert cgroup_cpu_quota(v2) == 0.5 and available_cpus(v2) == 1
+    v1 = tmp_path / "v1" / "cpu"
+    v1.mkdir(parents=True)
+    (v1 / "cpu.cfs_quota_us").write_text("150000\n")
+    (v1 / "cpu.cfs_period_us").write_text("100000\n")
+    assert available_cpus(tmp_path / "v1") == min(affinity, 2)  # 1.5 CPUs rounded up
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})  # taskset to one core
+    assert available_cpus(none) == 1 and threads(0) == 1 and threads(3) == 3
 
 
 def test_an_adverse_decision_gets_at_most_four_stable_codes_and_a_record_to_contest(fitted):

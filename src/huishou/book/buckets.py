@@ -24,12 +24,14 @@ from huishou.core.progress import progress_bar
 from huishou.core.vocab import REQUIRED_TABLES
 
 
-def bucket_book(tables: Mapping[str, Path], n_parts: int, folder: Path, memory_limit: str | None = None) -> dict:
+def bucket_book(
+    tables: Mapping[str, Path], n_parts: int, folder: Path, memory_limit: str | None = None, threads: int | None = None
+) -> dict:
     """Read each raw file once and write its rows into folder/<table>/bucket=<k>/ by their borrower's
     partition k = hash(borrower_id) % n_parts (DuckDB, hive layout), so that each partition's task
     reads only its own rows. Returns rows per table. Runs as one task before the partition tasks."""
     Path(folder).mkdir(parents=True, exist_ok=True)
-    con = duckdb_connect(memory_limit=memory_limit, preserve_insertion_order=False)
+    con = duckdb_connect(threads=threads, memory_limit=memory_limit, preserve_insertion_order=False)
     rows = {}
     try:
         bucket = "hash(borrower_id) % $n"
@@ -123,6 +125,7 @@ def validate_in_buckets(
     contract: Contract = DEFAULT,
     n_parts: int = 8,
     memory_limit: str | None = None,
+    threads: int | None = None,
     progress: bool = False,
     workdir: str | Path | None = None,
 ) -> dict:
@@ -131,7 +134,7 @@ def validate_in_buckets(
     files in DuckDB (a repeated key or a row of an unknown loan could fall into different buckets, or
     none), then every rule on one borrower bucket at a time (the buckets written by `bucket_book`, each
     raw file read once) in a temporary folder under `workdir` (default: beside the files), removed after."""
-    con = duckdb_connect(memory_limit=memory_limit, preserve_insertion_order=False)
+    con = duckdb_connect(threads=threads, memory_limit=memory_limit, preserve_insertion_order=False)
     try:
         rows = {}
         for name, path in tables.items():
@@ -149,7 +152,7 @@ def validate_in_buckets(
     parent = Path(workdir) if workdir is not None else Path(tables["applications"]).parent
     parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".validate-buckets-", dir=parent) as tmp:
-        bucket_book(tables, n_parts, Path(tmp), memory_limit)
+        bucket_book(tables, n_parts, Path(tmp), memory_limit, threads)
         checked = None
         for part in progress_bar(range(n_parts), desc="validate buckets", unit="bucket", disable=not progress):
             frames = partition_tables(tables, part, n_parts, Path(tmp))

@@ -1,4 +1,5 @@
-"""Compute engines: DuckDB connections and Dask clients, set up in one place.
+"""Compute engines: DuckDB connections and Dask clients, set up in one place, and the one thread count
+(compute.threads) every engine uses.
 
 DuckDB settings go through the connection's config (never pasted into SQL); a Dask client is
 either a remote scheduler's or a local cluster of single-threaded worker processes.
@@ -6,7 +7,44 @@ either a remote scheduler's or a local cluster of single-threaded worker process
 
 from __future__ import annotations
 
+import math
+import os
+from pathlib import Path
+
 import duckdb
+
+CGROUP = Path("/sys/fs/cgroup")
+
+
+def cgroup_cpu_quota(root: Path = CGROUP) -> float | None:
+    """The CPUs a cgroup quota allows this process (cgroup v2 cpu.max, else v1 cpu.cfs_quota_us /
+    cpu.cfs_period_us), or None when there is no quota."""
+    try:
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+        return quota / period if quota > 0 and period > 0 else None
+    except (OSError, ValueError):
+        return None
+
+
+def available_cpus(root: Path = CGROUP) -> int:
+    """The CPUs this process may use: its CPU affinity (what taskset / a scheduler gave it), capped by a
+    cgroup CPU quota rounded up (a container's share, not the host's cores); at least 1."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    quota = cgroup_cpu_quota(root)
+    if quota is not None:
+        cpus = min(cpus, math.ceil(quota))
+    return max(1, cpus)
+
+
+def threads(setting: int) -> int:
+    """compute.threads made concrete: the setting itself, or for 0 the CPUs this process may use."""
+    return int(setting) if int(setting) > 0 else available_cpus()
 
 
 def duckdb_connect(

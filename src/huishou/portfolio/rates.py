@@ -42,16 +42,22 @@ def month_ends(first: pd.Timestamp, as_of: pd.Timestamp) -> list[pd.Timestamp]:
 
 
 def bucket_history(
-    tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp, tol: float, share: float, memory_limit: str | None = None
+    tables: Mapping[str, pd.DataFrame],
+    as_of: pd.Timestamp,
+    tol: float,
+    share: float,
+    memory_limit: str | None = None,
+    threads: int | None = None,
 ) -> pd.DataFrame:
-    """loan_id, month (the month end T), dpd, bucket: every disbursed loan at every month end before as_of."""
+    """loan_id, month (the month end T), dpd, bucket: every disbursed loan at every month end before as_of
+    (DuckDB with `memory_limit` and `threads`)."""
     apps = tables["applications"]
     apps = apps[apps["disbursed_at"].notna()][["loan_id", "disbursed_at"]]
     inst = tables["installments"][["loan_id", "due_date", "amount_due", "paid_date", "amount_paid"]]
     if apps.empty:
         return pd.DataFrame(columns=["loan_id", "month", "dpd", "bucket"])
     months = pd.DataFrame({"t": month_ends(apps["disbursed_at"].min(), as_of)})
-    con = duckdb_connect(memory_limit=memory_limit)
+    con = duckdb_connect(threads=threads, memory_limit=memory_limit)
     con.register("apps", apps)
     con.register("inst", inst)
     con.register("months", months)

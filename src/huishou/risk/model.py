@@ -203,7 +203,7 @@ class RiskModel:
         of the score and top features that scoring compares against (huishou.risk.drift).
     num_threads : int
         LightGBM threads for predictions and contributions (0: one per core); a run-time setting of
-        the job using the model (score.num_threads, 1 in a Dask task), not saved with it.
+        the job using the model (compute.threads, 1 in a Dask task), not saved with it.
     """
 
     kind: str

@@ -228,7 +228,7 @@ def score_partition(
 ) -> dict:
     """One partition's features, scores and reasons, written to out_dir/part-<k>.parquet (nothing for an
     empty partition); returns the aggregates only. A Dask task runs it with one thread (the cluster gives
-    each single-threaded worker process one core); the local engine with score.num_threads."""
+    each single-threaded worker process one core); the local engine with compute.threads."""
     features = partition_features(tables, part, n_parts, snapshot, feature_kwargs, buckets, threads)
     if features.empty:
         return {"rows": 0}
@@ -256,12 +256,13 @@ def score_partitions(
     out_dir: Path,
     cache_path: Path | None = None,
     client=None,
+    threads: int = 1,
 ) -> tuple[dict | None, int]:
     """Score the book one borrower partition of about score.rows_per_partition loans at a time: one task
     reads every raw file once and splits it by partition, then each partition is built, scored, explained
     and written as its part of the dataset `out_dir`, returning aggregates that are added up as they
     arrive (nobody holds the book's rows). With a Dask `client` the partitions are its tasks; without,
-    they run one after another in this process (score.num_threads), so memory is one partition's.
+    they run one after another in this process on `threads` threads, so memory is one partition's.
     Returns the total aggregates (None when every partition was empty) and the number of partitions."""
     import shutil
 
@@ -278,9 +279,7 @@ def score_partitions(
         if client is None:
             if buckets is not None:
                 bucket_book(tables, n_parts, buckets, cfg.duckdb_memory_limit)
-            results = (
-                score_partition(args[0], k, *args[1:], model, *tail, threads=cfg.num_threads) for k in range(n_parts)
-            )
+            results = (score_partition(args[0], k, *args[1:], model, *tail, threads=threads) for k in range(n_parts))
         else:
             from dask.distributed import as_completed
 
@@ -320,13 +319,14 @@ def score_dask(
     cache_path: Path | None = None,
     client=None,
     scheduler: str | None = None,
+    workers: int = 2,
 ) -> tuple[dict | None, int]:
     """`score_partitions` on a Dask cluster: `client`, else the one at `scheduler` (default:
-    score.scheduler), else a local one of score.dask_workers single-threaded processes. Workers read
+    score.scheduler), else a local one of `workers` (compute.threads) single-threaded processes. Workers read
     the parquet files and write the parts themselves, so with a remote scheduler both must be on
     storage every worker sees."""
     own = client is None
-    client = client or dask_client(scheduler or cfg.scheduler, cfg.dask_workers)
+    client = client or dask_client(scheduler or cfg.scheduler, workers)
     try:
         return score_partitions(tables, snapshot, feature_kwargs, cfg, model, model_info, out_dir, cache_path, client)
     finally:

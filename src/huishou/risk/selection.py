@@ -55,11 +55,12 @@ Fitter = Callable[[pd.DataFrame, pd.DataFrame], RiskModel]
 
 
 def model_fitters(
-    columns: list[str], cfg: TrainSettings, scorecard: ScorecardSettings, monotone=None, dropped=()
+    columns: list[str], cfg: TrainSettings, scorecard: ScorecardSettings, monotone=None, dropped=(), threads: int = 0
 ) -> dict[str, Fitter]:
-    """The three models as `huishou train` fits them, each a function of (train, valid)."""
+    """The three models as `huishou train` fits them (LightGBM locally on `threads` threads), each a function
+    of (train, valid)."""
     return {
-        "lightgbm": lambda tr, va: fit_lightgbm(tr, va, columns, cfg, monotone, dropped),
+        "lightgbm": lambda tr, va: fit_lightgbm(tr, va, columns, cfg, monotone, dropped, threads),
         "logistic": lambda tr, va: fit_logistic(tr, va, columns, cfg),
         "scorecard": lambda tr, va: fit_scorecard_model(tr, va, columns, scorecard, cfg.seed)[0],
     }

@@ -44,10 +44,13 @@ def informative_columns(train: pd.DataFrame, columns: list[str]) -> tuple[list[s
     return [c for c in columns if c not in dropped], dropped
 
 
-def lightgbm_params(cfg: TrainSettings, columns: list[str], declared: dict[str, int] | None = None, dropped=()) -> dict:
+def lightgbm_params(
+    cfg: TrainSettings, columns: list[str], declared: dict[str, int] | None = None, dropped=(), threads: int = 0
+) -> dict:
     """LightGBM parameters from params.yaml `train`, monotone constraints laid out in column order: the
     directions declared with the lender's own columns (`declared`), overridden by train.monotone_constraints
-    (a constrained column `dropped` as uninformative is no error)."""
+    (a constrained column `dropped` as uninformative is no error); `threads` is compute.threads made concrete
+    (0: LightGBM's own default, one per core)."""
     params = {
         "objective": "binary",
         "learning_rate": cfg.learning_rate,
@@ -62,7 +65,7 @@ def lightgbm_params(cfg: TrainSettings, columns: list[str], declared: dict[str, 
         "deterministic": True,
         "force_col_wise": True,
         "verbose": -1,
-        "num_threads": int(cfg.num_threads),
+        "num_threads": int(threads),
     }
     if cfg.monotone:
         families = {c.split("_", 1)[0] for c in columns}  # a family the mode does not build (rp_ in origination)
@@ -84,12 +87,14 @@ def fit_lightgbm(
     cfg: TrainSettings,
     monotone: dict | None = None,
     dropped=(),
+    threads: int = 0,
 ) -> RiskModel:
-    """Gradient boosting with early stopping on the validation snapshots, then calibration on them."""
+    """Gradient boosting with early stopping on the validation snapshots, then calibration on them, on
+    `threads` threads (0: LightGBM's default)."""
     contract = FeatureContract.from_frame(train, columns)
     x_train, x_valid = contract.align(train), contract.align(valid)
     y_train, y_valid = train["target"].astype(int), valid["target"].astype(int)
-    params = lightgbm_params(cfg, columns, monotone, dropped)
+    params = lightgbm_params(cfg, columns, monotone, dropped, threads)
     dtrain = lgb.Dataset(x_train, y_train, free_raw_data=False)
     dvalid = lgb.Dataset(x_valid, y_valid, reference=dtrain)
     booster = lgb.train(
@@ -105,7 +110,7 @@ def fit_lightgbm(
         Calibrator("none"),
         contract,
         {"best_iteration": booster.best_iteration, "params": params},
-        num_threads=int(cfg.num_threads),
+        num_threads=int(threads),
     )
     model.calibrator = Calibrator(cfg.calibration).fit(model.raw_score(valid), y_valid.to_numpy())
     return model
@@ -163,9 +168,11 @@ def fit_lightgbm_dask(
     cfg: TrainSettings,
     monotone: dict | None = None,
     dropped=(),
+    threads: int = 2,
     client=None,
 ) -> RiskModel:
-    """The same model trained with `lightgbm.dask` on a Dask cluster (local by default).
+    """The same model trained with `lightgbm.dask` on a Dask cluster (`client`, else a local one of
+    `threads` single-threaded worker processes).
 
     lightgbm.dask has no early stopping, so all rounds are trained and the best validation
     iteration is chosen afterwards; calibration is then fitted exactly as in `fit_lightgbm`.
@@ -175,7 +182,7 @@ def fit_lightgbm_dask(
 
     contract = FeatureContract.from_frame(train, columns)
     own = client is None
-    client = client or dask_client(None, cfg.dask_workers)
+    client = client or dask_client(None, threads)
     try:
         workers = client.scheduler_info().get("workers", {})
         parts = max(1, len(workers))

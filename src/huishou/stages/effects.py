@@ -12,15 +12,17 @@ from __future__ import annotations
 
 from huishou.book.source import BookSource
 from huishou.compliance import Profile
+from huishou.core.engine import threads
 from huishou.core.io import publish, write_json
 from huishou.core.paths import effects_dir
 from huishou.core.progress import progress_bar
-from huishou.core.settings import SOURCE_PARAMS
+from huishou.core.settings import SOURCE_PARAMS, with_threads
 from huishou.core.vocab import STAGES
 from huishou.strategy import BookRules
 from huishou.strategy.learning import learn_from_log
 
 PARAMS = (
+    "compute.threads",
     *SOURCE_PARAMS,
     "data.models_dir",
     "features.default_dpd",
@@ -58,7 +60,7 @@ PARAMS = (
 
 def run(settings) -> dict:
     """Fit each stage's effect model on the decisions whose outcome is known and publish them."""
-    cfg, f = settings.strategy, settings.features
+    cfg, f = with_threads(settings.strategy, threads(settings.compute.threads)), settings.features
     target = effects_dir(settings.data.models_dir)
     if f.mode == "origination":
         with publish(target, what="huishou fit-effects") as out:

@@ -15,7 +15,6 @@ of outcomes from the truth (strategy.experiment.readout_seed); logs it to MLflow
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -26,11 +25,12 @@ from huishou.book.source import BookSource
 from huishou.book.truth import load_borrowers, load_truth_table
 from huishou.compliance import Profile
 from huishou.core import tracking
+from huishou.core.engine import threads
 from huishou.core.errors import DataValidationError
 from huishou.core.io import publish, read_json, rounded, write_json
 from huishou.core.paths import candidates_path, effects_dir, scores_path, strategy_truth_path
 from huishou.core.progress import progress_bar
-from huishou.core.settings import SOURCE_PARAMS
+from huishou.core.settings import SOURCE_PARAMS, with_threads
 from huishou.core.vocab import ACTIONS, STAGES
 from huishou.simulate.daily import WorldParams
 from huishou.strategy.closed_loop import (
@@ -49,6 +49,7 @@ from huishou.strategy.plan import BookRules
 from huishou.strategy.truth_eval import experiment_report, experiment_units, true_paid, true_values, truth_comparison
 
 PARAMS = (
+    "compute.threads",
     *SOURCE_PARAMS,
     "data.worklists_dir",
     "data.truth_dir",
@@ -129,7 +130,8 @@ def run(settings) -> dict:
 def run_closed_loop(settings, borrowers: pd.DataFrame, installments: pd.DataFrame) -> dict:
     """Every policy day by day on a sample of the validated book, in the headline world over every seed and in
     each other world over strategy.closed_loop.other_worlds_seeds (the baselines and the strategy)."""
-    cfg, f = settings.strategy.whole(), settings.features  # whole: the loop's processes get a plain copy
+    n_threads = threads(settings.compute.threads)
+    cfg, f = with_threads(settings.strategy.whole(), n_threads), settings.features  # whole: a plain copy for the loop
     loop = cfg.closed_loop
     as_of, tables = BookSource.from_settings(settings.data).validated_frames(settings.data.validated_dir)
     for name in ("collection_actions", "contact_preferences"):  # optional tables: the loop writes to both
@@ -140,7 +142,7 @@ def run_closed_loop(settings, borrowers: pd.DataFrame, installments: pd.DataFram
     folder = effects_dir(settings.data.models_dir)
     if not (folder / LearnedEffects.DOC).is_file():
         raise DataValidationError(f"{folder}: no effect models; run `huishou fit-effects` first")
-    effects = LearnedEffects.load(folder, cfg.effect_model["num_threads"]).effects
+    effects = LearnedEffects.load(folder, n_threads).effects
     scores = scores_path(settings.score.scores_dir, as_of)
     if not scores.exists():
         raise DataValidationError(f"{scores}: no nightly scores of {as_of.date()}; run `huishou score` first")
@@ -153,7 +155,7 @@ def run_closed_loop(settings, borrowers: pd.DataFrame, installments: pd.DataFram
     truth = Truth(borrowers, true_miss_logit(installments), settings.simulate.cure_shift)
     sample, share = sample_book(tables, int(loop["sample_borrowers"]), int(loop["sample_seed"]))
     horizon = int(loop["horizon_days"])
-    workers = int(loop["workers"]) or len(os.sched_getaffinity(0))
+    workers = int(loop["workers"]) or n_threads
     out = {"world": loop["world"], "sample_borrowers": int(sample["applications"]["borrower_id"].nunique())}
     out["capacity_share"] = share
     out["channel_rule"] = {"/".join(map(str, k)): v for k, v in sorted(planners.channel_rule.items())}

@@ -14,6 +14,7 @@ import logging
 import pandas as pd
 
 from huishou.book.source import BookSource
+from huishou.core.engine import threads
 from huishou.core.errors import ConfigError, DataValidationError
 from huishou.core.io import publish, rounded, write_json, write_parquet
 from huishou.core.paths import DICTIONARY_FILE, SUMMARY_FILE, features_path
@@ -28,7 +29,7 @@ from huishou.features import (
     population_counts,
 )
 
-PARAMS = (*SOURCE_PARAMS, "data.features_dir", "features")
+PARAMS = ("compute.threads", *SOURCE_PARAMS, "data.features_dir", "features")
 
 log = logging.getLogger("huishou.features")
 
@@ -49,7 +50,11 @@ def run(settings) -> dict:
     kwargs = f.build_kwargs(as_of)
     bar = progress_bar(total=3, desc="features", unit="step")
     bar.set_postfix_str(f"build {len(snapshots)} snapshots")
-    frame = build_features(tables, snapshots, **kwargs | {"memory_limit": f.duckdb_memory_limit})
+    frame = build_features(
+        tables,
+        snapshots,
+        **kwargs | {"memory_limit": f.duckdb_memory_limit, "threads": threads(settings.compute.threads)},
+    )
     bar.update()
     bar.set_postfix_str("split and population")
     if frame.empty:

@@ -19,6 +19,7 @@ from huishou import portfolio
 from huishou.book.files import read_table
 from huishou.book.source import BookSource
 from huishou.core import plots, tracking
+from huishou.core.engine import threads
 from huishou.core.io import publish, write_csv, write_json, write_text
 from huishou.core.progress import progress_bar
 from huishou.core.settings import SOURCE_PARAMS
@@ -26,6 +27,7 @@ from huishou.core.settings import SOURCE_PARAMS
 log = logging.getLogger("huishou.portfolio")
 
 PARAMS = (
+    "compute.threads",
     *SOURCE_PARAMS,
     "data.models_dir",
     "features.default_dpd",
@@ -49,7 +51,9 @@ def run(settings) -> dict:
     tol, share, dpd = f.paid_tolerance, f.settle_share, f.default_dpd
     bar = progress_bar(total=7, desc="portfolio", unit="report")
     bar.set_postfix_str("roll rates")
-    history = portfolio.bucket_history(tables, as_of, tol, share, p.duckdb_memory_limit)
+    history = portfolio.bucket_history(
+        tables, as_of, tol, share, p.duckdb_memory_limit, threads(settings.compute.threads)
+    )
     matrix, flows = portfolio.roll_rates(history)
     bar.update()
     bar.set_postfix_str("vintages")

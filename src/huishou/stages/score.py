@@ -28,6 +28,7 @@ import pandas as pd
 from huishou.book.buckets import partitions_for
 from huishou.book.source import BookSource
 from huishou.core import tracking
+from huishou.core.engine import threads
 from huishou.core.errors import ConfigError, DataValidationError, DriftFlaggedError, NothingToScoreError
 from huishou.core.io import file_md5, publish, read_json, write_json, write_parquet
 from huishou.core.paths import scores_unit
@@ -46,6 +47,7 @@ from huishou.risk.scoring import (
 )
 
 PARAMS = (
+    "compute.threads",
     *SOURCE_PARAMS,
     "score",
     *FEATURE_BUILD_PARAMS,
@@ -77,7 +79,8 @@ def run(
     unit = scores_unit(root, t)
     with publish(unit, what="huishou score") as tmp:
         model, info = _load_model(settings, model_path, alias)
-        model.num_threads = cfg.num_threads
+        n_threads = threads(settings.compute.threads)
+        model.num_threads = n_threads
         kwargs = settings.features.build_kwargs(as_of)
         engine = engine or cfg.engine
         origination = kwargs["mode"] == "origination"
@@ -89,7 +92,16 @@ def run(
         cache_path = _reason_source(root, t, key) if cfg.reasons_reuse else None
         if engine == "dask":
             totals, partitions = score_dask(
-                tables, t, kwargs, cfg, model, info, tmp / "scores.parquet", cache_path, scheduler=scheduler
+                tables,
+                t,
+                kwargs,
+                cfg,
+                model,
+                info,
+                tmp / "scores.parquet",
+                cache_path,
+                scheduler=scheduler,
+                workers=n_threads,
             )
         elif (
             source.kind == "parquet"
@@ -97,11 +109,11 @@ def run(
             and partitions_for(tables["applications"], cfg.rows_per_partition) > 1
         ):  # one partition at a time in this process: memory is a partition's, not the book's
             totals, partitions = score_partitions(
-                tables, t, kwargs, cfg, model, info, tmp / "scores.parquet", cache_path
+                tables, t, kwargs, cfg, model, info, tmp / "scores.parquet", cache_path, threads=n_threads
             )
         else:
             features = features_local(
-                tables, t, kwargs | {"memory_limit": cfg.duckdb_memory_limit, "threads": cfg.num_threads or None}
+                tables, t, kwargs | {"memory_limit": cfg.duckdb_memory_limit, "threads": n_threads}
             )
             if origination:
                 queue = (

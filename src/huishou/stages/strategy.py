@@ -23,10 +23,11 @@ import pandas as pd
 from huishou.book.source import BookSource
 from huishou.compliance import Profile
 from huishou.core import tracking
+from huishou.core.engine import threads
 from huishou.core.errors import ModelIntegrityError
 from huishou.core.io import publish, rounded, write_csv, write_json, write_parquet
 from huishou.core.paths import candidates_path, champion_name, effects_dir, model_path, published_dir, scores_path
-from huishou.core.settings import FEATURE_BUILD_PARAMS, SOURCE_PARAMS
+from huishou.core.settings import FEATURE_BUILD_PARAMS, SOURCE_PARAMS, with_threads
 from huishou.features import build_features, whole_borrowers
 from huishou.risk.explain import reason_codes
 from huishou.risk.model import RiskModel
@@ -38,6 +39,7 @@ from huishou.strategy.readout import DECISION_COLUMNS
 log = logging.getLogger("huishou.strategy")
 
 PARAMS = (
+    "compute.threads",
     *SOURCE_PARAMS,
     "data.models_dir",
     "data.worklists_dir",
@@ -54,12 +56,12 @@ PARAMS = (
 
 def run(settings) -> dict:
     """Plan every worklist date, publish the last one's worklists, record the evaluation."""
-    cfg, f = settings.strategy, settings.features
+    cfg, f = with_threads(settings.strategy, threads(settings.compute.threads)), settings.features
     if f.mode == "origination":
         return _skip(settings, "features.mode is origination: there are applications to decide, no loans to collect")
     as_of, tables = BookSource.from_settings(settings.data).validated_frames(settings.data.validated_dir)
     model = RiskModel.load(model_path(settings.data.models_dir, champion_name(settings.data.models_dir)))
-    model.num_threads = cfg.effect_model["num_threads"]  # the strategy's LightGBM threads
+    model.num_threads = cfg.effect_model["num_threads"]  # compute.threads
     profile = Profile.from_settings(cfg.compliance)
     book = BookRules.from_settings(f, settings.data.timezone)
     learned, provenance = _fitted_effects(settings, as_of)
@@ -131,7 +133,7 @@ def _fitted_effects(settings, as_of: pd.Timestamp) -> tuple[LearnedEffects | Non
             "no fitted effect models in %s: learning them now (run huishou fit-effects on its own schedule)", folder
         )
         return None, {"source": "fitted in this run", "cutoff": str(cutoff.date())}
-    learned = LearnedEffects.load(folder, cfg.effect_model["num_threads"])
+    learned = LearnedEffects.load(folder, threads(settings.compute.threads))
     age = (cutoff - learned.cutoff).days
     if age < 0:
         raise ModelIntegrityError(

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from huishou.core import plots, tracking
+from huishou.core.engine import threads
 from huishou.core.errors import DataValidationError
 from huishou.core.io import file_md5, publish, read_json, rounded, write_csv, write_json, write_text
 from huishou.core.paths import CHAMPION_FILE, DICTIONARY_FILE, MODEL_NAMES, features_path, trained_dir
@@ -40,6 +41,7 @@ from huishou.risk.train import (
 log = logging.getLogger("huishou.train")
 
 PARAMS = (
+    "compute.threads",
     "data.features_dir",
     "data.validated_dir",
     "data.models_dir",
@@ -68,12 +70,13 @@ def run(settings) -> dict:
     train, valid = labelled[labelled["split"] == "train"], labelled[labelled["split"] == "valid"]
     _require_labels(train, "train", source)
     _require_labels(valid, "valid", source)
+    n_threads = threads(settings.compute.threads)
     columns, dropped = informative_columns(train, columns)  # constant / all-missing: no model can use them
     if dropped:
         log.info("%d feature(s) constant or all missing on the training rows, left out: %s", len(dropped), dropped)
     choice = choose_champion(
         pd.concat([train, valid]),
-        model_fitters(columns, cfg, settings.scorecard, monotone, dropped),
+        model_fitters(columns, cfg, settings.scorecard, monotone, dropped, n_threads),
         cfg.small_book_rows,
         cfg.cv_folds,
         cfg.cv_repeats,
@@ -86,7 +89,7 @@ def run(settings) -> dict:
         fit = fit_lightgbm_dask if cfg.engine == "dask" else fit_lightgbm
         bar = progress_bar(total=4, desc="train", unit="step")
         bar.set_postfix_str("lightgbm")
-        models = {"lightgbm": fit(train, valid, columns, cfg, monotone, dropped)}
+        models = {"lightgbm": fit(train, valid, columns, cfg, monotone, dropped, n_threads)}
         bar.update()
         bar.set_postfix_str("logistic")
         models["logistic"] = fit_logistic(train, valid, columns, cfg)

@@ -20,11 +20,13 @@ from huishou.book.contracts import Contract
 from huishou.book.files import REPORT_NAME, log_paths, raw_paths, with_log
 from huishou.book.source import BookSource
 from huishou.book.validation import validate_book
+from huishou.core.engine import threads
 from huishou.core.io import publish, write_json
 from huishou.core.settings import SOURCE_PARAMS
 from huishou.core.vocab import REQUIRED_TABLES
 
 PARAMS = (
+    "compute.threads",
     *SOURCE_PARAMS,
     "contracts",
     "features.application_columns",
@@ -65,6 +67,7 @@ def run(settings) -> dict:
             contract,
             parts,
             memory_limit=settings.contracts.duckdb_memory_limit,
+            threads=threads(settings.compute.threads),
             progress=True,
             workdir=workdir,
         )

@@ -36,7 +36,7 @@ class EffectModel:
 
     booster: lgb.Booster
     actions: tuple[str, ...] = ACTIONS
-    num_threads: int = 0  # LightGBM threads of its predictions (strategy.effect_model.num_threads; 0: one per core)
+    num_threads: int = 0  # LightGBM threads of its predictions (compute.threads; 0: one per core)
 
     def predict(self, context: pd.DataFrame, rounds: int | None = None) -> pd.DataFrame:
         """P(paid | action) per row, one column per action in ACTIONS (NaN for actions of other stages);
@@ -72,7 +72,7 @@ def fit_effect_model(
         "deterministic": True,
         "verbose": -1,
         "force_col_wise": True,
-        "num_threads": int(params["num_threads"]),
+        "num_threads": int(params.get("num_threads", 0)),  # compute.threads (settings.with_threads); 0: LightGBM's
     }
     data = lgb.Dataset(_design(decisions, decisions["action"].to_numpy()), decisions["paid"], weight=weight)
     rounds = max(int(r) for r in params["rounds_grid"]) if rounds is None else int(rounds)

@@ -83,7 +83,7 @@ def plan_strategy(
     if promises.get("model") is not None and len(published):
         published["p_promise_kept"] = np.where(
             published["pending_promise"] > 0,
-            promises["model"].predict(published[CONTEXT_FEATURES], num_threads=cfg.effect_model["num_threads"]),
+            promises["model"].predict(published[CONTEXT_FEATURES], num_threads=cfg.effect_model.get("num_threads", 0)),
             np.nan,
         )
     promises.pop("model", None)
@@ -270,7 +270,7 @@ def promise_model(
         "deterministic": True,
         "verbose": -1,
         "force_col_wise": True,
-        "num_threads": int(cfg.effect_model["num_threads"]),  # the strategy's LightGBM threads
+        "num_threads": int(cfg.effect_model.get("num_threads", 0)),  # compute.threads (settings.with_threads)
     }
     fit = lambda f: lgb.train(params, lgb.Dataset(f[CONTEXT_FEATURES], f["kept"]), int(pm["num_boost_round"]))  # noqa: E731
     train, test = order.iloc[:cut], order.iloc[cut:]

@@ -5,13 +5,14 @@ simulate, features, risk, strategy, platform), one loader (load) and the view a 
 from huishou.core.settings.book import SOURCE_PARAMS, ContractSettings, DataSettings
 from huishou.core.settings.features import FEATURE_BUILD_PARAMS, FeatureSettings
 from huishou.core.settings.load import SECTIONS, Settings, load_settings, merge, read_params, settings_from_dict
-from huishou.core.settings.platform import PortfolioSettings, TrackingSettings, WorkbenchSettings
+from huishou.core.settings.platform import ComputeSettings, PortfolioSettings, TrackingSettings, WorkbenchSettings
 from huishou.core.settings.risk import EvaluateSettings, ScorecardSettings, ScoreSettings, TrainSettings
 from huishou.core.settings.simulate import SimulateSettings
-from huishou.core.settings.strategy import PROFILE_KEYS, StrategySettings
+from huishou.core.settings.strategy import PROFILE_KEYS, StrategySettings, with_threads
 from huishou.core.settings.view import ParamsView, SectionView
 
 __all__ = [
+    "ComputeSettings",
     "FEATURE_BUILD_PARAMS",
     "PROFILE_KEYS",
     "SECTIONS",
@@ -35,4 +36,5 @@ __all__ = [
     "merge",
     "read_params",
     "settings_from_dict",
+    "with_threads",
 ]

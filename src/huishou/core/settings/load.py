@@ -28,7 +28,7 @@ from ruamel.yaml.error import YAMLError
 from huishou.core.errors import ConfigError
 from huishou.core.settings.book import ContractSettings, DataSettings
 from huishou.core.settings.features import FeatureSettings, check_extras
-from huishou.core.settings.platform import PortfolioSettings, TrackingSettings, WorkbenchSettings
+from huishou.core.settings.platform import ComputeSettings, PortfolioSettings, TrackingSettings, WorkbenchSettings
 from huishou.core.settings.risk import EvaluateSettings, ScorecardSettings, ScoreSettings, TrainSettings
 from huishou.core.settings.simulate import SimulateSettings
 from huishou.core.settings.strategy import StrategySettings, check_closed_loop, check_compliance
@@ -38,6 +38,7 @@ from huishou.core.settings.strategy import StrategySettings, check_closed_loop, 
 class Settings:
     """Every section of params.yaml."""
 
+    compute: ComputeSettings
     data: DataSettings
     contracts: ContractSettings
     simulate: SimulateSettings
@@ -53,6 +54,7 @@ class Settings:
 
 
 SECTIONS: dict[str, type] = {
+    "compute": ComputeSettings,
     "data": DataSettings,
     "contracts": ContractSettings,
     "simulate": SimulateSettings,
@@ -103,9 +105,8 @@ def _check(settings: Settings, source: str) -> None:
             "score.band_labels needs one label more than score.band_thresholds",
         ),
         (
-            min(settings.train.num_threads, settings.score.num_threads, settings.strategy.effect_model["num_threads"])
-            >= 0,
-            "train.num_threads, score.num_threads and strategy.effect_model.num_threads must be 0 (one per core) or more",
+            settings.compute.threads >= 0,
+            "compute.threads must be 0 (the CPUs this process may use) or more",
         ),
         (
             settings.train.calibration in {"platt", "isotonic", "none"},

@@ -6,6 +6,13 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class ComputeSettings:
+    """The one thread count every engine uses (0: the CPUs this process may use; huishou.core.engine.threads)."""
+
+    threads: int
+
+
+@dataclass(frozen=True)
 class TrackingSettings:
     """MLflow store, experiments and the registered model's name."""
 

@@ -10,8 +10,6 @@ class TrainSettings:
     """LightGBM, logistic challenger, calibration and the drift reference kept with each model."""
 
     engine: str
-    dask_workers: int
-    num_threads: int
     seed: int
     num_leaves: int
     max_depth: int
@@ -65,7 +63,6 @@ class ScoreSettings:
     scores_dir: str
     nightly_dir: str
     chunk_size: int
-    num_threads: int
     duckdb_memory_limit: str
     band_thresholds: list[float]
     band_labels: list[str]
@@ -74,5 +71,4 @@ class ScoreSettings:
     psi_warn: float
     psi_flag: float
     scheduler: str | None
-    dask_workers: int
     rows_per_partition: int

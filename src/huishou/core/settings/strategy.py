@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -127,3 +128,24 @@ def check_closed_loop(loop: Mapping, source: str) -> None:
             raise ConfigError(f"{source}: {key}.worlds.{name}: fatigue and heterogeneity must lie in [0, 1]")
         if int(world["recovery_step_days"]) < 1 or any(float(v) < 0 for v in world["complaint_channel"].values()):
             raise ConfigError(f"{source}: {key}.worlds.{name}: recovery_step_days >= 1, complaint factors >= 0")
+
+
+class _EffectThreads:
+    """A strategy section (a stage's read-only view) whose effect_model carries the run's thread count."""
+
+    def __init__(self, section, threads: int):
+        self._section, self._threads = section, int(threads)
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        value = getattr(self._section, name)
+        return value | {"num_threads": self._threads} if name == "effect_model" else value
+
+
+def with_threads(strategy, threads: int):
+    """The strategy settings with compute.threads (made concrete) as the LightGBM threads of the effect and
+    promise models: `effect_model["num_threads"]`, which params.yaml does not write (one setting for all)."""
+    if dataclasses.is_dataclass(strategy):
+        return dataclasses.replace(strategy, effect_model=strategy.effect_model | {"num_threads": int(threads)})
+    return _EffectThreads(strategy, threads)
