@@ -121,9 +121,9 @@ COMMANDS = {
     ),
     "train": Command(
         "train",
-        "fit LightGBM, the logistic challenger and the scorecard; register 'challenger' in MLflow",
+        "fit LightGBM, the logistic challenger and the scorecard; register the run's champion as 'challenger'",
         "data/features/features.parquet (train, valid); data/raw/ (hashes)",
-        "models/trained/ (saved models, scorecard files, train_metrics.json, run.json), an MLflow run",
+        "models/trained/ (saved models, scorecard files, train_metrics.json, run.json, champion.json), an MLflow run",
         headline=("valid_lightgbm_auc", "valid_logistic_auc", "valid_scorecard_auc", "model_version"),
     ),
     "evaluate": Command(
