@@ -218,6 +218,37 @@ def test_effect_model_recovers_heterogeneous_effects_under_a_confounded_policy()
     one = fit_effect_model(decisions, CFG.effect_model | {"num_threads": 1}, rounds=200)
     assert one.num_threads == 1 and one.booster.params["num_threads"] == 1  # strategy.effect_model.num_threads
     pd.testing.assert_frame_equal(one.predict(ctx.iloc[:2000]), pred)
+    grid = [50, 120, 200]  # the round selection's staged predictions: each tree once, the same probabilities
+    for rounds, staged in zip(grid, model.predict_staged(ctx.iloc[:2000], grid), strict=True):
+        pd.testing.assert_frame_equal(staged, model.predict(ctx.iloc[:2000], rounds), rtol=1e-12, atol=1e-14)
+
+
+def test_the_effect_models_progress_counts_the_stages_done_and_names_the_one_running(monkeypatch):
+    """While a stage's models are fitted the bar's count is the stages finished (tqdm shows n/total), not one
+    ahead of the work."""
+    from huishou.strategy import learning
+
+    events = []
+
+    class Bar:
+        n = 0
+
+        def set_postfix_str(self, s):
+            events.append(("named", s, self.n))
+
+        def update(self, k=1):
+            self.n += k
+
+    bar = Bar()
+
+    def stage_work(stage, *args):
+        events.append(("work", stage, bar.n))
+        return None, {}
+
+    monkeypatch.setattr(learning, "_learn_stage", stage_work)
+    learning.learn_effects({s: pd.DataFrame() for s in STAGES}, pd.Timestamp("2026-01-01"), CFG, CN, bar)
+    expected = [[("named", f"effect model {s}", k), ("work", s, k)] for k, s in enumerate(STAGES)]
+    assert events == [e for pair in expected for e in pair] and bar.n == len(STAGES)
 
 
 def test_ips_and_dr_recover_the_value_of_a_policy():

@@ -11,6 +11,7 @@ reached 86 % (see README, strategy section). Predictions differenced against `no
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +51,28 @@ class EffectModel:
             },
             index=context.index,
         )
+
+    def predict_staged(self, context: pd.DataFrame, grid: list[int]) -> Iterator[pd.DataFrame]:
+        """`predict(context, rounds)` for every `rounds` in the ascending `grid`, in that order, each tree
+        evaluated once: the raw scores of rounds grid[k-1]..grid[k] are added to the previous ones (a binary
+        booster's raw score is the sum of its trees) and mapped through the logistic function."""
+        designs = {a: _design(context, a) for a in self.actions}
+        raw = dict.fromkeys(self.actions, 0.0)
+        done = 0
+        for rounds in grid:
+            for a in self.actions:
+                raw[a] = raw[a] + self.booster.predict(
+                    designs[a],
+                    start_iteration=done,
+                    num_iteration=rounds - done,
+                    raw_score=True,
+                    num_threads=self.num_threads,
+                )
+            done = rounds
+            yield pd.DataFrame(
+                {a: 1.0 / (1.0 + np.exp(-raw[a])) if a in self.actions else np.nan for a in ACTIONS},
+                index=context.index,
+            )
 
 
 def fit_effect_model(

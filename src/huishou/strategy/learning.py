@@ -74,8 +74,8 @@ def plan_strategy(
     candidates_by_day, audit, stats = {}, {}, {}
     for day in days:
         bar.set_postfix_str(f"plan {day.date()}")
-        bar.update()
         result = plan_day(tables, day, effects, cfg, profile, book, rng, complaints)
+        bar.update()
         candidates_by_day[day], audit[day], stats[str(day.date())] = result.candidates, result.audit, result.stats
     bar.close()
     promises = promise_model(pd.concat(logged_by.values(), ignore_index=True), tables, book, cfg)
@@ -141,31 +141,37 @@ def learn_effects(
     """The effect model of each stage (None where too few decisions: the cold-start policy plans) with its
     boosting rounds chosen by cross-fitted plan value, and the off-policy estimate: the last
     `cfg.ope_holdout_days` of the decisions scored with a model fitted on the earlier ones."""
-    learnable = lambda f: len(f) >= cfg.min_logged_decisions and f["paid"].nunique() == 2  # noqa: E731
     effects, ope = {}, {}
     for stage, logged in logged_by.items():
         if bar is not None:
             bar.set_postfix_str(f"effect model {stage}")
-            bar.update()
-        actions = STAGE_ACTIONS[stage]
-        if not learnable(logged):
-            effects[stage] = None
-            ope[stage] = {
-                "skipped": f"{len(logged)} logged {stage} decisions (strategy.min_logged_decisions is "
-                f"{cfg.min_logged_decisions}, both outcomes needed): planned by the cold-start policy"
-            }
-            continue
-        rounds, selection = select_rounds(logged, cfg, profile, actions)
-        effects[stage] = fit_effect_model(logged, cfg.effect_model, actions, rounds)
-        holdout = logged["t"] >= cutoff - pd.Timedelta(days=cfg.ope_holdout_days)
-        if holdout.any() and learnable(logged[~holdout]):
-            early_model = fit_effect_model(logged[~holdout], cfg.effect_model, actions, rounds)
-            ope[stage] = off_policy_report(logged[holdout].reset_index(drop=True), early_model, cfg, profile)
-        else:
-            ope[stage] = {"skipped": "too few logged decisions to hold out"}
-        ope[stage]["effect_model"] = selection | {"logged_decisions": len(logged)}
+        effects[stage], ope[stage] = _learn_stage(stage, logged, cutoff, cfg, profile)
+        if bar is not None:
+            bar.update()  # after the work: the count says what is done, the name what runs
     decisions = {stage: len(logged) for stage, logged in logged_by.items()}
     return LearnedEffects(cutoff, effects, ope, decisions)
+
+
+def _learn_stage(
+    stage: str, logged: pd.DataFrame, cutoff: pd.Timestamp, cfg: StrategySettings, profile: Profile
+) -> tuple[EffectModel | None, dict]:
+    """One stage of `learn_effects`: its effect model (None: too few decisions) and off-policy report."""
+    learnable = lambda f: len(f) >= cfg.min_logged_decisions and f["paid"].nunique() == 2  # noqa: E731
+    if not learnable(logged):
+        return None, {
+            "skipped": f"{len(logged)} logged {stage} decisions (strategy.min_logged_decisions is "
+            f"{cfg.min_logged_decisions}, both outcomes needed): planned by the cold-start policy"
+        }
+    actions = STAGE_ACTIONS[stage]
+    rounds, selection = select_rounds(logged, cfg, profile, actions)
+    model = fit_effect_model(logged, cfg.effect_model, actions, rounds)
+    holdout = logged["t"] >= cutoff - pd.Timedelta(days=cfg.ope_holdout_days)
+    if holdout.any() and learnable(logged[~holdout]):
+        early_model = fit_effect_model(logged[~holdout], cfg.effect_model, actions, rounds)
+        report = off_policy_report(logged[holdout].reset_index(drop=True), early_model, cfg, profile)
+    else:
+        report = {"skipped": "too few logged decisions to hold out"}
+    return model, report | {"effect_model": selection | {"logged_decisions": len(logged)}}
 
 
 def select_rounds(
@@ -189,9 +195,9 @@ def select_rounds(
     for train, test in splits:
         model = fit_effect_model(logged.iloc[train], em, actions, grid[-1])
         held = logged.iloc[test].reset_index(drop=True)
-        allowed = evaluate(held, cfg, profile).allowed
-        for k, rounds in enumerate(grid):
-            scores[k] += _dr_value(held, model.predict(held, rounds), allowed, cfg) * len(held)
+        allowed = evaluate(held, cfg, profile, explain=False).allowed
+        for k, p in enumerate(model.predict_staged(held, grid)):
+            scores[k] += _dr_value(held, p, allowed, cfg) * len(held)
     scores /= len(logged)
     best = grid[int(np.argmax(scores))]
     return best, {"rounds": best, "cv_dr_by_rounds": {str(r): float(v) for r, v in zip(grid, scores, strict=True)}}
@@ -213,7 +219,7 @@ def _dr_value(decisions: pd.DataFrame, p: pd.DataFrame, allowed: pd.DataFrame, c
 
 def off_policy_report(decisions: pd.DataFrame, effects: EffectModel, cfg: StrategySettings, profile: Profile) -> dict:
     """IPS and DR value per decision of the strategy's choice, the legacy policy and the DPD ladder."""
-    allowed = evaluate(decisions, cfg, profile).allowed
+    allowed = evaluate(decisions, cfg, profile, explain=False).allowed
     p = effects.predict(decisions)
     everything = pd.DataFrame(True, index=p.index, columns=list(ACTIONS))
     mu = values_matrix(p, decisions, everything, cfg).replace(-np.inf, 0.0)

@@ -1,0 +1,169 @@
+"""Benchmark: where `huishou fit-effects` spends its time, and what the staged round selection saves.
+
+On the pipeline's validated book (`make repro`, or `dvc repro validate`, first), for every lifecycle
+stage with enough logged decisions:
+
+- the steps of the stage: choosing the boosting rounds (cv_folds fits at the largest rounds_grid
+  value, each scored at every grid value), the final fit, the off-policy fit and report;
+- inside the round selection, per fold: the fit, and the scoring of the held-out decisions at every
+  grid value two ways in the same process: the reference (a prediction from the first tree for each
+  grid value, and the lawful actions with their explanations) against what fit-effects does now
+  (each tree evaluated once, raw scores accumulated over the grid; lawful actions without the
+  explanation text). Both must give the same plan values (max abs difference in the JSON);
+- one fit at the chosen rounds with 1 LightGBM thread against compute.threads.
+
+    python benchmarks/bench_effects.py   # -> benchmarks/results/effects.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def _clock() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
+def _since(start: tuple[float, float]) -> dict:
+    wall, cpu = _clock()
+    return {"wall_s": round(wall - start[0], 3), "cpu_s": round(cpu - start[1], 3)}
+
+
+def reference_scores(model, held, grid, cfg, profile) -> tuple[list[float], float]:
+    """The round selection's scoring before it was staged: a full prediction per grid value."""
+    from huishou.compliance import evaluate
+    from huishou.strategy.learning import _dr_value
+
+    start = time.perf_counter()
+    allowed = evaluate(held, cfg, profile).allowed
+    scores = [_dr_value(held, model.predict(held, rounds), allowed, cfg) for rounds in grid]
+    return scores, time.perf_counter() - start
+
+
+def staged_scores(model, held, grid, cfg, profile) -> tuple[list[float], float]:
+    from huishou.compliance import evaluate
+    from huishou.strategy.learning import _dr_value
+
+    start = time.perf_counter()
+    allowed = evaluate(held, cfg, profile, explain=False).allowed
+    scores = [_dr_value(held, p, allowed, cfg) for p in model.predict_staged(held, grid)]
+    return scores, time.perf_counter() - start
+
+
+def measure_stage(stage: str, logged, cutoff, cfg, profile, threads: int) -> dict:
+    import pandas as pd
+    from sklearn.model_selection import GroupKFold
+
+    from huishou.core.vocab import STAGE_ACTIONS
+    from huishou.strategy.effects import fit_effect_model
+    from huishou.strategy.learning import _learn_stage, select_rounds
+
+    em, actions = cfg.effect_model, STAGE_ACTIONS[stage]
+    grid = sorted({int(r) for r in em["rounds_grid"]})
+    out: dict = {"logged_decisions": len(logged), "grid": grid, "folds": []}
+
+    start = _clock()
+    _learn_stage(stage, logged, cutoff, cfg, profile)
+    out["whole_stage"] = _since(start)
+
+    start = _clock()
+    rounds, _ = select_rounds(logged, cfg, profile, actions)
+    out["select_rounds"] = _since(start) | {"rounds": rounds}
+
+    splits = GroupKFold(n_splits=int(em["cv_folds"])).split(logged, groups=logged["loan_id"])
+    for train, test in splits:
+        t0 = time.perf_counter()
+        model = fit_effect_model(logged.iloc[train], em, actions, grid[-1])
+        fit_s = time.perf_counter() - t0
+        held = logged.iloc[test].reset_index(drop=True)
+        ref, ref_s = reference_scores(model, held, grid, cfg, profile)
+        new, new_s = staged_scores(model, held, grid, cfg, profile)
+        out["folds"].append(
+            {
+                "rows": len(train),
+                "fit_s": round(fit_s, 3),
+                "scoring_reference_s": round(ref_s, 3),
+                "scoring_staged_s": round(new_s, 3),
+                "speedup": round(ref_s / new_s, 2),
+                "max_abs_value_difference": float(np.max(np.abs(np.subtract(ref, new)))),
+                "same_best_rounds": int(np.argmax(ref)) == int(np.argmax(new)),
+            }
+        )
+
+    for n in sorted({1, threads}):
+        params = dict(em, num_threads=n)
+        t0 = _clock()
+        fit_effect_model(logged, params, actions, rounds)
+        out[f"final_fit_threads_{n}"] = _since(t0)
+    holdout = logged["t"] >= cutoff - pd.Timedelta(days=cfg.ope_holdout_days)
+    out["ope_holdout_decisions"] = int(holdout.sum())
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=RESULTS / "effects.json")
+    args = parser.parse_args()
+    os.environ.setdefault("HUISHOU_PROGRESS", "off")
+
+    from huishou.book.source import BookSource
+    from huishou.compliance import Profile
+    from huishou.core.engine import available_cpus, threads
+    from huishou.core.settings import load_settings, with_threads
+    from huishou.strategy.learning import BookRules, learning_cutoff, logged_by_stage
+
+    settings = load_settings(ROOT / "params.yaml")
+    n = threads(settings.compute.threads)
+    cfg = with_threads(settings.strategy, n)
+    profile = Profile.from_settings(cfg.compliance)
+    total = _clock()
+    start = _clock()
+    os.chdir(ROOT)
+    as_of, tables = BookSource.from_settings(settings.data).validated_frames(settings.data.validated_dir)
+    load = _since(start)
+    book = BookRules.from_settings(settings.features, settings.data.timezone)
+    cutoff = learning_cutoff(as_of, cfg)
+    start = _clock()
+    logged_by = logged_by_stage(tables, cutoff, cfg, book)
+    logged = _since(start)
+    stages = {
+        stage: measure_stage(stage, frame, cutoff, cfg, profile, n)
+        for stage, frame in logged_by.items()
+        if len(frame) >= cfg.min_logged_decisions and frame["paid"].nunique() == 2
+    }
+    result = {
+        "cpus": available_cpus(),
+        "threads": n,
+        "load_tables": load,
+        "logged_decisions": logged,
+        "stages": stages,
+        "fit_effects_estimate_s": round(
+            load["wall_s"] + logged["wall_s"] + sum(s["whole_stage"]["wall_s"] for s in stages.values()), 1
+        ),
+        "benchmark_wall_s": _since(total)["wall_s"],
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k != "stages"}, indent=2))
+    for stage, s in stages.items():
+        folds = s["folds"]
+        print(
+            f"{stage}: stage {s['whole_stage']['wall_s']} s, select_rounds {s['select_rounds']['wall_s']} s, "
+            f"fold fit {np.mean([f['fit_s'] for f in folds]):.1f} s, scoring reference "
+            f"{np.mean([f['scoring_reference_s'] for f in folds]):.2f} s vs staged "
+            f"{np.mean([f['scoring_staged_s'] for f in folds]):.2f} s, "
+            f"max diff {max(f['max_abs_value_difference'] for f in folds):.2e}"
+        )
+
+
+if __name__ == "__main__":
+    main()
