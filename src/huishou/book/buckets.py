@@ -25,13 +25,18 @@ from huishou.core.vocab import REQUIRED_TABLES
 
 
 def bucket_book(
-    tables: Mapping[str, Path], n_parts: int, folder: Path, memory_limit: str | None = None, threads: int | None = None
+    tables: Mapping[str, Path],
+    n_parts: int,
+    folder: Path,
+    memory_limit: str | None = None,
+    threads: int | None = None,
+    spill_to: str | None = None,
 ) -> dict:
     """Read each raw file once and write its rows into folder/<table>/bucket=<k>/ by their borrower's
     partition k = hash(borrower_id) % n_parts (DuckDB, hive layout), so that each partition's task
     reads only its own rows. Returns rows per table. Runs as one task before the partition tasks."""
     Path(folder).mkdir(parents=True, exist_ok=True)
-    con = duckdb_connect(threads=threads, memory_limit=memory_limit, preserve_insertion_order=False)
+    con = duckdb_connect(threads=threads, memory_limit=memory_limit, preserve_insertion_order=False, spill_to=spill_to)
     rows = {}
     try:
         bucket = "hash(borrower_id) % $n"
@@ -128,13 +133,15 @@ def validate_in_buckets(
     threads: int | None = None,
     progress: bool = False,
     workdir: str | Path | None = None,
+    spill_to: str | None = None,
 ) -> dict:
     """`validate_book` for a book larger than memory, same rules and same messages: each table's first rows
     against its contract (columns and types), then every table's keys and references over the whole
     files in DuckDB (a repeated key or a row of an unknown loan could fall into different buckets, or
     none), then every rule on one borrower bucket at a time (the buckets written by `bucket_book`, each
-    raw file read once) in a temporary folder under `workdir` (default: beside the files), removed after."""
-    con = duckdb_connect(threads=threads, memory_limit=memory_limit, preserve_insertion_order=False)
+    raw file read once) in a temporary folder under `workdir` (default: beside the files), removed after;
+    DuckDB spills into `spill_to` (compute.spill_directory)."""
+    con = duckdb_connect(threads=threads, memory_limit=memory_limit, preserve_insertion_order=False, spill_to=spill_to)
     try:
         rows = {}
         for name, path in tables.items():
@@ -152,7 +159,7 @@ def validate_in_buckets(
     parent = Path(workdir) if workdir is not None else Path(tables["applications"]).parent
     parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".validate-buckets-", dir=parent) as tmp:
-        bucket_book(tables, n_parts, Path(tmp), memory_limit, threads)
+        bucket_book(tables, n_parts, Path(tmp), memory_limit, threads, spill_to)
         checked = None
         for part in progress_bar(range(n_parts), desc="validate buckets", unit="bucket", disable=not progress):
             frames = partition_tables(tables, part, n_parts, Path(tmp))

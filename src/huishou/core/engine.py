@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
+import uuid
 from pathlib import Path
 
 import duckdb
@@ -47,8 +49,20 @@ def threads(setting: int) -> int:
     return int(setting) if int(setting) > 0 else available_cpus()
 
 
+def spill_directory(setting: str = "") -> Path:
+    """compute.spill_directory made concrete: the folder DuckDB spills into when a query outgrows its
+    memory_limit (created if missing); "" is the system temp folder ($TMPDIR), never the working directory."""
+    base = Path(setting) if str(setting).strip() else Path(tempfile.gettempdir())
+    base.mkdir(parents=True, exist_ok=True)
+    return base
+
+
 def duckdb_connect(
-    *, threads: int | None = None, memory_limit: str | None = None, preserve_insertion_order: bool = True
+    *,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+    preserve_insertion_order: bool = True,
+    spill_to: str | Path | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection.
 
@@ -57,16 +71,27 @@ def duckdb_connect(
     threads : int, optional
         Worker threads (default: DuckDB's, one per core).
     memory_limit : str, optional
-        e.g. "2GB"; beyond it DuckDB spills to disk or fails cleanly.
+        e.g. "2GB"; beyond it DuckDB spills to disk (operators that cannot spill fail cleanly).
     preserve_insertion_order : bool
         False lets DuckDB reorder rows of results without ORDER BY (faster aggregation).
+    spill_to : path, optional
+        The folder to spill into (compute.spill_directory, resolved by `spill_directory` on the machine
+        that runs the query, a Dask worker's own; default: the system temp folder). Each connection spills into its own subfolder, which DuckDB creates and removes when the
+        connection closes, so concurrent processes never share spill files. Left to itself, an in-memory
+        DuckDB spills into `.tmp` in the working directory.
     """
-    config: dict[str, object] = {"preserve_insertion_order": preserve_insertion_order}
+    folder = spill_directory("" if spill_to is None else str(spill_to))  # resolved where the query runs
+    config: dict[str, object] = {
+        "preserve_insertion_order": preserve_insertion_order,
+        "temp_directory": str(folder / f"huishou-duckdb-{os.getpid()}-{uuid.uuid4().hex[:12]}"),
+    }
     if threads:
         config["threads"] = int(threads)
     if memory_limit:
         config["memory_limit"] = str(memory_limit)
-    return duckdb.connect(config=config)
+    con = duckdb.connect(config=config)
+    con.execute("SET enable_progress_bar = false")  # the stages' own progress names the step; DuckDB's floods logs
+    return con
 
 
 def dask_client(scheduler: str | None, n_workers: int):

@@ -111,8 +111,9 @@ def _connect(
     threads: int | None,
     memory_limit: str | None,
     contract: Contract = DEFAULT,
+    spill_to: str | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    con = duckdb_connect(threads=threads, memory_limit=memory_limit, preserve_insertion_order=False)
+    con = duckdb_connect(threads=threads, memory_limit=memory_limit, preserve_insertion_order=False, spill_to=spill_to)
     open_book(tables, con, contract)
     snaps = pd.DataFrame({"snapshot_date": pd.to_datetime(list(snapshots)).astype("datetime64[us]")})
     con.register("snapshots", snaps)
@@ -150,6 +151,7 @@ def build_features(
     mode: str = "servicing",
     threads: int | None = None,
     memory_limit: str | None = None,
+    spill_to: str | None = None,
 ) -> pd.DataFrame:
     """One row per (active loan, snapshot T) with every feature family and the target.
 
@@ -157,7 +159,7 @@ def build_features(
     dated strictly before T. `target` is NULL for snapshots whose outcome window
     (T, T + horizon] is not covered by the extract date `as_of`; a given label (outcomes table)
     overrides it. The keyword arguments are params.yaml `features` (`FeatureSettings.build_kwargs`)
-    plus the engine's threads and memory. `mode` "origination" builds one row per application at its
+    plus the engine's threads, memory limit and spill folder (compute.spill_directory). `mode` "origination" builds one row per application at its
     decision time instead (snapshots are then ignored): application, earlier-loan, callback and the
     lender's features only.
     """
@@ -165,7 +167,7 @@ def build_features(
         raise ValueError(f"mode must be one of {MODES}")
     declared = extras_of(extras)
     origination = mode == "origination"
-    con = _connect(tables, snapshots, threads, memory_limit, contract_for(declared))
+    con = _connect(tables, snapshots, threads, memory_limit, contract_for(declared), spill_to)
     params = {
         "tol": paid_tolerance,
         "share": settle_share,

@@ -48,16 +48,17 @@ def bucket_history(
     share: float,
     memory_limit: str | None = None,
     threads: int | None = None,
+    spill_to: str | None = None,
 ) -> pd.DataFrame:
     """loan_id, month (the month end T), dpd, bucket: every disbursed loan at every month end before as_of
-    (DuckDB with `memory_limit` and `threads`)."""
+    (DuckDB with `memory_limit` and `threads`, spilling into `spill_to`)."""
     apps = tables["applications"]
     apps = apps[apps["disbursed_at"].notna()][["loan_id", "disbursed_at"]]
     inst = tables["installments"][["loan_id", "due_date", "amount_due", "paid_date", "amount_paid"]]
     if apps.empty:
         return pd.DataFrame(columns=["loan_id", "month", "dpd", "bucket"])
     months = pd.DataFrame({"t": month_ends(apps["disbursed_at"].min(), as_of)})
-    con = duckdb_connect(threads=threads, memory_limit=memory_limit)
+    con = duckdb_connect(threads=threads, memory_limit=memory_limit, spill_to=spill_to)
     con.register("apps", apps)
     con.register("inst", inst)
     con.register("months", months)

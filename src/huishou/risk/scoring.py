@@ -278,13 +278,21 @@ def score_partitions(
     try:
         if client is None:
             if buckets is not None:
-                bucket_book(tables, n_parts, buckets, cfg.duckdb_memory_limit)
+                bucket_book(tables, n_parts, buckets, cfg.duckdb_memory_limit, spill_to=kwargs.get("spill_to"))
             results = (score_partition(args[0], k, *args[1:], model, *tail, threads=threads) for k in range(n_parts))
         else:
             from dask.distributed import as_completed
 
             if buckets is not None:
-                client.submit(bucket_book, dict(tables), n_parts, buckets, cfg.duckdb_memory_limit, pure=False).result()
+                client.submit(
+                    bucket_book,
+                    dict(tables),
+                    n_parts,
+                    buckets,
+                    cfg.duckdb_memory_limit,
+                    spill_to=kwargs.get("spill_to"),
+                    pure=False,
+                ).result()
             model_future = client.scatter(model, broadcast=True)
             futures = [
                 client.submit(score_partition, args[0], k, *args[1:], model_future, *tail, pure=False)

@@ -29,7 +29,7 @@ from huishou.features import (
     population_counts,
 )
 
-PARAMS = ("compute.threads", *SOURCE_PARAMS, "data.features_dir", "features")
+PARAMS = ("compute", *SOURCE_PARAMS, "data.features_dir", "features")
 
 log = logging.getLogger("huishou.features")
 
@@ -53,7 +53,12 @@ def run(settings) -> dict:
     frame = build_features(
         tables,
         snapshots,
-        **kwargs | {"memory_limit": f.duckdb_memory_limit, "threads": threads(settings.compute.threads)},
+        **kwargs
+        | {
+            "memory_limit": f.duckdb_memory_limit,
+            "threads": threads(settings.compute.threads),
+            "spill_to": settings.compute.spill_directory,
+        },
     )
     bar.update()
     bar.set_postfix_str("split and population")

@@ -27,7 +27,7 @@ from huishou.core.settings import SOURCE_PARAMS
 log = logging.getLogger("huishou.portfolio")
 
 PARAMS = (
-    "compute.threads",
+    "compute",
     *SOURCE_PARAMS,
     "data.models_dir",
     "features.default_dpd",
@@ -52,7 +52,13 @@ def run(settings) -> dict:
     bar = progress_bar(total=7, desc="portfolio", unit="report")
     bar.set_postfix_str("roll rates")
     history = portfolio.bucket_history(
-        tables, as_of, tol, share, p.duckdb_memory_limit, threads(settings.compute.threads)
+        tables,
+        as_of,
+        tol,
+        share,
+        p.duckdb_memory_limit,
+        threads(settings.compute.threads),
+        settings.compute.spill_directory,
     )
     matrix, flows = portfolio.roll_rates(history)
     bar.update()

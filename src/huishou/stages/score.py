@@ -47,7 +47,7 @@ from huishou.risk.scoring import (
 )
 
 PARAMS = (
-    "compute.threads",
+    "compute",
     *SOURCE_PARAMS,
     "score",
     *FEATURE_BUILD_PARAMS,
@@ -81,7 +81,7 @@ def run(
         model, info = _load_model(settings, model_path, alias)
         n_threads = threads(settings.compute.threads)
         model.num_threads = n_threads
-        kwargs = settings.features.build_kwargs(as_of)
+        kwargs = settings.features.build_kwargs(as_of) | {"spill_to": settings.compute.spill_directory}
         engine = engine or cfg.engine
         origination = kwargs["mode"] == "origination"
         if engine == "dask" and source.kind != "parquet":

@@ -39,7 +39,7 @@ from huishou.strategy.readout import DECISION_COLUMNS
 log = logging.getLogger("huishou.strategy")
 
 PARAMS = (
-    "compute.threads",
+    "compute",
     *SOURCE_PARAMS,
     "data.models_dir",
     "data.worklists_dir",
@@ -71,7 +71,12 @@ def run(settings) -> dict:
             write_parquet(cand, candidates_path(out, day))
         day = plans.published
         cand = plans.candidates[day]
-        feats = build_features(whole_borrowers(tables, cand["loan_id"]), [day], **f.build_kwargs(as_of))
+        feats = build_features(
+            whole_borrowers(tables, cand["loan_id"]),
+            [day],
+            **f.build_kwargs(as_of)
+            | {"threads": cfg.effect_model["num_threads"], "spill_to": settings.compute.spill_directory},
+        )
         feats = feats[feats["loan_id"].isin(cand["loan_id"])].set_index("loan_id", drop=False)  # active, not defaulted
         risk = _pipeline_scores(settings.score.scores_dir, day)
         if risk is None:  # no scoring run for that date: score the candidates with the same model

@@ -26,7 +26,7 @@ from huishou.core.settings import SOURCE_PARAMS
 from huishou.core.vocab import REQUIRED_TABLES
 
 PARAMS = (
-    "compute.threads",
+    "compute",
     *SOURCE_PARAMS,
     "contracts",
     "features.application_columns",
@@ -68,6 +68,7 @@ def run(settings) -> dict:
             parts,
             memory_limit=settings.contracts.duckdb_memory_limit,
             threads=threads(settings.compute.threads),
+            spill_to=settings.compute.spill_directory,
             progress=True,
             workdir=workdir,
         )

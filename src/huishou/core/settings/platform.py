@@ -7,9 +7,11 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class ComputeSettings:
-    """The one thread count every engine uses (0: the CPUs this process may use; huishou.core.engine.threads)."""
+    """The one thread count every engine uses (0: the CPUs this process may use; huishou.core.engine.threads)
+    and the folder DuckDB spills into beyond its memory limits ("": the system temp folder)."""
 
     threads: int
+    spill_directory: str = ""
 
 
 @dataclass(frozen=True)
