@@ -116,7 +116,8 @@ COMMANDS = {
         "features",
         "point-in-time features and target for every snapshot, with the split",
         "data/raw/ (as validated), data/validated/report.json",
-        "data/features/features.parquet, data/features/summary.json",
+        "data/features/features.parquet (a folder of bucket parts beyond features.rows_per_partition loans), "
+        "data/features/summary.json",
         headline=("n_features", "train.rows", "valid.rows", "test.rows"),
     ),
     "train": Command(

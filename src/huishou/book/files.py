@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 
 from huishou.core.errors import DataValidationError
-from huishou.core.io import file_md5, read_json
+from huishou.core.io import file_md5, read_json, write_parquet
 from huishou.core.vocab import ALL_TABLES
 
 REPORT_NAME = "report.json"
@@ -54,6 +55,19 @@ def log_paths(log_dir: str | Path | None) -> dict[str, Path]:
 
 
 LOG_EVENT = {"collection_actions": "action_at", "contact_preferences": "valid_from"}
+
+
+def as_files(tables: Mapping[str, Path | pd.DataFrame], folder: str | Path) -> dict[str, Path]:
+    """The tables as parquet files (what DuckDB's bucketing reads): paths as they are, a frame (a table the
+    contact log adds to) written once to folder/<table>.parquet."""
+    out = {}
+    for name, table in tables.items():
+        if isinstance(table, pd.DataFrame):
+            out[name] = Path(folder) / f"{name}.parquet"
+            write_parquet(table, out[name])
+        else:
+            out[name] = Path(table)
+    return out
 
 
 def with_log(tables: dict, log_dir: str | Path | None, as_of=None, left_out: dict | None = None) -> dict:

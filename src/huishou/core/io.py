@@ -146,6 +146,18 @@ def file_md5(path: str | Path, chunk: int = 1 << 20) -> str:
     return _digest(hashlib.md5(), path, chunk)
 
 
+def path_md5(path: str | Path) -> str:
+    """`file_md5` of a file; of a folder (a dataset of parts), the MD5 of its files' relative paths and MD5s,
+    sorted, with DVC's `.dir` suffix (so a changed, added or removed part changes it)."""
+    path = Path(path)
+    if not path.is_dir():
+        return file_md5(path)
+    listing = "".join(
+        f"{p.relative_to(path).as_posix()}\t{file_md5(p)}\n" for p in sorted(path.rglob("*")) if p.is_file()
+    )
+    return hashlib.md5(listing.encode()).hexdigest() + ".dir"
+
+
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     """SHA-256 of a file's bytes (model artifacts are verified with it before they are read)."""
     return _digest(hashlib.sha256(), path, chunk)

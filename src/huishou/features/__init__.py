@@ -12,9 +12,10 @@ from huishou.features.build import (
     population_counts,
     whole_borrowers,
 )
-from huishou.features.store import load_features
+from huishou.features.store import SplitTally, load_features
 
 __all__ = [
+    "SplitTally",
     "as_categories",
     "assign_hash_split",
     "assign_split",

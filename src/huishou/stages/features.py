@@ -5,14 +5,24 @@ publishes data.features_dir as one unit: features.parquet (one row per loan and 
 application in origination mode), dictionary.json (every feature's family, kind, description and
 monotone direction) and summary.json (rows, target rate and snapshots per split, and per snapshot
 the loans in the population and every other application counted by why it is left out; DVC metrics).
+
+A book of more than features.rows_per_partition loans is built one borrower bucket at a time (the
+hive buckets validation and scoring use: each raw file read once and split by hash(borrower_id), a
+bucket's rows built, split, counted and written as features.parquet/part-<k>.parquet), so memory is a
+bucket's, not the book's; `load_features` reads the parts back in the whole-book build's row order.
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import pandas as pd
 
+from huishou.book.buckets import bucket_book, partition_tables, partitions_for
+from huishou.book.files import as_files
 from huishou.book.source import BookSource
 from huishou.core.engine import threads
 from huishou.core.errors import ConfigError, DataValidationError
@@ -21,10 +31,10 @@ from huishou.core.paths import DICTIONARY_FILE, SUMMARY_FILE, features_path
 from huishou.core.progress import progress_bar
 from huishou.core.settings import SOURCE_PARAMS
 from huishou.features import (
+    SplitTally,
     assign_hash_split,
     assign_split,
     build_features,
-    feature_columns,
     feature_dictionary,
     population_counts,
 )
@@ -48,59 +58,92 @@ def run(settings) -> dict:
             f"{as_of.date()} (rule: every snapshot T <= as_of, and at least one)"
         )
     kwargs = f.build_kwargs(as_of)
-    bar = progress_bar(total=3, desc="features", unit="step")
-    bar.set_postfix_str(f"build {len(snapshots)} snapshots")
-    frame = build_features(
-        tables,
-        snapshots,
-        **kwargs
-        | {
-            "memory_limit": f.duckdb_memory_limit,
-            "threads": threads(settings.compute.threads),
-            "spill_to": settings.compute.spill_directory,
-        },
-    )
-    bar.update()
-    bar.set_postfix_str("split and population")
-    if frame.empty:
-        where = "any application" if origination else f"any snapshot {snapshots[0].date()}..{snapshots[-1].date()}"
-        raise DataValidationError(
-            f"{settings.data.raw_dir}: no row to build at {where} (rule: the snapshot grid lies inside the book's history)"
-        )
-    by_hash = f.split_mode == "hash" or origination or frame["snapshot_date"].nunique() == 1
-    if by_hash:
-        frame["split"] = assign_hash_split(frame, f.hash_valid_share, f.hash_test_share)
-    else:
-        frame["split"] = assign_split(frame, pd.Timestamp(f.valid_from), pd.Timestamp(f.test_from), f.horizon_days)
-    summary = {
-        split: {
-            "rows": len(g),
-            "target_rate": float(g["target"].astype(float).mean()),
-            "snapshots": int(g["snapshot_date"].nunique()),
-        }
-        for split, g in frame.groupby("split")
+    engine = {
+        "memory_limit": f.duckdb_memory_limit,
+        "threads": threads(settings.compute.threads),
+        "spill_to": settings.compute.spill_directory,
     }
-    summary["n_features"] = len(feature_columns(frame))
-    summary["split_by"] = "hash of loan_id" if by_hash else "snapshot date"
-    summary["target_given"] = int((frame["target_source"] == "given").sum())
-    if not origination:
-        counts = population_counts(tables, snapshots, **kwargs)
-        summary["population"] = {
-            str(pd.Timestamp(r.pop("snapshot_date")).date()): {k: int(v) for k, v in r.items()}
-            for r in counts.to_dict(orient="records")
-        }
-        _log_left_out(summary["population"])
-    bar.update()
-    bar.set_postfix_str("write")
-    with publish(settings.data.features_dir) as out:
-        write_parquet(frame, features_path(out))
-        write_json(feature_dictionary(frame, kwargs["extras"]), out / DICTIONARY_FILE)
-        write_json(summary, out / SUMMARY_FILE)
-        headline = {s: summary[s] for s in ("train", "valid", "gap", "test") if s in summary}
-        write_json(rounded(headline | {"n_features": summary["n_features"]}), out / "headline.json")
-    bar.update()
-    bar.close()
+    by_hash = f.split_mode == "hash" or origination or len(snapshots) == 1
+    work = Path(settings.data.features_dir).parent
+    work.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".features-buckets-", dir=work) as tmp:
+        n_parts = 1
+        if "applications" in tables and not isinstance(tables["applications"], pd.DataFrame):
+            n_parts = partitions_for(tables["applications"], f.rows_per_partition)
+        steps = 2 if n_parts == 1 else n_parts + 2  # (split the book,) build each bucket, population and summary
+        bar = progress_bar(total=steps, desc="features", unit="step")
+        with publish(settings.data.features_dir) as out:
+            target = features_path(out)
+            if n_parts == 1:
+                bar.set_postfix_str(f"build {len(snapshots)} snapshots")
+                frames: Iterator[pd.DataFrame] = iter([build_features(tables, snapshots, **kwargs | engine)])
+                files = [target]
+            else:
+                bar.set_postfix_str(f"split the book into {n_parts} borrower buckets")
+                paths = as_files(tables, Path(tmp) / "tables")  # a table the contact log adds to: written once
+                buckets = Path(tmp) / "buckets"
+                bucket_book(paths, n_parts, buckets, f.duckdb_memory_limit, engine["threads"], engine["spill_to"])
+                target.mkdir(parents=True)
+                files = [target / f"part-{k:05d}.parquet" for k in range(n_parts)]
+                frames = (
+                    build_features(partition_tables(paths, k, n_parts, buckets), snapshots, **kwargs | engine)
+                    for k in range(n_parts)
+                )
+            bar.update()
+            tally, dictionary = SplitTally(), None
+            for k, (frame, path) in enumerate(zip(frames, files, strict=True)):
+                if n_parts > 1:
+                    bar.set_postfix_str(f"build {len(snapshots)} snapshots, bucket {k + 1}/{n_parts}")
+                frame["split"] = _split(frame, by_hash, f)
+                tally.add(frame)
+                if dictionary is None and len(frame):
+                    dictionary = feature_dictionary(frame, kwargs["extras"])
+                write_parquet(frame, path)
+                if n_parts > 1:
+                    bar.update()
+            if tally.rows == 0:
+                where = (
+                    "any application" if origination else f"any snapshot {snapshots[0].date()}..{snapshots[-1].date()}"
+                )
+                raise DataValidationError(
+                    f"{settings.data.raw_dir}: no row to build at {where} (rule: the snapshot grid lies inside the "
+                    "book's history)"
+                )
+            if not by_hash and len(tally.snapshot_dates) == 1:  # one snapshot with rows: a time split cannot split
+                by_hash, tally = True, SplitTally()
+                for path in files:
+                    frame = pd.read_parquet(path)
+                    frame["split"] = _split(frame, by_hash, f)
+                    tally.add(frame)
+                    write_parquet(frame, path)
+            bar.set_postfix_str("population and summary")
+            summary = tally.summary() | {
+                "n_features": len(dictionary["features"]),
+                "split_by": "hash of loan_id" if by_hash else "snapshot date",
+                "target_given": tally.given,
+            }
+            if n_parts > 1:
+                summary["buckets"] = n_parts
+            if not origination:
+                counts = population_counts(tables, snapshots, **kwargs)
+                summary["population"] = {
+                    str(pd.Timestamp(r.pop("snapshot_date")).date()): {k: int(v) for k, v in r.items()}
+                    for r in counts.to_dict(orient="records")
+                }
+                _log_left_out(summary["population"])
+            write_json(dictionary, out / DICTIONARY_FILE)
+            write_json(summary, out / SUMMARY_FILE)
+            headline = {s: summary[s] for s in ("train", "valid", "gap", "test") if s in summary}
+            write_json(rounded(headline | {"n_features": summary["n_features"]}), out / "headline.json")
+            bar.update()
+        bar.close()
     return summary
+
+
+def _split(frame: pd.DataFrame, by_hash: bool, f) -> pd.Series:
+    if by_hash:
+        return assign_hash_split(frame, f.hash_valid_share, f.hash_test_share)
+    return assign_split(frame, pd.Timestamp(f.valid_from), pd.Timestamp(f.test_from), f.horizon_days)
 
 
 def _log_left_out(population: dict) -> None:

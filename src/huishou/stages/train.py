@@ -20,7 +20,7 @@ import pandas as pd
 from huishou.core import plots, tracking
 from huishou.core.engine import threads
 from huishou.core.errors import DataValidationError
-from huishou.core.io import file_md5, publish, read_json, rounded, write_csv, write_json, write_text
+from huishou.core.io import path_md5, publish, read_json, rounded, write_csv, write_json, write_text
 from huishou.core.paths import CHAMPION_FILE, DICTIONARY_FILE, MODEL_NAMES, features_path, trained_dir
 from huishou.core.progress import progress_bar
 from huishou.features import feature_columns, load_features
@@ -125,7 +125,7 @@ def run(settings) -> dict:
         validated = Path(settings.data.validated_dir) / "report.json"
         report = read_json(validated) if validated.exists() else {}
         raw = report["md5"] if report else {}
-        data_version = {"features": file_md5(source)} | {f"raw/{k}": v for k, v in raw.items()}
+        data_version = {"features": path_md5(source)} | {f"raw/{k}": v for k, v in raw.items()}
         experiment, commit = os.environ.get("DVC_EXP_NAME"), tracking.git_commit()
         cards = {
             name: model_card(

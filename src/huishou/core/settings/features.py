@@ -37,6 +37,7 @@ class FeatureSettings:
     hash_test_share: float
     valid_from: str
     test_from: str
+    rows_per_partition: int = 250_000  # beyond it the features stage builds one borrower bucket at a time
 
     def build_kwargs(self, as_of) -> dict:
         """Keyword arguments of `build_features` that come from these settings."""

@@ -105,6 +105,10 @@ def _check(settings: Settings, source: str) -> None:
             "score.band_labels needs one label more than score.band_thresholds",
         ),
         (
+            settings.features.rows_per_partition > 0,
+            "features.rows_per_partition must be a positive number of loans",
+        ),
+        (
             settings.compute.threads >= 0,
             "compute.threads must be 0 (the CPUs this process may use) or more",
         ),
