@@ -307,3 +307,24 @@ def test_the_book_is_read_once_and_split_into_whole_borrower_buckets(workspace, 
         sum(len(_partition_tables(tables, k, n, tmp_path / "buckets")["installments"]) for k in range(n))
         == rows["installments"]
     )
+
+
+def test_partitioned_scoring_takes_a_table_held_as_a_frame(workspace, settings, tmp_path):
+    """A table the contact log adds to reaches scoring as a frame (raw rows and the log's); beyond one
+    partition it is written once for DuckDB's split, and the scores are those of the same table as a file."""
+    from huishou.risk.scoring import score_partitions
+
+    root, model = workspace
+    tables = raw_paths(root / "data" / "raw")
+    kwargs = settings.features.build_kwargs(settings.simulate.as_of)
+    applications = len(pd.read_parquet(tables["applications"], columns=["loan_id"]))
+    cfg = dataclasses.replace(settings.score, rows_per_partition=applications // 2 + 1)
+    info, t = {"model_name": "m", "model_version": "v1"}, pd.Timestamp(SNAPSHOT)
+    files, n = score_partitions(tables, t, kwargs, cfg, model, info, tmp_path / "a" / "scores.parquet")
+    framed = tables | {"collection_actions": pd.read_parquet(tables["collection_actions"])}
+    frames, m = score_partitions(framed, t, kwargs, cfg, model, info, tmp_path / "b" / "scores.parquet")
+    assert n == m == 2 and files == frames  # rows, drift, data hash, bands, reason counts
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "a" / "scores.parquet"), pd.read_parquet(tmp_path / "b" / "scores.parquet")
+    )
+    assert not list(tmp_path.glob("*/.*buckets"))  # the split and the written frame are removed

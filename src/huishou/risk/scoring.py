@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from huishou.book.buckets import bucket_book, partition_tables, partitions_for
+from huishou.book.files import as_files
 from huishou.core.engine import close_dask, dask_client
 from huishou.core.io import write_parquet
 from huishou.core.progress import progress_bar
@@ -271,11 +272,13 @@ def score_partitions(
     out_dir.mkdir(parents=True, exist_ok=True)
     buckets = out_dir.parent / f".{out_dir.name}.buckets" if n_parts > 1 else None
     kwargs = feature_kwargs | {"memory_limit": cfg.duckdb_memory_limit}
-    args = (dict(tables), n_parts, snapshot, kwargs)
     tail = (model_info, cfg, out_dir, cache_path, buckets)
     total = None
     bar = progress_bar(total=n_parts, desc="scoring partitions", unit="part", disable=n_parts < 2)
     try:
+        if buckets is not None:  # a table the contact log adds to arrives as a frame: DuckDB's split reads files
+            tables = as_files(tables, buckets / "tables")
+        args = (dict(tables), n_parts, snapshot, kwargs)
         if client is None:
             if buckets is not None:
                 bucket_book(tables, n_parts, buckets, cfg.duckdb_memory_limit, spill_to=kwargs.get("spill_to"))
