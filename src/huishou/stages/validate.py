@@ -17,7 +17,7 @@ import pandas as pd
 
 from huishou.book.buckets import partitions_for, validate_in_buckets
 from huishou.book.contracts import Contract
-from huishou.book.files import REPORT_NAME, log_paths, raw_paths, with_log
+from huishou.book.files import REPORT_NAME, as_files, log_paths, raw_paths, with_log
 from huishou.book.source import BookSource
 from huishou.book.validation import validate_book
 from huishou.core.engine import threads
@@ -53,12 +53,8 @@ def run(settings) -> dict:
             {n: paths[n] for n in log_paths(source.log_dir) if n in paths}, source.log_dir, read_info["as_of"], later
         )
         read_info = read_info | ({"contact_log_after_as_of": later} if later else {})
-        for name, frame in logged.items():
-            # a table the contact log adds to is checked as one file: the raw rows and the log's
-            merged = workdir / ".contact_log_merged" / f"{name}.parquet"
-            merged.parent.mkdir(parents=True, exist_ok=True)
-            frame.to_parquet(merged, index=False)
-            tables[name] = merged
+        # a table the contact log adds to is checked as one file: the raw rows and the log's
+        tables |= as_files(logged, workdir / ".contact_log_merged")
         sources = {name: source.describe(name) for name in tables}
         checked = validate_in_buckets(
             tables,
