@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv system repro plots lab push pull exps metrics test test-unit test-e2e bench bench-scale taiwan german lint format mlflow-ui serve clean
+.PHONY: venv system repro plots lab push pull exps metrics test test-unit test-e2e bench bench-scale bench-features bench-effects taiwan german lint format mlflow-ui serve clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,12 @@ bench: venv  ## benchmarks -> benchmarks/results/*.json
 
 bench-scale: venv  ## 1e5, 1e6 and 1e7 loans stage by stage (~25 min, ~15 GB of disk) -> benchmarks/results/scale.json
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/bench_scale.py
+
+bench-features: venv  ## the features stage whole vs bucket by bucket at 1e6 and 2e6 loans (~9 min) -> benchmarks/results/features.json
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/bench_features.py
+
+bench-effects: venv  ## where fit-effects spends its time, on the repro's book (make repro first) -> benchmarks/results/effects.json
+	$(BIN)/python benchmarks/bench_effects.py
 
 lint: venv  ## ruff check + ruff format --check (CI runs it before the tests)
 	$(BIN)/ruff check src tests benchmarks docs
