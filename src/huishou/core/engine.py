@@ -76,9 +76,10 @@ def duckdb_connect(
         False lets DuckDB reorder rows of results without ORDER BY (faster aggregation).
     spill_to : path, optional
         The folder to spill into (compute.spill_directory, resolved by `spill_directory` on the machine
-        that runs the query, a Dask worker's own; default: the system temp folder). Each connection spills into its own subfolder, which DuckDB creates and removes when the
-        connection closes, so concurrent processes never share spill files. Left to itself, an in-memory
-        DuckDB spills into `.tmp` in the working directory.
+        that runs the query, a Dask worker's own; default: the system temp folder). Each connection
+        spills into its own subfolder, which DuckDB creates and removes when the connection closes, so
+        concurrent processes never share spill files. Left to itself, an in-memory DuckDB spills into
+        `.tmp` in the working directory.
     """
     folder = spill_directory("" if spill_to is None else str(spill_to))  # resolved where the query runs
     config: dict[str, object] = {

@@ -159,9 +159,9 @@ def build_features(
     dated strictly before T. `target` is NULL for snapshots whose outcome window
     (T, T + horizon] is not covered by the extract date `as_of`; a given label (outcomes table)
     overrides it. The keyword arguments are params.yaml `features` (`FeatureSettings.build_kwargs`)
-    plus the engine's threads, memory limit and spill folder (compute.spill_directory). `mode` "origination" builds one row per application at its
-    decision time instead (snapshots are then ignored): application, earlier-loan, callback and the
-    lender's features only.
+    plus the engine's threads, memory limit and spill folder (compute.spill_directory). `mode`
+    "origination" builds one row per application at its decision time instead (snapshots are then
+    ignored): application, earlier-loan, callback and the lender's features only.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")

@@ -20,19 +20,22 @@ BUILD_ORDER = ["snapshot_date", "loan_id"]  # the spine's order (origination: sn
 @dataclass
 class SplitTally:
     """Rows, target rate and snapshots per split of a feature table, added up over its parts (the features
-    summary without holding the book), the rows whose label was given, and the snapshot dates seen."""
+    summary without holding the book), and the rows whose label was given."""
 
     splits: dict[str, list] = field(default_factory=dict)  # split -> [rows, target sum, labelled rows, snapshots]
     given: int = 0
-    snapshot_dates: set = field(default_factory=set)
 
     @property
     def rows(self) -> int:
         return sum(c[0] for c in self.splits.values())
 
+    @property
+    def snapshot_dates(self) -> set:
+        """The snapshot dates with rows, in any split."""
+        return set().union(*(c[3] for c in self.splits.values()))
+
     def add(self, frame: pd.DataFrame) -> None:
         self.given += int((frame["target_source"] == "given").sum())
-        self.snapshot_dates.update(frame["snapshot_date"].unique())
         for split, g in frame.groupby("split"):
             target = g["target"].astype(float)
             counts = self.splits.setdefault(split, [0, 0.0, 0, set()])
