@@ -13,6 +13,7 @@ from huishou.cli import main
 from huishou.core import io as hio
 from huishou.core.io import path_md5
 from huishou.features import load_features
+from huishou.features.store import read_training_rows
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -59,3 +60,98 @@ def test_tables_held_as_frames_are_written_once_for_the_bucketing(tmp_path):
     files = as_files({"applications": Path("/books/a.parquet"), "collection_actions": frame}, tmp_path)
     assert files["applications"] == Path("/books/a.parquet")
     pd.testing.assert_frame_equal(pd.read_parquet(files["collection_actions"]), frame)
+
+
+def _expected_windows(frame: pd.DataFrame) -> dict:
+    """The windows the model card showed when train held the whole table (pandas, for comparison)."""
+    out = {}
+    for split in ("train", "valid", "test"):
+        part = frame[frame["split"] == split]
+        if len(part):
+            out[split] = {
+                "rows": len(part),
+                "snapshots": int(part["snapshot_date"].nunique()),
+                "from": str(part["snapshot_date"].min().date()),
+                "to": str(part["snapshot_date"].max().date()),
+                "bad_rate": round(float(part["target"].dropna().mean()), 6),
+            }
+    return out
+
+
+def test_training_rows_are_read_without_the_whole_table_the_same_from_a_file_or_parts(project, monkeypatch):
+    """Issue 23: train reads only the labelled train and valid rows; under train.max_rows exactly the rows,
+    order and categories load_features gives; beyond it a time-stratified sample: every (split, snapshot,
+    outcome) stratum keeps its share to one row, exactly max_rows in all, the same rows from a file or parts
+    and on every run."""
+    whole_dir, parts_dir = project / "whole", project / "parts"
+    if not (parts_dir / "features.parquet").exists():
+        loans = len(pd.read_parquet(project / "data" / "raw" / "applications.parquet", columns=["loan_id"]))
+        _features(project, monkeypatch, "whole")
+        _features(project, monkeypatch, "parts", f"features: {{rows_per_partition: {loans // 3 + 1}}}\n")
+    full = load_features(whole_dir / "features.parquet")
+    labelled = full[full["split"].isin(["train", "valid"]) & full["target"].notna()].reset_index(drop=True)
+    for source in (whole_dir / "features.parquet", parts_dir / "features.parquet"):
+        rows = read_training_rows(source)
+        pd.testing.assert_frame_equal(rows.frame, labelled, check_exact=True)
+        assert not rows.sampled and rows.taken == rows.available
+        assert rows.windows == _expected_windows(full)
+    cap = len(labelled) // 4
+    a = read_training_rows(whole_dir / "features.parquet", cap, seed=7)
+    b = read_training_rows(parts_dir / "features.parquet", cap, seed=7)
+    pd.testing.assert_frame_equal(a.frame, b.frame, check_exact=True)
+    pd.testing.assert_frame_equal(a.frame, read_training_rows(whole_dir / "features.parquet", cap, seed=7).frame)
+    assert len(a.frame) == cap and a.sampled and a.fraction == pytest.approx(cap / len(labelled))
+    keys = ["split", "snapshot_date", "target"]
+    share = a.frame.groupby(keys, observed=True).size() / labelled.groupby(keys, observed=True).size()
+    strata = labelled.groupby(keys, observed=True).size()
+    assert ((share * strata - strata * cap / len(labelled)).abs() <= 1).all()  # each stratum within one row
+    assert set(strata.index) == set(share.dropna().index)  # no snapshot or outcome lost
+    sampled = a.frame.merge(labelled, on=["loan_id", "snapshot_date"], suffixes=("", "_full"))
+    assert len(sampled) == cap  # every sampled row is a row of the table, unchanged
+    assert (sampled["rp_dpd_now"].fillna(-1) == sampled["rp_dpd_now_full"].fillna(-1)).all()
+    other = read_training_rows(whole_dir / "features.parquet", cap, seed=8).frame
+    assert not other[["loan_id", "snapshot_date"]].equals(a.frame[["loan_id", "snapshot_date"]])  # seed draws
+
+
+def test_train_fits_a_sample_beyond_max_rows_and_says_so(project, monkeypatch):
+    """The train stage with train.max_rows below the labelled rows: the metrics count rows used and available,
+    the model card says how the rows were drawn, and the models still validate."""
+    if not (project / "parts" / "features.parquet").exists():
+        loans = len(pd.read_parquet(project / "data" / "raw" / "applications.parquet", columns=["loan_id"]))
+        _features(project, monkeypatch, "parts", f"features: {{rows_per_partition: {loans // 3 + 1}}}\n")
+    params = project / "sampled.yaml"
+    params.write_text(
+        f"extends: {REPO / 'params.yaml'}\ndata: {{features_dir: parts, models_dir: sampled_models}}\n"
+        "train: {max_rows: 6000, num_boost_round: 60}\n"
+    )
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{project / 'mlflow.db'}")
+    assert main(["--params", str(params), "train"]) == 0
+    metrics = json.loads((project / "sampled_models" / "trained" / "train_metrics.json").read_text())
+    assert metrics["rows_train_used"] + metrics["rows_valid_used"] == 6000
+    assert metrics["rows_train_available"] + metrics["rows_valid_available"] > 6000
+    assert metrics["valid_lightgbm_auc"] > 0.7
+    card = json.loads((project / "sampled_models" / "trained" / "cards" / "lightgbm.json").read_text())
+    assert "train.max_rows 6000: a time-stratified sample" in card["data"]["sampling"]
+    assert set(card["data"]["splits"]) == {"train", "valid", "test"}
+
+
+def test_train_on_dask_fits_every_row_of_the_parts_with_the_sample_s_rounds(project, monkeypatch):
+    """train.engine dask: the single-node fit on the max_rows sample fixes the rounds; lightgbm.dask then
+    trains on every labelled train row, each part read by a worker; the partitioning is in the metrics."""
+    if not (project / "parts" / "features.parquet").exists():
+        loans = len(pd.read_parquet(project / "data" / "raw" / "applications.parquet", columns=["loan_id"]))
+        _features(project, monkeypatch, "parts", f"features: {{rows_per_partition: {loans // 3 + 1}}}\n")
+    params = project / "dask.yaml"
+    params.write_text(
+        f"extends: {REPO / 'params.yaml'}\ndata: {{features_dir: parts, models_dir: dask_models}}\n"
+        "compute: {threads: 2}\ntrain: {engine: dask, max_rows: 6000, num_boost_round: 60}\n"
+    )
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{project / 'mlflow.db'}")
+    assert main(["--params", str(params), "train"]) == 0
+    metrics = json.loads((project / "dask_models" / "trained" / "train_metrics.json").read_text())
+    assert metrics["rows_train_used"] < metrics["rows_train_available"] == metrics["dask_rows"]
+    assert metrics["dask_files"] == 3 and metrics["dask_partitions"] == 3 and metrics["dask_workers"] == 2
+    assert metrics["dask_rounds_from_single_node"] == metrics["lightgbm_best_iteration"]
+    assert metrics["valid_lightgbm_auc"] > 0.7

@@ -228,19 +228,34 @@ def test_nightly_run_carries_reasons_over_from_the_latest_earlier_run(workspace,
     assert not (nxt.loc[~same, "reason_1"] == "planted").any()
 
 
-def test_lightgbm_dask_training_matches_local_quality(features):
+def test_lightgbm_dask_trains_every_row_of_the_parts_with_the_single_node_rounds(features, tmp_path):
+    """train.engine dask: the single-node fit fixes the rounds (lightgbm.dask cannot early-stop); the workers
+    read the feature parts themselves (each with its own category dictionary) and train on every labelled train
+    row; the partitioning is recorded and the model is as good as the local one."""
     from sklearn.metrics import roc_auc_score
 
     cfg = dataclasses.replace(load_settings("params.yaml").train, num_boost_round=60)
     cols = feature_columns(features)
     train, valid = features[features["split"] == "train"], features[features["split"] == "valid"]
     test = features[features["split"] == "test"]
-    dask_model = fit_lightgbm_dask(train, valid, cols, cfg)
+    files = []
+    for k in range(3):  # a bucketed build: three parts, categories of each part's own rows
+        part = features[features["loan_id"] % 3 == k].copy()
+        for col in ("app_purpose", "app_channel"):
+            part[col] = part[col].astype(object).astype("category")
+        files.append(tmp_path / f"part-{k:05d}.parquet")
+        part.to_parquet(files[-1])
     local_model = fit_lightgbm(train, valid, cols, cfg)
+    dask_model = fit_lightgbm_dask(files, local_model, valid, cfg, threads=2)
     y = test["target"].astype(int)
     auc_dask = roc_auc_score(y, dask_model.predict_proba(test))
     auc_local = roc_auc_score(y, local_model.predict_proba(test))
-    assert dask_model.meta["engine"] == "dask" and 1 <= dask_model.meta["best_iteration"] <= 60
+    rounds = local_model.meta["best_iteration"]
+    assert dask_model.meta["engine"] == "dask" and dask_model.meta["best_iteration"] == rounds
+    assert dask_model.estimator.num_trees() == rounds < 60 or rounds == 60
+    layout = dask_model.meta["partitioning"]
+    assert layout["rows"] == int(train["target"].notna().sum()) and layout["files"] == 3
+    assert layout["partitions"] >= 2 and layout["workers"] == 2 and layout["rounds_from_single_node"] == rounds
     assert dask_model.meta["params"]["num_threads"] == 1  # one per worker process, whatever compute.threads says
     assert auc_dask > 0.75 and abs(auc_dask - auc_local) < 0.03
 

@@ -15,8 +15,6 @@ from collections.abc import Mapping, Sequence
 from importlib import metadata
 from typing import Any
 
-import pandas as pd
-
 PACKAGES = ("huishou", "lightgbm", "scikit-learn", "optbinning", "pandas", "numpy", "mlflow", "dvc")
 
 INTENDED_USE = (
@@ -49,26 +47,12 @@ def package_versions(names: Sequence[str] = PACKAGES) -> dict[str, str]:
     return out
 
 
-def _window(frame: pd.DataFrame, split: str) -> dict[str, Any]:
-    part = frame[frame["split"] == split]
-    if part.empty:
-        return {"rows": 0}
-    labelled = part["target"].dropna()
-    return {
-        "rows": len(part),
-        "snapshots": int(part["snapshot_date"].nunique()),
-        "from": str(pd.Timestamp(part["snapshot_date"].min()).date()),
-        "to": str(pd.Timestamp(part["snapshot_date"].max()).date()),
-        "bad_rate": round(float(labelled.mean()), 6) if len(labelled) else None,
-    }
-
-
 def model_card(
     *,
     name: str,
     meta: Mapping[str, Any],
     features: Sequence[str],
-    frame: pd.DataFrame,
+    splits: Mapping[str, Mapping[str, Any]],
     data_version: Mapping[str, str],
     source: str,
     metrics: Mapping[str, float],
@@ -77,12 +61,13 @@ def model_card(
     experiment: str | None = None,
     dropped: Mapping[str, str] | None = None,
     champion: str | None = None,
+    sample: str | None = None,
 ) -> dict[str, Any]:
-    """The card of model `name` (its metrics are the `valid_<name>_*` entries of `metrics`); `champion`, for
-    the model chosen as champion, says why it was chosen."""
+    """The card of model `name` (its metrics are the `valid_<name>_*` entries of `metrics`); `splits` are the
+    feature table's windows (rows, snapshots, dates, bad rate per split); `champion`, for the model chosen as
+    champion, says why it was chosen; `sample` says how the training rows were drawn when not all were used."""
     prefix = f"valid_{name}_"
     own = {k[len(prefix) :]: v for k, v in metrics.items() if k.startswith(prefix)}
-    splits = {s: _window(frame, s) for s in ("train", "valid", "test") if (frame["split"] == s).any()}
     return {
         "model": name,
         "kind": meta.get("kind", name),
@@ -93,8 +78,9 @@ def model_card(
             "splits": splits,
             "split_by": "snapshot date (out of time: train, then valid, then test)",
             "sampling": (
-                "every loan active at each snapshot (no sampling); loans not yet disbursed, closed or already "
-                "defaulted at the snapshot left out (counts in data/features/summary.json)"
+                "every loan active at each snapshot; loans not yet disbursed, closed or already defaulted at the "
+                "snapshot left out (counts in data/features/summary.json); "
+                + (sample or "no sampling: every labelled train and valid row used")
             ),
             "hashes_md5": dict(data_version),
         },

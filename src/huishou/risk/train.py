@@ -4,6 +4,8 @@ points scorecard, each calibrated on the validation snapshots. No file or MLflow
 
 from __future__ import annotations
 
+from functools import partial
+
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
@@ -148,63 +150,79 @@ def top_features(model: RiskModel, n: int) -> list[str]:
     return gain.sort_values(ascending=False).head(n).index.tolist()
 
 
-def best_iteration(booster: lgb.Booster, x_valid: pd.DataFrame, y_valid: np.ndarray, step: int = 10) -> int:
-    """Iteration with the lowest validation log-loss, scanning in blocks of `step` trees (raw scores accumulate)."""
-    raw = np.zeros(len(x_valid))
-    best, best_loss = step, np.inf
-    for start in range(0, booster.num_trees(), step):
-        raw += booster.predict(x_valid, start_iteration=start, num_iteration=step, raw_score=True)
-        p = np.clip(1 / (1 + np.exp(-raw)), 1e-12, 1 - 1e-12)
-        loss = -np.mean(y_valid * np.log(p) + (1 - y_valid) * np.log(1 - p))
-        if loss < best_loss:
-            best, best_loss = min(start + step, booster.num_trees()), loss
-    return best
+def _labelled_train_rows(path: str, contract: FeatureContract) -> pd.DataFrame:
+    """One feature file's labelled train rows as the model's inputs (the contract's columns and categories)
+    and the target: what a Dask worker reads for lightgbm.dask."""
+    part = pd.read_parquet(path, columns=[*contract.columns, "target", "split"], filters=[("split", "==", "train")])
+    part = part[part["target"].notna()]
+    return contract.align(part).assign(target=part["target"].astype(int).to_numpy())
 
 
 def fit_lightgbm_dask(
-    train: pd.DataFrame,
+    files: list,
+    single: RiskModel,
     valid: pd.DataFrame,
-    columns: list[str],
     cfg: TrainSettings,
-    monotone: dict | None = None,
-    dropped=(),
     threads: int = 2,
     client=None,
 ) -> RiskModel:
-    """The same model trained with `lightgbm.dask` on a Dask cluster (`client`, else a local one of
-    `threads` single-threaded worker processes).
+    """LightGBM trained with `lightgbm.dask` on a Dask cluster (`client`, else a local one of `threads`
+    single-threaded worker processes) over every labelled train row of the feature `files` (a features file
+    or the parts of a bucketed build), each read by a worker, never gathered in this process.
 
-    lightgbm.dask has no early stopping, so all rounds are trained and the best validation
-    iteration is chosen afterwards; calibration is then fitted exactly as in `fit_lightgbm`.
+    The Dask interface cannot early-stop (LightGBM issues #5963, #7009), so the number of rounds is fixed by
+    the single-node fit `single` (early-stopped on the validation snapshots, possibly on a train.max_rows
+    sample), whose parameters and feature contract it shares; calibration is fitted on `valid` as in
+    `fit_lightgbm`. meta["partitioning"] records the partitions, their rows and the workers.
     """
     import dask.dataframe as dd
     from lightgbm import DaskLGBMClassifier
 
-    contract = FeatureContract.from_frame(train, columns)
+    contract = single.contract
+    rounds = int(single.meta["best_iteration"]) or cfg.num_boost_round
+    params = dict(single.meta["params"])
+    params.pop("force_col_wise", None)
+    params.pop("num_threads", None)  # lightgbm.dask gives each worker its own thread count (1 in huishou's clusters)
     own = client is None
     client = client or dask_client(None, threads)
     try:
         workers = client.scheduler_info().get("workers", {})
-        parts = max(1, len(workers))
-        x = dd.from_pandas(contract.align(train), npartitions=parts)
-        y = dd.from_pandas(train["target"].astype(int), npartitions=parts)
-        params = lightgbm_params(cfg, columns, monotone, dropped)
-        params.pop("force_col_wise", None)
-        params.pop("num_threads")  # lightgbm.dask gives each worker its own thread count (1 in huishou's clusters)
-        clf = DaskLGBMClassifier(client=client, n_estimators=cfg.num_boost_round, **params).fit(x, y)
+        n_workers = max(1, len(workers))
+        read = partial(_labelled_train_rows, contract=contract)
+        meta = contract.align(valid.head(0)).assign(target=np.array([], dtype=int))
+        rows = dd.from_map(read, [str(f) for f in files], meta=meta, enforce_metadata=False)
+        if rows.npartitions < n_workers:  # every worker holds a share
+            rows = rows.repartition(npartitions=n_workers)
+        rows = client.persist(rows)
+        sizes = [int(n) for n in rows.map_partitions(len).compute()]
+        x, y = rows[list(contract.columns)], rows["target"]
+        clf = DaskLGBMClassifier(client=client, n_estimators=rounds, **params).fit(x, y)
         booster = clf.booster_
-        params["num_threads"] = max((int(w.get("nthreads", 1)) for w in workers.values()), default=1)
+        threads_used = max((int(w.get("nthreads", 1)) for w in workers.values()), default=1)
     finally:
         if own:
             close_dask(client)
-    y_valid = valid["target"].astype(int).to_numpy()
-    booster.best_iteration = best_iteration(booster, contract.align(valid), y_valid)
+    booster.best_iteration = rounds
+    partitioning = {
+        "files": len(files),
+        "partitions": len(sizes),
+        "workers": n_workers,
+        "rows": sum(sizes),
+        "rows_per_partition_min": min(sizes),
+        "rows_per_partition_max": max(sizes),
+        "rounds_from_single_node": rounds,
+    }
     model = RiskModel(
         "lightgbm",
         booster,
         Calibrator("none"),
         contract,
-        {"best_iteration": booster.best_iteration, "params": params, "engine": "dask"},
+        {
+            "best_iteration": rounds,
+            "params": params | {"num_threads": threads_used},
+            "engine": "dask",
+            "partitioning": partitioning,
+        },
     )
-    model.calibrator = Calibrator(cfg.calibration).fit(model.raw_score(valid), y_valid)
+    model.calibrator = Calibrator(cfg.calibration).fit(model.raw_score(valid), valid["target"].astype(int).to_numpy())
     return model

@@ -18,12 +18,13 @@ from pathlib import Path
 import pandas as pd
 
 from huishou.core import plots, tracking
-from huishou.core.engine import threads
+from huishou.core.engine import close_dask, dask_client, duckdb_connect, threads
 from huishou.core.errors import DataValidationError
 from huishou.core.io import path_md5, publish, read_json, rounded, write_csv, write_json, write_text
 from huishou.core.paths import CHAMPION_FILE, DICTIONARY_FILE, MODEL_NAMES, features_path, trained_dir
 from huishou.core.progress import progress_bar
-from huishou.features import feature_columns, load_features
+from huishou.features import feature_columns
+from huishou.features.store import feature_files, read_training_rows
 from huishou.risk.drift import build_reference
 from huishou.risk.metrics import classification_metrics, roc_points
 from huishou.risk.model import RiskModel
@@ -41,7 +42,7 @@ from huishou.risk.train import (
 log = logging.getLogger("huishou.train")
 
 PARAMS = (
-    "compute.threads",
+    "compute",
     "data.features_dir",
     "data.validated_dir",
     "data.models_dir",
@@ -61,16 +62,30 @@ def run(settings) -> dict:
     """Fit the three models on train, calibrate on valid, publish them, log to MLflow."""
     cfg = settings.train
     source = features_path(settings.data.features_dir)
-    frame = load_features(source)
+    n_threads = threads(settings.compute.threads)
+    with duckdb_connect(
+        threads=n_threads, memory_limit=settings.features.duckdb_memory_limit, spill_to=settings.compute.spill_directory
+    ) as con:  # applications never approved (origination) carry no outcome: labelled rows only
+        rows = read_training_rows(source, cfg.max_rows, cfg.seed, con)
+    frame = rows.frame
+    if rows.sampled:
+        log.info(
+            "train.max_rows %d: a time-stratified sample of %.1f %% of the labelled rows (train %d of %d, valid %d "
+            "of %d; the same share of every snapshot and outcome)",
+            cfg.max_rows,
+            100 * rows.fraction,
+            rows.taken["train"],
+            rows.available["train"],
+            rows.taken["valid"],
+            rows.available["valid"],
+        )
     columns = feature_columns(frame)
     dictionary = _dictionary(source)
     monotone = {k: int(v["monotone"]) for k, v in dictionary.items() if v.get("monotone")}
     descriptions = {k: v["description"] for k, v in dictionary.items() if v.get("description")}
-    labelled = frame[frame["target"].notna()]  # applications never approved (origination) carry no outcome
-    train, valid = labelled[labelled["split"] == "train"], labelled[labelled["split"] == "valid"]
+    train, valid = frame[frame["split"] == "train"], frame[frame["split"] == "valid"]
     _require_labels(train, "train", source)
     _require_labels(valid, "valid", source)
-    n_threads = threads(settings.compute.threads)
     columns, dropped = informative_columns(train, columns)  # constant / all-missing: no model can use them
     if dropped:
         log.info("%d feature(s) constant or all missing on the training rows, left out: %s", len(dropped), dropped)
@@ -86,10 +101,19 @@ def run(settings) -> dict:
     log.info("champion: %s", choice.why)
     champion = choice.champion
     with publish(trained_dir(settings.data.models_dir), what="huishou train") as out:
-        fit = fit_lightgbm_dask if cfg.engine == "dask" else fit_lightgbm
         bar = progress_bar(total=4, desc="train", unit="step")
         bar.set_postfix_str("lightgbm")
-        models = {"lightgbm": fit(train, valid, columns, cfg, monotone, dropped, n_threads)}
+        models = {"lightgbm": fit_lightgbm(train, valid, columns, cfg, monotone, dropped, n_threads)}
+        if cfg.engine == "dask":  # every labelled train row, its rounds fixed by the single-node fit above
+            bar.set_postfix_str("lightgbm.dask")
+            client = dask_client(cfg.scheduler, n_threads)
+            try:
+                models["lightgbm"] = fit_lightgbm_dask(
+                    feature_files(source), models["lightgbm"], valid, cfg, client=client
+                )
+            finally:
+                close_dask(client)
+            log.info("lightgbm.dask: %s", models["lightgbm"].meta["partitioning"])
         bar.update()
         bar.set_postfix_str("logistic")
         models["logistic"] = fit_logistic(train, valid, columns, cfg)
@@ -110,7 +134,12 @@ def run(settings) -> dict:
                 metrics[f"valid_{name}_{key}"] = value
             curves.append(roc_points(valid["target"], p).assign(model=name))
         metrics["lightgbm_best_iteration"] = models["lightgbm"].meta["best_iteration"]
+        for key, value in models["lightgbm"].meta.get("partitioning", {}).items():  # engine dask: its partitions
+            metrics[f"dask_{key}"] = value
         metrics["features_used"] = len(columns)
+        for split in ("train", "valid"):  # below train.max_rows every labelled row; beyond it a sample
+            metrics[f"rows_{split}_available"] = rows.available[split]
+            metrics[f"rows_{split}_used"] = rows.taken[split]
         metrics["features_dropped_constant"] = sum(1 for why in dropped.values() if why == "constant")
         metrics["features_dropped_missing"] = sum(1 for why in dropped.values() if why == "all missing")
         for row in choice.table.itertuples():  # a small book's cross-validated AUCs (none on a large book)
@@ -127,12 +156,19 @@ def run(settings) -> dict:
         raw = report["md5"] if report else {}
         data_version = {"features": path_md5(source)} | {f"raw/{k}": v for k, v in raw.items()}
         experiment, commit = os.environ.get("DVC_EXP_NAME"), tracking.git_commit()
+        sample = (
+            f"train.max_rows {cfg.max_rows}: a time-stratified sample of {100 * rows.fraction:.1f} % of the labelled "
+            "train and valid rows (the same share of every snapshot date and outcome, chosen by a hash of loan and "
+            "snapshot)"
+            if rows.sampled
+            else None
+        )
         cards = {
             name: model_card(
                 name=name,
                 meta=models[name].meta,
                 features=list(models[name].contract.columns),
-                frame=frame,
+                splits=rows.windows,
                 data_version=data_version,
                 source=str(report.get("source", "")),
                 metrics=metrics,
@@ -141,6 +177,7 @@ def run(settings) -> dict:
                 experiment=experiment,
                 dropped=dropped,
                 champion=choice.why if name == champion else None,
+                sample=sample,
             )
             for name in MODEL_NAMES
         }

@@ -109,6 +109,10 @@ def _check(settings: Settings, source: str) -> None:
             "features.rows_per_partition must be a positive number of loans",
         ),
         (
+            settings.train.max_rows >= 0,
+            "train.max_rows must be 0 (every labelled row) or a positive number of rows",
+        ),
+        (
             settings.compute.threads >= 0,
             "compute.threads must be 0 (the CPUs this process may use) or more",
         ),

@@ -29,6 +29,8 @@ class TrainSettings:
     small_book_rows: int
     cv_folds: int
     cv_repeats: int
+    scheduler: str | None = None  # engine dask: a scheduler address; None: a local cluster
+    max_rows: int = 0  # labelled train + valid rows fitted; beyond it a time-stratified sample (0: all)
 
 
 @dataclass(frozen=True)
