@@ -155,3 +155,37 @@ def test_train_on_dask_fits_every_row_of_the_parts_with_the_sample_s_rounds(proj
     assert metrics["dask_files"] == 3 and metrics["dask_partitions"] == 3 and metrics["dask_workers"] == 2
     assert metrics["dask_rounds_from_single_node"] == metrics["lightgbm_best_iteration"]
     assert metrics["valid_lightgbm_auc"] > 0.7
+
+
+def test_evaluate_reads_the_table_part_by_part_with_the_same_numbers(project, monkeypatch):
+    """evaluate holds the test rows' keys, targets and probabilities, never the whole table: on the parts of a
+    bucketed build it gives the metrics, plots' tables and by-group table of the single file."""
+    if not (project / "parts" / "features.parquet").exists():
+        loans = len(pd.read_parquet(project / "data" / "raw" / "applications.parquet", columns=["loan_id"]))
+        _features(project, monkeypatch, "whole")
+        _features(project, monkeypatch, "parts", f"features: {{rows_per_partition: {loans // 3 + 1}}}\n")
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{project / 'mlflow.db'}")
+    outputs = {}
+    for features_dir in ("whole", "parts"):
+        params = project / f"evaluate-{features_dir}.yaml"
+        params.write_text(
+            f"extends: {REPO / 'params.yaml'}\ndata: {{features_dir: {features_dir}, models_dir: eval_models}}\n"
+            "train: {num_boost_round: 60}\n"
+        )
+        if features_dir == "whole":
+            assert main(["--params", str(params), "train"]) == 0
+        assert main(["--params", str(params), "evaluate"]) == 0
+        folder = project / "eval_models" / "evaluation"
+        outputs[features_dir] = {
+            name: (folder / name).read_text()
+            for name in ("metrics.json", "by_group.csv", "plots/roc.csv", "plots/lift.csv", "plots/calibration.csv")
+        } | {"report": (folder / "report.html").read_text()}
+    whole, parts = outputs["whole"], outputs["parts"]
+    for name in ("metrics.json", "by_group.csv", "plots/roc.csv", "plots/lift.csv", "plots/calibration.csv"):
+        assert whole[name] == parts[name], name
+    metrics = json.loads(whole["metrics.json"])
+    assert metrics["lightgbm"]["auc"] > 0.7 and metrics["test_snapshots"]
+    for page in (whole["report"], parts["report"]):
+        assert "Score stability (PSI by month vs training)" in page and "SHAP summary" in page
+        assert "test snapshots" in page and "gap snapshots" in page

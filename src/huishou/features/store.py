@@ -215,12 +215,26 @@ def _category_order(con, names: list[str], categorical: list[str]) -> dict[str, 
     return out
 
 
-def _windows(con, names: list[str]) -> dict[str, dict]:
-    """Rows, snapshots, first and last snapshot date and the labelled rows' bad rate of each split."""
+def split_windows(path: str | Path, splits: tuple[str, ...] | None = WINDOW_SPLITS, con=None) -> dict[str, dict]:
+    """Rows, snapshots, first and last snapshot date and the labelled rows' bad rate of each split of the
+    features at `path` (`splits`; None: every split in the table), counted by DuckDB over its files."""
+    names = [str(f) for f in feature_files(path)]
+    own = con is None
+    if own:
+        import duckdb
+
+        con = duckdb.connect()
+    try:
+        return _windows(con, names, splits)
+    finally:
+        if own:
+            con.close()
+
+
+def _windows(con, names: list[str], splits: tuple[str, ...] | None = WINDOW_SPLITS) -> dict[str, dict]:
     rows = con.execute(
         "SELECT split, count(*) AS rows, count(DISTINCT snapshot_date) AS snapshots, min(snapshot_date) AS first, "
-        "max(snapshot_date) AS last, avg(CAST(target AS DOUBLE)) AS bad_rate FROM read_parquet(?) "
-        "WHERE split IN ('train', 'valid', 'test') GROUP BY split",
+        "max(snapshot_date) AS last, avg(CAST(target AS DOUBLE)) AS bad_rate FROM read_parquet(?) GROUP BY split",
         [names],
     ).fetchall()
     found = {r[0]: r[1:] for r in rows}
@@ -232,7 +246,7 @@ def _windows(con, names: list[str]) -> dict[str, dict]:
             "to": str(pd.Timestamp(last).date()),
             "bad_rate": None if bad is None else round(float(bad), 6),
         }
-        for split in WINDOW_SPLITS
+        for split in (sorted(found) if splits is None else splits)
         if split in found
         for n, snapshots, first, last, bad in [found[split]]
     }

@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from huishou.core.plots import calibration_figure, gains_figure, inline_png, roc_figure  # noqa: E402
-from huishou.risk.drift import bin_shares, psi  # noqa: E402
+from huishou.risk.drift import bin_counts, psi  # noqa: E402
 from huishou.risk.metrics import calibration_table, lift_table, roc_points  # noqa: E402
 from huishou.risk.model import RiskModel  # noqa: E402
 
@@ -64,14 +64,15 @@ def _ks_figure(y: np.ndarray, p: np.ndarray):
     return fig
 
 
-def feature_psi(model: RiskModel, test: pd.DataFrame, top: int = 15) -> pd.DataFrame:
-    """PSI of each watched feature between training (the model's reference) and the test split."""
+def feature_psi(model: RiskModel, test: pd.DataFrame, scores: np.ndarray, top: int = 15) -> pd.DataFrame:
+    """PSI of each watched feature between training (the model's reference) and the test split (`scores`: the
+    model's probabilities on it)."""
     from huishou.risk.drift import drift_report
 
     ref = model.meta.get("reference")
     if not ref or not ref.get("features"):
         return pd.DataFrame(columns=["feature", "psi", "status"])
-    report = drift_report(ref, model.predict_proba(test), test, 0.1, 0.25)
+    report = drift_report(ref, scores, test, 0.1, 0.25)
     rows = [{"feature": k, "psi": v["psi"], "status": v["status"]} for k, v in report["features"].items()]
     return pd.DataFrame(rows).sort_values("psi", ascending=False).head(top)
 
@@ -117,13 +118,30 @@ def _shap_summary(model: RiskModel, frame: pd.DataFrame, top: int = 15) -> str:
     return inline_png(fig)
 
 
-def psi_by_month(model: RiskModel, frame: pd.DataFrame) -> pd.DataFrame:
-    """PSI of the model's score for every snapshot month against the training reference."""
+def month_score_counts(model: RiskModel, frame: pd.DataFrame, scores: np.ndarray | None = None) -> dict:
+    """Per snapshot date of `frame`: its rows and the bin counts of the model's score on the training
+    reference's edges (`scores`: the model's probabilities on `frame`, computed when not given). Counts of
+    parts of a table add up (`add_month_counts`)."""
+    edges = model.meta["reference"]["score"]["edges"]
+    p = model.predict_proba(frame) if scores is None else np.asarray(scores)
+    dates = frame["snapshot_date"].to_numpy()
+    return {pd.Timestamp(d): bin_counts(p[dates == d], edges) for d in np.unique(dates)}
+
+
+def add_month_counts(a: dict, b: dict) -> dict:
+    """Two parts' `month_score_counts` together."""
+    return {d: a.get(d, 0) + b.get(d, 0) for d in sorted(set(a) | set(b))}
+
+
+def psi_by_month(model: RiskModel, counts: dict) -> pd.DataFrame:
+    """PSI of the model's score for every snapshot month against the training reference, from the months'
+    bin counts (`month_score_counts`)."""
     ref = model.meta["reference"]["score"]
     rows = []
-    for snap, g in frame.groupby("snapshot_date"):
-        value = psi(ref["shares"], bin_shares(model.predict_proba(g), ref["edges"]))
-        rows.append({"snapshot": str(pd.Timestamp(snap).date()), "rows": len(g), "psi": value})
+    for snap in sorted(counts):
+        c = np.asarray(counts[snap], dtype=float)
+        value = psi(ref["shares"], (c / max(c.sum(), 1)).tolist())
+        rows.append({"snapshot": str(pd.Timestamp(snap).date()), "rows": int(c.sum()), "psi": value})
     return pd.DataFrame(rows)
 
 
@@ -132,24 +150,27 @@ def build_report(
     metrics: Mapping[str, Mapping[str, float]],
     models: Mapping[str, RiskModel],
     test: pd.DataFrame,
-    all_rows: pd.DataFrame,
+    probs: Mapping[str, np.ndarray],
+    month_counts: Mapping,
+    sample: pd.DataFrame,
     iv_table: pd.DataFrame | None,
     provenance: Mapping[str, object] | None = None,
     oracle: Mapping[str, float] | None = None,
     points: pd.DataFrame | None = None,
     champion: Mapping[str, Any] | None = None,
 ) -> str:
-    """The whole page as a string; `test` is the out-of-time set, `all_rows` every snapshot (for PSI);
+    """The whole page as a string; `test` the out-of-time rows (target and the LightGBM reference's watched
+    features at least), `probs` each model's probabilities on them, `month_counts` the LightGBM score's bin
+    counts per snapshot of every split (`month_score_counts`, for PSI by month), `sample` up to 3,000 test rows
+    with every feature (the SHAP summary);
     `provenance` (run, model version, commit, data hashes, split windows), `oracle` (the simulator's true
     probabilities scored like a model), the scorecard's `points` table and `champion` (train's champion.json:
     which model was registered and why, with a small book's cross-validation table) add their sections."""
     y = test["target"].astype(int).to_numpy()
-    probs = {name: m.predict_proba(test) for name, m in models.items()}
     rows = [{"model": n} | {k: v for k, v in m.items() if isinstance(v, int | float)} for n, m in metrics.items()]
     if oracle:  # the best any model could do on these rows (simulated book only)
         rows.append({"model": "oracle (true probabilities)", "auc": oracle.get("oracle_auc")})
     headline = pd.DataFrame(rows)
-    sample = test.sample(min(len(test), 3000), random_state=0)
     prov = "".join(
         f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in (provenance or {}).items()
     )
@@ -173,9 +194,9 @@ def build_report(
         "<h2>SHAP summary</h2>",
         _shap_summary(models["lightgbm"], sample),
         "<h2>Score stability (PSI by month vs training)</h2>",
-        _table(psi_by_month(models["lightgbm"], all_rows)),
+        _table(psi_by_month(models["lightgbm"], month_counts)),
         "<h2>Feature stability (PSI, training vs test)</h2>",
-        _table(feature_psi(models["lightgbm"], test)),
+        _table(feature_psi(models["lightgbm"], test, probs["lightgbm"])),
     ]
     if iv_table is not None:
         parts += ["<h2>Information value (scorecard binning)</h2>", _table(iv_table)]

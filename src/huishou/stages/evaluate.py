@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from huishou.book.truth import load_oracle
 from huishou.core import plots, tracking
 from huishou.core.errors import DataValidationError, ModelNotFoundError
-from huishou.core.io import file_md5, publish, read_json, rounded, write_csv, write_json, write_text
+from huishou.core.io import path_md5, publish, read_json, rounded, write_csv, write_json, write_text
 from huishou.core.paths import (
     CHAMPION_FILE,
     MODEL_NAMES,
@@ -26,7 +27,7 @@ from huishou.core.paths import (
     trained_dir,
 )
 from huishou.core.progress import progress_bar
-from huishou.features import load_features
+from huishou.features.store import feature_files, split_windows
 from huishou.risk.metrics import (
     age_band,
     calibration_table,
@@ -37,7 +38,7 @@ from huishou.risk.metrics import (
     roc_points,
 )
 from huishou.risk.model import RiskModel
-from huishou.risk.report import build_report
+from huishou.risk.report import add_month_counts, build_report, month_score_counts
 
 PARAMS = (
     "data.features_dir",
@@ -50,43 +51,80 @@ PARAMS = (
 )
 
 
-def _provenance(run_info: dict, settings, frame: pd.DataFrame, source: Path) -> dict:
+def _provenance(run_info: dict, settings, windows: dict, source: Path) -> dict:
     """Where the numbers come from: the run and model version, the commit, the data and the split windows."""
     out = {
         "registered model": f"{settings.tracking.registered_model} version {run_info.get('model_version')}",
         "MLflow run": run_info.get("run_id"),
         "tracking store": run_info.get("tracking_uri"),
-        "features file MD5": file_md5(source),
+        "features file MD5": path_md5(source),
     }
-    for split, g in frame.groupby("split"):
-        dates = g["snapshot_date"]
-        out[f"{split} snapshots"] = (
-            f"{dates.min().date()} .. {dates.max().date()} ({g['snapshot_date'].nunique()}, {len(g):,} rows)"
-        )
+    for split, w in sorted(windows.items()):
+        out[f"{split} snapshots"] = f"{w['from']} .. {w['to']} ({w['snapshots']}, {w['rows']:,} rows)"
     return out
+
+
+SHAP_ROWS = 3000  # test rows of the report's SHAP summary
+
+
+def _score_parts(source: Path, loaded: dict) -> tuple[pd.DataFrame, dict, dict, pd.DataFrame]:
+    """Every model's probabilities on the labelled test rows, read one part of the feature table at a time
+    (a file is one part): (the test rows' keys, target, age and the LightGBM reference's watched features,
+    each model's probabilities, the LightGBM score's bin counts per snapshot of every split for PSI by month,
+    the SHAP sample: the SHAP_ROWS test rows with the smallest hash of loan and snapshot, every feature). Only
+    these, never the whole table, are held; rows come back in the spine's order."""
+    lightgbm = loaded["lightgbm"].contract
+    watched = list(loaded["lightgbm"].meta.get("reference", {}).get("features", {}))
+    keep = ["loan_id", "snapshot_date", "target", "app_age", *watched]
+    tests, probs, months, sample = [], {name: [] for name in loaded}, {}, None
+    files = feature_files(source)
+    for path in progress_bar(files, desc="evaluate: score", unit="part"):
+        part = pd.read_parquet(path)
+        scores = loaded["lightgbm"].predict_proba(part)
+        months = add_month_counts(months, month_score_counts(loaded["lightgbm"], part, scores))
+        is_test = ((part["split"] == "test") & part["target"].notna()).to_numpy()
+        test = part[is_test]
+        for name, model in loaded.items():
+            probs[name].append(scores[is_test] if name == "lightgbm" else model.predict_proba(test))
+        slim = test[[c for c in dict.fromkeys(keep) if c in test.columns]].copy()
+        aligned = lightgbm.align(test)
+        for col in (c for c in watched if c in lightgbm.categories):  # the training levels: codes agree across parts
+            slim[col] = aligned[col]
+        tests.append(slim)
+        key = pd.util.hash_pandas_object(test[["loan_id", "snapshot_date"]], index=False).to_numpy()
+        first = test.assign(_key=key).nsmallest(SHAP_ROWS, "_key")
+        sample = first if sample is None else pd.concat([sample, first]).nsmallest(SHAP_ROWS, "_key")
+    test = pd.concat(tests, ignore_index=True)
+    joined = {name: np.concatenate(p) for name, p in probs.items()}
+    if len(files) > 1:  # parts hold borrower buckets: back to the spine's order
+        order = np.lexsort((test["loan_id"].to_numpy(), test["snapshot_date"].to_numpy()))
+        test = test.iloc[order].reset_index(drop=True)
+        joined = {name: p[order] for name, p in joined.items()}
+    sample = sample.sort_values(["snapshot_date", "loan_id"], ignore_index=True)
+    return test, joined, months, lightgbm.align(sample).assign(target=sample["target"].to_numpy())
 
 
 def run(settings) -> dict:
     """Score the out-of-time test split with every model and write the evaluation files."""
     cfg = settings.evaluate
     source = features_path(settings.data.features_dir)
-    frame = load_features(source)
-    test = frame[(frame["split"] == "test") & frame["target"].notna()]
-    if test.empty or test["target"].isna().any():
-        raise DataValidationError(
-            f"{source}: the out-of-time test split is empty or unlabelled; check features.test_from in params.yaml"
-        )
     models_dir = Path(settings.data.models_dir)
     trained = trained_dir(models_dir)
     names = [n for n in MODEL_NAMES if model_path(models_dir, n).exists()]
     if "lightgbm" not in names or not (trained / "run.json").exists():
         raise ModelNotFoundError(f"{trained}: no trained LightGBM model and run.json; run `huishou train` first")
     loaded = {name: RiskModel.load(model_path(models_dir, name)) for name in names}
+    if not source.exists():
+        raise DataValidationError(f"{source}: not found; run `huishou features` first (or `dvc repro`)")
+    test, predicted, months, sample = _score_parts(source, loaded)
+    if test.empty:
+        raise DataValidationError(
+            f"{source}: the out-of-time test split is empty or unlabelled; check features.test_from in params.yaml"
+        )
     metrics, roc, cal, lift = {}, [], [], []
     y = test["target"].astype(int).to_numpy()
-    predicted = {}
-    for name in progress_bar(list(loaded), desc="evaluate", unit="model"):
-        p = predicted[name] = loaded[name].predict_proba(test)
+    for name in loaded:
+        p = predicted[name]
         metrics[name] = classification_metrics(y, p, cfg.lift_top_fraction, cfg.calibration_bins)
         roc.append(roc_points(y, p).assign(model=name))
         cal.append(calibration_table(y, p, cfg.calibration_bins).assign(model=name))
@@ -108,9 +146,11 @@ def run(settings) -> dict:
         {n: metrics[n] for n in loaded},
         loaded,
         test,
-        frame,
+        predicted,
+        months,
+        sample,
         pd.read_csv(iv_path) if iv_path.exists() else None,
-        provenance=_provenance(run_info, settings, frame, source),
+        provenance=_provenance(run_info, settings, split_windows(source, splits=None), source),
         oracle=metrics["oracle"],
         points=pd.read_csv(points_path) if points_path.exists() else None,
         champion=champion,
