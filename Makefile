@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv system repro plots lab push pull exps metrics test test-unit test-e2e bench bench-scale bench-features bench-effects taiwan german lint format mlflow-ui serve clean
+.PHONY: venv system repro plots lab push pull exps metrics test test-unit test-e2e bench bench-scale bench-features bench-train bench-effects taiwan german lint format mlflow-ui serve clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,9 @@ bench-scale: venv  ## 1e5, 1e6 and 1e7 loans stage by stage (~25 min, ~15 GB of 
 
 bench-features: venv  ## the features stage whole vs bucket by bucket at 1e6 and 2e6 loans (~9 min) -> benchmarks/results/features.json
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/bench_features.py
+
+bench-train: venv  ## train on every labelled row vs time-stratified samples vs lightgbm.dask at 1e6 loans: AUC cost, time, memory -> benchmarks/results/train.json
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/bench_train.py
 
 bench-effects: venv  ## where fit-effects spends its time, on the repro's book (make repro first) -> benchmarks/results/effects.json
 	$(BIN)/python benchmarks/bench_effects.py
