@@ -30,7 +30,7 @@ def _score_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model-path", help="a saved model folder instead of the registry (e.g. models/trained/lightgbm)")
     p.add_argument("--alias", default="champion", help="registry alias to load (default: champion)")
     p.add_argument("--engine", choices=["local", "dask"], help="override params.yaml score.engine")
-    p.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 (default: score.scheduler)")
+    p.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 (default: compute.scheduler)")
     p.add_argument("--out", help="folder for <T>/ (scores, manifest, drift) (default: score.nightly_dir)")
     p.add_argument(
         "--fail-on-drift",

@@ -332,12 +332,12 @@ def score_dask(
     scheduler: str | None = None,
     workers: int = 2,
 ) -> tuple[dict | None, int]:
-    """`score_partitions` on a Dask cluster: `client`, else the one at `scheduler` (default:
-    score.scheduler), else a local one of `workers` (compute.threads) single-threaded processes. Workers read
+    """`score_partitions` on a Dask cluster: `client`, else the one at `scheduler` (compute.scheduler or
+    --scheduler), else a local one of `workers` (compute.threads) single-threaded processes. Workers read
     the parquet files and write the parts themselves, so with a remote scheduler both must be on
     storage every worker sees."""
     own = client is None
-    client = client or dask_client(scheduler or cfg.scheduler, workers)
+    client = client or dask_client(scheduler, workers)
     try:
         return score_partitions(tables, snapshot, feature_kwargs, cfg, model, model_info, out_dir, cache_path, client)
     finally:

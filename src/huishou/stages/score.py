@@ -100,7 +100,7 @@ def run(
                 info,
                 tmp / "scores.parquet",
                 cache_path,
-                scheduler=scheduler,
+                scheduler=scheduler or settings.compute.scheduler,
                 workers=n_threads,
             )
         elif (

@@ -106,7 +106,7 @@ def run(settings) -> dict:
         models = {"lightgbm": fit_lightgbm(train, valid, columns, cfg, monotone, dropped, n_threads)}
         if cfg.engine == "dask":  # every labelled train row, its rounds fixed by the single-node fit above
             bar.set_postfix_str("lightgbm.dask")
-            client = dask_client(cfg.scheduler, n_threads)
+            client = dask_client(settings.compute.scheduler, n_threads)
             try:
                 models["lightgbm"] = fit_lightgbm_dask(
                     feature_files(source), models["lightgbm"], valid, cfg, client=client

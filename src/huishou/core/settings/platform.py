@@ -7,11 +7,13 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class ComputeSettings:
-    """The one thread count every engine uses (0: the CPUs this process may use; huishou.core.engine.threads)
-    and the folder DuckDB spills into beyond its memory limits ("": the system temp folder)."""
+    """The one thread count every engine uses (0: the CPUs this process may use; huishou.core.engine.threads),
+    the folder DuckDB spills into beyond its memory limits ("": the system temp folder) and the Dask scheduler
+    every stage run on Dask connects to (None: a local cluster of `threads` single-threaded workers)."""
 
     threads: int
     spill_directory: str = ""
+    scheduler: str | None = None  # a Dask scheduler address for every stage run on Dask; None: a local cluster
 
 
 @dataclass(frozen=True)

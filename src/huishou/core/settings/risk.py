@@ -29,7 +29,6 @@ class TrainSettings:
     small_book_rows: int
     cv_folds: int
     cv_repeats: int
-    scheduler: str | None = None  # engine dask: a scheduler address; None: a local cluster
     max_rows: int = 0  # labelled train + valid rows fitted; beyond it a time-stratified sample (0: all)
 
 
@@ -72,5 +71,4 @@ class ScoreSettings:
     reasons_reuse: bool
     psi_warn: float
     psi_flag: float
-    scheduler: str | None
     rows_per_partition: int
