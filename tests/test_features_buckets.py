@@ -189,3 +189,20 @@ def test_evaluate_reads_the_table_part_by_part_with_the_same_numbers(project, mo
     for page in (whole["report"], parts["report"]):
         assert "Score stability (PSI by month vs training)" in page and "SHAP summary" in page
         assert "test snapshots" in page and "gap snapshots" in page
+
+
+def test_features_on_dask_build_one_task_per_bucket_into_the_same_table(project, monkeypatch):
+    """features.engine dask: each bucket is a task on a local cluster (2 workers) writing its own part; the
+    summary, dictionary and table are those of the whole-book build."""
+    loans = len(pd.read_parquet(project / "data" / "raw" / "applications.parquet", columns=["loan_id"]))
+    if not (project / "whole" / "features.parquet").exists():
+        _features(project, monkeypatch, "whole")
+    whole = json.loads((project / "whole" / "summary.json").read_text())
+    extra = f"features: {{rows_per_partition: {loans // 3 + 1}, engine: dask}}\ncompute: {{threads: 2}}\n"
+    on_dask = _features(project, monkeypatch, "dask_parts", extra)
+    assert on_dask.pop("buckets") == 3 and on_dask == whole
+    folder = project / "dask_parts" / "features.parquet"
+    assert len(list(folder.glob("part-*.parquet"))) == 3
+    pd.testing.assert_frame_equal(load_features(project / "whole" / "features.parquet"), load_features(folder))
+    dictionaries = [json.loads((project / d / "dictionary.json").read_text()) for d in ("whole", "dask_parts")]
+    assert dictionaries[0] == dictionaries[1]

@@ -34,6 +34,16 @@ class SplitTally:
         """The snapshot dates with rows, in any split."""
         return set().union(*(c[3] for c in self.splits.values()))
 
+    def merge(self, other: SplitTally) -> None:
+        """Add another part's tally (parts merged in bucket order add up as the parts' rows would)."""
+        self.given += other.given
+        for split, (n, total, labelled, dates) in other.splits.items():
+            counts = self.splits.setdefault(split, [0, 0.0, 0, set()])
+            counts[0] += n
+            counts[1] += total
+            counts[2] += labelled
+            counts[3].update(dates)
+
     def add(self, frame: pd.DataFrame) -> None:
         self.given += int((frame["target_source"] == "given").sum())
         for split, g in frame.groupby("split"):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -24,7 +24,7 @@ import pandas as pd
 from huishou.book.buckets import bucket_book, partition_tables, partitions_for
 from huishou.book.files import as_files
 from huishou.book.source import BookSource
-from huishou.core.engine import threads
+from huishou.core.engine import close_dask, dask_client, threads
 from huishou.core.errors import ConfigError, DataValidationError
 from huishou.core.io import publish, rounded, write_json, write_parquet
 from huishou.core.paths import DICTIONARY_FILE, SUMMARY_FILE, features_path
@@ -76,7 +76,7 @@ def run(settings) -> dict:
             target = features_path(out)
             if n_parts == 1:
                 bar.set_postfix_str(f"build {len(snapshots)} snapshots")
-                frames: Iterator[pd.DataFrame] = iter([build_features(tables, snapshots, **kwargs | engine)])
+                frame = build_features(tables, snapshots, **kwargs | engine)
                 files = [target]
             else:
                 bar.set_postfix_str(f"split the book into {n_parts} borrower buckets")
@@ -85,22 +85,17 @@ def run(settings) -> dict:
                 bucket_book(paths, n_parts, buckets, f.duckdb_memory_limit, engine["threads"], engine["spill_to"])
                 target.mkdir(parents=True)
                 files = [target / f"part-{k:05d}.parquet" for k in range(n_parts)]
-                frames = (
-                    build_features(partition_tables(paths, k, n_parts, buckets), snapshots, **kwargs | engine)
-                    for k in range(n_parts)
-                )
             bar.update()
-            tally, dictionary = SplitTally(), None
-            for k, (frame, path) in enumerate(zip(frames, files, strict=True)):
-                if n_parts > 1:
-                    bar.set_postfix_str(f"build {len(snapshots)} snapshots, bucket {k + 1}/{n_parts}")
-                frame["split"] = _split(frame, by_hash, f)
-                tally.add(frame)
-                if dictionary is None and len(frame):
-                    dictionary = feature_dictionary(frame, kwargs["extras"])
-                write_parquet(frame, path)
-                if n_parts > 1:
-                    bar.update()
+            if n_parts == 1:
+                tally, dictionary = _write_part(frame, target, by_hash, f, kwargs["extras"])
+            else:
+                build = {"paths": paths, "n_parts": n_parts, "buckets": buckets, "snapshots": snapshots}
+                build |= {"kwargs": kwargs | engine, "by_hash": by_hash, "f": f.whole(), "extras": kwargs["extras"]}
+                parts = (_dask_parts if f.engine == "dask" else _local_parts)(build, files, settings.compute, bar)
+                tally, dictionary = SplitTally(), None
+                for part, found in parts:  # in bucket order: the sums and the dictionary of the one-by-one build
+                    tally.merge(part)
+                    dictionary = dictionary or found
             if tally.rows == 0:
                 where = (
                     "any application" if origination else f"any snapshot {snapshots[0].date()}..{snapshots[-1].date()}"
@@ -138,6 +133,53 @@ def run(settings) -> dict:
             bar.update()
         bar.close()
     return summary
+
+
+def _write_part(frame: pd.DataFrame, path: Path, by_hash: bool, f, extras) -> tuple[SplitTally, dict | None]:
+    """Split, count and write one built part; its tally and, when it has rows, the features' dictionary."""
+    frame["split"] = _split(frame, by_hash, f)
+    tally = SplitTally()
+    tally.add(frame)
+    dictionary = feature_dictionary(frame, extras) if len(frame) else None
+    write_parquet(frame, path)
+    return tally, dictionary
+
+
+def build_bucket(k: int, path: Path, build: dict) -> tuple[SplitTally, dict | None]:
+    """Build, split, count and write borrower bucket k (a Dask task with features.engine dask)."""
+    tables = partition_tables(build["paths"], k, build["n_parts"], build["buckets"])
+    frame = build_features(tables, build["snapshots"], **build["kwargs"])
+    return _write_part(frame, path, build["by_hash"], build["f"], build["extras"])
+
+
+def _local_parts(build: dict, files: list[Path], compute, bar) -> list:
+    out = []
+    for k, path in enumerate(files):
+        bar.set_postfix_str(f"build {len(build['snapshots'])} snapshots, bucket {k + 1}/{len(files)}")
+        out.append(build_bucket(k, path, build))
+        bar.update()
+    return out
+
+
+def _dask_parts(build: dict, files: list[Path], compute, bar) -> list:
+    """One task per bucket on compute.scheduler (or a local cluster of compute.threads single-threaded
+    workers, DuckDB on one thread each); the workers read the buckets and write the parts themselves."""
+    from dask.distributed import as_completed
+
+    n_workers = threads(compute.threads)
+    client = dask_client(compute.scheduler, n_workers)
+    try:
+        task = partial(build_bucket, build=build | {"kwargs": build["kwargs"] | {"threads": 1}})  # one object to ship
+        futures = [client.submit(task, k, path, pure=False) for k, path in enumerate(files)]
+        order = {f.key: k for k, f in enumerate(futures)}
+        results: list = [None] * len(files)
+        bar.set_postfix_str(f"build {len(build['snapshots'])} snapshots, {len(files)} buckets on Dask")
+        for future in as_completed(futures):
+            results[order[future.key]] = future.result()
+            bar.update()
+    finally:
+        close_dask(client)
+    return results
 
 
 def _split(frame: pd.DataFrame, by_hash: bool, f) -> pd.Series:

@@ -38,6 +38,7 @@ class FeatureSettings:
     valid_from: str
     test_from: str
     rows_per_partition: int = 250_000  # beyond it the features stage builds one borrower bucket at a time
+    engine: str = "local"  # local: bucket after bucket in this process; dask: one task per bucket
 
     def build_kwargs(self, as_of) -> dict:
         """Keyword arguments of `build_features` that come from these settings."""

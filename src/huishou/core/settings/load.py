@@ -105,6 +105,10 @@ def _check(settings: Settings, source: str) -> None:
             "score.band_labels needs one label more than score.band_thresholds",
         ),
         (
+            settings.features.engine in {"local", "dask"},
+            f"features.engine must be local or dask, got {settings.features.engine!r}",
+        ),
+        (
             settings.features.rows_per_partition > 0,
             "features.rows_per_partition must be a positive number of loans",
         ),
