@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv system repro plots lab push pull exps metrics test test-unit test-e2e bench bench-scale bench-features bench-train bench-effects taiwan german lint format mlflow-ui serve clean
+.PHONY: venv system repro plots lab push pull exps metrics test test-unit test-e2e bench bench-scale bench-features bench-train plan-scale bench-effects taiwan german lint format mlflow-ui serve clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,7 +52,7 @@ test-e2e: venv system  ## the end-to-end tier: dvc repro, CLI runs, notebooks, r
 bench: venv  ## benchmarks -> benchmarks/results/*.json
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/bench_pipeline.py
 
-bench-scale: venv  ## 1e5, 1e6 and 1e7 loans stage by stage (~25 min, ~15 GB of disk) -> benchmarks/results/scale.json
+bench-scale: venv  ## 1e5, 1e6 and 1e7 loans stage by stage (~30 min, ~15 GB of disk) -> benchmarks/results/scale.json
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/bench_scale.py
 
 bench-features: venv  ## the features stage whole vs bucket by bucket at 1e6 and 2e6 loans (~9 min) -> benchmarks/results/features.json
@@ -60,6 +60,9 @@ bench-features: venv  ## the features stage whole vs bucket by bucket at 1e6 and
 
 bench-train: venv  ## train on every labelled row vs time-stratified samples vs lightgbm.dask at 1e6 loans: AUC cost, time, memory -> benchmarks/results/train.json
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/bench_train.py
+
+plan-scale: venv  ## the 1e8 partition plan from scale.json and train.json, checked by a dry run of the partitions -> benchmarks/results/plan_1e8.json
+	$(BIN)/python benchmarks/plan_scale.py
 
 bench-effects: venv  ## where fit-effects spends its time, on the repro's book (make repro first) -> benchmarks/results/effects.json
 	$(BIN)/python benchmarks/bench_effects.py

@@ -8,8 +8,9 @@ user + system time of that process and, for Dask, of its worker processes. In th
 - the floor: `booster.predict` alone on one partition's features, against which scoring is a ratio.
 
 Steps: `huishou simulate` (streamed in chunks of simulate.chunk_borrowers), `huishou validate`,
-the local feature build, `huishou score` (local engine, reason codes for the risky bands) and the
-Dask scoring path (`score_dask`: one task reads the book once and splits it by borrower partition,
+the local feature build, `huishou score` (local engine, reason codes for the risky bands), the
+DVC stages `huishou features` (bucket by bucket beyond 250 k loans), `huishou train` (a time-stratified
+sample beyond train.max_rows) and `huishou evaluate` (part by part), and the Dask scoring path (`score_dask`: one task reads the book once and splits it by borrower partition,
 then one task per partition builds, scores, explains and writes; the driver only adds aggregates).
 `huishou validate` checks books beyond contracts.bucket_loans (1e6) bucket by bucket and `huishou
 score` scores books beyond score.rows_per_partition (250 k) one borrower partition at a time. The
@@ -50,6 +51,8 @@ def _params(folder: Path, n_loans: int) -> Path:
         "raw_dir": str(folder / "raw"),
         "truth_dir": str(folder / "truth"),
         "validated_dir": str(folder / "validated"),
+        "features_dir": str(folder / "features"),
+        "models_dir": str(folder / "models"),
     }
     text = (
         f"extends: {ROOT / 'params.yaml'}\n"
@@ -163,6 +166,39 @@ def step_train(folder: Path, model_dir: Path) -> dict:
     return {"seconds": seconds, "rows": int((~valid).sum()), "trees": model.estimator.num_trees()}
 
 
+def step_features_stage(folder: Path) -> dict:
+    """`huishou features` over the snapshot grid: one borrower bucket at a time beyond
+    features.rows_per_partition (250 k loans)."""
+    out = _cli(folder / "params.yaml", "features")
+    summary = out.pop("result")
+    rows = sum(summary[s]["rows"] for s in ("train", "valid", "gap", "test") if s in summary)
+    return out | {
+        "feature_rows": rows,
+        "buckets": summary.get("buckets", 1),
+        "feature_rows_per_s": rows / out["seconds"],
+    }
+
+
+def step_train_stage(folder: Path) -> dict:
+    """`huishou train`: LightGBM, logistic and scorecard on the labelled train and valid rows, a time-stratified
+    sample beyond train.max_rows."""
+    out = _cli(folder / "params.yaml", "train")
+    metrics = json.loads((folder / "models" / "trained" / "train_metrics.json").read_text())
+    out.pop("result")
+    return out | {
+        "rows_used": metrics["rows_train_used"] + metrics["rows_valid_used"],
+        "rows_available": metrics["rows_train_available"] + metrics["rows_valid_available"],
+        "valid_auc": metrics["valid_lightgbm_auc"],
+    }
+
+
+def step_evaluate_stage(folder: Path) -> dict:
+    """`huishou evaluate`: every model on the labelled test rows, the table read part by part."""
+    out = _cli(folder / "params.yaml", "evaluate")
+    result = out.pop("result")
+    return out | {"test_auc": result["lightgbm"]["auc"]}
+
+
 def step_score_local(folder: Path, model_dir: Path) -> dict:
     out = _cli(folder / "params.yaml", "score", "--model-path", str(model_dir), "--out", str(folder / "scores_local"))
     result = out.pop("result")
@@ -197,7 +233,7 @@ def step_score_dask(folder: Path, model_dir: Path) -> dict:
         import cloudpickle
 
         cloudpickle.register_pickle_by_value(child)  # the workers do not have benchmarks/ on their path
-        workers = client.run(usage)
+        worker_usage = client.run(usage)
     finally:
         close_dask(client)
     driver = usage()
@@ -215,8 +251,8 @@ def step_score_dask(folder: Path, model_dir: Path) -> dict:
         "loans_per_s": rate,
         "reasons_computed": totals["reasons"]["computed"],
         "driver_peak_rss_gib": driver["peak_rss_gib"],
-        "worker_peak_rss_gib": max(w["peak_rss_gib"] for w in workers.values()),
-        "cpu_s": driver["cpu_s"] + float(np.sum([w["cpu_s"] for w in workers.values()])),
+        "worker_peak_rss_gib": max(w["peak_rss_gib"] for w in worker_usage.values()),
+        "cpu_s": driver["cpu_s"] + float(np.sum([w["cpu_s"] for w in worker_usage.values()])),
         "predict_rows_per_s": predict_rate,
         "vs_predict": predict_rate / rate,
     }
@@ -230,7 +266,11 @@ STEPS = {
     "train": step_train,
     "score_local": step_score_local,
     "score_dask": step_score_dask,
+    "features_stage": step_features_stage,
+    "train_stage": step_train_stage,
+    "evaluate_stage": step_evaluate_stage,
 }
+STAGES = ("features_stage", "train_stage", "evaluate_stage")  # the DVC stages, in order, each needing the last
 GROWS_WITH_BOOK = ("features",)
 
 
@@ -285,6 +325,8 @@ def main() -> None:
         out["score_local"] = _run("score_local", folder, model_dir)
         out["validate"]["buckets"] = out["validate"].pop("result", {}).get("buckets", 1)
         out["score_dask"] = _run("score_dask", folder, model_dir)
+        for step in STAGES:
+            out[step] = _run(step, folder)
         if "features" in out:
             out["features"]["vs_anchor"] = out["anchor"]["rows_per_s"] / out["features"]["rows_per_s"]
         if not ns.keep:
@@ -293,7 +335,7 @@ def main() -> None:
     sizes = sorted(done)
     exponents = {}
     for a, b in zip(sizes, sizes[1:], strict=False):
-        for step in ("simulate", "anchor", "validate", "features", "score_local", "score_dask"):
+        for step in ("simulate", "anchor", "validate", "features", "score_local", "score_dask", *STAGES):
             if step in done[a] and step in done[b]:
                 ratio = done[b]["simulate"]["loans"] / done[a]["simulate"]["loans"]
                 exponents.setdefault(step, {})[f"{a}->{b}"] = math.log(
@@ -321,16 +363,18 @@ def _plot(report: dict, path: Path) -> None:
 
     sizes = sorted(int(n) for n in report["sizes"])
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for step in ("simulate", "validate", "features", "score_local", "score_dask"):
+    for i, step in enumerate(("simulate", "validate", "features", "score_local", "score_dask", *STAGES)):
         xs = [n for n in sizes if step in report["sizes"][str(n)]]
         if not xs:
             continue
+        colour = f"C{i}"  # the same colour for a step in both panels
         rows = [report["sizes"][str(n)][step] for n in xs]
-        ax_t.plot(xs, [r["seconds"] for r in rows], marker="o", label=step)
+        ax_t.plot(xs, [r["seconds"] for r in rows], marker="o", color=colour, label=step)
         mem = [r.get("driver_peak_rss_gib", r["peak_rss_gib"]) for r in rows]
-        ax_m.plot(xs, mem, marker="o", label=step + (" (driver)" if step == "score_dask" else ""))
+        ax_m.plot(xs, mem, marker="o", color=colour, label=step + (" (driver)" if step == "score_dask" else ""))
         if step == "score_dask":
-            ax_m.plot(xs, [r["worker_peak_rss_gib"] for r in rows], marker="s", ls="--", label="score_dask (worker)")
+            worker = [r["worker_peak_rss_gib"] for r in rows]
+            ax_m.plot(xs, worker, marker="s", ls="--", color=colour, label="score_dask (worker)")
     ax_m.axhline(8, color="grey", lw=0.8, ls=":")
     for ax, title in ((ax_t, "wall time (s)"), (ax_m, "peak memory (GiB)")):
         ax.set(xscale="log", yscale="log", xlabel="loans in the book", title=title)
