@@ -4,11 +4,14 @@ columns as categories, a folder of bucket parts in the whole-book build's order)
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from huishou.core.engine import duckdb_connect
 from huishou.core.errors import DataValidationError
 from huishou.core.paths import DICTIONARY_FILE
 from huishou.features.application import CATEGORICAL
@@ -34,25 +37,24 @@ class SplitTally:
         """The snapshot dates with rows, in any split."""
         return set().union(*(c[3] for c in self.splits.values()))
 
+    def _count(self, split: str, rows: int, total: float, labelled: int, dates) -> None:
+        counts = self.splits.setdefault(split, [0, 0.0, 0, set()])
+        counts[0] += rows
+        counts[1] += total
+        counts[2] += labelled
+        counts[3].update(dates)
+
     def merge(self, other: SplitTally) -> None:
         """Add another part's tally (parts merged in bucket order add up as the parts' rows would)."""
         self.given += other.given
-        for split, (n, total, labelled, dates) in other.splits.items():
-            counts = self.splits.setdefault(split, [0, 0.0, 0, set()])
-            counts[0] += n
-            counts[1] += total
-            counts[2] += labelled
-            counts[3].update(dates)
+        for split, counts in other.splits.items():
+            self._count(split, *counts)
 
     def add(self, frame: pd.DataFrame) -> None:
         self.given += int((frame["target_source"] == "given").sum())
         for split, g in frame.groupby("split"):
             target = g["target"].astype(float)
-            counts = self.splits.setdefault(split, [0, 0.0, 0, set()])
-            counts[0] += len(g)
-            counts[1] += float(target.sum())
-            counts[2] += int(target.notna().sum())
-            counts[3].update(g["snapshot_date"].unique())
+            self._count(split, len(g), float(target.sum()), int(target.notna().sum()), g["snapshot_date"].unique())
 
     def summary(self) -> dict:
         """Per split (by name): rows, target_rate (mean of the labelled rows' target), snapshots."""
@@ -67,16 +69,11 @@ def load_features(path: str | Path) -> pd.DataFrame:
     categories even when all missing. A folder of parts (a book built bucket by bucket) comes back as the
     whole-book build would have made it: rows in the spine's order, categories in order of appearance."""
     path = Path(path)
-    if not path.exists():
-        raise DataValidationError(f"{path}: not found; run `huishou features` first (or `dvc repro`)")
-    dictionary = path.parent / DICTIONARY_FILE
-    categorical = list(CATEGORICAL)
-    if dictionary.exists():
-        entries = json.loads(dictionary.read_text())["features"]
-        categorical = [n for n, e in entries.items() if e["kind"] == "categorical"]
+    files = feature_files(path)
+    categorical = _categorical(path)
     if not path.is_dir():
         return as_categories(pd.read_parquet(path), categorical)
-    parts = [pd.read_parquet(p) for p in sorted(path.glob("part-*.parquet"))]
+    parts = [pd.read_parquet(p) for p in files]
     frame = pd.concat(parts, ignore_index=True).sort_values(BUILD_ORDER, kind="stable", ignore_index=True)
     for name in categorical:
         if name in frame.columns:
@@ -128,16 +125,9 @@ def read_training_rows(path: str | Path, max_rows: int = 0, seed: int = 0, con=N
     snapshot date, `seed`): the same rows on every run, whatever the number of parts.
     """
     path = Path(path)
-    if not path.exists():
-        raise DataValidationError(f"{path}: not found; run `huishou features` first (or `dvc repro`)")
     files = feature_files(path)
     names = [str(f) for f in files]
-    own = con is None
-    if own:
-        import duckdb
-
-        con = duckdb.connect()
-    try:
+    with _connection(con) as con:
         windows = _windows(con, names)
         strata = con.execute(
             "SELECT split, snapshot_date, CAST(target AS INTEGER) AS target, count(*) AS n FROM read_parquet(?) "
@@ -162,9 +152,6 @@ def read_training_rows(path: str | Path, max_rows: int = 0, seed: int = 0, con=N
             chosen = pd.MultiIndex.from_frame(keys[["loan_id", "snapshot_date"]])
         categorical = _categorical(path)
         order = _category_order(con, names, categorical) if path.is_dir() else {}
-    finally:
-        if own:
-            con.close()
     parts = []
     for f in files:
         part = pd.read_parquet(f, filters=[("split", "in", list(TRAINING_SPLITS))])
@@ -185,9 +172,25 @@ def read_training_rows(path: str | Path, max_rows: int = 0, seed: int = 0, con=N
 
 
 def feature_files(path: str | Path) -> list[Path]:
-    """The parquet files of a features table: the file itself, or a bucketed build's parts in order."""
+    """The parquet files of a features table: the file itself, or a bucketed build's parts in order; a table
+    that is not there is a clear error."""
     path = Path(path)
+    if not path.exists():
+        raise DataValidationError(f"{path}: not found; run `huishou features` first (or `dvc repro`)")
     return sorted(path.glob("part-*.parquet")) if path.is_dir() else [path]
+
+
+@contextmanager
+def _connection(con) -> Iterator:
+    """`con`, or a DuckDB connection of this function's own, closed after use."""
+    if con is not None:
+        yield con
+        return
+    own = duckdb_connect()
+    try:
+        yield own
+    finally:
+        own.close()
 
 
 def _quotas(sizes, total: int) -> list[int]:
@@ -229,16 +232,8 @@ def split_windows(path: str | Path, splits: tuple[str, ...] | None = WINDOW_SPLI
     """Rows, snapshots, first and last snapshot date and the labelled rows' bad rate of each split of the
     features at `path` (`splits`; None: every split in the table), counted by DuckDB over its files."""
     names = [str(f) for f in feature_files(path)]
-    own = con is None
-    if own:
-        import duckdb
-
-        con = duckdb.connect()
-    try:
+    with _connection(con) as con:
         return _windows(con, names, splits)
-    finally:
-        if own:
-            con.close()
 
 
 def _windows(con, names: list[str], splits: tuple[str, ...] | None = WINDOW_SPLITS) -> dict[str, dict]:

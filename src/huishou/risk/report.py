@@ -118,12 +118,11 @@ def _shap_summary(model: RiskModel, frame: pd.DataFrame, top: int = 15) -> str:
     return inline_png(fig)
 
 
-def month_score_counts(model: RiskModel, frame: pd.DataFrame, scores: np.ndarray | None = None) -> dict:
-    """Per snapshot date of `frame`: its rows and the bin counts of the model's score on the training
-    reference's edges (`scores`: the model's probabilities on `frame`, computed when not given). Counts of
-    parts of a table add up (`add_month_counts`)."""
+def month_score_counts(model: RiskModel, frame: pd.DataFrame, scores: np.ndarray) -> dict:
+    """Per snapshot date of `frame`: the bin counts of the model's score (`scores`: its probabilities on
+    `frame`) on the training reference's edges. Counts of parts of a table add up (`add_month_counts`)."""
     edges = model.meta["reference"]["score"]["edges"]
-    p = model.predict_proba(frame) if scores is None else np.asarray(scores)
+    p = np.asarray(scores)
     dates = frame["snapshot_date"].to_numpy()
     return {pd.Timestamp(d): bin_counts(p[dates == d], edges) for d in np.unique(dates)}
 

@@ -87,9 +87,11 @@ def _score_parts(source: Path, loaded: dict) -> tuple[pd.DataFrame, dict, dict, 
         for name, model in loaded.items():
             probs[name].append(scores[is_test] if name == "lightgbm" else model.predict_proba(test))
         slim = test[[c for c in dict.fromkeys(keep) if c in test.columns]].copy()
-        aligned = lightgbm.align(test)
-        for col in (c for c in watched if c in lightgbm.categories):  # the training levels: codes agree across parts
-            slim[col] = aligned[col]
+        categorical = [c for c in watched if c in lightgbm.categories]
+        if categorical:  # the training levels: codes agree across parts
+            aligned = lightgbm.align(test)
+            for col in categorical:
+                slim[col] = aligned[col]
         tests.append(slim)
         key = pd.util.hash_pandas_object(test[["loan_id", "snapshot_date"]], index=False).to_numpy()
         first = test.assign(_key=key).nsmallest(SHAP_ROWS, "_key")
@@ -114,8 +116,6 @@ def run(settings) -> dict:
     if "lightgbm" not in names or not (trained / "run.json").exists():
         raise ModelNotFoundError(f"{trained}: no trained LightGBM model and run.json; run `huishou train` first")
     loaded = {name: RiskModel.load(model_path(models_dir, name)) for name in names}
-    if not source.exists():
-        raise DataValidationError(f"{source}: not found; run `huishou features` first (or `dvc repro`)")
     test, predicted, months, sample = _score_parts(source, loaded)
     if test.empty:
         raise DataValidationError(
