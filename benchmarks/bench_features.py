@@ -18,7 +18,7 @@ import json
 import shutil
 from pathlib import Path
 
-from bench_scale import WORK, _cli, step_simulate, step_validate
+from bench_scale import WORK, run_features, step_simulate, step_validate
 from child import run_step
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -31,10 +31,7 @@ def build(folder: Path, name: str, rows_per_partition: int) -> dict:
         f"data: {{features_dir: {folder / name}}}\n"
         f"features: {{rows_per_partition: {rows_per_partition}}}\n"
     )
-    out = _cli(params, "features")
-    summary = out.pop("result")
-    rows = sum(summary[s]["rows"] for s in ("train", "valid", "gap", "test") if s in summary)
-    return out | {"feature_rows": rows, "buckets": summary.get("buckets", 1)}
+    return run_features(params)
 
 
 def measure(n_loans: int, rows_per_partition: int) -> dict:

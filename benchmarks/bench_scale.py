@@ -166,17 +166,19 @@ def step_train(folder: Path, model_dir: Path) -> dict:
     return {"seconds": seconds, "rows": int((~valid).sum()), "trees": model.estimator.num_trees()}
 
 
+def run_features(params: Path) -> dict:
+    """`huishou features` with `params` in a child process: its time and memory, feature rows and buckets."""
+    out = _cli(params, "features")
+    summary = out.pop("result")
+    rows = sum(summary[s]["rows"] for s in ("train", "valid", "gap", "test") if s in summary)
+    return out | {"feature_rows": rows, "buckets": summary.get("buckets", 1)}
+
+
 def step_features_stage(folder: Path) -> dict:
     """`huishou features` over the snapshot grid: one borrower bucket at a time beyond
     features.rows_per_partition (250 k loans)."""
-    out = _cli(folder / "params.yaml", "features")
-    summary = out.pop("result")
-    rows = sum(summary[s]["rows"] for s in ("train", "valid", "gap", "test") if s in summary)
-    return out | {
-        "feature_rows": rows,
-        "buckets": summary.get("buckets", 1),
-        "feature_rows_per_s": rows / out["seconds"],
-    }
+    out = run_features(folder / "params.yaml")
+    return out | {"feature_rows_per_s": out["feature_rows"] / out["seconds"]}
 
 
 def step_train_stage(folder: Path) -> dict:

@@ -21,21 +21,11 @@ import json
 import shutil
 from pathlib import Path
 
+from bench_features import build
 from bench_scale import WORK, _cli, step_simulate, step_validate
 from child import run_step, usage
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def features(folder: Path) -> dict:
-    params = folder / "features.yaml"
-    params.write_text(
-        f"extends: {folder / 'params.yaml'}\ndata: {{features_dir: {folder / 'features'}}}\n"
-        "features: {rows_per_partition: 250000}\n"
-    )
-    out = _cli(params, "features")
-    summary = out.pop("result")
-    return out | {"feature_rows": sum(summary[s]["rows"] for s in ("train", "valid", "gap", "test") if s in summary)}
 
 
 def train(folder: Path, name: str, max_rows: int, engine: str) -> dict:
@@ -94,7 +84,7 @@ def main() -> None:
         if kind == "train":
             print(json.dumps(train(Path(folder), rest[0], int(rest[1]), rest[2])))
         elif kind == "features":
-            print(json.dumps(features(Path(folder))))
+            print(json.dumps(build(Path(folder), "features", 250_000)))  # bench_features' bucketed build
         else:
             print(json.dumps(load_whole(Path(folder))))
         return
