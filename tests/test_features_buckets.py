@@ -38,6 +38,27 @@ def _features(root: Path, monkeypatch, out: str, extra: str = "") -> dict:
     return json.loads((root / out / "summary.json").read_text())
 
 
+def _built(project: Path, monkeypatch) -> int:
+    """The test book's features whole and in 3 buckets (built once per module, whichever test runs first);
+    returns the book's loans."""
+    loans = len(pd.read_parquet(project / "data" / "raw" / "applications.parquet", columns=["loan_id"]))
+    if not (project / "whole" / "features.parquet").exists():
+        _features(project, monkeypatch, "whole")
+    if not (project / "parts" / "features.parquet").exists():
+        _features(project, monkeypatch, "parts", f"features: {{rows_per_partition: {loans // 3 + 1}}}\n")
+    return loans
+
+
+def _stages(project: Path, monkeypatch, name: str, settings: str, *stages: str) -> None:
+    """Run `stages` in the project with params.yaml extended by `settings` (MLflow in the project's store)."""
+    params = project / f"{name}.yaml"
+    params.write_text(f"extends: {REPO / 'params.yaml'}\n{settings}")
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{project / 'mlflow.db'}")
+    for stage in stages:
+        assert main(["--params", str(params), stage]) == 0
+
+
 def test_a_book_beyond_a_partition_is_built_bucket_by_bucket_into_the_same_table(project, monkeypatch):
     loans = len(pd.read_parquet(project / "data" / "raw" / "applications.parquet", columns=["loan_id"]))
     whole = _features(project, monkeypatch, "whole")
@@ -83,11 +104,8 @@ def test_training_rows_are_read_without_the_whole_table_the_same_from_a_file_or_
     order and categories load_features gives; beyond it a time-stratified sample: every (split, snapshot,
     outcome) stratum keeps its share to one row, exactly max_rows in all, the same rows from a file or parts
     and on every run."""
+    _built(project, monkeypatch)
     whole_dir, parts_dir = project / "whole", project / "parts"
-    if not (parts_dir / "features.parquet").exists():
-        loans = len(pd.read_parquet(project / "data" / "raw" / "applications.parquet", columns=["loan_id"]))
-        _features(project, monkeypatch, "whole")
-        _features(project, monkeypatch, "parts", f"features: {{rows_per_partition: {loans // 3 + 1}}}\n")
     full = load_features(whole_dir / "features.parquet")
     labelled = full[full["split"].isin(["train", "valid"]) & full["target"].notna()].reset_index(drop=True)
     for source in (whole_dir / "features.parquet", parts_dir / "features.parquet"):
@@ -116,17 +134,14 @@ def test_training_rows_are_read_without_the_whole_table_the_same_from_a_file_or_
 def test_train_fits_a_sample_beyond_max_rows_and_says_so(project, monkeypatch):
     """The train stage with train.max_rows below the labelled rows: the metrics count rows used and available,
     the model card says how the rows were drawn, and the models still validate."""
-    if not (project / "parts" / "features.parquet").exists():
-        loans = len(pd.read_parquet(project / "data" / "raw" / "applications.parquet", columns=["loan_id"]))
-        _features(project, monkeypatch, "parts", f"features: {{rows_per_partition: {loans // 3 + 1}}}\n")
-    params = project / "sampled.yaml"
-    params.write_text(
-        f"extends: {REPO / 'params.yaml'}\ndata: {{features_dir: parts, models_dir: sampled_models}}\n"
-        "train: {max_rows: 6000, num_boost_round: 60}\n"
+    _built(project, monkeypatch)
+    _stages(
+        project,
+        monkeypatch,
+        "sampled",
+        "data: {features_dir: parts, models_dir: sampled_models}\ntrain: {max_rows: 6000, num_boost_round: 60}\n",
+        "train",
     )
-    monkeypatch.chdir(project)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{project / 'mlflow.db'}")
-    assert main(["--params", str(params), "train"]) == 0
     metrics = json.loads((project / "sampled_models" / "trained" / "train_metrics.json").read_text())
     assert metrics["rows_train_used"] + metrics["rows_valid_used"] == 6000
     assert metrics["rows_train_available"] + metrics["rows_valid_available"] > 6000
@@ -139,17 +154,15 @@ def test_train_fits_a_sample_beyond_max_rows_and_says_so(project, monkeypatch):
 def test_train_on_dask_fits_every_row_of_the_parts_with_the_sample_s_rounds(project, monkeypatch):
     """train.engine dask: the single-node fit on the max_rows sample fixes the rounds; lightgbm.dask then
     trains on every labelled train row, each part read by a worker; the partitioning is in the metrics."""
-    if not (project / "parts" / "features.parquet").exists():
-        loans = len(pd.read_parquet(project / "data" / "raw" / "applications.parquet", columns=["loan_id"]))
-        _features(project, monkeypatch, "parts", f"features: {{rows_per_partition: {loans // 3 + 1}}}\n")
-    params = project / "dask.yaml"
-    params.write_text(
-        f"extends: {REPO / 'params.yaml'}\ndata: {{features_dir: parts, models_dir: dask_models}}\n"
-        "compute: {threads: 2}\ntrain: {engine: dask, max_rows: 6000, num_boost_round: 60}\n"
+    _built(project, monkeypatch)
+    _stages(
+        project,
+        monkeypatch,
+        "dask",
+        "data: {features_dir: parts, models_dir: dask_models}\n"
+        "compute: {threads: 2}\ntrain: {engine: dask, max_rows: 6000, num_boost_round: 60}\n",
+        "train",
     )
-    monkeypatch.chdir(project)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{project / 'mlflow.db'}")
-    assert main(["--params", str(params), "train"]) == 0
     metrics = json.loads((project / "dask_models" / "trained" / "train_metrics.json").read_text())
     assert metrics["rows_train_used"] < metrics["rows_train_available"] == metrics["dask_rows"]
     assert metrics["dask_files"] == 3 and metrics["dask_partitions"] == 3 and metrics["dask_workers"] == 2
@@ -160,22 +173,12 @@ def test_train_on_dask_fits_every_row_of_the_parts_with_the_sample_s_rounds(proj
 def test_evaluate_reads_the_table_part_by_part_with_the_same_numbers(project, monkeypatch):
     """evaluate holds the test rows' keys, targets and probabilities, never the whole table: on the parts of a
     bucketed build it gives the metrics, plots' tables and by-group table of the single file."""
-    if not (project / "parts" / "features.parquet").exists():
-        loans = len(pd.read_parquet(project / "data" / "raw" / "applications.parquet", columns=["loan_id"]))
-        _features(project, monkeypatch, "whole")
-        _features(project, monkeypatch, "parts", f"features: {{rows_per_partition: {loans // 3 + 1}}}\n")
-    monkeypatch.chdir(project)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{project / 'mlflow.db'}")
+    _built(project, monkeypatch)
     outputs = {}
     for features_dir in ("whole", "parts"):
-        params = project / f"evaluate-{features_dir}.yaml"
-        params.write_text(
-            f"extends: {REPO / 'params.yaml'}\ndata: {{features_dir: {features_dir}, models_dir: eval_models}}\n"
-            "train: {num_boost_round: 60}\n"
-        )
-        if features_dir == "whole":
-            assert main(["--params", str(params), "train"]) == 0
-        assert main(["--params", str(params), "evaluate"]) == 0
+        stages = ("train", "evaluate") if features_dir == "whole" else ("evaluate",)
+        settings = f"data: {{features_dir: {features_dir}, models_dir: eval_models}}\ntrain: {{num_boost_round: 60}}\n"
+        _stages(project, monkeypatch, f"evaluate-{features_dir}", settings, *stages)
         folder = project / "eval_models" / "evaluation"
         outputs[features_dir] = {
             name: (folder / name).read_text()
@@ -194,9 +197,7 @@ def test_evaluate_reads_the_table_part_by_part_with_the_same_numbers(project, mo
 def test_features_on_dask_build_one_task_per_bucket_into_the_same_table(project, monkeypatch):
     """features.engine dask: each bucket is a task on a local cluster (2 workers) writing its own part; the
     summary, dictionary and table are those of the whole-book build."""
-    loans = len(pd.read_parquet(project / "data" / "raw" / "applications.parquet", columns=["loan_id"]))
-    if not (project / "whole" / "features.parquet").exists():
-        _features(project, monkeypatch, "whole")
+    loans = _built(project, monkeypatch)
     whole = json.loads((project / "whole" / "summary.json").read_text())
     extra = f"features: {{rows_per_partition: {loans // 3 + 1}, engine: dask}}\ncompute: {{threads: 2}}\n"
     on_dask = _features(project, monkeypatch, "dask_parts", extra)
