@@ -42,14 +42,12 @@ class EffectModel:
     def predict(self, context: pd.DataFrame, rounds: int | None = None) -> pd.DataFrame:
         """P(paid | action) per row, one column per action in ACTIONS (NaN for actions of other stages);
         `rounds`: use only the first boosting rounds (default: all)."""
-        return pd.DataFrame(
+        return _by_action(
             {
                 a: self.booster.predict(_design(context, a), num_iteration=rounds, num_threads=self.num_threads)
-                if a in self.actions
-                else np.nan
-                for a in ACTIONS
+                for a in self.actions
             },
-            index=context.index,
+            context.index,
         )
 
     def predict_staged(self, context: pd.DataFrame, grid: list[int]) -> Iterator[pd.DataFrame]:
@@ -69,10 +67,12 @@ class EffectModel:
                     num_threads=self.num_threads,
                 )
             done = rounds
-            yield pd.DataFrame(
-                {a: 1.0 / (1.0 + np.exp(-raw[a])) if a in self.actions else np.nan for a in ACTIONS},
-                index=context.index,
-            )
+            yield _by_action({a: 1.0 / (1.0 + np.exp(-raw[a])) for a in self.actions}, context.index)
+
+
+def _by_action(values: dict, index: pd.Index) -> pd.DataFrame:
+    """One column per action in ACTIONS: the stage's actions' values, NaN for actions of other stages."""
+    return pd.DataFrame({a: values[a] if a in values else np.nan for a in ACTIONS}, index=index)
 
 
 def fit_effect_model(
