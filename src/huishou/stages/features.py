@@ -90,7 +90,7 @@ def run(settings) -> dict:
                 tally, dictionary = _write_part(frame, target, by_hash, f, kwargs["extras"])
             else:
                 build = {"paths": paths, "n_parts": n_parts, "buckets": buckets, "snapshots": snapshots}
-                build |= {"kwargs": kwargs | engine, "by_hash": by_hash, "f": f.whole(), "extras": kwargs["extras"]}
+                build |= {"kwargs": kwargs | engine, "by_hash": by_hash, "f": f.whole()}
                 parts = (_dask_parts if f.engine == "dask" else _local_parts)(build, files, settings.compute, bar)
                 tally, dictionary = SplitTally(), None
                 for part, found in parts:  # in bucket order: the sums and the dictionary of the one-by-one build
@@ -149,7 +149,7 @@ def build_bucket(k: int, path: Path, build: dict) -> tuple[SplitTally, dict | No
     """Build, split, count and write borrower bucket k (a Dask task with features.engine dask)."""
     tables = partition_tables(build["paths"], k, build["n_parts"], build["buckets"])
     frame = build_features(tables, build["snapshots"], **build["kwargs"])
-    return _write_part(frame, path, build["by_hash"], build["f"], build["extras"])
+    return _write_part(frame, path, build["by_hash"], build["f"], build["kwargs"]["extras"])
 
 
 def _local_parts(build: dict, files: list[Path], compute, bar) -> list:
