@@ -15,13 +15,14 @@ from hypothesis import strategies as st
 from huishou.compliance import Profile, evaluate, violations
 from huishou.core.settings import load_settings
 from huishou.core.vocab import ACTIONS, STAGE_ACTIONS, STAGES
+from huishou.features.population import paid_enough
 from huishou.strategy import AUTO, BookRules, plan_day, values_matrix, worklist
 from huishou.strategy.assign import exact, greedy, plan
 from huishou.strategy.complaints import contact_examples, fit_complaint_model
-from huishou.strategy.context import logged_decisions
+from huishou.strategy.context import decision_context, logged_decisions
 from huishou.strategy.effects import fit_effect_model
 from huishou.strategy.learning import plan_strategy, promise_model
-from huishou.strategy.plan import cold_start
+from huishou.strategy.plan import candidates, cold_start
 from huishou.strategy.policy_eval import ips_dr, ladder_choice, ladder_plan
 
 from builders import CN, US, ctx_row, random_ctx
@@ -298,6 +299,42 @@ def _effects(tables, day, settings, rounds=60):
         ).assign(stage=stage)
         out[stage] = fit_effect_model(logged, settings.strategy.effect_model, STAGE_ACTIONS[stage], rounds)
     return out
+
+
+def test_one_query_for_every_stage_gives_each_stages_own_context(book, settings):
+    """candidates asks DuckDB once for all stages (a per-decision `upcoming` flag); each stage's rows must be
+    what decision_context gives that stage alone (pre-due: the next installment, negative dpd)."""
+    tables, rules = book.raw_tables(), book_rules(settings)
+    for day in (settings.simulate.as_of, settings.simulate.as_of - pd.Timedelta(days=40)):
+        cand = candidates(tables, day, settings.strategy, rules)
+        assert set(cand["stage"]) == set(STAGES)
+        assert (cand["decision_id"].to_numpy() == np.arange(len(cand))).all()
+        for stage in STAGES:
+            got = cand[cand["stage"] == stage].drop(columns=["stage", "decision_id"]).reset_index(drop=True)
+            alone = decision_context(
+                tables,
+                pd.DataFrame({"decision_id": np.arange(len(got)), "loan_id": got["loan_id"], "t": got["t"]}),
+                *SETTLE,
+                STEPS,
+                upcoming=stage == "pre_due",
+                grace_days=rules.grace_days,
+                lender_zone=rules.lender_zone,
+            ).drop(columns="decision_id")
+            pd.testing.assert_frame_equal(got, alone, check_dtype=False)
+            assert ((got["dpd"] < 0) == (stage == "pre_due")).all()
+        # and the flag reaches the SQL: a pre-due row's amount is what is left of its upcoming installment, the
+        # others' what is left of every unsettled installment past due
+        inst = tables["installments"].assign(due_date=lambda f: f["due_date"].astype("datetime64[us]"))
+        before = inst["paid_date"] < day
+        inst["left"] = inst["amount_due"] - inst["amount_paid"].where(before, 0.0)
+        open_ = ~(before & paid_enough(inst, *SETTLE))
+        pre = cand["stage"] == "pre_due"
+        assert pre.any() and (~pre).any()
+        keys = cand.loc[pre, ["loan_id", "open_due"]].astype({"open_due": "datetime64[us]"})
+        upcoming = keys.merge(inst, left_on=["loan_id", "open_due"], right_on=["loan_id", "due_date"], how="left")
+        np.testing.assert_allclose(cand.loc[pre, "overdue_amount"], upcoming["left"])
+        past = inst[open_ & (inst["due_date"] < day)].groupby("loan_id")["left"].sum()
+        np.testing.assert_allclose(cand.loc[~pre, "overdue_amount"], cand.loc[~pre, "loan_id"].map(past))
 
 
 def test_plan_day_covers_the_lifecycle_lawfully_and_fills_worklists(book, settings):

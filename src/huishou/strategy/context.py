@@ -91,12 +91,16 @@ def decision_context(
     Decisions with no episode get dpd NULL (callers drop them). `tol` and `share` are the settlement rule
     (features.paid_tolerance, settle_share); `step` counts how many of `step_days` (days past due) after
     the first one the DPD has reached. With `upcoming`, the episode is the next installment not yet due
-    and dpd is negative (days before its due date). A promise is pending until its date plus `grace_days`.
+    and dpd is negative (days before its due date); a boolean column `upcoming` in `decisions` says it per
+    decision instead (one query for every stage of a day). A promise is pending until its date plus
+    `grace_days`.
     """
+    if "upcoming" not in decisions:
+        decisions = decisions.assign(upcoming=bool(upcoming))
     # payments carry a date only: one dated on the decision day is not known at decision time
     day = "CAST(d.t AS DATE)"
     settled = settled_before(day)
-    due_filter = f"i.due_date >= {day}" if upcoming else "i.due_date < d.t"
+    due_filter = f"CASE WHEN d.upcoming THEN i.due_date >= {day} ELSE i.due_date < d.t END"
     sql = f"""
     WITH inst AS (
       SELECT d.decision_id, min(i.due_date) FILTER ({due_filter} AND NOT {settled}) AS open_due,
@@ -200,7 +204,7 @@ def decision_context(
     SELECT d.decision_id, d.loan_id, d.t, a.borrower_id, a.timezone,
       date_diff('day', inst.open_due, {day}) AS dpd,
       inst.open_due,
-      {"episode.open_amount" if upcoming else "inst.past_due_amount"} AS overdue_amount,
+      CASE WHEN d.upcoming THEN episode.open_amount ELSE inst.past_due_amount END AS overdue_amount,
       inst.outstanding, a.amount, a.age, (a.device_os = 'ios')::INTEGER AS ios, a.rate,
       a.declared_income, a.city_tier, a.phone_age_months,
       coalesce(calls.cb_mismatches, 0) AS cb_mismatches, coalesce(calls.cb_unreached, 1) AS cb_unreached,

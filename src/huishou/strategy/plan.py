@@ -66,31 +66,29 @@ def candidates(
         & ~settled
     )
     pre_due = pd.Index(inst.loc[soon, "loan_id"].unique()).difference(dpd.index)
-    frames = []
-    for stage, loans in (("pre_due", pre_due), ("early", early), ("recovery", recovery)):
-        if len(loans) == 0:
-            continue
-        decisions = pd.DataFrame(
-            {
-                "decision_id": np.arange(len(loans)),
-                "loan_id": np.asarray(loans),
-                "t": pd.Series(day, index=range(len(loans))).astype("datetime64[us]"),
-            }
-        )
-        ctx = decision_context(
-            tables,
-            decisions,
-            book.tol,
-            book.share,
-            cfg.decision_step_days,
-            upcoming=stage == "pre_due",
-            grace_days=book.grace_days,
-            lender_zone=book.lender_zone,
-        )
-        frames.append(ctx[ctx["dpd"].notna()].assign(stage=stage))
-    if not frames:
+    by_stage = (("pre_due", pre_due), ("early", early), ("recovery", recovery))
+    stage = np.concatenate([np.full(len(loans), name, dtype=object) for name, loans in by_stage])
+    if len(stage) == 0:
         return _empty_context()
-    out = pd.concat(frames, ignore_index=True)
+    decisions = pd.DataFrame(  # every stage in one query: pre-due decisions look at the upcoming installment
+        {
+            "decision_id": np.arange(len(stage)),
+            "loan_id": np.concatenate([np.asarray(loans) for _, loans in by_stage if len(loans)]),
+            "t": pd.Series(day, index=range(len(stage))).astype("datetime64[us]"),
+            "upcoming": stage == "pre_due",
+        }
+    )
+    ctx = decision_context(
+        tables,
+        decisions,
+        book.tol,
+        book.share,
+        cfg.decision_step_days,
+        grace_days=book.grace_days,
+        lender_zone=book.lender_zone,
+    )
+    ctx["stage"] = stage[ctx["decision_id"].to_numpy()]
+    out = ctx[ctx["dpd"].notna()].reset_index(drop=True)
     out["decision_id"] = np.arange(len(out))
     return out
 
