@@ -20,7 +20,7 @@ from huishou.strategy import AUTO, BookRules, plan_day, values_matrix, worklist
 from huishou.strategy.assign import exact, greedy, plan
 from huishou.strategy.complaints import contact_examples, fit_complaint_model
 from huishou.strategy.context import decision_context, logged_decisions
-from huishou.strategy.effects import fit_effect_model
+from huishou.strategy.effects import _design, fit_effect_model
 from huishou.strategy.learning import plan_strategy, promise_model
 from huishou.strategy.plan import candidates, cold_start
 from huishou.strategy.policy_eval import ips_dr, ladder_choice, ladder_plan
@@ -216,6 +216,8 @@ def test_effect_model_recovers_heterogeneous_effects_under_a_confounded_policy()
     pred = model.predict(ctx.iloc[:2000])
     assert np.abs(pred["call"] - true_call[:2000]).mean() < 0.05
     assert np.abs(pred["sms"] - true_sms[:2000]).mean() < 0.05
+    for a in ACTIONS:  # predict's float matrix (action codes) gives what LightGBM gives the categorical frame
+        np.testing.assert_array_equal(pred[a], model.booster.predict(_design(ctx.iloc[:2000], a)))
     one = fit_effect_model(decisions, CFG.effect_model | {"num_threads": 1}, rounds=200)
     assert one.num_threads == 1 and one.booster.params["num_threads"] == 1  # strategy.effect_model.num_threads
     pd.testing.assert_frame_equal(one.predict(ctx.iloc[:2000]), pred)
@@ -454,6 +456,50 @@ def test_promises_are_tracked_and_their_model_is_checked(book, settings):
     assert report["promises"] > 50 and 0.1 < report["kept_rate"] < 0.9
     assert report["model"] is not None and 0.55 < report["holdout_auc"] <= 1.0
     assert abs(report["holdout_mean_predicted"] - report["holdout_kept_rate"]) < 0.1
+
+
+def test_round_selection_grows_the_folds_together_and_stops_when_more_rounds_stop_paying(book, settings):
+    """A grown model equals one fitted at those rounds; with rounds_patience the scores are the full grid's
+    up to the first grid value `patience` places after the best so far, and the best of them wins."""
+    from huishou.strategy.effects import grow, growing_effect_model
+    from sklearn.model_selection import GroupKFold
+
+    from huishou.strategy.learning import _dr_value, select_rounds
+
+    tables, day = book.raw_tables(), settings.simulate.as_of
+    logged = logged_decisions(tables, day, 7, *SETTLE, STEPS, stage="early", lender_zone=settings.data.timezone)
+    logged = logged.assign(stage="early")
+    em = settings.strategy.effect_model | {"cv_folds": 2, "rounds_grid": [5, 10, 20, 40, 80, 160, 320]}
+    actions = STAGE_ACTIONS["early"]
+    growing = growing_effect_model(logged, em, actions)
+    grow(growing, 30)
+    pd.testing.assert_frame_equal(growing.predict(logged), fit_effect_model(logged, em, actions, 30).predict(logged))
+
+    def scores(patience):
+        cfg = dataclasses.replace(settings.strategy, effect_model=em | {"rounds_patience": patience})
+        best, report = select_rounds(logged, cfg, CN, actions)
+        return best, {int(k): v for k, v in report["cv_dr_by_rounds"].items()}
+
+    full_best, full = scores(0)
+    assert list(full) == em["rounds_grid"] and full_best == max(full, key=full.get)
+    reference = dict.fromkeys(full, 0.0)  # each fold fitted at once to the largest rounds, predicted per value
+    for train, test in GroupKFold(n_splits=2).split(logged, groups=logged["loan_id"]):
+        fold = fit_effect_model(logged.iloc[train], em, actions, max(full))
+        held = logged.iloc[test].reset_index(drop=True)
+        allowed = evaluate(held, settings.strategy, CN, explain=False).allowed
+        for r in reference:
+            reference[r] += _dr_value(held, fold.predict(held, r), allowed, settings.strategy) * len(held)
+    np.testing.assert_allclose([reference[r] / len(logged) for r in full], list(full.values()), rtol=1e-9)
+    grid = em["rounds_grid"]
+    for patience in (1, 2):
+        best, tried = scores(patience)
+        assert tried == {r: full[r] for r in tried}  # the same scores: the folds grow the same trees
+        stop = next(
+            (k for k in range(len(grid)) if k - grid.index(max(grid[: k + 1], key=full.get)) >= patience),
+            len(grid) - 1,
+        )
+        assert list(tried) == grid[: stop + 1] and best == max(tried, key=tried.get)
+    assert len(scores(1)[1]) < len(grid)  # on this book more rounds stop paying before the grid ends
 
 
 def test_plan_strategy_reports_per_stage(book, settings):

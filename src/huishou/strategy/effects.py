@@ -31,6 +31,17 @@ def _design(context: pd.DataFrame, action) -> pd.DataFrame:
     return x
 
 
+def _designs(context: pd.DataFrame, actions: tuple[str, ...]) -> Iterator[tuple[str, np.ndarray]]:
+    """`_design(context, a)` for each action as the float matrix LightGBM makes of it (the action column holds
+    the category's code, its place in ACTIONS): the context is converted once and only that column changes.
+    Each matrix is valid until the next one is yielded."""
+    x = np.empty((len(context), len(CONTEXT_FEATURES) + 1))
+    x[:, :-1] = context[CONTEXT_FEATURES].to_numpy(dtype=float)
+    for a in actions:
+        x[:, -1] = ACTIONS.index(a)
+        yield a, x
+
+
 @dataclass
 class EffectModel:
     """P(paid | action, context) of one stage's actions (the others come out missing)."""
@@ -44,8 +55,8 @@ class EffectModel:
         `rounds`: use only the first boosting rounds (default: all)."""
         return _by_action(
             {
-                a: self.booster.predict(_design(context, a), num_iteration=rounds, num_threads=self.num_threads)
-                for a in self.actions
+                a: self.booster.predict(x, num_iteration=rounds, num_threads=self.num_threads)
+                for a, x in _designs(context, self.actions)
             },
             context.index,
         )
@@ -54,7 +65,7 @@ class EffectModel:
         """`predict(context, rounds)` for every `rounds` in the ascending `grid`, in that order, each tree
         evaluated once: the raw scores of rounds grid[k-1]..grid[k] are added to the previous ones (a binary
         booster's raw score is the sum of its trees) and mapped through the logistic function."""
-        designs = {a: _design(context, a) for a in self.actions}
+        designs = {a: x.copy() for a, x in _designs(context, self.actions)}
         raw = dict.fromkeys(self.actions, 0.0)
         done = 0
         for rounds in grid:
@@ -81,6 +92,26 @@ def fit_effect_model(
     """Needs columns CONTEXT_FEATURES, action, propensity (of the logged action) and paid (0/1);
     `params` is strategy.effect_model (LightGBM settings, the seed and the IPW weight cap); `actions` are the
     stage's actions; `rounds` boosting rounds (default: the largest of params rounds_grid)."""
+    lgb_params, data = _training(decisions, params)
+    rounds = max(int(r) for r in params["rounds_grid"]) if rounds is None else int(rounds)
+    return EffectModel(lgb.train(lgb_params, data, rounds), tuple(actions), lgb_params["num_threads"])
+
+
+def growing_effect_model(decisions: pd.DataFrame, params: dict, actions: tuple[str, ...] = ACTIONS) -> EffectModel:
+    """`fit_effect_model` with no trees yet, its booster holding its training data: `grow(model, rounds)` adds
+    the trees up to `rounds`, the same trees `fit_effect_model(..., rounds)` fits (lgb.train makes the same
+    update calls), so the round selection can stop growing once more rounds stop paying."""
+    lgb_params, data = _training(decisions, params)
+    return EffectModel(lgb.Booster(lgb_params, data), tuple(actions), lgb_params["num_threads"])
+
+
+def grow(model: EffectModel, rounds: int) -> None:
+    """Boost a `growing_effect_model` on to `rounds` trees."""
+    while model.booster.current_iteration() < rounds:
+        model.booster.update()
+
+
+def _training(decisions: pd.DataFrame, params: dict) -> tuple[dict, lgb.Dataset]:
     if decisions.empty or decisions["paid"].nunique() < 2:
         raise DataValidationError(
             "collection_actions: the effect model needs logged decisions with both paid and unpaid outcomes"
@@ -98,8 +129,7 @@ def fit_effect_model(
         "num_threads": int(params.get("num_threads", 0)),  # compute.threads (settings.with_threads); 0: LightGBM's
     }
     data = lgb.Dataset(_design(decisions, decisions["action"].to_numpy()), decisions["paid"], weight=weight)
-    rounds = max(int(r) for r in params["rounds_grid"]) if rounds is None else int(rounds)
-    return EffectModel(lgb.train(lgb_params, data, rounds), tuple(actions), lgb_params["num_threads"])
+    return lgb_params, data
 
 
 @dataclass

@@ -22,7 +22,7 @@ from huishou.features.population import paid_enough
 from huishou.strategy.assign import roomiest
 from huishou.strategy.complaints import contact_examples, fit_complaint_model
 from huishou.strategy.context import CONTEXT_FEATURES, logged_decisions
-from huishou.strategy.effects import EffectModel, LearnedEffects, fit_effect_model
+from huishou.strategy.effects import EffectModel, LearnedEffects, fit_effect_model, grow, growing_effect_model
 from huishou.strategy.plan import BookRules, DayPlan, candidates, plan_day, recovered_share, stake, values_matrix
 from huishou.strategy.policy_eval import ips_dr, ladder_choice
 
@@ -184,23 +184,32 @@ def select_rounds(
     lawful action of highest estimated value, and the doubly-robust estimate of those choices (the same model's
     estimates as the control variate, the logged propensities as weights) scores the rounds. A likelihood
     criterion stops far earlier: the baseline chance of payment is learnt in a few hundred rounds, the
-    differences between actions, which decide the plan, later.
+    differences between actions, which decide the plan, later. The folds' models grow together, grid value by
+    grid value; once `rounds_patience` grid values in a row score below the best so far the larger ones are
+    not grown (0: every grid value is tried).
     """
     em = cfg.effect_model
     grid = sorted({int(r) for r in em["rounds_grid"]})
     if len(grid) == 1:
         return grid[0], {"rounds": grid[0]}
-    scores = np.zeros(len(grid))
-    splits = GroupKFold(n_splits=int(em["cv_folds"])).split(logged, groups=logged["loan_id"])
-    for train, test in splits:
-        model = fit_effect_model(logged.iloc[train], em, actions, grid[-1])
+    patience = int(em.get("rounds_patience", 0))
+    folds = []
+    for train, test in GroupKFold(n_splits=int(em["cv_folds"])).split(logged, groups=logged["loan_id"]):
+        model = growing_effect_model(logged.iloc[train], em, actions)
         held = logged.iloc[test].reset_index(drop=True)
         allowed = evaluate(held, cfg, profile, explain=False).allowed
-        for k, p in enumerate(model.predict_staged(held, grid)):
-            scores[k] += _dr_value(held, p, allowed, cfg) * len(held)
-    scores /= len(logged)
-    best = grid[int(np.argmax(scores))]
-    return best, {"rounds": best, "cv_dr_by_rounds": {str(r): float(v) for r, v in zip(grid, scores, strict=True)}}
+        folds.append((model, held, allowed, model.predict_staged(held, grid)))
+    scores: dict[int, float] = {}
+    for rounds in grid:
+        total = 0.0
+        for model, held, allowed, staged in folds:
+            grow(model, rounds)  # before the staged prediction asks for the trees up to `rounds`
+            total += _dr_value(held, next(staged), allowed, cfg) * len(held)
+        scores[rounds] = total / len(logged)
+        best = max(scores, key=scores.get)  # the first of equal scores: the fewest rounds
+        if patience and grid.index(rounds) - grid.index(best) >= patience:
+            break
+    return best, {"rounds": best, "cv_dr_by_rounds": {str(r): float(v) for r, v in scores.items()}}
 
 
 def _realised(decisions: pd.DataFrame, cfg: StrategySettings) -> pd.Series:
