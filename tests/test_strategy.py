@@ -461,9 +461,9 @@ def test_promises_are_tracked_and_their_model_is_checked(book, settings):
 def test_round_selection_grows_the_folds_together_and_stops_when_more_rounds_stop_paying(book, settings):
     """A grown model equals one fitted at those rounds; with rounds_patience the scores are the full grid's
     up to the first grid value `patience` places after the best so far, and the best of them wins."""
-    from huishou.strategy.effects import grow, growing_effect_model
     from sklearn.model_selection import GroupKFold
 
+    from huishou.strategy.effects import grow, growing_effect_model
     from huishou.strategy.learning import _dr_value, select_rounds
 
     tables, day = book.raw_tables(), settings.simulate.as_of
