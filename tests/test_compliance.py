@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from huishou.compliance import RULES, Profile, evaluate, violations
+from huishou.compliance import RULES, Profile, evaluate, lawful, violations
 from huishou.core.settings import load_settings
 from huishou.core.vocab import ACTIONS, CONTACTS, STAGE_ACTIONS
 from huishou.strategy.context import decision_context
@@ -529,3 +529,14 @@ def test_no_plan_under_reg_f_calls_within_seven_days_after_any_conversation(book
     assert not (since < 7).any(), calls[since < 7]
     plan_talks = log[log["channel"].isin(["repayment_plan", "settlement"]) & (log["action_at"] < day)]
     assert len(plan_talks) > 0  # the book has plan and settlement talks the old rule did not count
+
+
+def test_lawful_looks_up_each_rows_own_action():
+    rng = np.random.default_rng(3)
+    allowed = pd.DataFrame(rng.random((200, len(ACTIONS))) < 0.5, columns=list(ACTIONS), index=rng.permutation(200))
+    actions = rng.choice(list(ACTIONS), 200)
+    expected = [allowed.at[i, a] for i, a in zip(allowed.index, actions, strict=True)]
+    assert lawful(allowed, actions).tolist() == expected
+    assert lawful(allowed, pd.Series(actions, index=allowed.index)).tolist() == expected
+    with pytest.raises(KeyError, match="hug"):
+        lawful(allowed, ["hug"] * 200)

@@ -403,12 +403,38 @@ def evaluate(ctx: pd.DataFrame, cfg, profile: Profile, explain: bool = True) -> 
     """
     blocked, reasons, windows = _blocking(ctx, cfg, profile, CONTACTS)
     allowed = pd.DataFrame({a: ~blocked[a] for a in ACTIONS}, index=ctx.index)
-    rows = [(ctx.index[i], action, rule, profile.source(rule)) for idx, action, rule in reasons for i in idx]
-    blocked_frame = pd.DataFrame(rows, columns=["row", "action", "rule", "source"])
+    blocked_frame = _blocked_rows(ctx.index, reasons, profile)
     if not explain:
         return Evaluation(allowed, blocked_frame, pd.DataFrame(index=ctx.index), pd.DataFrame(index=ctx.index))
     paths, window_text = _paths(ctx, cfg, profile, allowed, windows)
     return Evaluation(allowed, blocked_frame, paths, window_text)
+
+
+def _blocked_rows(index: pd.Index, reasons: list, profile: Profile) -> pd.DataFrame:
+    """One row per (candidate row, action, rule) that blocked it, in the order the rules ran."""
+    reasons = [(np.asarray(idx), action, rule) for idx, action, rule in reasons if len(idx)]
+    if not reasons:
+        return pd.DataFrame(columns=["row", "action", "rule", "source"])
+    sizes = [len(idx) for idx, _, _ in reasons]
+    repeat = lambda values: np.repeat(np.array(values, dtype=object), sizes)  # noqa: E731
+    return pd.DataFrame(
+        {
+            "row": index.to_numpy()[np.concatenate([idx for idx, _, _ in reasons])],
+            "action": repeat([action for _, action, _ in reasons]),
+            "rule": repeat([rule for _, _, rule in reasons]),
+            "source": repeat([profile.source(rule) for _, _, rule in reasons]),
+        }
+    )
+
+
+def lawful(allowed: pd.DataFrame, actions) -> np.ndarray:
+    """Whether each row's action (one per row of `allowed`, in its order) is allowed: `allowed.at[i, actions[i]]`
+    for every row at once."""
+    columns = allowed.columns.get_indexer(np.asarray(actions, dtype=object))
+    if (columns < 0).any():
+        unknown = sorted(set(np.asarray(actions, dtype=object)[columns < 0]))
+        raise KeyError(f"actions not in the lawful-actions table: {unknown}")
+    return allowed.to_numpy(dtype=bool)[np.arange(len(allowed)), columns]
 
 
 UNREACHABLE_AFTER = 3  # unanswered calls in a row (CBA guideline 2026-01-30)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from huishou.compliance import Profile, evaluate
+from huishou.compliance import Profile, evaluate, lawful
 from huishou.core.progress import progress_bar
 from huishou.core.settings import StrategySettings
 from huishou.core.vocab import ACTIONS, AUTO, STAGES
@@ -123,7 +123,7 @@ def _worklist_wishes(ctx: pd.DataFrame, allowed: pd.DataFrame, cfg: StrategySett
         "call",
     )
     wish = pd.Series(wish, index=ctx.index, dtype=object)
-    ok = np.array([allowed.at[i, w] for i, w in zip(ctx.index, wish, strict=True)], dtype=bool)
+    ok = lawful(allowed, wish)
     return wish.where(ok, message)
 
 
@@ -133,13 +133,13 @@ def _expected_loss_plan(ctx, allowed, cfg, caps, limits, planners: Planners, rul
         message = pd.Series([planners.channel_rule.get(k, "sms") for k in keys], index=ctx.index, dtype=object)
     else:
         message = pd.Series("sms", index=ctx.index, dtype=object)
-    ok = np.array([allowed.at[i, m] for i, m in zip(ctx.index, message, strict=True)], dtype=bool)
+    ok = lawful(allowed, message)
     message = message.where(ok, "sms")
     risk = ctx["loan_id"].map(planners.risk).fillna(planners.risk.median() if len(planners.risk) else 0.5)
     loss = risk * stake(ctx).fillna(0)
     order = loss.sort_values(ascending=False, kind="stable").index
     wish = _worklist_wishes(ctx, allowed, cfg, message)
-    wish = wish.where(np.array([allowed.at[i, w] for i, w in zip(ctx.index, wish, strict=True)]), "none")
+    wish = wish.where(lawful(allowed, wish), "none")
     return plan_in_order(ctx, allowed, wish, order, cfg, caps, limits, "expected loss", fallback=message).action
 
 
@@ -350,7 +350,7 @@ def run_policy(
         x = with_truth(ctx, truth.borrowers)
         if len(ctx):
             action = choose(policy, ctx, allowed, x, cfg, caps, limits, planners, world, truth, rng)
-            action = action.where(np.array([allowed.at[i, a] for i, a in zip(ctx.index, action, strict=True)]), "none")
+            action = action.where(lawful(allowed, action), "none")
             p = daily_cure(x, world, truth.cure_shift)
             result = outcomes(x, action.to_numpy(dtype=object), p, luck.day(day, ctx["loan_id"]), world)
             collector = pd.Series(np.where(action.isin(MESSAGES), AUTO, "C001"), index=ctx.index)

@@ -35,10 +35,13 @@ def ladder_choice(ctx: pd.DataFrame, allowed: pd.DataFrame, cfg: StrategySetting
         ["pre_due", "early_call", "early", "recovery_agency", "recovery_visit"],
         "recovery",
     )
-    out = []
-    for i, k in zip(ctx.index, key, strict=True):
-        rung = next((r for r in LADDERS[k] if allowed.at[i, r]), None)
-        out.append(rung or ("repayment_plan" if allowed.at[i, "repayment_plan"] else "none"))
+    out = np.full(len(ctx), None, dtype=object)
+    open_ = np.ones(len(ctx), dtype=bool)  # no rung chosen yet
+    for k, rungs in LADDERS.items():
+        for rung in rungs:  # the first allowed rung of the row's ladder
+            take = open_ & (key == k) & allowed[rung].to_numpy(dtype=bool)
+            out[take], open_ = rung, open_ & ~take
+    out[open_] = np.where(allowed["repayment_plan"].to_numpy(dtype=bool)[open_], "repayment_plan", "none")
     return pd.Series(out, index=ctx.index)
 
 
