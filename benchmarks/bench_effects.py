@@ -3,13 +3,15 @@
 On the pipeline's validated book (`make repro`, or `dvc repro validate`, first), for every lifecycle
 stage with enough logged decisions:
 
-- the steps of the stage: choosing the boosting rounds (cv_folds fits at the largest rounds_grid
-  value, each scored at every grid value), the final fit, the off-policy fit and report;
-- inside the round selection, per fold: the fit, and the scoring of the held-out decisions at every
-  grid value two ways in the same process: the reference (a prediction from the first tree for each
-  grid value, and the lawful actions with their explanations) against what fit-effects does now
-  (each tree evaluated once, raw scores accumulated over the grid; lawful actions without the
-  explanation text). Both must give the same plan values (max abs difference in the JSON);
+- the steps of the stage: choosing the boosting rounds (cv_folds models grown together grid value by
+  grid value, each scored at every grid value it reaches, until strategy.effect_model.rounds_patience
+  values in a row score below the best: the values tried are in the JSON), the final fit, the
+  off-policy fit and report;
+- inside the round selection, per fold: one fit to the largest rounds tried, and the scoring of the
+  held-out decisions at every value tried two ways in the same process: the reference (a prediction
+  from the first tree for each value, and the lawful actions with their explanations) against what
+  fit-effects does (each tree evaluated once, raw scores accumulated over the grid; lawful actions
+  without the explanation text). Both must give the same plan values (max abs difference in the JSON);
 - one fit at the chosen rounds with 1 LightGBM thread against compute.threads.
 
     python benchmarks/bench_effects.py   # -> benchmarks/results/effects.json
@@ -76,8 +78,9 @@ def measure_stage(stage: str, logged, cutoff, cfg, profile, threads: int) -> dic
     out["whole_stage"] = _since(start)
 
     start = _clock()
-    rounds, _ = select_rounds(logged, cfg, profile, actions)
-    out["select_rounds"] = _since(start) | {"rounds": rounds}
+    rounds, report = select_rounds(logged, cfg, profile, actions)
+    grid = sorted(int(r) for r in report["cv_dr_by_rounds"])  # the values tried (rounds_patience may stop early)
+    out["select_rounds"] = _since(start) | {"rounds": rounds, "tried": grid}
 
     splits = GroupKFold(n_splits=int(em["cv_folds"])).split(logged, groups=logged["loan_id"])
     for train, test in splits:
