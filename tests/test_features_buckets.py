@@ -83,6 +83,35 @@ def test_tables_held_as_frames_are_written_once_for_the_bucketing(tmp_path):
     pd.testing.assert_frame_equal(pd.read_parquet(files["collection_actions"]), frame)
 
 
+def test_a_bucket_read_in_place_builds_the_features_its_frames_build(project, book, settings, tmp_path):
+    """partition_files hands the build each table's bucket files (an empty frame where a bucket has none of a
+    table's rows): the same features, row for row, as the bucket's rows read into pandas."""
+    from huishou.book.buckets import bucket_book, partition_files, partition_tables
+    from huishou.features import build_features
+
+    raw = project / "data" / "raw"
+    paths = {name: raw / f"{name}.parquet" for name in book.raw_tables()}
+    prefs = pd.read_parquet(paths["contact_preferences"])
+    paths["contact_preferences"] = tmp_path / "one_borrower.parquet"  # a table most buckets hold no row of
+    hio.write_parquet(prefs[prefs["borrower_id"] == prefs["borrower_id"].iloc[0]], paths["contact_preferences"])
+    bucket_book(paths, 3, tmp_path / "buckets")
+    kwargs = settings.features.build_kwargs(settings.simulate.as_of)
+    snapshots = [settings.simulate.as_of - pd.Timedelta(days=d) for d in (0, 90)]
+    empty = 0
+    for k in range(3):
+        files = partition_files(paths, k, tmp_path / "buckets")
+        frames = partition_tables(paths, k, 3, tmp_path / "buckets")
+        if isinstance(files["contact_preferences"], pd.DataFrame):
+            empty += 1
+            assert files["contact_preferences"].empty
+            assert list(files["contact_preferences"].columns) == list(prefs.columns)
+        assert all(isinstance(files[name], Path) for name in ("applications", "installments"))
+        pd.testing.assert_frame_equal(
+            build_features(files, snapshots, **kwargs), build_features(frames, snapshots, **kwargs)
+        )
+    assert empty == 2
+
+
 def _expected_windows(frame: pd.DataFrame) -> dict:
     """The windows the model card showed when train held the whole table (pandas, for comparison)."""
     out = {}

@@ -343,3 +343,25 @@ def test_partitioned_scoring_takes_a_table_held_as_a_frame(workspace, settings, 
         pd.read_parquet(tmp_path / "a" / "scores.parquet"), pd.read_parquet(tmp_path / "b" / "scores.parquet")
     )
     assert not list(tmp_path.glob("*/.*buckets"))  # the split and the written frame are removed
+
+
+def test_an_aligned_frame_is_taken_as_it_is_and_anything_else_is_aligned():
+    """score_rows aligns the features once; align returns an already-aligned frame itself (no copy) and
+    realigns one whose columns, order, levels or dtypes differ."""
+    from huishou.core.errors import FeatureMismatchError
+    from huishou.risk.model import FeatureContract
+
+    contract = FeatureContract(["x", "city"], {"city": ["a", "b"]})
+    raw = pd.DataFrame({"loan_id": [1, 2, 3], "city": ["b", "z", None], "x": [1.0, 2.0, np.nan]})
+    aligned = contract.align(raw)
+    assert list(aligned.columns) == ["x", "city"] and aligned["city"].tolist()[0] == "b"
+    assert aligned["city"].isna().tolist() == [False, True, True]  # an unseen level is missing
+    assert contract.align(aligned) is aligned
+    other_levels = aligned.assign(city=aligned["city"].cat.set_categories(["b", "a"]))
+    assert contract.align(other_levels) is not other_levels
+    assert list(contract.align(other_levels)["city"].cat.categories) == ["a", "b"]
+    ordered = aligned.assign(city=aligned["city"].cat.as_ordered())
+    assert not contract.align(ordered)["city"].cat.ordered
+    assert contract.align(aligned[["city", "x"]]) is not aligned
+    with pytest.raises(FeatureMismatchError, match="numeric"):
+        contract.align(aligned.assign(x=["1", "2", "3"]))

@@ -103,6 +103,28 @@ def partition_tables(
         con.close()
 
 
+def partition_files(tables: Mapping[str, Path], part: int, buckets: Path) -> dict[str, Path | pd.DataFrame]:
+    """Bucket `part` of `buckets` (written by `bucket_book`) as the feature build reads it in place: per table
+    the glob of its bucket's parquet files, or an empty frame of the table's columns where the bucket holds
+    none of its rows. The build's DuckDB scans the files itself; reading them into pandas first
+    (`partition_tables`) cost more than the build at 1e6 loans (1.5 s against 0.9 s per 250 k-loan bucket),
+    for the same features."""
+    out: dict[str, Path | pd.DataFrame] = {}
+    con = None
+    try:
+        for name, path in tables.items():
+            files = Path(buckets) / name / f"bucket={int(part)}"
+            if files.is_dir():
+                out[name] = files / "*.parquet"
+                continue
+            con = con or duckdb_connect(threads=1)
+            out[name] = con.execute("SELECT * FROM read_parquet($path) LIMIT 0", {"path": str(path)}).df()
+        return out
+    finally:
+        if con is not None:
+            con.close()
+
+
 def rows_in(path: Path) -> int:
     """Rows of a parquet file, from its footer (no data is read); a file that is not readable parquet is a
     clear error naming it."""

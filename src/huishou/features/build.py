@@ -67,7 +67,9 @@ def _register(con: duckdb.DuckDBPyConnection, name: str, table: Table, contract:
     if isinstance(table, pd.DataFrame):
         con.register(name, complete_columns(table, name, contract))
         return
-    relation = con.read_parquet(str(Path(table)))  # the path is a value, never pasted into SQL text
+    # the path (a file or a glob) is a value, never pasted into SQL text; a bucket's folder name (bucket=k)
+    # is not a column
+    relation = con.read_parquet(str(Path(table)), hive_partitioning=False)
     absent = {c: col for c, col in contract.spec(name).items() if c not in relation.columns}
     if absent:  # column names and defaults are the contract's constants, not data
         added = [f'CAST({_literal(col.default)} AS {_SQL_TYPE[col.dtype]}) AS "{c}"' for c, col in absent.items()]

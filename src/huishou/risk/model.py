@@ -170,7 +170,10 @@ class FeatureContract:
         return cls(list(columns), cats)
 
     def align(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Select and order the model's columns; categorical levels are set to the training ones."""
+        """Select and order the model's columns; categorical levels are set to the training ones. A frame
+        already aligned (exactly the columns, the training levels) is returned as it is, not copied."""
+        if self._aligned(frame):
+            return frame
         missing = [c for c in self.columns if c not in frame.columns]
         if missing:
             raise FeatureMismatchError(f"features are missing {len(missing)} model column(s): {missing[:10]}")
@@ -181,6 +184,21 @@ class FeatureContract:
             if col not in self.categories and not pd.api.types.is_numeric_dtype(out[col]):
                 raise FeatureMismatchError(f"feature '{col}' must be numeric, got dtype {out[col].dtype}")
         return out
+
+    def _aligned(self, frame: pd.DataFrame) -> bool:
+        if list(frame.columns) != self.columns:
+            return False
+        for col, dtype in frame.dtypes.items():
+            if col in self.categories:
+                if (
+                    not isinstance(dtype, pd.CategoricalDtype)
+                    or dtype.ordered
+                    or list(dtype.categories) != self.categories[col]
+                ):
+                    return False
+            elif not pd.api.types.is_numeric_dtype(dtype):
+                return False
+        return True
 
 
 @dataclass

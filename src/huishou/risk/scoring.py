@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from huishou.book.buckets import bucket_book, partition_tables, partitions_for
+from huishou.book.buckets import bucket_book, partition_files, partition_tables, partitions_for
 from huishou.book.files import as_files
 from huishou.core.engine import close_dask, dask_client
 from huishou.core.io import write_parquet
@@ -159,8 +159,9 @@ def score_rows(
 ) -> tuple[pd.DataFrame, dict]:
     """Scores (SCORE_COLUMNS, sorted by loan_id) of a feature frame and its aggregates (`add_aggregates`
     adds those of several partitions): rows, drift bin counts, the data hash's sums, band and reason counts."""
-    probability = score_frame(model, features, cfg.chunk_size, progress=progress)
-    hashes = row_hashes(model, features)
+    inputs = model.contract.align(features)  # once: the prediction and the hashes take it as it is
+    probability = score_frame(model, inputs, cfg.chunk_size, progress=progress)
+    hashes = row_hashes(model, inputs)
     out = features[["loan_id", "borrower_id", "snapshot_date"]].copy()
     out["probability"] = probability
     out["risk_band"] = risk_bands(probability, cfg.band_thresholds, cfg.band_labels)
@@ -208,8 +209,12 @@ def partition_features(
     buckets: Path | None = None,
     threads: int = 1,
 ) -> pd.DataFrame:
-    """The features of one borrower partition at `snapshot` (default one thread: a Dask worker's core)."""
-    frames = partition_tables(tables, part, n_parts, buckets)
+    """The features of one borrower partition at `snapshot` (default one thread: a Dask worker's core): its
+    bucket's files read in place, or, without buckets, its rows filtered from the raw files."""
+    if buckets is not None:
+        frames = partition_files(tables, part, buckets)
+    else:
+        frames = partition_tables(tables, part, n_parts, buckets)
     return build_features(frames, [snapshot], **(feature_kwargs | {"threads": threads or None}))
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from huishou.book.buckets import bucket_book, partition_tables, partitions_for
+from huishou.book.buckets import bucket_book, partition_files, partitions_for
 from huishou.book.files import as_files
 from huishou.book.source import BookSource
 from huishou.core.engine import close_dask, dask_client, threads
@@ -147,7 +147,7 @@ def _write_part(frame: pd.DataFrame, path: Path, by_hash: bool, f, extras) -> tu
 
 def build_bucket(k: int, path: Path, build: dict) -> tuple[SplitTally, dict | None]:
     """Build, split, count and write borrower bucket k (a Dask task with features.engine dask)."""
-    tables = partition_tables(build["paths"], k, build["n_parts"], build["buckets"])
+    tables = partition_files(build["paths"], k, build["buckets"])  # read in place by the build's DuckDB
     frame = build_features(tables, build["snapshots"], **build["kwargs"])
     return _write_part(frame, path, build["by_hash"], build["f"], build["kwargs"]["extras"])
 
