@@ -236,3 +236,27 @@ def test_features_on_dask_build_one_task_per_bucket_into_the_same_table(project,
     pd.testing.assert_frame_equal(load_features(project / "whole" / "features.parquet"), load_features(folder))
     dictionaries = [json.loads((project / d / "dictionary.json").read_text()) for d in ("whole", "dask_parts")]
     assert dictionaries[0] == dictionaries[1]
+
+
+def test_portfolio_counted_bucket_by_bucket_gives_the_whole_books_reports(project, monkeypatch):
+    """Beyond portfolio.rows_per_partition the reports are counted one borrower bucket at a time and added
+    up: every report, the headline and the loans above the cost ceiling as from the whole book."""
+    loans = _built(project, monkeypatch)
+    for name, rows in (("portfolio_whole", 10 * loans), ("portfolio_parts", loans // 3 + 1)):
+        _stages(
+            project,
+            monkeypatch,
+            name,
+            f"data: {{models_dir: {name}}}\nportfolio: {{rows_per_partition: {rows}}}\n",
+            "portfolio",
+        )
+    whole, parts = project / "portfolio_whole" / "portfolio", project / "portfolio_parts" / "portfolio"
+    assert json.loads((whole / "portfolio.json").read_text()) == json.loads((parts / "portfolio.json").read_text())
+    csvs = sorted(p.name for p in whole.glob("*.csv"))
+    assert {"roll_rates.csv", "vintages.csv", "operations.csv", "above_cost_ceiling.csv"} <= set(csvs)
+    for name in csvs:
+        a, b = pd.read_csv(whole / name), pd.read_csv(parts / name)
+        assert len(a) > 0 or name == "above_cost_ceiling.csv", name
+        pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9, obj=name)
+    log = json.loads((project / "logs" / "portfolio.json").read_text())
+    assert log["open_loans"] > 0 and log["buckets"] == 3  # the last run: the one counted by bucket

@@ -88,23 +88,51 @@ def bucket_history(
     return out.drop(columns="closed").sort_values(["month", "loan_id"]).reset_index(drop=True)
 
 
-def roll_rates(history: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(the pooled roll-rate matrix, from-bucket rows and to-bucket columns; the flow rates per month)."""
+def roll_counts(history: pd.DataFrame) -> pd.Series:
+    """Loans moving from one bucket at a month end to another at the next (never from closed), by (month,
+    bucket, bucket_next): the roll and flow rates' counts, which add up over borrower buckets."""
     nxt = history.assign(month=history["month"] - pd.offsets.MonthBegin(1))[["loan_id", "month", "bucket"]]
     pairs = history.merge(nxt, on=["loan_id", "month"], suffixes=("", "_next"))
     pairs = pairs[pairs["bucket"] != "closed"]
-    counts = pd.crosstab(pairs["bucket"], pairs["bucket_next"]).reindex(
-        index=[b for b in BUCKETS if b != "closed"], columns=list(BUCKETS), fill_value=0
+    return pairs.groupby(["month", "bucket", "bucket_next"]).size().rename("loans")
+
+
+def roll_rates(history: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the pooled roll-rate matrix, from-bucket rows and to-bucket columns; the flow rates per month)."""
+    return roll_rates_from(roll_counts(history))
+
+
+def roll_rates_from(counts: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`roll_rates` from `roll_counts` (of the whole book, or added over its borrower buckets)."""
+    pooled = counts.groupby(level=["bucket", "bucket_next"]).sum()
+    matrix = (
+        pooled.unstack(fill_value=0)
+        .reindex(index=[b for b in BUCKETS if b != "closed"], columns=list(BUCKETS), fill_value=0)
+        .rename_axis(index="bucket", columns="bucket_next")
     )
-    matrix = counts.div(counts.sum(axis=1).replace(0, np.nan), axis=0)
+    matrix = matrix.div(matrix.sum(axis=1).replace(0, np.nan), axis=0)
     flows = []
-    for month, g in pairs.groupby("month"):
+    for month, g in counts.groupby(level="month"):
+        g = g.droplevel("month")
         row = {"month": (month + pd.offsets.MonthBegin(1)).strftime("%Y-%m")}
         for a, b in FLOWS:
-            base = (g["bucket"] == a).sum()
-            row[f"{a}_to_{b}"] = float(((g["bucket"] == a) & (g["bucket_next"] == b)).sum() / base) if base else np.nan
+            base = g[g.index.get_level_values("bucket") == a].sum()
+            row[f"{a}_to_{b}"] = float(g.get((a, b), 0) / base) if base else np.nan
         flows.append(row)
     return matrix, pd.DataFrame(flows)
+
+
+def last_month(history: pd.DataFrame) -> pd.DataFrame:
+    """The latest month end's open (not closed) loans and those more than 30 days past due (one row, indexed
+    by that month): what the headline reads, added up over borrower buckets (the same month in every one)."""
+    if history.empty:
+        return pd.DataFrame(columns=["open", "over_30"], index=pd.DatetimeIndex([], name="month"))
+    last = history[history["month"] == history["month"].max()]
+    open_ = last[last["bucket"] != "closed"]
+    return pd.DataFrame(
+        {"open": [len(open_)], "over_30": [int((open_["dpd"] > 30).sum())]},
+        index=pd.DatetimeIndex([history["month"].max()], name="month"),
+    )
 
 
 def vintages(
@@ -112,6 +140,13 @@ def vintages(
 ) -> pd.DataFrame:
     """cohort (YYYY-MM), mob, loans, ever_30, ever_90: the share of the cohort ever 30+ / 90+ DPD by each
     month on book the extract has seen."""
+    return vintages_from(vintage_counts(tables, as_of, tol, share, max_mob))
+
+
+def vintage_counts(
+    tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp, tol: float, share: float, max_mob: int = 24
+) -> pd.DataFrame:
+    """By (cohort, mob): the cohort's loans and how many had been 30+ / 90+ DPD by then (counts)."""
     apps = tables["applications"]
     apps = apps[apps["disbursed_at"].notna()][["loan_id", "disbursed_at"]]
     inst = tables["installments"]
@@ -139,20 +174,42 @@ def vintages(
                     "cohort": str(cohort),
                     "mob": mob,
                     "loans": len(g),
-                    "ever_30": float((g["ever30"] < horizon).mean()),
-                    "ever_90": float((g["ever90"] < horizon).mean()),
+                    "ever_30": int((g["ever30"] < horizon).sum()),
+                    "ever_90": int((g["ever90"] < horizon).sum()),
                 }
             )
-    return pd.DataFrame(rows, columns=["cohort", "mob", "loans", "ever_30", "ever_90"])
+    return pd.DataFrame(rows, columns=["cohort", "mob", "loans", "ever_30", "ever_90"]).set_index(["cohort", "mob"])
+
+
+def vintages_from(counts: pd.DataFrame) -> pd.DataFrame:
+    """`vintages` from `vintage_counts` (of the whole book, or added over its borrower buckets)."""
+    out = counts.sort_index().reset_index()
+    out["loans"] = out["loans"].astype(int)
+    for col in ("ever_30", "ever_90"):
+        out[col] = (out[col] / out["loans"]).astype(float)
+    return out[["cohort", "mob", "loans", "ever_30", "ever_90"]]
 
 
 def entry_rates(tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp, tol: float, share: float) -> pd.DataFrame:
     """month, installments due, entry_rate: the share not settled by the due date."""
+    return entry_rates_from(entry_counts(tables, as_of, tol, share))
+
+
+def entry_counts(tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp, tol: float, share: float) -> pd.DataFrame:
+    """By month: installments falling due and those not settled by their due date (counts)."""
     inst = tables["installments"]
     inst = inst[inst["due_date"] < as_of - pd.Timedelta(days=1)]
     on_time = inst["paid_date"].notna() & (inst["paid_date"] <= inst["due_date"]) & paid_enough(inst, tol, share)
-    month = inst["due_date"].dt.strftime("%Y-%m")
-    out = (~on_time).groupby(month).agg(["size", "mean"]).rename(columns={"size": "installments", "mean": "entry_rate"})
+    month = inst["due_date"].dt.strftime("%Y-%m").rename("month")
+    return (~on_time).groupby(month).agg(["size", "sum"]).rename(columns={"size": "installments", "sum": "late"})
+
+
+def entry_rates_from(counts: pd.DataFrame) -> pd.DataFrame:
+    """`entry_rates` from `entry_counts` (of the whole book, or added over its borrower buckets)."""
+    out = counts.sort_index()
+    out = pd.DataFrame(
+        {"installments": out["installments"].astype(int), "entry_rate": out["late"] / out["installments"]}
+    )
     return out.reset_index(names="month")
 
 
@@ -161,6 +218,13 @@ def cure_curve(
 ) -> pd.DataFrame:
     """dpd, installments (still unpaid at that DPD and observed long enough), cure_rate (settled before the
     default DPD)."""
+    return cure_curve_from(cure_counts(tables, as_of, tol, share, default_dpd))
+
+
+def cure_counts(
+    tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp, tol: float, share: float, default_dpd: int
+) -> pd.DataFrame:
+    """By DPD day: installments still unpaid then (observed long enough) and those cured (counts)."""
     inst = tables["installments"]
     settled = inst["paid_date"].notna() & paid_enough(inst, tol, share)
     late_days = (inst["paid_date"] - inst["due_date"]).dt.days.where(settled)
@@ -168,10 +232,16 @@ def cure_curve(
     rows = []
     for d in range(1, default_dpd):
         unpaid_at_d = (seen >= default_dpd) & ~(late_days < d)  # settled on or after day d, or never
-        n = int(unpaid_at_d.sum())
         cured = (late_days >= d) & (late_days < default_dpd) & unpaid_at_d
-        rows.append({"dpd": d, "installments": n, "cure_rate": float(cured.sum() / n) if n else np.nan})
-    return pd.DataFrame(rows)
+        rows.append({"dpd": d, "installments": int(unpaid_at_d.sum()), "cured": int(cured.sum())})
+    return pd.DataFrame(rows, columns=["dpd", "installments", "cured"]).set_index("dpd")
+
+
+def cure_curve_from(counts: pd.DataFrame) -> pd.DataFrame:
+    """`cure_curve` from `cure_counts` (of the whole book, or added over its borrower buckets)."""
+    n = counts["installments"].astype(int)
+    rate = (counts["cured"] / n.where(n > 0)).astype(float)
+    return pd.DataFrame({"dpd": counts.index.to_numpy(), "installments": n.to_numpy(), "cure_rate": rate.to_numpy()})
 
 
 def recovery_rate(
@@ -179,24 +249,52 @@ def recovery_rate(
 ) -> dict:
     """Of the amount outstanding when loans defaulted (an installment default_dpd days unpaid), the share
     paid within `days` after; loans whose window the extract has fully seen."""
+    return recovery_rate_from(recovery_counts(tables, as_of, tol, share, default_dpd, days))
+
+
+def recovery_counts(
+    tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp, tol: float, share: float, default_dpd: int, days: int
+) -> pd.Series:
+    """defaulted_loans, outstanding_at_default, recovered: the recovery rate's sums."""
     inst = tables["installments"]
     settled = inst["paid_date"].notna() & paid_enough(inst, tol, share)
     gone = inst["due_date"] + pd.Timedelta(days=default_dpd)
     defaulted_at = gone.where(~(settled & (inst["paid_date"] < gone))).groupby(inst["loan_id"]).min()
     defaulted_at = defaulted_at[defaulted_at.notna() & (defaulted_at + pd.Timedelta(days=days) <= as_of)]
-    if defaulted_at.empty:
-        return {"defaulted_loans": 0, "recovery_rate": None}
     x = inst[inst["loan_id"].isin(defaulted_at.index)].assign(d=lambda f: f["loan_id"].map(defaulted_at))
     paid_before = x["amount_paid"].where(x["paid_date"] < x["d"], 0.0)
-    outstanding = (x["amount_due"] - paid_before).clip(lower=0).sum()
     window = (x["paid_date"] >= x["d"]) & (x["paid_date"] < x["d"] + pd.Timedelta(days=days))
-    recovered = x["amount_paid"].where(window, 0.0).sum()
+    return pd.Series(
+        {
+            "defaulted_loans": float(len(defaulted_at)),
+            "outstanding_at_default": float((x["amount_due"] - paid_before).clip(lower=0).sum()),
+            "recovered": float(x["amount_paid"].where(window, 0.0).sum()),
+        }
+    )
+
+
+def recovery_rate_from(counts: pd.Series) -> dict:
+    """`recovery_rate` from `recovery_counts` (of the whole book, or added over its borrower buckets)."""
+    if counts["defaulted_loans"] == 0:
+        return {"defaulted_loans": 0, "recovery_rate": None}
+    outstanding, recovered = float(counts["outstanding_at_default"]), float(counts["recovered"])
     return {
-        "defaulted_loans": len(defaulted_at),
-        "outstanding_at_default": float(outstanding),
-        "recovered": float(recovered),
-        "recovery_rate": float(recovered / outstanding) if outstanding > 0 else None,
+        "defaulted_loans": int(counts["defaulted_loans"]),
+        "outstanding_at_default": outstanding,
+        "recovered": recovered,
+        "recovery_rate": recovered / outstanding if outstanding > 0 else None,
     }
+
+
+OPERATIONS_COLUMNS = [
+    "month",
+    "contacts",
+    "reach_rate",
+    "promise_rate",
+    "promise_kept_rate",
+    "contacts_per_cure",
+    "cost_to_collect",
+]
 
 
 def operations(
@@ -210,19 +308,36 @@ def operations(
 ) -> pd.DataFrame:
     """Per month of the collection log: contacts, reach, promise and promise-kept rates, contacts per cure,
     cost to collect."""
+    return operations_from(operations_counts(tables, as_of, costs, grace_days, tol, share, default_dpd))
+
+
+def operations_counts(
+    tables: Mapping[str, pd.DataFrame],
+    as_of: pd.Timestamp,
+    costs: Mapping[str, float],
+    grace_days: int,
+    tol: float,
+    share: float,
+    default_dpd: int,
+) -> pd.DataFrame:
+    """By month: logged actions, contacts, calls and visits, conversations, promises, promises judged and
+    kept (by the month they were made), the actions' cost, cures and the amount paid late (by the month of
+    payment): the operations KPIs' sums."""
+    columns = [
+        "actions",
+        "contacts",
+        "voice",
+        "conversations",
+        "promises",
+        "judged",
+        "kept",
+        "cost",
+        "cures",
+        "paid_late",
+    ]
     acts = tables.get("collection_actions")
     if acts is None or acts.empty:
-        return pd.DataFrame(
-            columns=[
-                "month",
-                "contacts",
-                "reach_rate",
-                "promise_rate",
-                "promise_kept_rate",
-                "contacts_per_cure",
-                "cost_to_collect",
-            ]
-        )
+        return pd.DataFrame(columns=columns, index=pd.Index([], name="month"), dtype=float)
     acts = acts[acts["action_at"] < as_of]
     inst = tables["installments"]
     inst = inst.assign(paid_date=inst["paid_date"].where(inst["paid_date"] < as_of))  # what is known at as_of
@@ -242,52 +357,88 @@ def operations(
         {"grace": int(grace_days), "as_of": as_of.to_pydatetime()},
     ).df()
     con.close()
-    acts = acts.assign(month=acts["action_at"].dt.strftime("%Y-%m"), cost=acts["channel"].map(costs).fillna(0.0))
-    contact = acts["channel"] != "none"
+    month = acts["action_at"].dt.strftime("%Y-%m").rename("month")
     voice = acts["channel"].isin(VOICE)
-    reached = acts["outcome"].isin(REACHED)
+    by_action = (
+        pd.DataFrame(
+            {
+                "actions": 1.0,
+                "contacts": (acts["channel"] != "none").astype(float),
+                "voice": voice.astype(float),
+                "conversations": (voice & acts["outcome"].isin(REACHED)).astype(float),
+                "promises": (acts["outcome"] == "promise_to_pay").astype(float),
+                "cost": acts["channel"].map(costs).fillna(0.0).astype(float),
+            }
+        )
+        .groupby(month)
+        .sum()
+    )
+    kept_by = (
+        pd.DataFrame({"judged": 1.0, "kept": kept["kept"].astype(float)})
+        .groupby(kept["action_at"].dt.strftime("%Y-%m").rename("month"))
+        .sum()
+    )
     settled = inst["paid_date"].notna() & paid_enough(inst, tol, share)
     late = (inst["paid_date"] - inst["due_date"]).dt.days
     cured = inst[settled & (late > 0) & (late < default_dpd)]
-    cures = cured.groupby(cured["paid_date"].dt.strftime("%Y-%m")).size()
+    cures = cured.groupby(cured["paid_date"].dt.strftime("%Y-%m").rename("month")).size().astype(float)
     paid_late = inst[inst["paid_date"].notna() & (inst["paid_date"] > inst["due_date"])]
-    late_money = paid_late.groupby(paid_late["paid_date"].dt.strftime("%Y-%m"))["amount_paid"].sum()
-    kept_month = (
-        kept.assign(month=kept["action_at"].dt.strftime("%Y-%m"), kept=kept["kept"].astype(float))
-        .groupby("month")["kept"]
-        .mean()
+    money = paid_late.groupby(paid_late["paid_date"].dt.strftime("%Y-%m").rename("month"))["amount_paid"].sum()
+    out = pd.concat([by_action, kept_by, cures.rename("cures"), money.rename("paid_late").astype(float)], axis=1)
+    return out.reindex(columns=columns).fillna(0.0).sort_index()
+
+
+def operations_from(counts: pd.DataFrame) -> pd.DataFrame:
+    """`operations` from `operations_counts` (of the whole book, or added over its borrower buckets): the
+    months of the log."""
+    c = counts[counts["actions"] > 0].sort_index()
+    if c.empty:
+        return pd.DataFrame(columns=OPERATIONS_COLUMNS)
+    ratio = lambda a, b: (a / b.where(b > 0)).astype(float)  # noqa: E731
+    out = pd.DataFrame(
+        {
+            "month": c.index.to_numpy(),
+            "contacts": c["contacts"].astype(int).to_numpy(),
+            "reach_rate": ratio(c["conversations"], c["voice"]).to_numpy(),
+            "promise_rate": ratio(c["promises"], c["conversations"]).to_numpy(),
+            "promise_kept_rate": ratio(c["kept"], c["judged"]).to_numpy(),
+            "contacts_per_cure": ratio(c["contacts"], c["cures"]).to_numpy(),
+            "cost_to_collect": ratio(c["cost"], c["paid_late"]).to_numpy(),
+        }
     )
-    rows = []
-    for month, g in acts.groupby("month"):
-        c, v = contact[g.index], voice[g.index]
-        conversations = int((v & reached[g.index]).sum())
-        n_cures = int(cures.get(month, 0))
-        money = float(late_money.get(month, 0.0))
-        rows.append(
-            {
-                "month": month,
-                "contacts": int(c.sum()),
-                "reach_rate": float(conversations / v.sum()) if v.sum() else np.nan,
-                "promise_rate": float((g["outcome"] == "promise_to_pay").sum() / conversations)
-                if conversations
-                else np.nan,
-                "promise_kept_rate": float(kept_month.get(month, np.nan)),
-                "contacts_per_cure": float(c.sum() / n_cures) if n_cures else np.nan,
-                "cost_to_collect": float(g["cost"].sum() / money) if money else np.nan,
-            }
-        )
-    return pd.DataFrame(rows)
+    return out
+
+
+def add_counts(a, b):
+    """Two borrower buckets' counts (any of the *_counts above, or `last_month`) added: rows by their keys,
+    a key one of them lacks counting 0."""
+    return a.add(b, fill_value=0).sort_index()
 
 
 __all__ = [
     "BUCKETS",
     "FLOWS",
+    "OPERATIONS_COLUMNS",
+    "add_counts",
     "bucket_history",
+    "cure_counts",
     "cure_curve",
+    "cure_curve_from",
+    "entry_counts",
     "entry_rates",
+    "entry_rates_from",
+    "last_month",
     "month_ends",
     "operations",
+    "operations_counts",
+    "operations_from",
+    "recovery_counts",
     "recovery_rate",
+    "recovery_rate_from",
+    "roll_counts",
     "roll_rates",
+    "roll_rates_from",
+    "vintage_counts",
     "vintages",
+    "vintages_from",
 ]

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import html
 import logging
+import tempfile
 from pathlib import Path
 
 import pandas as pd
 
 from huishou import portfolio
-from huishou.book.files import read_table
+from huishou.book.buckets import bucket_book, partition_tables, partitions_for
+from huishou.book.files import as_files, read_table
 from huishou.book.source import BookSource
 from huishou.core import plots, tracking
-from huishou.core.engine import threads
+from huishou.core.engine import spill_directory, threads
 from huishou.core.io import publish, write_csv, write_json, write_text
 from huishou.core.progress import progress_bar
 from huishou.core.settings import SOURCE_PARAMS
@@ -41,53 +43,49 @@ PARAMS = (
 )
 
 
+REPORTS = ("roll rates", "vintages", "entry rates", "cure curve", "recovery rate", "operations KPIs", "annualised cost")
+
+
 def run(settings) -> dict:
-    f, p = settings.features, settings.portfolio
+    p = settings.portfolio
     report, inputs = BookSource.from_settings(settings.data).validated_inputs(settings.data.validated_dir)
     as_of = pd.Timestamp(report["as_of"])
     if p.until:
         as_of = min(as_of, pd.Timestamp(p.until))
-    tables = {n: read_table(t) if isinstance(t, Path) else t for n, t in inputs.items()}
-    tol, share, dpd = f.paid_tolerance, f.settle_share, f.default_dpd
-    bar = progress_bar(total=7, desc="portfolio", unit="report")
-    bar.set_postfix_str("roll rates")
-    history = portfolio.bucket_history(
-        tables,
-        as_of,
-        tol,
-        share,
-        p.duckdb_memory_limit,
-        threads(settings.compute.threads),
-        settings.compute.spill_directory,
-    )
-    matrix, flows = portfolio.roll_rates(history)
-    bar.update()
-    bar.set_postfix_str("vintages")
-    vint = portfolio.vintages(tables, as_of, tol, share, p.max_mob)
-    bar.update()
-    bar.set_postfix_str("entry rates")
-    entry = portfolio.entry_rates(tables, as_of, tol, share)
-    bar.update()
-    bar.set_postfix_str("cure curve")
-    cure = portfolio.cure_curve(tables, as_of, tol, share, dpd)
-    bar.update()
-    bar.set_postfix_str("recovery rate")
-    recovery = portfolio.recovery_rate(tables, as_of, tol, share, dpd, p.recovery_days)
-    bar.update()
-    bar.set_postfix_str("operations KPIs")
-    ops = portfolio.operations(tables, as_of, settings.strategy.costs, f.promise_grace_days, tol, share, dpd)
-    bar.update()
-    bar.set_postfix_str("annualised cost")
-    ceiling = p.cost_ceiling
-    cost = portfolio.annualised_cost(tables["applications"], tables["installments"])
+    n_threads = threads(settings.compute.threads)
+    n_parts = 1
+    if isinstance(inputs["applications"], Path):
+        n_parts = partitions_for(inputs["applications"], p.rows_per_partition)
+    bar = progress_bar(total=n_parts * len(REPORTS), desc="portfolio", unit="report")
+    if n_parts == 1:
+        tables = {n: read_table(t) if isinstance(t, Path) else t for n, t in inputs.items()}
+        counts = _counts(tables, as_of, settings, n_threads, bar, "")
+    else:  # one borrower bucket at a time: memory is a bucket's; every report adds up over buckets
+        counts = None
+        spill = settings.compute.spill_directory
+        with tempfile.TemporaryDirectory(prefix="huishou-portfolio-", dir=spill_directory(spill)) as tmp:
+            bar.set_postfix_str(f"split the book into {n_parts} borrower buckets")
+            paths = as_files(inputs, Path(tmp) / "tables")  # a table held as a frame: written once
+            buckets = Path(tmp) / "buckets"
+            bucket_book(paths, n_parts, buckets, p.duckdb_memory_limit, n_threads, spill)
+            for k in range(n_parts):
+                tables = partition_tables(paths, k, n_parts, buckets)
+                part = _counts(tables, as_of, settings, n_threads, bar, f"bucket {k + 1}/{n_parts}: ")
+                counts = part if counts is None else _add(counts, part)
+    matrix, flows = portfolio.roll_rates_from(counts["roll"])
+    vint = portfolio.vintages_from(counts["vintages"])
+    entry = portfolio.entry_rates_from(counts["entry"])
+    cure = portfolio.cure_curve_from(counts["cure"])
+    recovery = portfolio.recovery_rate_from(counts["recovery"])
+    ops = portfolio.operations_from(counts["operations"])
+    ceiling, cost = p.cost_ceiling, counts["cost"]
     cost_summary, cost_by_month = portfolio.ceiling_report(
         cost, float(ceiling["max_rate"]), str(ceiling["in_force"]), ceiling["method"], as_of
     )
     offenders = portfolio.above_ceiling(cost, float(ceiling["max_rate"]), ceiling["method"], str(ceiling["in_force"]))
-    bar.update()
     bar.close()
     numbers = {k: v for k, v in cost_summary.items() if isinstance(v, int | float) and not isinstance(v, bool)}
-    headline = _headline(history, flows, entry, cure, recovery, ops, vint, p.kpi_months) | {
+    headline = _headline(counts["last"], flows, entry, cure, recovery, ops, vint, p.kpi_months) | {
         "annualised_cost": numbers  # DVC metrics are numbers; the verdict and the method are in the HTML report
     }
     out_dir = Path(settings.data.models_dir) / "portfolio"
@@ -124,7 +122,49 @@ def run(settings) -> dict:
         headline,
         [out_dir / "portfolio.html"],
     )
-    return headline
+    return headline | {"buckets": n_parts}
+
+
+def _counts(tables: dict, as_of: pd.Timestamp, settings, n_threads: int, bar, where: str) -> dict:
+    """Every report's counts over `tables` (the whole book, or one borrower bucket of it), and each loan's
+    annualised cost."""
+    f, p = settings.features, settings.portfolio
+    tol, share, dpd = f.paid_tolerance, f.settle_share, f.default_dpd
+    out = {}
+    steps = {
+        "roll rates": lambda: _history_counts(
+            tables, as_of, tol, share, p, n_threads, settings.compute.spill_directory
+        ),
+        "vintages": lambda: {"vintages": portfolio.vintage_counts(tables, as_of, tol, share, p.max_mob)},
+        "entry rates": lambda: {"entry": portfolio.entry_counts(tables, as_of, tol, share)},
+        "cure curve": lambda: {"cure": portfolio.cure_counts(tables, as_of, tol, share, dpd)},
+        "recovery rate": lambda: {
+            "recovery": portfolio.recovery_counts(tables, as_of, tol, share, dpd, p.recovery_days)
+        },
+        "operations KPIs": lambda: {
+            "operations": portfolio.operations_counts(
+                tables, as_of, settings.strategy.costs, f.promise_grace_days, tol, share, dpd
+            )
+        },
+        "annualised cost": lambda: {"cost": portfolio.annualised_cost(tables["applications"], tables["installments"])},
+    }
+    for name in REPORTS:
+        bar.set_postfix_str(f"{where}{name}")
+        out |= steps[name]()
+        bar.update()
+    return out
+
+
+def _history_counts(tables, as_of, tol, share, p, n_threads, spill) -> dict:
+    history = portfolio.bucket_history(tables, as_of, tol, share, p.duckdb_memory_limit, n_threads, spill)
+    return {"roll": portfolio.roll_counts(history), "last": portfolio.last_month(history)}
+
+
+def _add(a: dict, b: dict) -> dict:
+    """Two buckets' counts together; the per-loan costs side by side."""
+    return {
+        k: pd.concat([a[k], b[k]], ignore_index=True) if k == "cost" else portfolio.add_counts(a[k], b[k]) for k in a
+    }
 
 
 def _rounded(frame: pd.DataFrame) -> pd.DataFrame:
@@ -132,17 +172,17 @@ def _rounded(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.round({c: 4 for c in frame.select_dtypes("number").columns})
 
 
-def _headline(history, flows, entry, cure, recovery, ops, vint, months: int) -> dict:
-    """The numbers a collections head reads first, rounded (DVC metrics)."""
-    last = history[history["month"] == history["month"].max()]
-    open_ = last[last["bucket"] != "closed"]
+def _headline(last, flows, entry, cure, recovery, ops, vint, months: int) -> dict:
+    """The numbers a collections head reads first, rounded (DVC metrics); `last`: portfolio.last_month."""
+    month = last.index.max() if len(last) else None
+    open_ = int(last.loc[month, "open"]) if month is not None else 0
     recent = ops.tail(months)
     r = lambda v, d=4: None if v is None or v != v else round(float(v), d)  # noqa: E731
     mature = vint[vint["mob"] == 6]
     return {
-        "as_of_month": str(history["month"].max().date()) if len(history) else None,
-        "open_loans": len(open_),
-        "share_30_plus": r((open_["dpd"] > 30).mean()) if len(open_) else None,
+        "as_of_month": str(month.date()) if month is not None else None,
+        "open_loans": open_,
+        "share_30_plus": r(last.loc[month, "over_30"] / open_) if open_ else None,
         "flow_rates_last_month": {k: r(v) for k, v in flows.iloc[-1].drop("month").items()} if len(flows) else {},
         "entry_rate_last_month": r(entry["entry_rate"].iloc[-1]) if len(entry) else None,
         "cure_rate_at_dpd": {

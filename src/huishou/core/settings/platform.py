@@ -39,6 +39,7 @@ class PortfolioSettings:
     duckdb_memory_limit: str
     until: str | None
     cost_ceiling: dict  # max_rate, in_force (YYYY-MM-DD), method (nominal | effective)
+    rows_per_partition: int = 1_000_000  # beyond this many loans the reports are counted bucket by bucket
 
 
 @dataclass(frozen=True)
