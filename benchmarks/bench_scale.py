@@ -201,6 +201,14 @@ def step_evaluate_stage(folder: Path) -> dict:
     return out | {"test_auc": result["lightgbm"]["auc"]}
 
 
+def step_portfolio_stage(folder: Path) -> dict:
+    """`huishou portfolio`: the reports counted one borrower bucket at a time beyond
+    portfolio.rows_per_partition (1 M loans)."""
+    out = _cli(folder / "params.yaml", "portfolio")
+    result = out.pop("result")
+    return out | {"buckets": result["buckets"], "open_loans": result["open_loans"]}
+
+
 def step_score_local(folder: Path, model_dir: Path) -> dict:
     out = _cli(folder / "params.yaml", "score", "--model-path", str(model_dir), "--out", str(folder / "scores_local"))
     result = out.pop("result")
@@ -272,7 +280,7 @@ STEPS = {
     "train_stage": step_train_stage,
     "evaluate_stage": step_evaluate_stage,
 }
-STAGES = ("features_stage", "train_stage", "evaluate_stage")  # the DVC stages, in order, each needing the last
+STAGES = ("features_stage", "train_stage", "evaluate_stage", "portfolio_stage")  # DVC stages, in order
 GROWS_WITH_BOOK = ("features",)
 
 
