@@ -502,6 +502,40 @@ def test_round_selection_grows_the_folds_together_and_stops_when_more_rounds_sto
     assert len(scores(1)[1]) < len(grid)  # on this book more rounds stop paying before the grid ends
 
 
+def test_logged_decisions_read_from_parquet_in_place_and_capped_by_whole_loans(book, settings, tmp_path):
+    """fit-effects reads the log in place (DuckDB over the parquet files): the same decisions as from frames;
+    beyond effect_model.max_decisions a stage keeps every decision of the loans chosen by hash, up to the
+    cap, the same from frames or files, and another seed chooses other loans."""
+    from huishou.core.io import write_parquet
+
+    frames = book.raw_tables()
+    paths = {}
+    for name, frame in frames.items():
+        paths[name] = tmp_path / f"{name}.parquet"
+        write_parquet(frame, paths[name])
+    day = settings.simulate.as_of
+    kw = dict(stage="early", lender_zone=settings.data.timezone)
+    whole = logged_decisions(frames, day, 7, *SETTLE, STEPS, **kw)
+    pd.testing.assert_frame_equal(logged_decisions(paths, day, 7, *SETTLE, STEPS, **kw), whole, check_dtype=False)
+    cap = len(whole) // 3
+    capped = {
+        src: logged_decisions(tables, day, 7, *SETTLE, STEPS, max_decisions=cap, seed=7, **kw)
+        for src, tables in (("frames", frames), ("files", paths))
+    }
+    pd.testing.assert_frame_equal(capped["files"], capped["frames"], check_dtype=False)
+    sample = capped["frames"]
+    assert cap * 0.9 < len(sample) <= cap
+    per_loan = whole.groupby("loan_id").size()
+    assert (sample.groupby("loan_id").size() == per_loan[sample["loan_id"].unique()].sort_index()).all()
+    full = whole.set_index(["loan_id", "t", "action"]).sort_index()
+    mine = sample.set_index(["loan_id", "t", "action"]).sort_index()
+    pd.testing.assert_frame_equal(
+        mine.drop(columns="decision_id"), full.loc[mine.index].drop(columns="decision_id"), check_dtype=False
+    )  # each kept decision's context and outcome as in the whole log
+    other = logged_decisions(frames, day, 7, *SETTLE, STEPS, max_decisions=cap, seed=8, **kw)
+    assert set(other["loan_id"]) != set(sample["loan_id"])
+
+
 def test_plan_strategy_reports_per_stage(book, settings):
     cfg = dataclasses.replace(
         settings.strategy,

@@ -10,6 +10,8 @@ weekly, or when the log has grown (strategy.effect_max_age_days bounds how old t
 
 from __future__ import annotations
 
+import pandas as pd
+
 from huishou.book.source import BookSource
 from huishou.compliance import Profile
 from huishou.core.engine import threads
@@ -68,7 +70,9 @@ def run(settings) -> dict:
                 {"skipped": "features.mode is origination: no collection log to learn from"}, out / "effects.json"
             )
         return {"skipped": "features.mode is origination"}
-    as_of, tables = BookSource.from_settings(settings.data).validated_frames(settings.data.validated_dir)
+    # parquet files are read in place by DuckDB (only the logged decisions learnt from reach pandas)
+    report, tables = BookSource.from_settings(settings.data).validated_inputs(settings.data.validated_dir)
+    as_of = pd.Timestamp(report["as_of"])
     book = BookRules.from_settings(f, settings.data.timezone)
     bar = progress_bar(total=len(STAGES), desc="effect models", unit="stage")
     learned = learn_from_log(tables, as_of, cfg, Profile.from_settings(cfg.compliance), book, bar)

@@ -11,6 +11,7 @@ person), and the borrower's time zone gives the offset of their local time from 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -18,6 +19,7 @@ import pandas as pd
 
 from huishou.compliance import conversation_sql
 from huishou.core.clock import offset_minutes
+from huishou.core.engine import duckdb_connect
 from huishou.core.vocab import CONTACTS, ELECTRONIC, NONCONTACT, REACHED, sql_list
 from huishou.features import open_book
 from huishou.features.population import paid_before, paid_enough, settled_before
@@ -262,7 +264,7 @@ def con_df(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> pd.DataFra
 
 
 def logged_decisions(
-    tables: Mapping[str, pd.DataFrame],
+    tables: Mapping[str, pd.DataFrame | Path],
     before: pd.Timestamp,
     response_days: int,
     tol: float,
@@ -272,14 +274,17 @@ def logged_decisions(
     stage: str = "early",
     grace_days: int = 3,
     lender_zone: str = "Asia/Shanghai",
+    max_decisions: int | None = None,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """The legacy policy's decisions of one stage before `before`, with context, action, propensity, outcome.
 
     paid = the episode's installment was paid in full within `response_days` of the decision (pre-due: by
-    its due date, i.e. on time).
+    its due date, i.e. on time). `tables` holds frames or parquet paths (read in place by DuckDB: the whole
+    log need not fit in memory). Beyond `max_decisions` the decisions of whole loans chosen by a hash of
+    (loan, `seed`) are kept, up to that many (see `stage_actions`).
     """
-    acts = tables["collection_actions"]
-    acts = acts[(acts["policy_stage"] == stage) & (acts["action_at"] < before)].reset_index(drop=True)
+    acts = stage_actions(tables["collection_actions"], stage, before, max_decisions, seed)
     decisions = pd.DataFrame({"decision_id": range(len(acts)), "loan_id": acts["loan_id"], "t": acts["action_at"]})
     ctx = decision_context(
         tables,
@@ -293,7 +298,8 @@ def logged_decisions(
     )
     ctx["action"] = acts["channel"].to_numpy()
     ctx["propensity"] = acts["propensity"].to_numpy()
-    inst = tables["installments"][["loan_id", "due_date", "paid_date", "amount_due", "amount_paid"]]
+    columns = ["loan_id", "due_date", "paid_date", "amount_due", "amount_paid"]
+    inst = _rows_of(tables["installments"], columns, ctx["loan_id"].unique())
     paid = ctx[["decision_id", "loan_id", "t", "open_due"]].merge(inst, on="loan_id")
     day = paid["t"].dt.normalize()
     if stage == "pre_due":
@@ -303,3 +309,56 @@ def logged_decisions(
     hit = (paid["due_date"] == paid["open_due"]) & window & paid_enough(paid, tol, share)
     ctx["paid"] = ctx["decision_id"].isin(paid.loc[hit, "decision_id"]).astype(int)
     return ctx[ctx["dpd"].notna()].reset_index(drop=True)
+
+
+def stage_actions(
+    actions: pd.DataFrame | Path, stage: str, before: pd.Timestamp, max_decisions: int | None = None, seed: int = 0
+) -> pd.DataFrame:
+    """The log's actions of one lifecycle stage before `before` (loan_id, action_at, channel, propensity), in the
+    log's order. Beyond `max_decisions`: the actions of whole loans taken in the order of a hash of (loan,
+    `seed`) while their count stays within it (every decision of a loan kept: the cross-fitting folds split by
+    loan), ordered by time, loan and channel. A parquet log is filtered by DuckDB, never read whole."""
+    columns = ["loan_id", "action_at", "channel", "propensity"]
+    if isinstance(actions, pd.DataFrame):
+        mine = actions[(actions["policy_stage"] == stage) & (actions["action_at"] < before)].reset_index(drop=True)
+        if not max_decisions or len(mine) <= max_decisions:
+            return mine
+    con = duckdb_connect()
+    try:
+        if isinstance(actions, pd.DataFrame):
+            con.register("log", mine[columns])
+        else:
+            con.execute(
+                "CREATE TEMP TABLE log AS SELECT loan_id, action_at, channel, propensity FROM read_parquet($path) "
+                "WHERE policy_stage = $stage AND action_at < $before",
+                {"path": str(actions), "stage": stage, "before": pd.Timestamp(before).to_pydatetime()},
+            )
+        n = con.execute("SELECT count(*) FROM log").fetchone()[0]
+        if not max_decisions or n <= max_decisions:
+            return con.execute("SELECT * FROM log").df()
+        return con.execute(
+            """
+            WITH loans AS (SELECT loan_id, count(*) AS n FROM log GROUP BY loan_id),
+            upto AS (SELECT loan_id, sum(n) OVER (ORDER BY hash(loan_id, $seed), loan_id) AS upto FROM loans)
+            SELECT l.* FROM log l SEMI JOIN (SELECT loan_id FROM upto WHERE upto <= $cap) k USING (loan_id)
+            ORDER BY l.action_at, l.loan_id, l.channel
+            """,
+            {"seed": int(seed), "cap": int(max_decisions)},
+        ).df()
+    finally:
+        con.close()
+
+
+def _rows_of(table: pd.DataFrame | Path, columns: list[str], loans) -> pd.DataFrame:
+    """`columns` of a table (a frame, or a parquet file DuckDB filters) for the loans `loans` (a frame: every row)."""
+    if isinstance(table, pd.DataFrame):
+        return table[columns]
+    con = duckdb_connect()
+    try:
+        con.register("wanted", pd.DataFrame({"loan_id": np.asarray(loans)}))
+        cols = ", ".join(f't."{c}"' for c in columns)  # the contract's column names (constants), never user input
+        return con.execute(
+            f"SELECT {cols} FROM read_parquet($path) t SEMI JOIN wanted USING (loan_id)", {"path": str(table)}
+        ).df()
+    finally:
+        con.close()

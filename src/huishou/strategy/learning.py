@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
@@ -101,9 +102,11 @@ def learning_cutoff(as_of: pd.Timestamp, cfg: StrategySettings) -> pd.Timestamp:
 
 
 def logged_by_stage(
-    tables: Mapping[str, pd.DataFrame], cutoff: pd.Timestamp, cfg: StrategySettings, book: BookRules
+    tables: Mapping[str, pd.DataFrame | Path], cutoff: pd.Timestamp, cfg: StrategySettings, book: BookRules
 ) -> dict[str, pd.DataFrame]:
-    """The logged decisions of each lifecycle stage whose outcome is known at `cutoff`."""
+    """The logged decisions of each lifecycle stage whose outcome is known at `cutoff` (beyond
+    strategy.effect_model.max_decisions a stage's decisions of whole loans chosen by hash, up to that many)."""
+    em = cfg.effect_model
     return {
         stage: logged_decisions(
             tables,
@@ -115,13 +118,15 @@ def logged_by_stage(
             stage=stage,
             grace_days=book.grace_days,
             lender_zone=book.lender_zone,
+            max_decisions=em.get("max_decisions"),
+            seed=int(em.get("seed", 0)),
         ).assign(stage=stage)
         for stage in STAGES
     }
 
 
 def learn_from_log(
-    tables: Mapping[str, pd.DataFrame],
+    tables: Mapping[str, pd.DataFrame | Path],
     as_of: pd.Timestamp,
     cfg: StrategySettings,
     profile: Profile,
