@@ -10,7 +10,9 @@ user + system time of that process and, for Dask, of its worker processes. In th
 Steps: `huishou simulate` (streamed in chunks of simulate.chunk_borrowers), `huishou validate`,
 the local feature build, `huishou score` (local engine, reason codes for the risky bands), the
 DVC stages `huishou features` (bucket by bucket beyond 250 k loans), `huishou train` (a time-stratified
-sample beyond train.max_rows) and `huishou evaluate` (part by part), and the Dask scoring path (`score_dask`: one task reads the book once and splits it by borrower partition,
+sample beyond train.max_rows), `huishou evaluate` (part by part), `huishou portfolio` (bucket by bucket
+beyond 1 M loans) and `huishou fit-effects` (the log read in place, at most 200 k decisions a stage), and
+the Dask scoring path (`score_dask`: one task reads the book once and splits it by borrower partition,
 then one task per partition builds, scores, explains and writes; the driver only adds aggregates).
 `huishou validate` checks books beyond contracts.bucket_loans (1e6) bucket by bucket and `huishou
 score` scores books beyond score.rows_per_partition (250 k) one borrower partition at a time. The
@@ -209,6 +211,14 @@ def step_portfolio_stage(folder: Path) -> dict:
     return out | {"buckets": result["buckets"], "open_loans": result["open_loans"]}
 
 
+def step_effects_stage(folder: Path) -> dict:
+    """`huishou fit-effects`: the log read in place by DuckDB, at most strategy.effect_model.max_decisions
+    (200 k) decisions per stage learnt from (whole loans chosen by hash beyond)."""
+    out = _cli(folder / "params.yaml", "fit-effects")
+    result = out.pop("result")
+    return out | {"decisions": sum(result["decisions"].values()), "fitted": len(result["fitted"])}
+
+
 def step_score_local(folder: Path, model_dir: Path) -> dict:
     out = _cli(folder / "params.yaml", "score", "--model-path", str(model_dir), "--out", str(folder / "scores_local"))
     result = out.pop("result")
@@ -279,8 +289,10 @@ STEPS = {
     "features_stage": step_features_stage,
     "train_stage": step_train_stage,
     "evaluate_stage": step_evaluate_stage,
+    "portfolio_stage": step_portfolio_stage,
+    "effects_stage": step_effects_stage,
 }
-STAGES = ("features_stage", "train_stage", "evaluate_stage", "portfolio_stage")  # DVC stages, in order
+STAGES = ("features_stage", "train_stage", "evaluate_stage", "portfolio_stage", "effects_stage")  # DVC stages
 GROWS_WITH_BOOK = ("features",)
 
 
