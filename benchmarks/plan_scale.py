@@ -71,7 +71,13 @@ def dry_run(n_loans: int, rows_per_partition: int, folder: Path) -> dict:
 
 
 def per_partition_costs(
-    scale: dict, train: dict, measured: str, before: str, bucket_loans: int, rows_per_partition: int
+    scale: dict,
+    train: dict,
+    measured: str,
+    before: str,
+    bucket_loans: int,
+    rows_per_partition: int,
+    portfolio_loans: int = 1_000_000,
 ) -> dict:
     """What one partition of each stage cost at the `measured` size: wall seconds in one process (stages run
     partition after partition) or CPU seconds (Dask tasks run on single-threaded workers), the loans it held,
@@ -119,6 +125,23 @@ def per_partition_costs(
             at["features_stage"]["buckets"],
             rows,
             "part by part in one process; holds every test row's keys, target and probabilities",
+            False,
+        )
+    if "portfolio_stage" in at:
+        out["portfolio"] = entry(
+            "portfolio_stage",
+            at["portfolio_stage"]["buckets"],
+            portfolio_loans,
+            "bucket by bucket in one process: every report a sum of per-bucket counts",
+            False,
+        )
+    if "effects_stage" in at:
+        out["fit_effects"] = entry(
+            "effects_stage",
+            1,
+            loans,
+            "one process: DuckDB scans the whole log (time carried on in proportion, an upper bound: the fits "
+            "learn from at most strategy.effect_model.max_decisions a stage)",
             False,
         )
     if "train_stage" in at:
@@ -174,7 +197,7 @@ def plan(n_loans: int, workers: int, worker_gib: float, costs: dict, dry: dict, 
         stage["fits_worker_flat"] = stage["peak_gib_flat"] <= worker_gib
         stage["fits_worker_linear"] = stage["peak_gib_linear"] <= worker_gib
         stage["how"] = c["how"]
-    not_partitioned = ["fit-effects", "strategy", "evaluate-strategy", "portfolio"]
+    not_partitioned = ["strategy", "evaluate-strategy"]
     return {
         "loans": n_loans,
         "workers": workers,
@@ -184,7 +207,7 @@ def plan(n_loans: int, workers: int, worker_gib: float, costs: dict, dry: dict, 
         "stages": stages,
         "wall_s_total": sum(s["wall_s"] for s in stages.values()),
         "not_partitioned": {
-            name: "holds the book's decisions or history in pandas: not run at 1e7, not runnable at this size"
+            name: "holds the book's candidates or history in pandas: not run at 1e7, not runnable at this size"
             for name in not_partitioned
         },
     }
@@ -212,7 +235,13 @@ def main() -> None:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     costs = per_partition_costs(
-        scale, train, args.measured, args.before, settings.contracts.bucket_loans, rows_per_partition
+        scale,
+        train,
+        args.measured,
+        args.before,
+        settings.contracts.bucket_loans,
+        rows_per_partition,
+        settings.portfolio.rows_per_partition,
     )
     measured_loans = scale["sizes"][args.measured]["simulate"]["loans"]
     result = {

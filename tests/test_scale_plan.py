@@ -45,4 +45,4 @@ def test_the_plan_runs_dask_stages_in_rounds_of_workers_and_flags_what_does_not_
     assert grows["peak_gib_linear"] == pytest.approx((7.0 + 4.0 / 9e6 * 9e7) * 1.01)
     assert grows["fits_worker_flat"] and not grows["fits_worker_linear"]
     assert out["stages"]["train"]["wall_s"] == 90.0  # a sample: constant in book size
-    assert "portfolio" in out["not_partitioned"]
+    assert set(out["not_partitioned"]) == {"strategy", "evaluate-strategy"}
