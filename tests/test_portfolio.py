@@ -165,3 +165,10 @@ def test_the_ceiling_report_counts_the_loans_the_rule_governs_and_lists_them():
     assert "1 loan(s) disbursed since 2025-10-01" in summary["verdict"]
     assert P.above_ceiling(cost, 0.24, "nominal", "2025-10-01")["loan_id"].tolist() == [1]
     assert by_month.set_index("month").loc[pd.Timestamp("2025-03-01"), "share_above"] == 1.0
+
+
+def test_a_book_without_a_defaulted_loan_has_no_recovery_rate(tiny):
+    """Before any loan defaults (an early extract date) the recovery counts are zero and the rate is None."""
+    r = P.recovery_rate(tiny, D("2025-01-20"), TOL, SHARE, default_dpd=30, days=60)
+    assert r == {"defaulted_loans": 0, "recovery_rate": None}
+    assert P.recovery_counts(tiny, D("2025-01-20"), TOL, SHARE, 30, 60).sum() == 0

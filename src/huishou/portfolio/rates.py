@@ -261,6 +261,8 @@ def recovery_counts(
     gone = inst["due_date"] + pd.Timedelta(days=default_dpd)
     defaulted_at = gone.where(~(settled & (inst["paid_date"] < gone))).groupby(inst["loan_id"]).min()
     defaulted_at = defaulted_at[defaulted_at.notna() & (defaulted_at + pd.Timedelta(days=days) <= as_of)]
+    if defaulted_at.empty:  # (pandas cannot map through an empty series of dates)
+        return pd.Series({"defaulted_loans": 0.0, "outstanding_at_default": 0.0, "recovered": 0.0})
     x = inst[inst["loan_id"].isin(defaulted_at.index)].assign(d=lambda f: f["loan_id"].map(defaulted_at))
     paid_before = x["amount_paid"].where(x["paid_date"] < x["d"], 0.0)
     window = (x["paid_date"] >= x["d"]) & (x["paid_date"] < x["d"] + pd.Timedelta(days=days))
