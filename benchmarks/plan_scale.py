@@ -132,8 +132,9 @@ def per_partition_costs(
             "portfolio_stage",
             at["portfolio_stage"]["buckets"],
             portfolio_loans,
-            "bucket by bucket in one process: every report a sum of per-bucket counts",
-            False,
+            "one Dask task per borrower bucket (portfolio.engine dask), every report a sum of per-bucket counts; "
+            "measured in one process, CPU s per bucket",
+            True,
         )
     if "effects_stage" in at:
         out["fit_effects"] = entry(

@@ -240,23 +240,32 @@ def test_features_on_dask_build_one_task_per_bucket_into_the_same_table(project,
 
 def test_portfolio_counted_bucket_by_bucket_gives_the_whole_books_reports(project, monkeypatch):
     """Beyond portfolio.rows_per_partition the reports are counted one borrower bucket at a time and added
-    up: every report, the headline and the loans above the cost ceiling as from the whole book."""
+    up, here or one Dask task per bucket (portfolio.engine dask): every report, the headline and the loans
+    above the cost ceiling as from the whole book."""
     loans = _built(project, monkeypatch)
-    for name, rows in (("portfolio_whole", 10 * loans), ("portfolio_parts", loans // 3 + 1)):
+    runs = (
+        ("portfolio_whole", 10 * loans, "local"),
+        ("portfolio_parts", loans // 3 + 1, "local"),
+        ("portfolio_dask", loans // 3 + 1, "dask"),  # a local cluster of compute.threads (2) workers
+    )
+    for name, rows, engine in runs:
         _stages(
             project,
             monkeypatch,
             name,
-            f"data: {{models_dir: {name}}}\nportfolio: {{rows_per_partition: {rows}}}\n",
+            f"data: {{models_dir: {name}}}\ncompute: {{threads: 2}}\n"
+            f"portfolio: {{rows_per_partition: {rows}, engine: {engine}}}\n",
             "portfolio",
         )
-    whole, parts = project / "portfolio_whole" / "portfolio", project / "portfolio_parts" / "portfolio"
-    assert json.loads((whole / "portfolio.json").read_text()) == json.loads((parts / "portfolio.json").read_text())
+        log = json.loads((project / "logs" / "portfolio.json").read_text())
+        assert log["open_loans"] > 0 and log["buckets"] == (1 if name == "portfolio_whole" else 3)
+    whole = project / "portfolio_whole" / "portfolio"
     csvs = sorted(p.name for p in whole.glob("*.csv"))
     assert {"roll_rates.csv", "vintages.csv", "operations.csv", "above_cost_ceiling.csv"} <= set(csvs)
-    for name in csvs:
-        a, b = pd.read_csv(whole / name), pd.read_csv(parts / name)
-        assert len(a) > 0 or name == "above_cost_ceiling.csv", name
-        pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9, obj=name)
-    log = json.loads((project / "logs" / "portfolio.json").read_text())
-    assert log["open_loans"] > 0 and log["buckets"] == 3  # the last run: the one counted by bucket
+    for other in ("portfolio_parts", "portfolio_dask"):
+        parts = project / other / "portfolio"
+        assert json.loads((whole / "portfolio.json").read_text()) == json.loads((parts / "portfolio.json").read_text())
+        for name in csvs:
+            a, b = pd.read_csv(whole / name), pd.read_csv(parts / name)
+            assert len(a) > 0 or name == "above_cost_ceiling.csv", name
+            pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9, obj=f"{other}/{name}")

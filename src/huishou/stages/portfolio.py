@@ -4,7 +4,9 @@ Reads the raw book (data.source, as validated); publishes data.models_dir/portfo
 portfolio.json (headline numbers; DVC metrics), roll_rates.csv, flow_rates.csv, vintages.csv,
 entry_rates.csv, cure_curve.csv, operations.csv, annualised_cost.csv (loans above the cost ceiling by
 disbursal month), above_cost_ceiling.csv (the loans the ceiling governs above it: ids, terms, costs), plots/*.png (DVC plots) and
-portfolio.html; MLflow gets the headline numbers and the HTML report (aggregates only).
+portfolio.html; MLflow gets the headline numbers and the HTML report (aggregates only). A book of more
+than portfolio.rows_per_partition loans is split by borrower and every report counted bucket by bucket
+(portfolio.engine local: one after another here; dask: one task per bucket) and added up.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import html
 import logging
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -21,7 +24,7 @@ from huishou.book.buckets import bucket_book, partition_tables, partitions_for
 from huishou.book.files import as_files, read_table
 from huishou.book.source import BookSource
 from huishou.core import plots, tracking
-from huishou.core.engine import spill_directory, threads
+from huishou.core.engine import close_dask, dask_client, spill_directory, threads
 from huishou.core.io import publish, write_csv, write_json, write_text
 from huishou.core.progress import progress_bar
 from huishou.core.settings import SOURCE_PARAMS
@@ -53,25 +56,28 @@ def run(settings) -> dict:
     if p.until:
         as_of = min(as_of, pd.Timestamp(p.until))
     n_threads = threads(settings.compute.threads)
+    job = _job(settings, as_of, n_threads)
     n_parts = 1
     if isinstance(inputs["applications"], Path):
         n_parts = partitions_for(inputs["applications"], p.rows_per_partition)
     bar = progress_bar(total=n_parts * len(REPORTS), desc="portfolio", unit="report")
     if n_parts == 1:
         tables = {n: read_table(t) if isinstance(t, Path) else t for n, t in inputs.items()}
-        counts = _counts(tables, as_of, settings, n_threads, bar, "")
+        counts = _counts(tables, job, bar)
     else:  # one borrower bucket at a time: memory is a bucket's; every report adds up over buckets
-        counts = None
         spill = settings.compute.spill_directory
         with tempfile.TemporaryDirectory(prefix="huishou-portfolio-", dir=spill_directory(spill)) as tmp:
             bar.set_postfix_str(f"split the book into {n_parts} borrower buckets")
             paths = as_files(inputs, Path(tmp) / "tables")  # a table held as a frame: written once
             buckets = Path(tmp) / "buckets"
             bucket_book(paths, n_parts, buckets, p.duckdb_memory_limit, n_threads, spill)
-            for k in range(n_parts):
-                tables = partition_tables(paths, k, n_parts, buckets)
-                part = _counts(tables, as_of, settings, n_threads, bar, f"bucket {k + 1}/{n_parts}: ")
-                counts = part if counts is None else _add(counts, part)
+            split = (paths, n_parts, buckets)
+            parts = (
+                _dask_parts(split, job, settings.compute, bar) if p.engine == "dask" else _local_parts(split, job, bar)
+            )
+            counts = parts[0]
+            for part in parts[1:]:  # in bucket order: the same sums whichever engine counted them
+                counts = _add(counts, part)
     matrix, flows = portfolio.roll_rates_from(counts["roll"])
     vint = portfolio.vintages_from(counts["vintages"])
     entry = portfolio.entry_rates_from(counts["entry"])
@@ -125,38 +131,91 @@ def run(settings) -> dict:
     return headline | {"buckets": n_parts}
 
 
-def _counts(tables: dict, as_of: pd.Timestamp, settings, n_threads: int, bar, where: str) -> dict:
+def _job(settings, as_of: pd.Timestamp, n_threads: int) -> dict:
+    """What counting a bucket reads, as plain values (a Dask task ships it)."""
+    f, p = settings.features, settings.portfolio
+    return {
+        "as_of": as_of,
+        "tol": f.paid_tolerance,
+        "share": f.settle_share,
+        "dpd": f.default_dpd,
+        "grace": f.promise_grace_days,
+        "costs": dict(settings.strategy.costs),
+        "max_mob": p.max_mob,
+        "recovery_days": p.recovery_days,
+        "memory_limit": p.duckdb_memory_limit,
+        "threads": n_threads,
+        "spill": settings.compute.spill_directory,
+    }
+
+
+def _counts(tables: dict, job: dict, bar=None, where: str = "") -> dict:
     """Every report's counts over `tables` (the whole book, or one borrower bucket of it), and each loan's
     annualised cost."""
-    f, p = settings.features, settings.portfolio
-    tol, share, dpd = f.paid_tolerance, f.settle_share, f.default_dpd
+    as_of, tol, share, dpd = job["as_of"], job["tol"], job["share"], job["dpd"]
     out = {}
     steps = {
-        "roll rates": lambda: _history_counts(
-            tables, as_of, tol, share, p, n_threads, settings.compute.spill_directory
-        ),
-        "vintages": lambda: {"vintages": portfolio.vintage_counts(tables, as_of, tol, share, p.max_mob)},
+        "roll rates": lambda: _history_counts(tables, job),
+        "vintages": lambda: {"vintages": portfolio.vintage_counts(tables, as_of, tol, share, job["max_mob"])},
         "entry rates": lambda: {"entry": portfolio.entry_counts(tables, as_of, tol, share)},
         "cure curve": lambda: {"cure": portfolio.cure_counts(tables, as_of, tol, share, dpd)},
         "recovery rate": lambda: {
-            "recovery": portfolio.recovery_counts(tables, as_of, tol, share, dpd, p.recovery_days)
+            "recovery": portfolio.recovery_counts(tables, as_of, tol, share, dpd, job["recovery_days"])
         },
         "operations KPIs": lambda: {
-            "operations": portfolio.operations_counts(
-                tables, as_of, settings.strategy.costs, f.promise_grace_days, tol, share, dpd
-            )
+            "operations": portfolio.operations_counts(tables, as_of, job["costs"], job["grace"], tol, share, dpd)
         },
         "annualised cost": lambda: {"cost": portfolio.annualised_cost(tables["applications"], tables["installments"])},
     }
     for name in REPORTS:
-        bar.set_postfix_str(f"{where}{name}")
+        if bar is not None:
+            bar.set_postfix_str(f"{where}{name}")
         out |= steps[name]()
-        bar.update()
+        if bar is not None:
+            bar.update()
     return out
 
 
-def _history_counts(tables, as_of, tol, share, p, n_threads, spill) -> dict:
-    history = portfolio.bucket_history(tables, as_of, tol, share, p.duckdb_memory_limit, n_threads, spill)
+def bucket_counts(split: tuple, k: int, job: dict) -> dict:
+    """Bucket k's counts (`split`: the tables' files, the number of buckets, their folder): a Dask task with
+    portfolio.engine dask."""
+    paths, n_parts, buckets = split
+    return _counts(partition_tables(paths, k, n_parts, buckets), job)
+
+
+def _local_parts(split: tuple, job: dict, bar) -> list[dict]:
+    n_parts = split[1]
+    return [
+        _counts(partition_tables(split[0], k, n_parts, split[2]), job, bar, f"bucket {k + 1}/{n_parts}: ")
+        for k in range(n_parts)
+    ]
+
+
+def _dask_parts(split: tuple, job: dict, compute, bar) -> list[dict]:
+    """One task per bucket on compute.scheduler (or a local cluster of compute.threads single-threaded
+    workers, DuckDB on one thread each); the workers read the buckets, the counts come back."""
+    from dask.distributed import as_completed
+
+    n_parts = split[1]
+    client = dask_client(compute.scheduler, threads(compute.threads))
+    try:
+        task = partial(bucket_counts, split, job=job | {"threads": 1})
+        futures = [client.submit(task, k, pure=False) for k in range(n_parts)]
+        order = {f.key: k for k, f in enumerate(futures)}
+        results: list = [None] * n_parts
+        bar.set_postfix_str(f"{n_parts} buckets on Dask")
+        for future in as_completed(futures):
+            results[order[future.key]] = future.result()
+            bar.update(len(REPORTS))
+    finally:
+        close_dask(client)
+    return results
+
+
+def _history_counts(tables: dict, job: dict) -> dict:
+    history = portfolio.bucket_history(
+        tables, job["as_of"], job["tol"], job["share"], job["memory_limit"], job["threads"], job["spill"]
+    )
     return {"roll": portfolio.roll_counts(history), "last": portfolio.last_month(history)}
 
 

@@ -113,6 +113,14 @@ def _check(settings: Settings, source: str) -> None:
             "features.rows_per_partition must be a positive number of loans",
         ),
         (
+            settings.portfolio.engine in {"local", "dask"},
+            f"portfolio.engine must be local or dask, got {settings.portfolio.engine!r}",
+        ),
+        (
+            settings.portfolio.rows_per_partition > 0,
+            "portfolio.rows_per_partition must be a positive number of loans",
+        ),
+        (
             settings.train.max_rows >= 0,
             "train.max_rows must be 0 (every labelled row) or a positive number of rows",
         ),

@@ -40,6 +40,7 @@ class PortfolioSettings:
     until: str | None
     cost_ceiling: dict  # max_rate, in_force (YYYY-MM-DD), method (nominal | effective)
     rows_per_partition: int = 1_000_000  # beyond this many loans the reports are counted bucket by bucket
+    engine: str = "local"  # local: bucket after bucket in this process; dask: one task per bucket
 
 
 @dataclass(frozen=True)
