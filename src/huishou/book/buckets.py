@@ -17,6 +17,7 @@ import duckdb
 import pandas as pd
 
 from huishou.book.contracts import DEFAULT, KEYS, Contract, validate_table
+from huishou.book.files import as_files
 from huishou.book.validation import MAX_SHOWN, validate_book
 from huishou.core.engine import duckdb_connect
 from huishou.core.errors import DataValidationError
@@ -58,6 +59,23 @@ def bucket_book(
     finally:
         con.close()
     return rows
+
+
+def split_book(
+    tables: Mapping[str, Path | pd.DataFrame],
+    n_parts: int,
+    folder: Path,
+    memory_limit: str | None = None,
+    threads: int | None = None,
+    spill_to: str | None = None,
+) -> tuple[dict[str, Path], Path]:
+    """`bucket_book` into folder/buckets, a table held as a frame (one the contact log adds to) first written
+    once to folder/tables: (the tables' files, the buckets' folder), what `partition_files` and
+    `partition_tables` read."""
+    paths = as_files(tables, Path(folder) / "tables")
+    buckets = Path(folder) / "buckets"
+    bucket_book(paths, n_parts, buckets, memory_limit, threads, spill_to)
+    return paths, buckets
 
 
 def key_of(con, path: Path) -> str:

@@ -113,3 +113,23 @@ def close_dask(client) -> None:
     client.close()
     if cluster is not None:
         cluster.close()
+
+
+def dask_tasks(scheduler: str | None, n_workers: int, task, items, done=None) -> list:
+    """`task(*item)` for every item of `items` as a Dask task on `scheduler` (or a local cluster of `n_workers`
+    single-threaded processes, closed afterwards), the results in the items' order whatever order they finish
+    in; `done()` is called as each one finishes."""
+    from dask.distributed import as_completed
+
+    client = dask_client(scheduler, n_workers)
+    try:
+        futures = [client.submit(task, *item, pure=False) for item in items]
+        order = {f.key: k for k, f in enumerate(futures)}
+        results: list = [None] * len(futures)
+        for future in as_completed(futures):
+            results[order[future.key]] = future.result()
+            if done is not None:
+                done()
+    finally:
+        close_dask(client)
+    return results

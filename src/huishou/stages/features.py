@@ -21,10 +21,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from huishou.book.buckets import bucket_book, partition_files, partitions_for
-from huishou.book.files import as_files
+from huishou.book.buckets import partition_files, partitions_for, split_book
 from huishou.book.source import BookSource
-from huishou.core.engine import close_dask, dask_client, threads
+from huishou.core.engine import dask_tasks, threads
 from huishou.core.errors import ConfigError, DataValidationError
 from huishou.core.io import publish, rounded, write_json, write_parquet
 from huishou.core.paths import DICTIONARY_FILE, SUMMARY_FILE, features_path
@@ -80,16 +79,16 @@ def run(settings) -> dict:
                 files = [target]
             else:
                 bar.set_postfix_str(f"split the book into {n_parts} borrower buckets")
-                paths = as_files(tables, Path(tmp) / "tables")  # a table the contact log adds to: written once
-                buckets = Path(tmp) / "buckets"
-                bucket_book(paths, n_parts, buckets, f.duckdb_memory_limit, engine["threads"], engine["spill_to"])
+                paths, buckets = split_book(
+                    tables, n_parts, Path(tmp), f.duckdb_memory_limit, engine["threads"], engine["spill_to"]
+                )
                 target.mkdir(parents=True)
                 files = [target / f"part-{k:05d}.parquet" for k in range(n_parts)]
             bar.update()
             if n_parts == 1:
                 tally, dictionary = _write_part(frame, target, by_hash, f, kwargs["extras"])
             else:
-                build = {"paths": paths, "n_parts": n_parts, "buckets": buckets, "snapshots": snapshots}
+                build = {"paths": paths, "buckets": buckets, "snapshots": snapshots}
                 build |= {"kwargs": kwargs | engine, "by_hash": by_hash, "f": f.whole()}
                 parts = (_dask_parts if f.engine == "dask" else _local_parts)(build, files, settings.compute, bar)
                 tally, dictionary = SplitTally(), None
@@ -164,22 +163,9 @@ def _local_parts(build: dict, files: list[Path], compute, bar) -> list:
 def _dask_parts(build: dict, files: list[Path], compute, bar) -> list:
     """One task per bucket on compute.scheduler (or a local cluster of compute.threads single-threaded
     workers, DuckDB on one thread each); the workers read the buckets and write the parts themselves."""
-    from dask.distributed import as_completed
-
-    n_workers = threads(compute.threads)
-    client = dask_client(compute.scheduler, n_workers)
-    try:
-        task = partial(build_bucket, build=build | {"kwargs": build["kwargs"] | {"threads": 1}})  # one object to ship
-        futures = [client.submit(task, k, path, pure=False) for k, path in enumerate(files)]
-        order = {f.key: k for k, f in enumerate(futures)}
-        results: list = [None] * len(files)
-        bar.set_postfix_str(f"build {len(build['snapshots'])} snapshots, {len(files)} buckets on Dask")
-        for future in as_completed(futures):
-            results[order[future.key]] = future.result()
-            bar.update()
-    finally:
-        close_dask(client)
-    return results
+    task = partial(build_bucket, build=build | {"kwargs": build["kwargs"] | {"threads": 1}})  # one object to ship
+    bar.set_postfix_str(f"build {len(build['snapshots'])} snapshots, {len(files)} buckets on Dask")
+    return dask_tasks(compute.scheduler, threads(compute.threads), task, list(enumerate(files)), bar.update)
 
 
 def _split(frame: pd.DataFrame, by_hash: bool, f) -> pd.Series:

@@ -20,11 +20,11 @@ from pathlib import Path
 import pandas as pd
 
 from huishou import portfolio
-from huishou.book.buckets import bucket_book, partition_tables, partitions_for
-from huishou.book.files import as_files, read_table
+from huishou.book.buckets import partition_tables, partitions_for, split_book
+from huishou.book.files import read_table
 from huishou.book.source import BookSource
 from huishou.core import plots, tracking
-from huishou.core.engine import close_dask, dask_client, spill_directory, threads
+from huishou.core.engine import dask_tasks, spill_directory, threads
 from huishou.core.io import publish, write_csv, write_json, write_text
 from huishou.core.progress import progress_bar
 from huishou.core.settings import SOURCE_PARAMS
@@ -68,9 +68,7 @@ def run(settings) -> dict:
         spill = settings.compute.spill_directory
         with tempfile.TemporaryDirectory(prefix="huishou-portfolio-", dir=spill_directory(spill)) as tmp:
             bar.set_postfix_str(f"split the book into {n_parts} borrower buckets")
-            paths = as_files(inputs, Path(tmp) / "tables")  # a table held as a frame: written once
-            buckets = Path(tmp) / "buckets"
-            bucket_book(paths, n_parts, buckets, p.duckdb_memory_limit, n_threads, spill)
+            paths, buckets = split_book(inputs, n_parts, Path(tmp), p.duckdb_memory_limit, n_threads, spill)
             split = (paths, n_parts, buckets)
             parts = (
                 _dask_parts(split, job, settings.compute, bar) if p.engine == "dask" else _local_parts(split, job, bar)
@@ -176,40 +174,24 @@ def _counts(tables: dict, job: dict, bar=None, where: str = "") -> dict:
     return out
 
 
-def bucket_counts(split: tuple, k: int, job: dict) -> dict:
-    """Bucket k's counts (`split`: the tables' files, the number of buckets, their folder): a Dask task with
-    portfolio.engine dask."""
+def bucket_counts(split: tuple, k: int, job: dict, bar=None) -> dict:
+    """Bucket k's counts (`split`: the tables' files, the number of buckets, their folder): one after another
+    here, or a Dask task with portfolio.engine dask."""
     paths, n_parts, buckets = split
-    return _counts(partition_tables(paths, k, n_parts, buckets), job)
+    return _counts(partition_tables(paths, k, n_parts, buckets), job, bar, f"bucket {k + 1}/{n_parts}: ")
 
 
 def _local_parts(split: tuple, job: dict, bar) -> list[dict]:
-    n_parts = split[1]
-    return [
-        _counts(partition_tables(split[0], k, n_parts, split[2]), job, bar, f"bucket {k + 1}/{n_parts}: ")
-        for k in range(n_parts)
-    ]
+    return [bucket_counts(split, k, job, bar) for k in range(split[1])]
 
 
 def _dask_parts(split: tuple, job: dict, compute, bar) -> list[dict]:
     """One task per bucket on compute.scheduler (or a local cluster of compute.threads single-threaded
     workers, DuckDB on one thread each); the workers read the buckets, the counts come back."""
-    from dask.distributed import as_completed
-
-    n_parts = split[1]
-    client = dask_client(compute.scheduler, threads(compute.threads))
-    try:
-        task = partial(bucket_counts, split, job=job | {"threads": 1})
-        futures = [client.submit(task, k, pure=False) for k in range(n_parts)]
-        order = {f.key: k for k, f in enumerate(futures)}
-        results: list = [None] * n_parts
-        bar.set_postfix_str(f"{n_parts} buckets on Dask")
-        for future in as_completed(futures):
-            results[order[future.key]] = future.result()
-            bar.update(len(REPORTS))
-    finally:
-        close_dask(client)
-    return results
+    task = partial(bucket_counts, split, job=job | {"threads": 1})
+    bar.set_postfix_str(f"{split[1]} buckets on Dask")
+    done = lambda: bar.update(len(REPORTS))  # noqa: E731
+    return dask_tasks(compute.scheduler, threads(compute.threads), task, [(k,) for k in range(split[1])], done)
 
 
 def _history_counts(tables: dict, job: dict) -> dict:
