@@ -93,8 +93,10 @@ def test_exact_is_optimal_on_a_tiny_instance_and_never_worse_than_greedy():
 
 
 def test_beyond_exact_max_rows_greedy_plans_and_the_lp_bound_caps_every_plan():
-    """Where the exact programme would not finish, greedy plans alone and reports the LP relaxation's bound,
-    which no plan can beat (checked against the exact optimum on instances small enough to solve)."""
+    """Where the exact programme would not finish even on the borrowers the decomposition keeps, greedy plans
+    alone and reports the bound from prices on capacity of the kept rows plus the rest's automated value,
+    which no plan can beat (checked against the exact optimum on instances small enough to solve) and which
+    comes near the LP relaxation's bound."""
     from huishou.strategy.assign import lp_bound
 
     rng = np.random.default_rng(5)
@@ -114,12 +116,14 @@ def test_beyond_exact_max_rows_greedy_plans_and_the_lp_bound_caps_every_plan():
         best = exact(values, minutes, caps, 10, groups)
         bound = lp_bound(values, minutes, caps, groups)
         assert best.stats["mip_bound"] <= bound + 1e-6 and best.value <= bound + 1e-6
-        big = plan(values, minutes, caps, 10, groups, exact_max_rows=n - 1)
+        big = plan(values, minutes, caps, 10, groups, exact_max_rows=5)
         assert big.stats["method"] == "greedy" and "skipped" in big.stats["exact"]
-        assert big.stats["lp_bound"] == pytest.approx(bound) and big.value <= bound + 1e-6
+        assert big.stats["decomposed"]["kept_rows"] > 5
+        assert best.stats["mip_bound"] - 1e-6 <= big.stats["price_bound"] <= bound * 1.02
+        assert big.value <= best.stats["mip_bound"] + 1e-6
         assert 0 <= big.stats["greedy_gap_to_bound"] < 1
         assert plan(values, minutes, caps, 10, groups, exact_max_rows=n).stats["method"] in ("exact", "greedy")
-        assert "lp_bound" not in plan(values, minutes, caps, 10, groups, exact_max_rows=n).stats
+        assert "price_bound" not in plan(values, minutes, caps, 10, groups, exact_max_rows=n).stats
 
 
 def test_one_contact_per_borrower_keeps_the_most_valuable():

@@ -67,6 +67,8 @@ SPECS: dict[str, dict[str, Col]] = {
         "phone_age_months": Col("int", nullable=True, required=False, ge=0),
         "n_earlier_loans": Col("int", nullable=True, required=False, ge=0),
         "timezone": Col("str", nullable=True, required=False),  # the borrower's IANA zone (empty: the lender's)
+        "language": Col("str", nullable=True, required=False),  # the borrower's language code (empty: the
+        # strategy.default_language): a call, visit, plan or settlement goes to a collector who speaks it
     },
     "callbacks": {
         "loan_id": Col("int", ge=1),

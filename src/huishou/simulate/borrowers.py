@@ -38,12 +38,14 @@ def draw_borrowers(rng: np.random.Generator, cfg: SimulateSettings) -> pd.DataFr
             "employment_type": _choice_by_risk(rng, z, EMPLOYMENT, np.array([0.8, 0.0, 0.45, 0.3])),
             "employer": np.char.add("EMP", np.char.zfill(rng.integers(1, 4000, n).astype(str), 4)),
             "timezone": _zones(rng, cfg.timezones, n),
+            # languages from a generator of their own, so adding them moved no other draw of the book
+            "language": _zones(np.random.default_rng([cfg.seed, 7]), cfg.languages, n),
         }
     )
 
 
 def _zones(rng: np.random.Generator, mix: dict[str, float], n: int) -> np.ndarray:
-    """Each borrower's IANA time zone, drawn from simulate.timezones (zone -> share)."""
+    """Each borrower's draw from a mix (value -> share): simulate.timezones (IANA zones), simulate.languages."""
     zones, shares = zip(*mix.items(), strict=True)
     return rng.choice(np.asarray(zones, dtype=object), size=n, p=np.asarray(shares) / sum(shares))
 
@@ -90,6 +92,7 @@ def applications_table(
             "channel": channel,
             "device_os": people["device_os"].to_numpy(),
             "timezone": people["timezone"].to_numpy(),
+            "language": people["language"].to_numpy(),
             "phone_age_months": np.clip(np.round(rng.gamma(2.0, 14.0, n) * np.exp(-0.35 * z)), 0, 240).astype(np.int64),
             "n_earlier_loans": np.full(n, gen, dtype=np.int64),
         }

@@ -48,6 +48,7 @@ from huishou.strategy.complaints import ComplaintModel
 from huishou.strategy.effects import EffectModel
 from huishou.strategy.plan import BookRules, candidates, predicted_paid, recovered_share, stake, values_matrix
 from huishou.strategy.policy_eval import ladder_plan, plan_in_order
+from huishou.strategy.team import Team
 from huishou.strategy.truth_eval import with_truth
 
 POLICIES = ("none", "ladder", "el_worklist", "el_channel_rule", "random_lawful", "strategy", "oracle")
@@ -99,9 +100,9 @@ def learn_channel_rule(logged: pd.DataFrame, min_decisions: int = 30) -> dict[tu
     return {k: a for k, a in zip(best["key"], best["action"], strict=True)}
 
 
-def _scaled(cfg: StrategySettings, share: float) -> tuple[dict[str, int], dict[str, int]]:
-    """Collector minutes and agency places scaled to the loop's share of the book."""
-    caps = {c: int(round(m * share)) for c, m in cfg.capacities().items()}
+def _scaled(cfg: StrategySettings, share: float) -> tuple[Team, dict[str, int]]:
+    """The team (collector minutes) and agency places scaled to the loop's share of the book."""
+    caps = Team.from_settings(cfg).scaled(share, rounding=lambda m: int(round(m)))
     limits = {"agency": int(round(sum(int(a["capacity"]) for a in cfg.agencies) * share))}
     return caps, limits
 
@@ -166,7 +167,7 @@ def choose(
     allowed: pd.DataFrame,
     x: pd.DataFrame,
     cfg: StrategySettings,
-    caps: dict,
+    caps: Team,
     limits: dict,
     planners: Planners,
     world: WorldParams,
@@ -192,7 +193,10 @@ def choose(
         values, _ = _true_values(x, allowed, cfg, world, truth)
     else:
         raise ValueError(f"unknown policy {policy!r}")
-    return plan(values, cfg.minutes, caps, cfg.mip_time_limit_s, groups=groups, limits=limits).action
+    languages = ctx["language"] if "language" in ctx.columns else None
+    return plan(
+        values, cfg.minutes, caps, cfg.mip_time_limit_s, groups=groups, limits=limits, languages=languages
+    ).action
 
 
 class Book:

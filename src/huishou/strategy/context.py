@@ -203,7 +203,7 @@ def decision_context(
       JOIN callbacks cb ON cb.loan_id = d.loan_id AND cb.called_at < d.t
       GROUP BY d.decision_id
     )
-    SELECT d.decision_id, d.loan_id, d.t, a.borrower_id, a.timezone,
+    SELECT d.decision_id, d.loan_id, d.t, a.borrower_id, a.timezone, a.language,
       date_diff('day', inst.open_due, {day}) AS dpd,
       inst.open_due,
       CASE WHEN d.upcoming THEN episode.open_amount ELSE inst.past_due_amount END AS overdue_amount,

@@ -20,12 +20,12 @@ from huishou.core.progress import progress_bar
 from huishou.core.settings import StrategySettings
 from huishou.core.vocab import ACTIONS, STAGE_ACTIONS, STAGES
 from huishou.features.population import paid_enough
-from huishou.strategy.assign import roomiest
 from huishou.strategy.complaints import contact_examples, fit_complaint_model
 from huishou.strategy.context import CONTEXT_FEATURES, logged_decisions
 from huishou.strategy.effects import EffectModel, LearnedEffects, fit_effect_model, grow, growing_effect_model
 from huishou.strategy.plan import BookRules, DayPlan, candidates, plan_day, recovered_share, stake, values_matrix
 from huishou.strategy.policy_eval import ips_dr, ladder_choice
+from huishou.strategy.team import roomiest
 
 
 @dataclass

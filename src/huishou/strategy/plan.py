@@ -23,12 +23,13 @@ from huishou.compliance import Profile, evaluate, settlement_discount, violation
 from huishou.core.settings import StrategySettings
 from huishou.core.vocab import ACTIONS, AUTO, STAGES
 from huishou.features.population import paid_enough
-from huishou.strategy.assign import Plan, plan, roomiest
+from huishou.strategy.assign import Plan, plan
 from huishou.strategy.complaints import ComplaintModel
 from huishou.strategy.context import CONTEXT_FEATURES, RULE_COLUMNS, decision_context
 from huishou.strategy.effects import EffectModel
 from huishou.strategy.experiment import Design, Overridden, assign_arms, propensities, random_lawful
 from huishou.strategy.policy_eval import ladder_choice, ladder_plan
+from huishou.strategy.team import Team, roomiest
 
 
 @dataclass(frozen=True)
@@ -94,8 +95,18 @@ def candidates(
 
 
 def _empty_context() -> pd.DataFrame:
-    cols = ["decision_id", "loan_id", "t", "borrower_id", "open_due", "stage", *CONTEXT_FEATURES, *RULE_COLUMNS]
-    return pd.DataFrame({c: pd.Series(dtype=object if c == "stage" else float) for c in cols})
+    cols = [
+        "decision_id",
+        "loan_id",
+        "t",
+        "borrower_id",
+        "language",
+        "open_due",
+        "stage",
+        *CONTEXT_FEATURES,
+        *RULE_COLUMNS,
+    ]
+    return pd.DataFrame({c: pd.Series(dtype=object if c in ("stage", "language") else float) for c in cols})
 
 
 def recovered_share(ctx: pd.DataFrame, cfg: StrategySettings) -> pd.DataFrame:
@@ -174,6 +185,7 @@ def plan_day(
     p_complaint = complaints.predict(ctx) if complaints is not None else np.zeros(len(ctx))
     values = values_matrix(p_paid, ctx, allowed, cfg, p_complaint)
     limits = {"agency": sum(int(a["capacity"]) for a in cfg.agencies)}
+    team = Team.from_settings(cfg)
     action = pd.Series("none", index=ctx.index, dtype=object)
     collector = pd.Series(None, index=ctx.index, dtype=object)
     propensity = np.ones(len(ctx))
@@ -187,11 +199,12 @@ def plan_day(
         whole = plan(
             values[modelled],
             cfg.minutes,
-            cfg.capacities(),
+            team,
             cfg.mip_time_limit_s,
             groups=ctx.loc[modelled, "borrower_id"],
             limits=limits,
             exact_max_rows=cfg.exact_max_rows,
+            languages=ctx.loc[modelled, "language"],
         )
         champion_action[modelled] = whole.action
         if design.active:
@@ -206,7 +219,7 @@ def plan_day(
                 rows = modelled & (arm == name)
                 if not rows.any():
                     continue
-                taken = _plan_arm(name, share, rows, ctx, allowed, arm_values, cfg, limits, rng)
+                taken = _plan_arm(name, team.scaled(share), share, rows, ctx, allowed, arm_values, cfg, limits, rng)
                 action[rows], collector[rows] = taken.action, taken.collector
                 stats["arms"][name] = {"decisions": int(rows.sum()), "contacts": int((taken.action != "none").sum())}
             unconstrained = {
@@ -223,7 +236,7 @@ def plan_day(
     cold = ~modelled
     if cold.any():
         used = action[modelled].map(cfg.minutes).groupby(collector[modelled]).sum()
-        left = {c: m - int(used.get(c, 0)) for c, m in cfg.capacities().items()}
+        left = team.with_minutes({c: m - int(used.get(c, 0)) for c, m in team.minutes.items()})
         spare = {"agency": limits["agency"] - int((action == "agency").sum())}
         contacted = set(ctx.loc[modelled & (action != "none"), "borrower_id"])
         cold_plan, cold_p = cold_start(ctx[cold], allowed[cold], cfg, rng, left, spare, contacted)
@@ -266,6 +279,7 @@ def plan_day(
 
 def _plan_arm(
     name: str,
+    caps: Team,
     share: float,
     rows: pd.Series,
     ctx: pd.DataFrame,
@@ -275,8 +289,7 @@ def _plan_arm(
     limits: dict[str, int],
     rng: np.random.Generator,
 ) -> Plan:
-    """One arm's plan of its own borrowers with its share of the collectors' minutes and the agencies."""
-    caps = {c: int(m * share) for c, m in cfg.capacities().items()}
+    """One arm's plan of its own borrowers with its share of the collectors' minutes (`caps`) and the agencies."""
     lims = {k: int(v * share) for k, v in limits.items()}
     groups = ctx.loc[rows, "borrower_id"]
     if name in arm_values:
@@ -288,6 +301,7 @@ def _plan_arm(
             groups=groups,
             limits=lims,
             exact_max_rows=cfg.exact_max_rows,
+            languages=ctx.loc[rows, "language"],
         )
     if name == "ladder":
         return ladder_plan(ctx[rows], allowed[rows], cfg, caps, lims)
@@ -297,16 +311,17 @@ def _plan_arm(
     action = pd.Series("none", index=drawn.index, dtype=object)
     collector = pd.Series(None, index=drawn.index, dtype=object)
     contacted: set = set()
+    remaining = dict(caps.minutes)
     for i, a in drawn.items():
         borrower = ctx.at[i, "borrower_id"]
         if a == "none" or borrower in contacted or (a in lims and lims[a] <= 0):
             continue
         need = cfg.minutes.get(a, 0)
-        who = roomiest(caps, need) if need > 0 else None
+        who = roomiest(remaining, need, caps.eligible(a, ctx.at[i, "language"])) if need > 0 else None
         if need > 0 and who is None:
             continue
         if who is not None:
-            caps[who] -= need
+            remaining[who] -= need
         if a in lims:
             lims[a] -= 1
         action[i], collector[i] = a, who
@@ -335,7 +350,7 @@ def cold_start(
     allowed: pd.DataFrame,
     cfg: StrategySettings,
     rng: np.random.Generator,
-    capacities: dict[str, int],
+    capacities: Team | dict[str, int],
     limits: dict[str, int],
     contacted: set,
 ) -> tuple[Plan, np.ndarray]:
@@ -343,10 +358,13 @@ def cold_start(
 
     Each loan keeps its ladder action with probability 1 - strategy.cold_start_epsilon; otherwise it takes
     a lawful action drawn uniformly from those that need no more collector minutes than the ladder's and no
-    limited capacity (so capacity still holds; a human action keeps its collector). The probability of the
+    limited capacity (so capacity still holds; a human action keeps its collector, among the actions that
+    collector may take in the borrower's language). The probability of the
     action taken is returned exactly, so the outcomes logged from these plans can train the effect model.
     """
-    base = ladder_plan(ctx[~ctx["borrower_id"].isin(contacted)], allowed, cfg, capacities, limits)
+    team = Team.of(capacities)
+    languages = team.row_languages(ctx["language"] if "language" in ctx.columns else None, len(ctx))
+    base = ladder_plan(ctx[~ctx["borrower_id"].isin(contacted)], allowed, cfg, team, limits)
     action = base.action.reindex(ctx.index, fill_value="none")
     collector = base.collector.reindex(ctx.index)
     propensity = np.ones(len(ctx))
@@ -357,8 +375,14 @@ def cold_start(
         if ctx.at[i, "borrower_id"] in contacted:
             continue
         budget = cfg.minutes[action[i]]
+        who, lang = collector[i], languages[pos]
         options = [
-            a for a in ACTIONS if allowed.at[i, a] and cfg.minutes[a] <= budget and (a not in limits or a == action[i])
+            a
+            for a in ACTIONS
+            if allowed.at[i, a]
+            and cfg.minutes[a] <= budget
+            and (a not in limits or a == action[i])
+            and (cfg.minutes[a] == 0 or pd.isna(who) or team.can(who, a, lang))
         ]
         if action[i] == "none":  # a loan the ladder left alone (another loan of the borrower is contacted)
             options = ["none"] if ctx.at[i, "borrower_id"] in set(ctx.loc[action != "none", "borrower_id"]) else options

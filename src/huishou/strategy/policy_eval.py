@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 
 from huishou.core.settings import StrategySettings
-from huishou.strategy.assign import Plan, roomiest
+from huishou.strategy.assign import Plan
+from huishou.strategy.team import Rooms, Team
 
 LADDERS = {  # the rungs a baseline ladder tries, per stage, highest first
     "pre_due": ("sms",),
@@ -49,7 +50,7 @@ def ladder_plan(
     ctx: pd.DataFrame,
     allowed: pd.DataFrame,
     cfg: StrategySettings,
-    capacities: dict[str, int] | None = None,
+    capacities: Team | dict[str, int] | None = None,
     limits: dict[str, int] | None = None,
 ) -> Plan:
     """The ladder under the same capacity: human rungs and limited placements go to the highest DPD (then
@@ -64,16 +65,19 @@ def plan_in_order(
     wish: pd.Series,
     order: pd.Index,
     cfg: StrategySettings,
-    capacities: dict[str, int] | None = None,
+    capacities: Team | dict[str, int] | None = None,
     limits: dict[str, int] | None = None,
     name: str = "worklist",
     fallback: pd.Series | None = None,
 ) -> Plan:
     """A worklist worked best-first: in `order`, each loan gets its `wish` while a collector has the minutes
     (and a limited placement has room), else its `fallback` message (default sms) where lawful, else nothing;
-    one contact per borrower."""
+    one contact per borrower. A human wish needs a collector with the skill who speaks the borrower's language
+    (`capacities`: the team, default the settings' whole team)."""
     minutes = cfg.minutes
-    remaining = dict(cfg.capacities() if capacities is None else capacities)
+    team = Team.from_settings(cfg) if capacities is None else Team.of(capacities)
+    rooms = Rooms(team.minutes)
+    lang = ctx["language"] if "language" in ctx.columns else pd.Series(None, index=ctx.index, dtype=object)
     left = dict(limits or {})
     action = pd.Series("none", index=ctx.index, dtype=object)
     collector = pd.Series(None, index=ctx.index, dtype=object)
@@ -84,13 +88,13 @@ def plan_in_order(
             continue
         want = wish[i]
         need = minutes.get(want, 0)
-        who = roomiest(remaining, need) if need > 0 else None
+        who = rooms.roomiest(need, team.eligible(want, lang[i]) if team.restricted else None)
         capped = want in left and left[want] <= 0
         spare = "sms" if fallback is None else fallback[i]
         if (need == 0 or who is not None) and not capped:
             action[i] = want
             if who is not None:
-                remaining[who] -= need
+                rooms.use(who, need)
                 collector[i] = who
             if want in left:
                 left[want] -= 1

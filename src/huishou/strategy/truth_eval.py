@@ -19,6 +19,7 @@ from huishou.simulate.generation import sigmoid
 from huishou.strategy.assign import plan
 from huishou.strategy.plan import recovered_share, stake
 from huishou.strategy.policy_eval import ladder_plan
+from huishou.strategy.team import Team
 
 
 def with_truth(candidates: pd.DataFrame, borrowers: pd.DataFrame) -> pd.DataFrame:
@@ -80,12 +81,21 @@ def truth_comparison(
 
     recovery: the true expected amount collected net of the actions' cost; added: the part of it the actions
     add over doing nothing (most of a pre-due installment is paid on time whatever the lender does)."""
-    caps = cfg.capacities()
+    caps = Team.from_settings(cfg)
     limits = {"agency": sum(int(a["capacity"]) for a in cfg.agencies)}
     p_complaint = true_complaint(candidates)
     contact_cost = cfg.complaint_cost * p_complaint[:, None] * np.array([a != "none" for a in ACTIONS])
     masked = (true_v - contact_cost).where(allowed, -np.inf)
-    oracle = plan(masked, cfg.minutes, caps, cfg.mip_time_limit_s, groups=candidates["borrower_id"], limits=limits)
+    languages = candidates["language"] if "language" in candidates.columns else None
+    oracle = plan(
+        masked,
+        cfg.minutes,
+        caps,
+        cfg.mip_time_limit_s,
+        groups=candidates["borrower_id"],
+        limits=limits,
+        languages=languages,
+    )
     ladder = ladder_plan(candidates, allowed, cfg, caps, limits)
     plans = {"strategy": chosen, "ladder": ladder.action, "oracle": oracle.action}
     out = {}

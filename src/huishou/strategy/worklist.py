@@ -25,6 +25,7 @@ COLUMNS = [
     "rule_path",
     "time_window",
     "timezone",
+    "language",
     "policy",
     "arm",
     "propensity",
@@ -35,7 +36,8 @@ def worklist(cand: pd.DataFrame, reasons: pd.DataFrame, risk: pd.Series) -> pd.D
     """Per collector, a ranked list of the day's actions (AUTO: automated channels); `none` rows are left out.
 
     Accounts with a broken promise come first (a broken promise raises the account's priority), then by
-    expected value. `time_window` is the borrower's local time; `timezone` their zone.
+    expected value. `time_window` is the borrower's local time; `timezone` their zone; `language` the one
+    they are collected in (the collector speaks it).
     """
     acting = cand[cand["action"] != "none"].copy()
     acting["risk_score"] = acting["loan_id"].map(risk)

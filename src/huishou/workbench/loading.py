@@ -14,7 +14,9 @@ from huishou.strategy.context import CONTEXT_FEATURES, RULE_COLUMNS
 from huishou.strategy.worklist import COLUMNS as WORKLIST_COLUMNS
 
 CONTEXT = list(dict.fromkeys(["loan_id", "borrower_id", "stage", *CONTEXT_FEATURES, *RULE_COLUMNS]))
-COPIED = [c for c in WORKLIST_COLUMNS if c != "arm"]  # the worklist as published (the arm stays with the plan)
+# the worklist as published (the arm stays with the plan; the language rides in the context, so a workbench
+# database made before the column existed needs no new column)
+COPIED = [c for c in WORKLIST_COLUMNS if c not in ("arm", "language")]
 
 
 def account_rows(
@@ -30,7 +32,8 @@ def account_rows(
     day = str(rows["worklist_date"].iloc[0])
     ctx = candidates.set_index("loan_id", drop=False).reindex(rows["loan_id"])
     # the rule columns already name some opt-outs: each column once (to_dict warns and drops duplicates)
-    shown = list(dict.fromkeys([*CONTEXT, *(c for c in ctx.columns if c.startswith("opt_out_"))]))
+    extra = [c for c in ctx.columns if c.startswith("opt_out_") or c == "language"]
+    shown = list(dict.fromkeys([*CONTEXT, *extra]))
     rows["context"] = [json.dumps({k: plain(v) for k, v in rec.items()}) for rec in ctx[shown].to_dict("records")]
     rows["promise_due"] = _promise_due(rows, ctx, actions, day)
     if details is not None and len(details):

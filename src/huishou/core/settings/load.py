@@ -31,7 +31,7 @@ from huishou.core.settings.features import FeatureSettings, check_extras
 from huishou.core.settings.platform import ComputeSettings, PortfolioSettings, TrackingSettings, WorkbenchSettings
 from huishou.core.settings.risk import EvaluateSettings, ScorecardSettings, ScoreSettings, TrainSettings
 from huishou.core.settings.simulate import SimulateSettings
-from huishou.core.settings.strategy import StrategySettings, check_closed_loop, check_compliance
+from huishou.core.settings.strategy import StrategySettings, check_closed_loop, check_compliance, check_roster
 
 
 @dataclass(frozen=True)
@@ -168,6 +168,7 @@ def _check(settings: Settings, source: str) -> None:
     check_extras(f, source)
     check_compliance(settings.strategy.compliance, source)
     check_closed_loop(settings.strategy.closed_loop, source)
+    check_roster(settings.strategy, source, tuple(a for a, m in settings.strategy.minutes.items() if int(m) > 0))
     for key, bounds in settings.contracts.ranges.items():
         if "." not in key or not (isinstance(bounds, list | tuple) and len(bounds) == 2 and bounds[0] <= bounds[1]):
             raise ConfigError(f"{source}: contracts.ranges.{key} must be 'table.column': [low, high] with low <= high")

@@ -29,6 +29,7 @@ class SimulateSettings:
     write_collection_log: bool
     chunk_borrowers: int
     timezones: dict[str, float]
+    languages: dict[str, float]
     legacy_late_share: float
 
     @property

@@ -24,6 +24,9 @@ class StrategySettings:
     collectors: int
     collector_minutes: int
     collector_overrides: dict[str, int]
+    collector_skills: dict[str, list[str]]
+    collector_languages: dict[str, list[str]]
+    default_language: str
     max_contacts_7d: int
     min_noncontact_before_call: int
     visit_min_amount: float
@@ -58,6 +61,25 @@ class StrategySettings:
         """Daily minutes per collector id (C001 ... C<collectors>)."""
         ids = [f"C{i:03d}" for i in range(1, self.collectors + 1)]
         return {c: int(self.collector_overrides.get(c, self.collector_minutes)) for c in ids}
+
+
+def check_roster(cfg: StrategySettings, source: str, human: tuple[str, ...]) -> None:
+    """strategy.collector_overrides / collector_skills / collector_languages name collectors of the team
+    (C001 ... C<collectors>); skills are human actions (those with collector minutes); languages are codes."""
+    ids = set(cfg.capacities())
+    for key in ("collector_overrides", "collector_skills", "collector_languages"):
+        unknown = sorted(set(getattr(cfg, key) or {}) - ids)
+        if unknown:
+            raise ConfigError(f"{source}: strategy.{key} names {unknown[:5]}, not among C001..C{cfg.collectors:03d}")
+    for who, skills in (cfg.collector_skills or {}).items():
+        wrong = sorted(set(skills or []) - set(human))
+        if not isinstance(skills, list | tuple) or wrong:
+            raise ConfigError(f"{source}: strategy.collector_skills.{who} must list human actions of {list(human)}")
+    for who, langs in (cfg.collector_languages or {}).items():
+        if not isinstance(langs, list | tuple) or not all(isinstance(x, str) and x for x in langs):
+            raise ConfigError(f"{source}: strategy.collector_languages.{who} must list language codes, e.g. [zh, yue]")
+    if not (isinstance(cfg.default_language, str) and cfg.default_language):
+        raise ConfigError(f"{source}: strategy.default_language must be a language code, e.g. zh")
 
 
 PROFILE_KEYS = {
