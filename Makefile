@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv system repro plots lab push pull exps metrics test test-unit test-e2e bench bench-scale bench-features bench-train plan-scale bench-effects taiwan german lint format mlflow-ui serve clean
+.PHONY: venv system repro plots lab push pull exps metrics test test-unit test-e2e bench bench-scale bench-features bench-train plan-scale bench-effects bench-assign taiwan german lint format mlflow-ui serve clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,9 @@ plan-scale: venv  ## the 1e8 partition plan from scale.json and train.json, chec
 
 bench-effects: venv  ## where fit-effects spends its time, on the repro's book (make repro first) -> benchmarks/results/effects.json
 	$(BIN)/python benchmarks/bench_effects.py
+
+bench-assign: venv  ## one day's assignment at 3e4-2e6 candidates with collectors' skills and languages (make repro first) -> benchmarks/results/assign.json
+	$(BIN)/python benchmarks/bench_assign.py
 
 lint: venv  ## ruff check + ruff format --check (CI runs it before the tests)
 	$(BIN)/ruff check src tests benchmarks docs
