@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from huishou.compliance import Profile, evaluate
 from huishou.strategy.plan import candidates
+from huishou.workbench.i18n import spoken
 from huishou.workbench.store import accounts, audit, contacts, refusals, sessions, users
 from workbench_helpers import Clock, book_rules, csrf_of, login, make_workbench, planned_day, wb_settings
 
@@ -107,6 +108,19 @@ def test_recording_a_contact_stores_it_with_the_plan_propensity_and_audits_it(be
     assert "record_contact" in events
     page = client.get(f"/accounts/{acct['id']}?saved=1")
     assert "未接通" in page.text and "无人接听" in page.text
+
+
+def test_the_account_page_names_the_borrowers_language(bench, planned):
+    """The language the borrower is collected in (applications.language, carried by the plan) is on the
+    account page, by name in the reader's language."""
+    client, engine, _, _, _ = bench
+    cand = planned[1].set_index("loan_id")
+    login(client, "c001")
+    for acct in _mine(engine)[:3]:
+        code = cand.at[acct["loan_id"], "language"]
+        page = client.get(f"/accounts/{acct['id']}")
+        assert f'data-language="{code}"' in page.text and spoken(code, "zh-CN") in page.text
+    assert spoken("yue", "en") == "Cantonese" and spoken("xx", "en") == "xx"
 
 
 def test_a_resubmitted_form_is_saved_once(bench):

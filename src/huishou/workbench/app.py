@@ -222,6 +222,7 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
         helpers = {
             "t": lambda key: i18n.text(key, lang),
             "rule_text": lambda rule: i18n.rule_text(rule, lang),
+            "spoken": lambda code: i18n.spoken(code, lang),
             "reason": lambda words: i18n.reason(words, lang),
             "path_text": lambda path: i18n.rule_path(path, lang),
             "source_text": lambda source: i18n.source(source, lang),
@@ -467,6 +468,7 @@ def create_app(engine: sa.Engine, config: Config, clock: Callable[[], dt.datetim
             user=user,
             day=day,
             a=account,
+            language=context.get("language"),  # the borrower's, which the planned collector speaks
             history=today,
             timeline=timeline[(page_no - 1) * size : page_no * size],
             timeline_total=len(timeline),

@@ -53,6 +53,7 @@ TEXT: dict[str, dict[str, str]] = {
     "p_paid": {"zh-CN": "还款概率", "en": "P(paid)"},
     "expected": {"zh-CN": "预期回收", "en": "expected"},
     "window": {"zh-CN": "可联系时段(借款人当地)", "en": "Allowed window (borrower's time)"},
+    "language": {"zh-CN": "沟通语言", "en": "Language"},
     "dpd": {"zh-CN": "逾期天数", "en": "DPD"},
     "overdue": {"zh-CN": "逾期金额", "en": "Overdue"},
     "outstanding": {"zh-CN": "剩余本息", "en": "Outstanding"},
@@ -276,6 +277,20 @@ RULE_TEXT = {  # why a contact was refused, in the reader's language
 def text(key: str, lang: str) -> str:
     entry = TEXT.get(key)
     return entry.get(lang, entry["en"]) if entry else key
+
+
+SPOKEN = {  # the languages a borrower is collected in (applications.language), by code
+    "zh": {"zh-CN": "普通话", "en": "Mandarin"},
+    "yue": {"zh-CN": "粤语", "en": "Cantonese"},
+    "ug": {"zh-CN": "维吾尔语", "en": "Uyghur"},
+    "en": {"zh-CN": "英语", "en": "English"},
+}
+
+
+def spoken(code: str, lang: str) -> str:
+    """A language code's name in the reader's language (an unknown code as written)."""
+    entry = SPOKEN.get(code)
+    return entry.get(lang, entry["en"]) if entry else code
 
 
 def rule_text(rule: str, lang: str) -> str:
