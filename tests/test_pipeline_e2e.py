@@ -359,7 +359,7 @@ def test_a_book_without_a_collection_log_runs_dvc_repro_to_the_end(tmp_path, dvc
     def no_log(params):
         params["simulate"] |= {"n_borrowers": 1500, "write_collection_log": False}
         params["train"]["num_boost_round"] = 60
-        params["strategy"]["closed_loop"] |= {"horizon_days": 3, "seeds": [1], "other_worlds_seeds": [1]}
+        params["strategy"]["closed_loop"] |= {"horizon_days": 3, "seeds": [1], "other_worlds_seeds": []}
 
     root = tmp_path / "no_log"
     root.mkdir()
@@ -373,6 +373,7 @@ def test_a_book_without_a_collection_log_runs_dvc_repro_to_the_end(tmp_path, dvc
     assert lists["propensity"].between(0, 1, inclusive="right").all() and (lists["propensity"] < 1).any()
     truth = json.loads((root / "models" / "strategy_truth.json").read_text())
     assert truth["by_stage"]["all"]["strategy"]["recovery"] > 0
+    assert truth["closed_loop"]["other_worlds"] == {}  # other_worlds_seeds []: the headline world alone
     audit = pd.read_parquet(root / "data" / "compliance")
     assert set(audit["event"]) == {"published", "blocked"} and (audit["profile"] == "cn_cba_2026").all()
 

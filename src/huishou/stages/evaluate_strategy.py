@@ -177,7 +177,7 @@ def run_closed_loop(settings, borrowers: pd.DataFrame, installments: pd.DataFram
     )
     out["other_worlds"] = {}
     for name, raw in loop["worlds"].items():
-        if name == loop["world"]:
+        if name == loop["world"] or not loop["other_worlds_seeds"]:  # []: the headline world alone
             continue
         result = closed_loop(
             sample,
