@@ -181,6 +181,11 @@ def test_the_decomposition_keeps_the_optimum():
         decomposed = plan(values, MINUTES, TEAM, 30, groups, limits, exact_max_rows=299, languages=languages)
         assert decomposed.stats["mip_bound"] == pytest.approx(optimum, rel=1e-9)
     assert cut > 0  # some borrowers never reach the solver (most, on a large day: the test below)
+    empty = values.iloc[:0]
+    nothing = plan_parts([(empty, groups.iloc[:0], languages.iloc[:0])], MINUTES, TEAM, 30, {"agency": 2}, 10)
+    assert len(nothing.action) == 0 and nothing.value == 0.0
+    with pytest.raises(ValueError, match="no parts"):
+        plan_parts([], MINUTES, TEAM, 30)
 
 
 def test_the_cut_keeps_as_many_borrowers_per_class_as_the_team_has_slots():

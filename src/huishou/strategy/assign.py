@@ -512,6 +512,8 @@ def plan_parts(
         rest_parts.append(rest)
         rest_value += _total(values[~kept], rest.reindex(values.index[~kept]))
         n += len(values)
+    if not kept_parts:
+        raise ValueError("plan_parts: no parts (a day with no candidates is one empty part)")
     values = pd.concat([p[0] for p in kept_parts])
     groups = None if kept_parts[0][1] is None else pd.concat([p[1] for p in kept_parts])
     languages = None if kept_parts[0][2] is None else pd.concat([p[2] for p in kept_parts])
