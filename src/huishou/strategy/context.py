@@ -173,6 +173,10 @@ def decision_context(
         AND (reach.last_reached IS NULL OR c.action_at > reach.last_reached)
       GROUP BY d.decision_id
     ),
+    borrower_of AS MATERIALIZED (  -- each decision's borrower first: joined to the preferences by borrower,
+      -- never decisions x preferences by date (a plan DuckDB picked over pandas frames: 3.6e9 rows at 1e6 loans)
+      SELECT d.decision_id, d.t, a.borrower_id FROM decisions d JOIN applications a ON a.loan_id = d.loan_id
+    ),
     wishes AS (  -- the borrower's contact preferences in force at t
       SELECT d.decision_id,
         max((p.kind = 'cease')::INTEGER) AS cease,
@@ -189,8 +193,8 @@ def decision_context(
         {", ".join(f"max((p.kind = 'opt_out' AND p.channel = '{c}')::INTEGER) AS opt_out_{c}" for c in CONTACTS)},
         arg_max(p.window_start, p.valid_from) FILTER (p.kind = 'consent_window') AS consent_start_text,
         arg_max(p.window_end, p.valid_from) FILTER (p.kind = 'consent_window') AS consent_end_text
-      FROM decisions d JOIN applications a ON a.loan_id = d.loan_id
-      JOIN contact_preferences p ON p.borrower_id = a.borrower_id AND p.valid_from <= d.t
+      FROM borrower_of d
+      JOIN contact_preferences p ON p.borrower_id = d.borrower_id AND p.valid_from <= d.t
         AND (p.valid_until IS NULL OR p.valid_until > d.t)
       GROUP BY d.decision_id
     ),
