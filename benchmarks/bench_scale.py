@@ -13,7 +13,8 @@ DVC stages `huishou features` (bucket by bucket beyond 250 k loans), `huishou tr
 sample beyond train.max_rows), `huishou evaluate` (part by part), `huishou portfolio` (bucket by bucket
 beyond 1 M loans) and `huishou fit-effects` (the log read in place, at most 200 k decisions a stage), and
 the Dask scoring path (`score_dask`: one task reads the book once and splits it by borrower partition,
-then one task per partition builds, scores, explains and writes; the driver only adds aggregates).
+then one task per partition builds, scores, explains and writes; the driver only adds aggregates), then
+`huishou strategy` (the book still in pandas: skipped where its memory would pass `--max-gib`).
 `huishou validate` checks books beyond contracts.bucket_loans (1e6) bucket by bucket and `huishou
 score` scores books beyond score.rows_per_partition (250 k) one borrower partition at a time. The
 whole-book feature build (what the DVC features stage runs over the snapshot grid: one pandas frame)
@@ -22,6 +23,8 @@ grows with the book and is run only where the extrapolation of the smaller books
 
     python benchmarks/bench_scale.py                               # 1e5, 1e6, 1e7 -> results/scale.json
     python benchmarks/bench_scale.py --loans 100000 --out /tmp/s.json
+    python benchmarks/bench_scale.py --loans 100000 1000000 --stages features_stage train_stage \\
+        effects_stage strategy_stage --out benchmarks/results/scale_strategy.json
 """
 
 from __future__ import annotations
@@ -55,12 +58,16 @@ def _params(folder: Path, n_loans: int) -> Path:
         "validated_dir": str(folder / "validated"),
         "features_dir": str(folder / "features"),
         "models_dir": str(folder / "models"),
+        "worklists_dir": str(folder / "worklists"),  # every output in the book's folder, none in the repository's
+        "compliance_dir": str(folder / "compliance"),
+        "experiments_dir": str(folder / "experiments"),
     }
     text = (
         f"extends: {ROOT / 'params.yaml'}\n"
         f"data: {json.dumps(data)}\n"
         f"simulate: {{n_borrowers: {n_loans}, start_date: '2025-01-01', months: 13, term_mix: {{12: 1.0}},"
         " extra_loans_mean: 0.0, write_oracle: false}\n"
+        f"score: {{scores_dir: {json.dumps(str(folder / 'scores'))}}}\n"
     )
     path = folder / "params.yaml"
     path.write_text(text)
@@ -76,7 +83,12 @@ def _cli(params: Path, *args: str) -> dict:
         capture_output=True,
         text=True,
         check=False,
-        env=os.environ | {"MLFLOW_TRACKING_URI": f"sqlite:///{params.parent / 'mlflow.db'}", "TQDM_DISABLE": "1"},
+        env=os.environ
+        | {
+            "MLFLOW_TRACKING_URI": f"sqlite:///{params.parent / 'mlflow.db'}",
+            "HUISHOU_LOGS": str(params.parent / "logs"),
+            "TQDM_DISABLE": "1",
+        },
     )
     seconds = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -219,6 +231,18 @@ def step_effects_stage(folder: Path) -> dict:
     return out | {"decisions": sum(result["decisions"].values()), "fitted": len(result["fitted"])}
 
 
+def step_strategy_stage(folder: Path) -> dict:
+    """`huishou strategy`: every worklist date's candidates, lawful plans and the published worklists (the book
+    in pandas; needs the features, train and fit-effects stages' outputs)."""
+    out = _cli(folder / "params.yaml", "strategy")
+    result = out.pop("result")
+    return out | {
+        "worklist_rows": result["worklist_rows"],
+        "human_actions": result["human_actions"],
+        "candidates": sum(sum(day["candidates"].values()) for day in result["plans"].values()),
+    }
+
+
 def step_score_local(folder: Path, model_dir: Path) -> dict:
     out = _cli(folder / "params.yaml", "score", "--model-path", str(model_dir), "--out", str(folder / "scores_local"))
     result = out.pop("result")
@@ -291,9 +315,11 @@ STEPS = {
     "evaluate_stage": step_evaluate_stage,
     "portfolio_stage": step_portfolio_stage,
     "effects_stage": step_effects_stage,
+    "strategy_stage": step_strategy_stage,
 }
 STAGES = ("features_stage", "train_stage", "evaluate_stage", "portfolio_stage", "effects_stage")  # DVC stages
 GROWS_WITH_BOOK = ("features",)
+STAGES_GROWING = ("strategy_stage",)  # DVC stages that still hold the book in pandas: skipped past --max-gib
 
 
 def _run(name: str, *args) -> dict:
@@ -315,6 +341,12 @@ def main() -> None:
     parser.add_argument("--max-gib", type=float, default=8.0, help="skip steps whose memory would pass this")
     parser.add_argument("--out", default=str(RESULTS / "scale.json"))
     parser.add_argument("--keep", action="store_true", help="keep the simulated books under benchmarks/work")
+    parser.add_argument(
+        "--stages",
+        nargs="*",
+        help="only simulate, validate and these stage steps, in this order (e.g. features_stage train_stage "
+        "effects_stage strategy_stage: the strategy's figures without the rest)",
+    )
     parser.add_argument("--step", help=argparse.SUPPRESS)
     parser.add_argument("args", nargs="*", help=argparse.SUPPRESS)
     ns = parser.parse_args()
@@ -333,7 +365,16 @@ def main() -> None:
         folder = WORK / f"scale_{n}"
         shutil.rmtree(folder, ignore_errors=True)
         print(f"book of {n:,} loans", flush=True)
-        out = done[n] = {"simulate": _run("simulate", folder, n), "anchor": _run("anchor", folder)}
+        out = done[n] = {"simulate": _run("simulate", folder, n)}
+        if ns.stages:
+            out["validate"] = _run("validate", folder)
+            out["validate"]["buckets"] = out["validate"].pop("result", {}).get("buckets", 1)
+            for step in ns.stages:
+                out[step] = _run(step, folder)
+            if not ns.keep:
+                shutil.rmtree(folder, ignore_errors=True)
+            continue
+        out["anchor"] = _run("anchor", folder)
         if not model_dir.exists() or n == min(ns.loans):
             shutil.rmtree(model_dir, ignore_errors=True)
             out["train"] = _run("train", folder, model_dir)
@@ -349,6 +390,12 @@ def main() -> None:
         out["score_dask"] = _run("score_dask", folder, model_dir)
         for step in STAGES:
             out[step] = _run(step, folder)
+        for step in STAGES_GROWING:
+            predicted = _predicted_gib(done, step, n)
+            if predicted is not None and predicted > ns.max_gib:
+                skipped.setdefault(str(n), {})[step] = f"memory grows with the book: ~{predicted:.1f} GiB predicted"
+                continue
+            out[step] = _run(step, folder)
         if "features" in out:
             out["features"]["vs_anchor"] = out["anchor"]["rows_per_s"] / out["features"]["rows_per_s"]
         if not ns.keep:
@@ -357,7 +404,16 @@ def main() -> None:
     sizes = sorted(done)
     exponents = {}
     for a, b in zip(sizes, sizes[1:], strict=False):
-        for step in ("simulate", "anchor", "validate", "features", "score_local", "score_dask", *STAGES):
+        for step in (
+            "simulate",
+            "anchor",
+            "validate",
+            "features",
+            "score_local",
+            "score_dask",
+            *STAGES,
+            *STAGES_GROWING,
+        ):
             if step in done[a] and step in done[b]:
                 ratio = done[b]["simulate"]["loans"] / done[a]["simulate"]["loans"]
                 exponents.setdefault(step, {})[f"{a}->{b}"] = math.log(
@@ -385,7 +441,9 @@ def _plot(report: dict, path: Path) -> None:
 
     sizes = sorted(int(n) for n in report["sizes"])
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for i, step in enumerate(("simulate", "validate", "features", "score_local", "score_dask", *STAGES)):
+    for i, step in enumerate(
+        ("simulate", "validate", "features", "score_local", "score_dask", *STAGES, *STAGES_GROWING)
+    ):
         xs = [n for n in sizes if step in report["sizes"][str(n)]]
         if not xs:
             continue
