@@ -335,6 +335,16 @@ def _predicted_gib(done: dict, step: str, n: int) -> float | None:
     return done[last][step]["peak_rss_gib"] * n / last
 
 
+def _run_if_it_fits(done: dict, skipped: dict, step: str, n: int, max_gib: float, folder: Path) -> None:
+    """Run `step` on the book of n loans unless its memory, extrapolated from the smaller books, would pass
+    `max_gib` (then the JSON says so under `skipped`)."""
+    predicted = _predicted_gib(done, step, n)
+    if predicted is not None and predicted > max_gib:
+        skipped.setdefault(str(n), {})[step] = f"memory grows with the book: ~{predicted:.1f} GiB predicted"
+        return
+    done[n][step] = _run(step, folder)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--loans", type=int, nargs="*", default=[100_000, 1_000_000, 10_000_000])
@@ -380,22 +390,14 @@ def main() -> None:
             out["train"] = _run("train", folder, model_dir)
         out["validate"] = _run("validate", folder)
         for step in GROWS_WITH_BOOK:
-            predicted = _predicted_gib(done, step, n)
-            if predicted is not None and predicted > ns.max_gib:
-                skipped.setdefault(str(n), {})[step] = f"memory grows with the book: ~{predicted:.1f} GiB predicted"
-                continue
-            out[step] = _run(step, folder)
+            _run_if_it_fits(done, skipped, step, n, ns.max_gib, folder)
         out["score_local"] = _run("score_local", folder, model_dir)
         out["validate"]["buckets"] = out["validate"].pop("result", {}).get("buckets", 1)
         out["score_dask"] = _run("score_dask", folder, model_dir)
         for step in STAGES:
             out[step] = _run(step, folder)
         for step in STAGES_GROWING:
-            predicted = _predicted_gib(done, step, n)
-            if predicted is not None and predicted > ns.max_gib:
-                skipped.setdefault(str(n), {})[step] = f"memory grows with the book: ~{predicted:.1f} GiB predicted"
-                continue
-            out[step] = _run(step, folder)
+            _run_if_it_fits(done, skipped, step, n, ns.max_gib, folder)
         if "features" in out:
             out["features"]["vs_anchor"] = out["anchor"]["rows_per_s"] / out["features"]["rows_per_s"]
         if not ns.keep:

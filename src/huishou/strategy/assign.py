@@ -6,8 +6,7 @@ Two solvers over the same inputs (values: expected recovery net of cost, -inf wh
 * `exact`: a mixed-integer programme (scipy.optimize.milp / HiGHS) maximising total value with one
   action per loan and the team's minutes, then packed onto collectors first-fit-decreasing
   (an item that fits nobody falls back to its automated action). Its objective is an upper bound,
-  so `plan` reports how far each answer is from it. Beyond `exact_max_rows` (HiGHS would not finish
-  in its time limit) only greedy runs, measured against the LP relaxation's bound.
+  so `plan` reports how far each answer is from it.
 
 Both honour three more constraints when given: `groups` (a borrower per row: at most one contact per
 borrower a day, whatever the number of their loans), `limits` (the most rows an action may take, e.g. the
@@ -18,7 +17,9 @@ class's minutes to the collectors who can serve it).
 Beyond `exact_max_rows` a day is decomposed (`decompose`): only the borrowers who could take one of the
 day's few human or limited slots go to the solver; every other borrower gets its best automated action.
 The cut is exact: no optimal plan needs a borrower outside it (see `decompose`), and it is made borrower
-bucket by borrower bucket when the day comes in parts (`decompose_parts`).
+bucket by borrower bucket when the day comes in parts (`plan_parts`). Where the kept borrowers are still
+more than `exact_max_rows` (HiGHS would not finish in its time limit) only greedy runs, measured against
+the bound from prices on capacity (`price_bound`).
 """
 
 from __future__ import annotations
