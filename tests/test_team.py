@@ -18,7 +18,7 @@ from huishou.simulate import simulate_book
 from huishou.strategy.assign import automated, decompose, exact, greedy, lp_bound, plan, plan_parts, price_bound
 from huishou.strategy.plan import BookRules, candidates
 from huishou.strategy.policy_eval import ladder_plan
-from huishou.strategy.team import Rooms, Team, roomiest
+from huishou.strategy.team import Rooms, Team
 
 from builders import random_ctx
 from conftest import small_settings
@@ -107,6 +107,13 @@ def test_every_planner_honours_skills_languages_minutes_and_one_contact(seed, n,
     human = ladder.action.map(CFG.minutes) > 0
     for row in ladder.action.index[human]:
         assert team.can(ladder.collector[row], ladder.action[row], languages[row])
+
+
+def roomiest(remaining: dict[str, float], need: float, among: tuple[str, ...] | None = None) -> str | None:
+    """The plain scan Rooms must agree with: the most minutes left that fit `need`, ties to the lowest id."""
+    who = remaining if among is None else among
+    fits = [(-remaining[c], c) for c in who if remaining.get(c, 0) >= need and need > 0]
+    return min(fits)[1] if fits else None
 
 
 @settings(max_examples=50, deadline=None)

@@ -45,11 +45,27 @@ class Plan:
     stats: dict
 
 
-def _fallback(values: pd.DataFrame, minutes: dict[str, int], limits: dict[str, int] | None = None):
+def _scarce(columns, minutes: dict[str, int], limits: dict[str, int] | None = None) -> list[int]:
+    """Positions of the scarce actions among `columns`: those needing collector minutes or a limited place.
+    Every other action is automated and unlimited."""
+    return [j for j, a in enumerate(columns) if minutes.get(a, 0) > 0 or a in (limits or {})]
+
+
+def _fallback(values: pd.DataFrame, minutes: dict[str, int], limits: dict[str, int] | None = None) -> pd.Series:
     """The best action needing no collector and no limited capacity, per row."""
-    automated = [a for a in values.columns if minutes.get(a, 0) == 0 and a not in (limits or {})]
-    auto = values[automated]
-    return auto.idxmax(axis=1), auto.max(axis=1)
+    scarce = set(_scarce(values.columns, minutes, limits))
+    return values.iloc[:, [j for j in range(values.shape[1]) if j not in scarce]].idxmax(axis=1)
+
+
+def _best_automated(v: np.ndarray, scarce: list[int]) -> np.ndarray:
+    """Each row's best value among the automated, unlimited actions (-inf where there are none)."""
+    auto = [j for j in range(v.shape[1]) if j not in set(scarce)]
+    return v[:, auto].max(axis=1) if auto else np.full(len(v), -np.inf)
+
+
+def _gap(low: float, high: float) -> float:
+    """How far `low` falls short of `high`, as a share of it (0 where `high` is 0)."""
+    return (high - low) / abs(high) if high else 0.0
 
 
 def _total(values: pd.DataFrame, action: pd.Series) -> float:
@@ -85,14 +101,13 @@ def greedy(
     team = Team.of(capacities)
     n, cols = len(values), list(values.columns)
     lang = team.row_languages(languages, n)
-    base_action, _ = _fallback(values, minutes, limits)
-    start = _one_contact_per_group(values, base_action.copy(), groups)
+    start = automated(values, minutes, groups, limits)
     v = values.to_numpy(dtype=float)
     act = values.columns.get_indexer(start)
     current = v[np.arange(n), act]
     collector = np.full(n, None, dtype=object)
     rooms, used = Rooms(team.minutes), dict.fromkeys(limits, 0)
-    options = np.array([j for j, a in enumerate(cols) if minutes.get(a, 0) > 0 or a in limits], dtype=int)
+    options = np.array(_scarce(cols, minutes, limits), dtype=int)
     opt_minutes = np.array([float(minutes.get(cols[j], 0)) for j in options])
     gain = v[:, options] - current[:, None]
     rr, oo = np.nonzero(np.isfinite(v[:, options]) & (gain > 0))  # row-major: the order ties keep
@@ -281,32 +296,24 @@ def price_bound(
     if len(v) == 0:
         return {"bound": 0.0, "prices": {}, "evaluations": 0}
     mins = np.array([minutes.get(a, 0) for a in cols], dtype=float)
-    pools: dict[tuple, float] = {}
-    for who, cap in team.minutes.items():
-        key = (team.skills.get(who, ANY), team.languages.get(who, ANY))
-        pools[key] = pools.get(key, 0.0) + float(cap)
-    keys, caps = list(pools), np.array(list(pools.values()))
+    keys = team.pools()
+    caps = np.array([float(sum(team.minutes[c] for c in pool)) for pool in keys])
     lang_codes, langs = pd.factorize(team.row_languages(languages, len(v)))
     human = [j for j in range(len(cols)) if mins[j] > 0]
-    eligible = {  # (language, human action) -> the pools that may take it
-        (li, j): [
-            k
-            for k, (skills, spoken) in enumerate(keys)
-            if (skills is ANY or cols[j] in skills) and (spoken is ANY or lang in spoken)
-        ]
+    eligible = {  # (language, human action) -> the pools that may take it (alike collectors: ask the first)
+        (li, j): [k for k, pool in enumerate(keys) if team.can(pool[0], cols[j], lang)]
         for li, lang in enumerate(langs)
         for j in human
     }
     limited = [cols.index(a) for a in limits if a in cols]
     places = np.array([float(limits[cols[j]]) for j in limited])
-    scarce = sorted(set(human) | set(limited))
+    scarce = _scarce(cols, minutes, limits)
     at = {j: k for k, j in enumerate(scarce)}
     grouped = groups is not None and NONE in cols
     codes = pd.factorize(np.asarray(groups))[0] if grouped else np.arange(len(v))
     order = np.lexsort((codes, lang_codes))  # by language, then borrower: blocks and groups are slices
     v, lang_codes, codes = v[order], lang_codes[order], codes[order]
-    auto = [j for j in range(len(cols)) if j not in at]
-    auto_best = v[:, auto].max(axis=1) if auto else np.full(len(v), -np.inf)
+    auto_best = _best_automated(v, scarce)
     vs = np.ascontiguousarray(v[:, scarce])
     edges = np.flatnonzero(np.r_[True, lang_codes[1:] != lang_codes[:-1], True])
     blocks = [(int(lang_codes[lo]), lo, hi) for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
@@ -315,7 +322,7 @@ def price_bound(
     none_total = float(none.sum()) if grouped else 0.0
     top = np.nanmax(np.where(np.isfinite(v), v, np.nan)) if np.isfinite(v).any() else 0.0
     upper = max(float(top), 1.0)
-    best = np.empty(len(v))
+    row_best = np.empty(len(v))  # each row's best at the prices (a buffer every evaluation reuses)
 
     def dual(x: np.ndarray) -> float:
         lam, mu = x[: len(keys)], x[len(keys) :]
@@ -325,27 +332,27 @@ def price_bound(
         for k, j in enumerate(limited):
             cost[:, at[j]] += mu[k]
         for li, lo, hi in blocks:
-            np.max(vs[lo:hi] - cost[li], axis=1, out=best[lo:hi])
-        np.maximum(best, auto_best, out=best)
+            np.max(vs[lo:hi] - cost[li], axis=1, out=row_best[lo:hi])
+        np.maximum(row_best, auto_best, out=row_best)
         if grouped:
-            lift = best - none  # >= 0: `none` costs nothing
+            lift = row_best - none  # >= 0: `none` costs nothing
             lift[~np.isfinite(lift)] = 0.0
             total = none_total + float(np.maximum.reduceat(lift, starts).sum())
         else:
-            total = float(best[np.isfinite(best)].sum())
+            total = float(row_best[np.isfinite(row_best)].sum())
         return total + float(lam @ caps) + float(mu @ places)
 
     bounds = [(0.0, upper / max(mins[human].min(), 1.0) if human else 0.0)] * len(keys) + [(0.0, upper)] * len(limited)
     start = np.zeros(len(bounds))
     if len(bounds):
         res = minimize(dual, start, method="Powell", bounds=bounds, options={"maxfev": max_evaluations, "xtol": 1e-4})
-        best, x, evaluations = float(min(res.fun, dual(start))), res.x, int(res.nfev)
+        bound, x, evaluations = float(min(res.fun, dual(start))), res.x, int(res.nfev)
     else:
-        best, x, evaluations = dual(start), start, 1
+        bound, x, evaluations = dual(start), start, 1
     prices = {f"pool {k}": float(x[k]) for k in range(len(keys))} | {
         f"{cols[j]} place": float(x[len(keys) + k]) for k, j in enumerate(limited)
     }
-    return {"bound": best, "prices": prices, "evaluations": evaluations}
+    return {"bound": bound, "prices": prices, "evaluations": evaluations}
 
 
 def _pack(values, action, minutes, capacities, limits=None, languages=None):
@@ -354,7 +361,7 @@ def _pack(values, action, minutes, capacities, limits=None, languages=None):
     for its borrower)."""
     team = Team.of(capacities)
     lang = pd.Series(team.row_languages(languages, len(values)), index=values.index)
-    base_action, _ = _fallback(values, minutes, limits)
+    base_action = _fallback(values, minutes, limits)
     rooms = Rooms(team.minutes)
     collector = pd.Series(None, index=values.index, dtype=object)
     human = action[action.map(lambda a: minutes.get(a, 0) > 0)]
@@ -395,12 +402,11 @@ def decompose(
     n = len(values)
     cols = list(values.columns)
     mins = np.array([minutes.get(a, 0) for a in cols], dtype=float)
-    scarce = [j for j, a in enumerate(cols) if mins[j] > 0 or a in limits]
+    scarce = _scarce(cols, minutes, limits)
     if n == 0 or not scarce:
         return np.zeros(n, dtype=bool)
     v = values.to_numpy(dtype=float)
-    auto = [j for j in range(len(cols)) if j not in scarce]
-    best_auto = v[:, auto].max(axis=1) if auto else np.full(n, -np.inf)
+    best_auto = _best_automated(v, scarce)
     if groups is None:
         codes, base = np.arange(n), best_auto
     elif NONE in cols and np.isfinite(v[:, cols.index(NONE)]).all():
@@ -472,7 +478,7 @@ def _solve(values, minutes, capacities, time_limit, groups, limits, exact_max_ro
             "exact": f"skipped: {len(values)} rows > strategy.exact_max_rows {exact_max_rows}",
             "price_bound": bound,
             "capacity_prices": priced["prices"],
-            "greedy_gap_to_bound": (bound - fast.value) / abs(bound) if bound else 0.0,
+            "greedy_gap_to_bound": _gap(fast.value, bound),
         }
         return fast
     best = exact(values, minutes, capacities, time_limit, groups, limits, languages)
@@ -480,7 +486,7 @@ def _solve(values, minutes, capacities, time_limit, groups, limits, exact_max_ro
         stats |= {
             "exact_value": best.value,
             **best.stats,
-            "greedy_gap_to_exact": (best.value - fast.value) / abs(best.value) if best.value else 0.0,
+            "greedy_gap_to_exact": _gap(fast.value, best.value),
         }
     chosen = best if best is not None and best.value >= fast.value else fast
     chosen.stats = stats | {"method": chosen.method}
@@ -490,7 +496,7 @@ def _solve(values, minutes, capacities, time_limit, groups, limits, exact_max_ro
 def automated(values: pd.DataFrame, minutes: dict[str, int], groups=None, limits=None) -> pd.Series:
     """Every row's best automated, unlimited action, at most one contact per borrower (the plan of the rows
     `decompose` leaves out)."""
-    return _one_contact_per_group(values, _fallback(values, minutes, limits)[0], groups)
+    return _one_contact_per_group(values, _fallback(values, minutes, limits), groups)
 
 
 def plan_parts(
@@ -530,6 +536,6 @@ def plan_parts(
         "greedy_gap_to_bound": ("greedy_value", "price_bound"),
     }.items():
         if gap in stats:
-            stats[gap] = (stats[high] - stats[low]) / abs(stats[high]) if stats[high] else 0.0
+            stats[gap] = _gap(stats[low], stats[high])
     stats["decomposed"] = {"rows": n, "kept_rows": len(values), "automated_value": rest_value}
     return Plan(action, collector, solved.value + rest_value, solved.method, stats)

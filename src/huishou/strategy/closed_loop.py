@@ -48,7 +48,7 @@ from huishou.strategy.complaints import ComplaintModel
 from huishou.strategy.effects import EffectModel
 from huishou.strategy.plan import BookRules, candidates, predicted_paid, recovered_share, stake, values_matrix
 from huishou.strategy.policy_eval import ladder_plan, plan_in_order
-from huishou.strategy.team import Team
+from huishou.strategy.team import Team, languages_of
 from huishou.strategy.truth_eval import with_truth
 
 POLICIES = ("none", "ladder", "el_worklist", "el_channel_rule", "random_lawful", "strategy", "oracle")
@@ -193,9 +193,8 @@ def choose(
         values, _ = _true_values(x, allowed, cfg, world, truth)
     else:
         raise ValueError(f"unknown policy {policy!r}")
-    languages = ctx["language"] if "language" in ctx.columns else None
     return plan(
-        values, cfg.minutes, caps, cfg.mip_time_limit_s, groups=groups, limits=limits, languages=languages
+        values, cfg.minutes, caps, cfg.mip_time_limit_s, groups=groups, limits=limits, languages=languages_of(ctx)
     ).action
 
 

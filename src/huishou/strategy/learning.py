@@ -25,7 +25,6 @@ from huishou.strategy.context import CONTEXT_FEATURES, logged_decisions
 from huishou.strategy.effects import EffectModel, LearnedEffects, fit_effect_model, grow, growing_effect_model
 from huishou.strategy.plan import BookRules, DayPlan, candidates, plan_day, recovered_share, stake, values_matrix
 from huishou.strategy.policy_eval import ips_dr, ladder_choice
-from huishou.strategy.team import roomiest
 
 
 @dataclass
@@ -304,4 +303,4 @@ def promise_model(
     return report | {"model": fit(order)}
 
 
-__all__ = ["BookRules", "DayPlan", "StrategyPlans", "candidates", "plan_day", "plan_strategy", "roomiest"]
+__all__ = ["BookRules", "DayPlan", "StrategyPlans", "candidates", "plan_day", "plan_strategy"]

@@ -29,7 +29,7 @@ from huishou.strategy.context import CONTEXT_FEATURES, RULE_COLUMNS, decision_co
 from huishou.strategy.effects import EffectModel
 from huishou.strategy.experiment import Design, Overridden, assign_arms, propensities, random_lawful
 from huishou.strategy.policy_eval import ladder_choice, ladder_plan
-from huishou.strategy.team import Team, roomiest
+from huishou.strategy.team import Rooms, Team, languages_of
 
 
 @dataclass(frozen=True)
@@ -311,17 +311,17 @@ def _plan_arm(
     action = pd.Series("none", index=drawn.index, dtype=object)
     collector = pd.Series(None, index=drawn.index, dtype=object)
     contacted: set = set()
-    remaining = dict(caps.minutes)
+    rooms = Rooms(caps.minutes)
     for i, a in drawn.items():
         borrower = ctx.at[i, "borrower_id"]
         if a == "none" or borrower in contacted or (a in lims and lims[a] <= 0):
             continue
         need = cfg.minutes.get(a, 0)
-        who = roomiest(remaining, need, caps.eligible(a, ctx.at[i, "language"])) if need > 0 else None
+        who = rooms.roomiest(need, caps.eligible(a, ctx.at[i, "language"]))
         if need > 0 and who is None:
             continue
         if who is not None:
-            remaining[who] -= need
+            rooms.use(who, need)
         if a in lims:
             lims[a] -= 1
         action[i], collector[i] = a, who
@@ -363,7 +363,7 @@ def cold_start(
     action taken is returned exactly, so the outcomes logged from these plans can train the effect model.
     """
     team = Team.of(capacities)
-    languages = team.row_languages(ctx["language"] if "language" in ctx.columns else None, len(ctx))
+    languages = team.row_languages(languages_of(ctx), len(ctx))
     base = ladder_plan(ctx[~ctx["borrower_id"].isin(contacted)], allowed, cfg, team, limits)
     action = base.action.reindex(ctx.index, fill_value="none")
     collector = base.collector.reindex(ctx.index)

@@ -8,7 +8,7 @@ import pandas as pd
 
 from huishou.core.settings import StrategySettings
 from huishou.strategy.assign import Plan
-from huishou.strategy.team import Rooms, Team
+from huishou.strategy.team import Rooms, Team, languages_of
 
 LADDERS = {  # the rungs a baseline ladder tries, per stage, highest first
     "pre_due": ("sms",),
@@ -77,7 +77,7 @@ def plan_in_order(
     minutes = cfg.minutes
     team = Team.from_settings(cfg) if capacities is None else Team.of(capacities)
     rooms = Rooms(team.minutes)
-    lang = ctx["language"] if "language" in ctx.columns else pd.Series(None, index=ctx.index, dtype=object)
+    lang = pd.Series(team.row_languages(languages_of(ctx), len(ctx)), index=ctx.index)
     left = dict(limits or {})
     action = pd.Series("none", index=ctx.index, dtype=object)
     collector = pd.Series(None, index=ctx.index, dtype=object)

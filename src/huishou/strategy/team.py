@@ -93,6 +93,13 @@ class Team:
         out[pd.isna(out) | (out == "")] = self.default_language
         return out
 
+    def pools(self) -> list[tuple[str, ...]]:
+        """The collectors grouped by identical skills and languages (alike for every routing question)."""
+        by_kind: dict[tuple, list[str]] = {}
+        for who in self.minutes:
+            by_kind.setdefault((self.skills.get(who, ANY), self.languages.get(who, ANY)), []).append(who)
+        return [tuple(pool) for pool in by_kind.values()]
+
     def slots(self, minutes: Mapping[str, int], language: str | None = ANY) -> int:
         """The most human actions the team can take in a day (of borrowers speaking `language`; ANY: any):
         each collector's minutes over their quickest human action."""
@@ -106,18 +113,16 @@ class Team:
         return total
 
 
-def roomiest(remaining: dict[str, float], need: float, among: tuple[str, ...] | None = None) -> str | None:
-    """The collector with the most minutes left that can take `need` (ties: lowest id), among `among` (None:
-    anyone)."""
-    who = remaining if among is None else among
-    fits = [(-remaining[c], c) for c in who if remaining.get(c, 0) >= need and need > 0]
-    return min(fits)[1] if fits else None
+def languages_of(frame: pd.DataFrame) -> pd.Series | None:
+    """A frame's borrower languages (its `language` column), or None where it has none (the default for all)."""
+    return frame["language"] if "language" in frame.columns else None
 
 
 class Rooms:
-    """The collectors' minutes left during a plan, with `roomiest` in logarithmic time: a heap of
+    """The collectors' minutes left during a plan. `roomiest` is the collector with the most minutes left that
+    can take `need` (ties: lowest id), among `among` (None: anyone), found in logarithmic time: a heap of
     (-minutes left, id) per set of eligible collectors, its stale tops refreshed when read (minutes only go
-    down, so a stale entry overstates and the true roomiest surfaces). Same answers as `roomiest`."""
+    down, so a stale entry overstates and the true roomiest surfaces). A test holds it to a plain scan."""
 
     def __init__(self, minutes: Mapping[str, float]):
         self.left = dict(minutes)

@@ -19,7 +19,7 @@ from huishou.simulate.generation import sigmoid
 from huishou.strategy.assign import plan
 from huishou.strategy.plan import recovered_share, stake
 from huishou.strategy.policy_eval import ladder_plan
-from huishou.strategy.team import Team
+from huishou.strategy.team import Team, languages_of
 
 
 def with_truth(candidates: pd.DataFrame, borrowers: pd.DataFrame) -> pd.DataFrame:
@@ -86,7 +86,6 @@ def truth_comparison(
     p_complaint = true_complaint(candidates)
     contact_cost = cfg.complaint_cost * p_complaint[:, None] * np.array([a != "none" for a in ACTIONS])
     masked = (true_v - contact_cost).where(allowed, -np.inf)
-    languages = candidates["language"] if "language" in candidates.columns else None
     oracle = plan(
         masked,
         cfg.minutes,
@@ -94,7 +93,7 @@ def truth_comparison(
         cfg.mip_time_limit_s,
         groups=candidates["borrower_id"],
         limits=limits,
-        languages=languages,
+        languages=languages_of(candidates),
     )
     ladder = ladder_plan(candidates, allowed, cfg, caps, limits)
     plans = {"strategy": chosen, "ladder": ladder.action, "oracle": oracle.action}
