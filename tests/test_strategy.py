@@ -343,6 +343,52 @@ def test_one_query_for_every_stage_gives_each_stages_own_context(book, settings)
         np.testing.assert_allclose(cand.loc[~pre, "overdue_amount"], cand.loc[~pre, "loan_id"].map(past))
 
 
+def _stages_by_hand(inst: pd.DataFrame, day: pd.Timestamp, cfg, rules) -> pd.DataFrame:
+    """The lifecycle stage of each loan at `day` written out in pandas (the reference for DuckDB's pick)."""
+    settled = (inst["paid_date"] < day) & paid_enough(inst, rules.tol, rules.share)
+    open_ = (inst["due_date"] < day) & ~settled
+    dpd = (day - inst.loc[open_].groupby("loan_id")["due_date"].min()).dt.days
+    early = dpd[(dpd >= 1) & (dpd <= cfg.max_dpd) & (dpd < rules.default_dpd)].index
+    recovery = dpd[(dpd >= rules.default_dpd) & (dpd <= cfg.recovery_max_dpd)].index
+    ahead = day + pd.Timedelta(days=cfg.pre_due_days_ahead)
+    soon = (inst["due_date"] >= day + pd.Timedelta(days=1)) & (inst["due_date"] <= ahead) & ~settled
+    pre_due = pd.Index(inst.loc[soon, "loan_id"].unique()).difference(dpd.index)
+    parts = [
+        pd.DataFrame({"loan_id": loans, "stage": name})
+        for name, loans in (("pre_due", pre_due), ("early", early), ("recovery", recovery))
+    ]
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_each_loan_is_a_candidate_of_the_stage_its_days_past_due_say(book, settings, tmp_path):
+    """DuckDB picks the candidates (frames or parquet files read in place): the loans and stages of the DPD
+    rule written out in pandas, in stage then loan order; settling a loan's overdue installments the day before
+    takes it out of the collection stages."""
+    from huishou.core.io import write_parquet
+
+    tables, rules, cfg = book.raw_tables(), book_rules(settings), settings.strategy
+    paths = {name: write_parquet(frame, tmp_path / f"{name}.parquet") for name, frame in tables.items()}
+    for day in (settings.simulate.as_of, settings.simulate.as_of - pd.Timedelta(days=40)):
+        expected = _stages_by_hand(tables["installments"], day, cfg, rules)
+        assert set(expected["stage"]) == set(STAGES)
+        for source in (tables, paths):
+            got = candidates(source, day, cfg, rules)
+            pd.testing.assert_frame_equal(got[["loan_id", "stage"]], expected, check_dtype=False)
+    day = settings.simulate.as_of
+    early = expected.loc[expected["stage"] == "early", "loan_id"].iloc[0]
+    inst = tables["installments"].copy()
+    mine = (inst["loan_id"] == early) & (inst["due_date"] < day)
+    inst.loc[mine, "amount_paid"] = inst.loc[mine, "amount_due"]
+    inst.loc[mine, "paid_date"] = day - pd.Timedelta(days=1)
+    settled = candidates(tables | {"installments": inst}, day, cfg, rules)
+    assert early not in set(settled.loc[settled["stage"] != "pre_due", "loan_id"])
+    pd.testing.assert_frame_equal(
+        settled[["loan_id", "stage"]].reset_index(drop=True),
+        _stages_by_hand(inst, day, cfg, rules),
+        check_dtype=False,
+    )
+
+
 def test_plan_day_covers_the_lifecycle_lawfully_and_fills_worklists(book, settings):
     tables = book.raw_tables()
     day = settings.simulate.as_of
@@ -559,6 +605,48 @@ def test_plan_strategy_reports_per_stage(book, settings):
     pending = published["pending_promise"] > 0
     assert published.loc[pending, "p_promise_kept"].between(0, 1).all()
     assert published.loc[~pending, "p_promise_kept"].isna().all()
+
+
+def test_the_plans_read_the_book_in_place_from_parquet_as_from_frames(book, settings, tmp_path):
+    """The strategy stage hands plan_strategy the validated parquet files (a book of 1e7 loans does not fit in
+    memory as frames): the candidates of every day (DuckDB picks the stage of each loan), the complaint and
+    promise models and the published candidates' features from the borrowers' cut are the same as from
+    frames."""
+    from huishou.core.io import write_parquet
+    from huishou.features import build_features, whole_borrowers
+    from huishou.strategy.learning import learn_from_log
+
+    frames = book.raw_tables()
+    paths = {}
+    for name, frame in frames.items():
+        paths[name] = tmp_path / f"{name}.parquet"
+        write_parquet(frame, paths[name])
+    cfg = dataclasses.replace(
+        settings.strategy,
+        eval_days_before_as_of=[40, 0],
+        effect_model=settings.strategy.effect_model | {"rounds_grid": [40], "cv_folds": 2},
+    )
+    as_of, rules = settings.simulate.as_of, book_rules(settings)
+    learned = learn_from_log(frames, as_of, cfg, CN, rules)
+    got = {
+        src: plan_strategy(t, as_of, cfg, CN, rules, learned=learned)
+        for src, t in (("frames", frames), ("files", paths))
+    }
+    for day in got["frames"].days:
+        assert len(got["frames"].candidates[day]) > 100
+        pd.testing.assert_frame_equal(got["files"].candidates[day], got["frames"].candidates[day], check_dtype=False)
+        pd.testing.assert_frame_equal(got["files"].audit[day], got["frames"].audit[day], check_dtype=False)
+    assert got["files"].promises == got["frames"].promises and got["frames"].promises["promises"] > 0
+    assert got["files"].complaints == got["frames"].complaints
+    published = got["frames"].candidates[got["frames"].published]
+    loans = published["loan_id"]
+    kw = settings.features.build_kwargs(as_of)
+    features = {
+        src: build_features(whole_borrowers(t, loans), [as_of], **kw).sort_values("loan_id", ignore_index=True)
+        for src, t in (("frames", frames), ("files", paths))
+    }
+    assert features["frames"]["loan_id"].isin(loans).sum() > 50  # (defaulted loans in recovery are not scored)
+    pd.testing.assert_frame_equal(features["files"], features["frames"], check_dtype=False, rtol=1e-9)
 
 
 def test_effect_models_fitted_on_their_own_schedule_plan_as_if_fitted_now(book, settings, tmp_path):

@@ -122,18 +122,40 @@ def _connect(
     return con
 
 
-def whole_borrowers(tables: Mapping[str, pd.DataFrame], loan_ids) -> dict[str, pd.DataFrame]:
+def whole_borrowers(tables: Mapping[str, Table], loan_ids) -> dict[str, pd.DataFrame]:
     """Every table cut to the borrowers of `loan_ids` (all their loans, earlier ones too): each feature is
     built from a borrower's own history, so those loans' features from the cut equal the whole book's
-    (a plan that explains a few hundred candidates need not build features for the whole book)."""
-    apps = tables["applications"]
-    borrowers = apps.loc[apps["loan_id"].isin(loan_ids), "borrower_id"].unique()
-    loans = apps.loc[apps["borrower_id"].isin(borrowers), "loan_id"].unique()
-    out = {}
-    for name, frame in tables.items():
-        key, ids = ("loan_id", loans) if "loan_id" in frame.columns else ("borrower_id", borrowers)
-        out[name] = frame[frame[key].isin(ids)].reset_index(drop=True) if key in frame.columns else frame
-    return out
+    (a plan that explains a few hundred candidates need not build features for the whole book). Frames are
+    filtered in place; parquet files by DuckDB (only the cut is read into memory)."""
+    if not any(isinstance(t, Path) for t in tables.values()):
+        apps = tables["applications"]
+        borrowers = apps.loc[apps["loan_id"].isin(loan_ids), "borrower_id"].unique()
+        loans = apps.loc[apps["borrower_id"].isin(borrowers), "loan_id"].unique()
+        out = {}
+        for name, frame in tables.items():
+            key, ids = ("loan_id", loans) if "loan_id" in frame.columns else ("borrower_id", borrowers)
+            out[name] = frame[frame[key].isin(ids)].reset_index(drop=True) if key in frame.columns else frame
+        return out
+    con = open_book(tables)
+    try:
+        con.register("wanted", pd.DataFrame({"loan_id": np.asarray(loan_ids)}))
+        con.execute(
+            "CREATE TEMP TABLE cut_borrowers AS SELECT DISTINCT borrower_id FROM applications SEMI JOIN wanted "
+            "USING (loan_id)"
+        )
+        con.execute(
+            "CREATE TEMP TABLE cut_loans AS SELECT loan_id FROM applications SEMI JOIN cut_borrowers "
+            "USING (borrower_id)"
+        )
+        out = {}
+        for name in tables:  # the book's table names (constants of the contract), never user input
+            columns = con.table(name).columns
+            key = "loan_id" if "loan_id" in columns else "borrower_id" if "borrower_id" in columns else None
+            where = f" SEMI JOIN cut_{key.split('_')[0]}s USING ({key})" if key else ""
+            out[name] = con.execute(f'SELECT * FROM "{name}"{where}').df()
+        return out
+    finally:
+        con.close()
 
 
 def build_features(

@@ -59,7 +59,8 @@ def run(settings) -> dict:
     cfg, f = with_threads(settings.strategy, threads(settings.compute.threads)), settings.features
     if f.mode == "origination":
         return _skip(settings, "features.mode is origination: there are applications to decide, no loans to collect")
-    as_of, tables = BookSource.from_settings(settings.data).validated_frames(settings.data.validated_dir)
+    report, tables = BookSource.from_settings(settings.data).validated_inputs(settings.data.validated_dir)
+    as_of = pd.Timestamp(report["as_of"])  # parquet files read in place by DuckDB (a database source: frames)
     model = RiskModel.load(model_path(settings.data.models_dir, champion_name(settings.data.models_dir)))
     model.num_threads = cfg.effect_model["num_threads"]  # compute.threads
     profile = Profile.from_settings(cfg.compliance)

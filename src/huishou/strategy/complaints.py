@@ -52,7 +52,8 @@ class ComplaintModel:
 def contact_examples(
     tables: Mapping[str, pd.DataFrame], before: pd.Timestamp, contact_start: str, contact_end: str, lender_zone: str
 ) -> pd.DataFrame:
-    """Every logged contact whose complaint would be known at `before`, with FEATURES and `complained`."""
+    """Every logged contact whose complaint would be known at `before`, with FEATURES and `complained`, in one
+    order whatever the source (frames or parquet files) and DuckDB's threads (the model's last bits follow it)."""
     con = open_book(tables)
     try:
         rows = con.execute(
@@ -72,6 +73,7 @@ def contact_examples(
                       AND p.kind = 'complaint_hold'
                       AND p.valid_from = CAST(CAST(c.action_at AS DATE) + 1 AS TIMESTAMP)) AS complained
             FROM c
+            ORDER BY borrower_id, action_at, contacts_7d, hardship_reported, complained
             """,
             {"before": before.to_pydatetime()},
         ).df()

@@ -71,12 +71,6 @@ RULE_COLUMNS = [
 ]
 
 
-def _connect(tables: Mapping[str, pd.DataFrame], decisions: pd.DataFrame) -> duckdb.DuckDBPyConnection:
-    con = open_book(tables)
-    con.register("decisions", decisions)
-    return con
-
-
 def decision_context(
     tables: Mapping[str, pd.DataFrame],
     decisions: pd.DataFrame,
@@ -87,6 +81,7 @@ def decision_context(
     upcoming: bool = False,
     grace_days: int = 3,
     lender_zone: str = "Asia/Shanghai",
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> pd.DataFrame:
     """One row per decision (columns decision_id, loan_id, t) with CONTEXT_FEATURES and RULE_COLUMNS.
 
@@ -95,7 +90,7 @@ def decision_context(
     the first one the DPD has reached. With `upcoming`, the episode is the next installment not yet due
     and dpd is negative (days before its due date); a boolean column `upcoming` in `decisions` says it per
     decision instead (one query for every stage of a day). A promise is pending until its date plus
-    `grace_days`.
+    `grace_days`. `con`: a connection that already sees the book (`open_book(tables)`); it is closed here.
     """
     if "upcoming" not in decisions:
         decisions = decisions.assign(upcoming=bool(upcoming))
@@ -242,7 +237,10 @@ def decision_context(
     LEFT JOIN calls ON calls.decision_id = d.decision_id
     ORDER BY d.decision_id
     """
-    out = con_df(_connect(tables, decisions), sql, {"tol": tol, "share": share, "grace": grace_days})
+    if con is None:
+        con = open_book(tables)
+    con.register("decisions", decisions)
+    out = con_df(con, sql, {"tol": tol, "share": share, "grace": grace_days})
     dpd = out["dpd"] = out["dpd"].astype(float)
     out["step"] = sum((dpd >= s).astype(int) for s in step_days[1:]).where(dpd.notna())
     out["consent_start"] = out.pop("consent_start_text").map(_minutes)
@@ -303,7 +301,7 @@ def logged_decisions(
     ctx["action"] = acts["channel"].to_numpy()
     ctx["propensity"] = acts["propensity"].to_numpy()
     columns = ["loan_id", "due_date", "paid_date", "amount_due", "amount_paid"]
-    inst = _rows_of(tables["installments"], columns, ctx["loan_id"].unique())
+    inst = rows_of(tables["installments"], columns, ctx["loan_id"].unique())
     paid = ctx[["decision_id", "loan_id", "t", "open_due"]].merge(inst, on="loan_id")
     day = paid["t"].dt.normalize()
     if stage == "pre_due":
@@ -353,7 +351,19 @@ def stage_actions(
         con.close()
 
 
-def _rows_of(table: pd.DataFrame | Path, columns: list[str], loans) -> pd.DataFrame:
+def promises_made(actions: pd.DataFrame | Path) -> pd.DataFrame:
+    """The log's promises to pay (loan_id, action_at, promised_date) in the log's order: a frame filtered, a
+    parquet log filtered by DuckDB (never read whole)."""
+    columns = ["loan_id", "action_at", "promised_date"]
+    if isinstance(actions, pd.DataFrame):
+        return actions.loc[actions["outcome"] == "promise_to_pay", columns]
+    con = open_book({"collection_actions": actions})  # an absent optional column (promised_date) reads as missing
+    return con_df(
+        con, "SELECT loan_id, action_at, promised_date FROM collection_actions WHERE outcome = 'promise_to_pay'", {}
+    )
+
+
+def rows_of(table: pd.DataFrame | Path, columns: list[str], loans) -> pd.DataFrame:
     """`columns` of a table (a frame, or a parquet file DuckDB filters) for the loans `loans` (a frame: every row)."""
     if isinstance(table, pd.DataFrame):
         return table[columns]

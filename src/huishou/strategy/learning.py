@@ -21,7 +21,7 @@ from huishou.core.settings import StrategySettings
 from huishou.core.vocab import ACTIONS, STAGE_ACTIONS, STAGES
 from huishou.features.population import paid_enough
 from huishou.strategy.complaints import contact_examples, fit_complaint_model
-from huishou.strategy.context import CONTEXT_FEATURES, logged_decisions
+from huishou.strategy.context import CONTEXT_FEATURES, logged_decisions, promises_made, rows_of
 from huishou.strategy.effects import EffectModel, LearnedEffects, fit_effect_model, grow, growing_effect_model
 from huishou.strategy.plan import BookRules, DayPlan, candidates, plan_day, recovered_share, stake, values_matrix
 from huishou.strategy.policy_eval import ips_dr, ladder_choice
@@ -46,7 +46,7 @@ class StrategyPlans:
 
 
 def plan_strategy(
-    tables: Mapping[str, pd.DataFrame],
+    tables: Mapping[str, pd.DataFrame | Path],
     as_of: pd.Timestamp,
     cfg: StrategySettings,
     profile: Profile,
@@ -250,18 +250,20 @@ def off_policy_report(decisions: pd.DataFrame, effects: EffectModel, cfg: Strate
 
 
 def promise_model(
-    logged: pd.DataFrame, tables: Mapping[str, pd.DataFrame], book: BookRules, cfg: StrategySettings
+    logged: pd.DataFrame, tables: Mapping[str, pd.DataFrame | Path], book: BookRules, cfg: StrategySettings
 ) -> dict:
     """How promises to pay went (kept: the episode's installment settled by the promised date plus the grace
     days) and a model of P(kept | context at the promise) (strategy.promise_model), checked on the latest
-    promises."""
-    acts = tables["collection_actions"]
-    made = acts[acts["outcome"] == "promise_to_pay"][["loan_id", "action_at", "promised_date"]]
+    promises. `tables` holds frames or parquet paths (only the promises and their loans' installments are
+    read)."""
+    made = promises_made(tables["collection_actions"])
+    made = made.astype({"action_at": logged["t"].dtype})
     promises = logged.merge(made, left_on=["loan_id", "t"], right_on=["loan_id", "action_at"])
     if promises.empty:
         return {"promises": 0, "model": None}
     by = promises["promised_date"].fillna(promises["t"].dt.normalize()) + pd.Timedelta(days=book.grace_days)
-    inst = tables["installments"][["loan_id", "due_date", "paid_date", "amount_due", "amount_paid"]]
+    columns = ["loan_id", "due_date", "paid_date", "amount_due", "amount_paid"]
+    inst = rows_of(tables["installments"], columns, promises["loan_id"].unique())
     joined = (
         promises[["decision_id", "stage", "loan_id", "open_due"]].assign(by=by.to_numpy()).merge(inst, on="loan_id")
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,8 @@ import pandas as pd
 from huishou.compliance import Profile, evaluate, settlement_discount, violations
 from huishou.core.settings import StrategySettings
 from huishou.core.vocab import ACTIONS, AUTO, STAGES
-from huishou.features.population import paid_enough
+from huishou.features import open_book
+from huishou.features.population import settled_before
 from huishou.strategy.assign import Plan, plan
 from huishou.strategy.complaints import ComplaintModel
 from huishou.strategy.context import CONTEXT_FEATURES, RULE_COLUMNS, decision_context
@@ -52,34 +54,30 @@ class BookRules:
 
 
 def candidates(
-    tables: Mapping[str, pd.DataFrame], day: pd.Timestamp, cfg: StrategySettings, book: BookRules
+    tables: Mapping[str, pd.DataFrame | Path], day: pd.Timestamp, cfg: StrategySettings, book: BookRules
 ) -> pd.DataFrame:
-    """Every loan to decide about at `day`, with its stage and decision context."""
-    inst = tables["installments"]
-    settled = (inst["paid_date"] < day) & paid_enough(inst, book.tol, book.share)
-    open_ = (inst["due_date"] < day) & ~settled
-    dpd = (day - inst.loc[open_].groupby("loan_id")["due_date"].min()).dt.days
-    early = dpd[(dpd >= 1) & (dpd <= cfg.max_dpd) & (dpd < book.default_dpd)].index
-    recovery = dpd[(dpd >= book.default_dpd) & (dpd <= cfg.recovery_max_dpd)].index
-    soon = (
-        (inst["due_date"] >= day + pd.Timedelta(days=1))
-        & (inst["due_date"] <= day + pd.Timedelta(days=cfg.pre_due_days_ahead))
-        & ~settled
-    )
-    pre_due = pd.Index(inst.loc[soon, "loan_id"].unique()).difference(dpd.index)
-    by_stage = (("pre_due", pre_due), ("early", early), ("recovery", recovery))
-    stage = np.concatenate([np.full(len(loans), name, dtype=object) for name, loans in by_stage])
-    if len(stage) == 0:
+    """Every loan to decide about at `day`, with its stage and decision context. `tables` holds frames or
+    parquet paths: DuckDB picks the loans and builds their context in one connection, reading files in place
+    (a book of 1e7 loans need not fit in memory)."""
+    con = open_book(tables)
+    try:
+        picked = con.execute(_STAGE_SQL, _stage_params(day, cfg, book)).df()
+    except BaseException:
+        con.close()
+        raise
+    if picked.empty:
+        con.close()
         return _empty_context()
+    stage = picked["stage"].to_numpy(dtype=object)
     decisions = pd.DataFrame(  # every stage in one query: pre-due decisions look at the upcoming installment
         {
             "decision_id": np.arange(len(stage)),
-            "loan_id": np.concatenate([np.asarray(loans) for _, loans in by_stage if len(loans)]),
+            "loan_id": picked["loan_id"].to_numpy(),
             "t": pd.Series(day, index=range(len(stage))).astype("datetime64[us]"),
             "upcoming": stage == "pre_due",
         }
     )
-    ctx = decision_context(
+    ctx = decision_context(  # closes the connection
         tables,
         decisions,
         book.tol,
@@ -87,11 +85,51 @@ def candidates(
         cfg.decision_step_days,
         grace_days=book.grace_days,
         lender_zone=book.lender_zone,
+        con=con,
     )
     ctx["stage"] = stage[ctx["decision_id"].to_numpy()]
     out = ctx[ctx["dpd"].notna()].reset_index(drop=True)
     out["decision_id"] = np.arange(len(out))
     return out
+
+
+# The loans of each stage at $day: days past due from the earliest installment due before the day and not
+# settled before it (pre-due: an unsettled installment falls due within the look-ahead and none is past due);
+# each stage's loans in loan_id order, the stages in lifecycle order.
+_STAGE_SQL = f"""
+WITH i AS (
+  SELECT i.loan_id, i.due_date, coalesce({settled_before("$day")}, false) AS settled FROM installments i
+),
+late AS (
+  SELECT loan_id, datediff('day', min(due_date), $day) AS dpd FROM i
+  WHERE due_date < $day AND NOT settled GROUP BY loan_id
+),
+soon AS (
+  SELECT DISTINCT loan_id FROM i
+  WHERE due_date >= $day + INTERVAL 1 DAY AND due_date <= $ahead AND NOT settled
+)
+SELECT loan_id, stage FROM (
+  SELECT loan_id, 'pre_due' AS stage, 0 AS k FROM soon ANTI JOIN late USING (loan_id)
+  UNION ALL
+  SELECT loan_id, 'early', 1 FROM late WHERE dpd >= 1 AND dpd <= $max_dpd AND dpd < $default_dpd
+  UNION ALL
+  SELECT loan_id, 'recovery', 2 FROM late WHERE dpd >= $default_dpd AND dpd <= $recovery_max_dpd
+)
+ORDER BY k, loan_id
+"""
+
+
+def _stage_params(day: pd.Timestamp, cfg: StrategySettings, book: BookRules) -> dict:
+    day = pd.Timestamp(day)
+    return {
+        "day": day.to_pydatetime(),
+        "ahead": (day + pd.Timedelta(days=cfg.pre_due_days_ahead)).to_pydatetime(),
+        "max_dpd": int(cfg.max_dpd),
+        "default_dpd": int(book.default_dpd),
+        "recovery_max_dpd": int(cfg.recovery_max_dpd),
+        "tol": float(book.tol),
+        "share": float(book.share),
+    }
 
 
 def _empty_context() -> pd.DataFrame:
