@@ -296,8 +296,9 @@ def plan_day(
     pos = values.columns.get_indexer(action)
     cand["expected_value"] = values.to_numpy()[np.arange(len(values)), pos] if len(values) else []
     cand["p_paid"] = p_paid.to_numpy()[np.arange(len(p_paid)), pos] if len(p_paid) else []
-    cand["rule_path"] = [rules.paths.at[i, a] for i, a in zip(ctx.index, action, strict=True)]
-    cand["time_window"] = [rules.windows.at[i, a] for i, a in zip(ctx.index, action, strict=True)]
+    rows = np.arange(len(ctx))
+    cand["rule_path"] = rules.paths.to_numpy()[rows, rules.paths.columns.get_indexer(action)] if len(ctx) else []
+    cand["time_window"] = rules.windows.to_numpy()[rows, rules.windows.columns.get_indexer(action)] if len(ctx) else []
     cand["p_complaint"] = p_complaint
     cand["policy"] = np.where(modelled, "effect model", "cold start")
     cand["arm"] = arm.to_numpy()
