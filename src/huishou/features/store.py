@@ -129,27 +129,8 @@ def read_training_rows(path: str | Path, max_rows: int = 0, seed: int = 0, con=N
     names = [str(f) for f in files]
     with _connection(con) as con:
         windows = _windows(con, names)
-        strata = con.execute(
-            "SELECT split, snapshot_date, CAST(target AS INTEGER) AS target, count(*) AS n FROM read_parquet(?) "
-            "WHERE split IN ('train', 'valid') AND target IS NOT NULL GROUP BY ALL ORDER BY ALL",
-            [names],
-        ).df()
+        strata, chosen = _stratified_keys(con, names, TRAINING_SPLITS, max_rows, seed)
         available = {s: int(strata.loc[strata["split"] == s, "n"].sum()) for s in TRAINING_SPLITS}
-        chosen = None
-        if max_rows and int(strata["n"].sum()) > max_rows:
-            strata["k"] = _quotas(strata["n"].to_numpy(), max_rows)
-            con.register("huishou_quotas", strata[["split", "snapshot_date", "target", "k"]])
-            keys = con.execute(
-                "WITH ranked AS (SELECT loan_id, snapshot_date, split, CAST(target AS INTEGER) AS target, "
-                "row_number() OVER (PARTITION BY split, snapshot_date, CAST(target AS INTEGER) "
-                "ORDER BY hash(loan_id, snapshot_date, ?), loan_id) AS r FROM read_parquet(?) "
-                "WHERE split IN ('train', 'valid') AND target IS NOT NULL) "
-                "SELECT loan_id, snapshot_date FROM ranked JOIN huishou_quotas USING (split, snapshot_date, target) "
-                "WHERE r <= k",
-                [int(seed), names],
-            ).df()
-            con.unregister("huishou_quotas")
-            chosen = pd.MultiIndex.from_frame(keys[["loan_id", "snapshot_date"]])
         categorical = _categorical(path)
         order = _category_order(con, names, categorical) if path.is_dir() else {}
     parts = []
@@ -191,6 +172,35 @@ def _connection(con) -> Iterator:
         yield own
     finally:
         own.close()
+
+
+def _stratified_keys(
+    con, names: list[str], splits: tuple[str, ...], max_rows: int, seed: int
+) -> tuple[pd.DataFrame, pd.MultiIndex | None]:
+    """The labelled rows of `splits` counted per (split, snapshot date, target) stratum, and beyond `max_rows`
+    (0: no cap) the keys (loan id, snapshot date) of a stratified sample of exactly `max_rows`: each stratum
+    keeps round(share x its rows) (largest remainders), the rows with the smallest hash of (loan id, snapshot
+    date, `seed`). None: every row."""
+    strata = con.execute(
+        "SELECT split, snapshot_date, CAST(target AS INTEGER) AS target, count(*) AS n FROM read_parquet(?) "
+        "WHERE list_contains(?, split) AND target IS NOT NULL GROUP BY ALL ORDER BY ALL",
+        [names, list(splits)],
+    ).df()
+    if not max_rows or int(strata["n"].sum()) <= max_rows:
+        return strata, None
+    strata["k"] = _quotas(strata["n"].to_numpy(), max_rows)
+    con.register("huishou_quotas", strata[["split", "snapshot_date", "target", "k"]])
+    keys = con.execute(
+        "WITH ranked AS (SELECT loan_id, snapshot_date, split, CAST(target AS INTEGER) AS target, "
+        "row_number() OVER (PARTITION BY split, snapshot_date, CAST(target AS INTEGER) "
+        "ORDER BY hash(loan_id, snapshot_date, ?), loan_id) AS r FROM read_parquet(?) "
+        "WHERE list_contains(?, split) AND target IS NOT NULL) "
+        "SELECT loan_id, snapshot_date FROM ranked JOIN huishou_quotas USING (split, snapshot_date, target) "
+        "WHERE r <= k",
+        [int(seed), names, list(splits)],
+    ).df()
+    con.unregister("huishou_quotas")
+    return strata, pd.MultiIndex.from_frame(keys[["loan_id", "snapshot_date"]])
 
 
 def _quotas(sizes, total: int) -> list[int]:
