@@ -209,10 +209,12 @@ def step_train_stage(folder: Path) -> dict:
 
 
 def step_evaluate_stage(folder: Path) -> dict:
-    """`huishou evaluate`: every model on the labelled test rows, the table read part by part."""
+    """`huishou evaluate`: every model on the labelled test rows (beyond evaluate.max_test_rows a stratified
+    sample), the table read part by part."""
     out = _cli(folder / "params.yaml", "evaluate")
     result = out.pop("result")
-    return out | {"test_auc": result["lightgbm"]["auc"]}
+    rows = result["test_rows"]
+    return out | {"test_auc": result["lightgbm"]["auc"], "test_rows_used": rows["used"], "test_rows": rows["available"]}
 
 
 def step_portfolio_stage(folder: Path) -> dict:

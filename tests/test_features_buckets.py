@@ -269,3 +269,47 @@ def test_portfolio_counted_bucket_by_bucket_gives_the_whole_books_reports(projec
             a, b = pd.read_csv(whole / name), pd.read_csv(parts / name)
             assert len(a) > 0 or name == "above_cost_ceiling.csv", name
             pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9, obj=f"{other}/{name}")
+
+
+def test_evaluate_beyond_max_test_rows_scores_a_stratified_sample_and_says_so(project, monkeypatch):
+    """Issue 23: evaluate holds the test rows it scores; beyond evaluate.max_test_rows it holds a sample of
+    exactly that many, stratified by snapshot and outcome (every snapshot's bad rate kept to one row), the same
+    keys from a file or parts; the metrics say how many rows they used, and the sample's AUC is the whole
+    test split's within sampling error."""
+    from huishou.features.store import evaluation_keys
+
+    _built(project, monkeypatch)
+    full = load_features(project / "whole" / "features.parquet")
+    test = full[(full["split"] == "test") & full["target"].notna()]
+    cap = len(test) // 3
+    n, everything = evaluation_keys(project / "whole" / "features.parquet")
+    assert n == len(test) and everything is None
+    keys = {src: evaluation_keys(project / src / "features.parquet", cap, seed=3) for src in ("whole", "parts")}
+    assert keys["whole"][0] == keys["parts"][0] == len(test)
+    chosen = keys["whole"][1]
+    assert len(chosen) == cap and set(chosen) == set(keys["parts"][1])
+    picked = test[pd.MultiIndex.from_frame(test[["loan_id", "snapshot_date"]]).isin(chosen)]
+    assert len(picked) == cap
+    strata = test.groupby(["snapshot_date", "target"], observed=True).size()
+    kept = picked.groupby(["snapshot_date", "target"], observed=True).size().reindex(strata.index, fill_value=0)
+    assert ((kept - strata * cap / len(test)).abs() <= 1).all()
+
+    common = "data: {features_dir: parts, models_dir: eval_models}\ntrain: {num_boost_round: 60}\n"
+    _stages(project, monkeypatch, "eval_all", common, "train", "evaluate")
+    whole = json.loads((project / "eval_models" / "evaluation" / "metrics.json").read_text())
+    assert whole["test_rows"] == {"used": len(test), "available": len(test), "max_test_rows": 2_000_000}
+    _stages(
+        project,
+        monkeypatch,
+        "eval_sample",
+        common + f"evaluate: {{max_test_rows: {cap}, sample_seed: 3}}\n",
+        "evaluate",
+    )
+    sampled = json.loads((project / "eval_models" / "evaluation" / "metrics.json").read_text())
+    assert sampled["test_rows"] == {"used": cap, "available": len(test), "max_test_rows": cap}
+    assert sampled["test_snapshots"] == whole["test_snapshots"]
+    assert sampled["lightgbm"]["auc"] != whole["lightgbm"]["auc"]  # computed on the sample, not the whole split
+    assert abs(sampled["lightgbm"]["auc"] - whole["lightgbm"]["auc"]) < 0.03
+    assert sampled["lightgbm"]["auc"] > 0.7
+    report = (project / "eval_models" / "evaluation" / "report.html").read_text()
+    assert f"{cap:,} of {len(test):,} labelled test rows" in report

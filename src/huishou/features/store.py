@@ -152,6 +152,16 @@ def read_training_rows(path: str | Path, max_rows: int = 0, seed: int = 0, con=N
     return TrainingRows(frame, available, windows, int(max_rows))
 
 
+def evaluation_keys(path: str | Path, max_rows: int = 0, seed: int = 0, con=None) -> tuple[int, pd.MultiIndex | None]:
+    """The labelled test rows of the features at `path` (their count) and, beyond `max_rows` (0: no cap), the
+    keys (loan id, snapshot date) of a stratified sample of exactly `max_rows` of them, per (snapshot date,
+    target) as `read_training_rows` draws (None: every row). Counted and drawn by DuckDB over the files."""
+    names = [str(f) for f in feature_files(path)]
+    with _connection(con) as con:
+        strata, chosen = _stratified_keys(con, names, ("test",), max_rows, seed)
+    return int(strata["n"].sum()), chosen
+
+
 def feature_files(path: str | Path) -> list[Path]:
     """The parquet files of a features table: the file itself, or a bucketed build's parts in order; a table
     that is not there is a clear error."""

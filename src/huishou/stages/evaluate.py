@@ -1,9 +1,11 @@
 """`huishou evaluate`: out-of-time metrics of every model, the oracle side by side, plots and the model report.
 
-Reads data.features_dir/features.parquet (test split), the saved models, run.json and champion.json in
-models/trained/ (the by-group table and the report's champion section) and, on the simulated book, data.truth_dir/oracle.parquet. Publishes
-models/evaluation/ as one unit: metrics.json (DVC metrics), plots/{roc,calibration,lift}.{csv,png}
-(DVC plots) and report.html; adds the test metrics and files to the training run in MLflow.
+Reads data.features_dir/features.parquet (the test split; beyond evaluate.max_test_rows labelled rows a
+sample stratified by snapshot and outcome: metrics.json's test_rows says how many), the saved models, run.json
+and champion.json in models/trained/ (the by-group table and the report's champion section) and, on the
+simulated book, data.truth_dir/oracle.parquet. Publishes models/evaluation/ as one unit: metrics.json (DVC
+metrics), plots/{roc,calibration,lift}.{csv,png} (DVC plots) and report.html; adds the test metrics and files
+to the training run in MLflow.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from huishou.core.paths import (
     trained_dir,
 )
 from huishou.core.progress import progress_bar
-from huishou.features.store import feature_files, split_windows
+from huishou.features.store import evaluation_keys, feature_files, split_windows
 from huishou.risk.metrics import (
     age_band,
     calibration_table,
@@ -67,12 +69,15 @@ def _provenance(run_info: dict, settings, windows: dict, source: Path) -> dict:
 SHAP_ROWS = 3000  # test rows of the report's SHAP summary
 
 
-def _score_parts(source: Path, loaded: dict) -> tuple[pd.DataFrame, dict, dict, pd.DataFrame]:
-    """Every model's probabilities on the labelled test rows, read one part of the feature table at a time
-    (a file is one part): (the test rows' keys, target, age and the LightGBM reference's watched features,
-    each model's probabilities, the LightGBM score's bin counts per snapshot of every split for PSI by month,
-    the SHAP sample: the SHAP_ROWS test rows with the smallest hash of loan and snapshot, every feature). Only
-    these, never the whole table, are held; rows come back in the spine's order."""
+def _score_parts(
+    source: Path, loaded: dict, chosen: pd.MultiIndex | None = None
+) -> tuple[pd.DataFrame, dict, dict, pd.DataFrame]:
+    """Every model's probabilities on the labelled test rows (`chosen`: only those keys, a sample), read one part
+    of the feature table at a time (a file is one part): (the test rows' keys, target, age and the LightGBM
+    reference's watched features, each model's probabilities, the LightGBM score's bin counts per snapshot of
+    every split for PSI by month (every row, sampled or not), the SHAP sample: the SHAP_ROWS test rows with
+    the smallest hash of loan and snapshot, every feature). Only these, never the whole table, are held; rows
+    come back in the spine's order."""
     lightgbm = loaded["lightgbm"].contract
     watched = list(loaded["lightgbm"].meta.get("reference", {}).get("features", {}))
     keep = ["loan_id", "snapshot_date", "target", "app_age", *watched]
@@ -83,6 +88,8 @@ def _score_parts(source: Path, loaded: dict) -> tuple[pd.DataFrame, dict, dict, 
         scores = loaded["lightgbm"].predict_proba(part)
         months = add_month_counts(months, month_score_counts(loaded["lightgbm"], part, scores))
         is_test = ((part["split"] == "test") & part["target"].notna()).to_numpy()
+        if chosen is not None:
+            is_test = is_test & pd.MultiIndex.from_frame(part[["loan_id", "snapshot_date"]]).isin(chosen)
         test = part[is_test]
         for name, model in loaded.items():
             probs[name].append(scores[is_test] if name == "lightgbm" else model.predict_proba(test))
@@ -116,7 +123,8 @@ def run(settings) -> dict:
     if "lightgbm" not in names or not (trained / "run.json").exists():
         raise ModelNotFoundError(f"{trained}: no trained LightGBM model and run.json; run `huishou train` first")
     loaded = {name: RiskModel.load(model_path(models_dir, name)) for name in names}
-    test, predicted, months, sample = _score_parts(source, loaded)
+    available, chosen = evaluation_keys(source, cfg.max_test_rows, cfg.sample_seed)
+    test, predicted, months, sample = _score_parts(source, loaded, chosen)
     if test.empty:
         raise DataValidationError(
             f"{source}: the out-of-time test split is empty or unlabelled; check features.test_from in params.yaml"
@@ -133,6 +141,7 @@ def run(settings) -> dict:
     if metrics["oracle"]:
         metrics["oracle"]["lightgbm_gap_to_oracle_auc"] = metrics["oracle"]["oracle_auc"] - metrics["lightgbm"]["auc"]
     metrics["test_snapshots"] = sorted(str(d.date()) for d in test["snapshot_date"].unique())
+    metrics["test_rows"] = {"used": len(test), "available": available, "max_test_rows": cfg.max_test_rows}
     champion_file = trained / CHAMPION_FILE
     champion = read_json(champion_file) if champion_file.exists() else None
     metrics["champion"] = champion_name(models_dir)
@@ -150,7 +159,15 @@ def run(settings) -> dict:
         months,
         sample,
         pd.read_csv(iv_path) if iv_path.exists() else None,
-        provenance=_provenance(run_info, settings, split_windows(source, splits=None), source),
+        provenance=_provenance(run_info, settings, split_windows(source, splits=None), source)
+        | (
+            {
+                "metrics computed on": f"{len(test):,} of {available:,} labelled test rows (evaluate.max_test_rows: "
+                "a sample stratified by snapshot and outcome)"
+            }
+            if chosen is not None
+            else {}
+        ),
         oracle=metrics["oracle"],
         points=pd.read_csv(points_path) if points_path.exists() else None,
         champion=champion,

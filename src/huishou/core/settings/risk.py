@@ -54,6 +54,8 @@ class EvaluateSettings:
 
     lift_top_fraction: float
     calibration_bins: int
+    max_test_rows: int  # 0: every labelled test row
+    sample_seed: int
 
 
 @dataclass(frozen=True)
