@@ -649,6 +649,31 @@ def test_the_plans_read_the_book_in_place_from_parquet_as_from_frames(book, sett
     pd.testing.assert_frame_equal(features["files"], features["frames"], check_dtype=False, rtol=1e-9)
 
 
+def test_plans_handed_out_date_by_date_are_the_plans_kept_in_memory(book, settings):
+    """With `planned`, every earlier worklist date's plan goes to the caller as soon as it is made (the stage
+    writes it and lets it go: at 1e7 loans five dates' candidates and audits do not fit beside the next plan);
+    the plans are the same, and only the published date's are kept."""
+    from huishou.strategy.learning import learn_from_log
+
+    frames, rules = book.raw_tables(), book_rules(settings)
+    cfg = dataclasses.replace(
+        settings.strategy,
+        eval_days_before_as_of=[14, 7, 0],
+        effect_model=settings.strategy.effect_model | {"rounds_grid": [40], "cv_folds": 2},
+    )
+    as_of = settings.simulate.as_of
+    learned = learn_from_log(frames, as_of, cfg, CN, rules)
+    kept = plan_strategy(frames, as_of, cfg, CN, rules, learned=learned)
+    seen = {}
+    handed = plan_strategy(frames, as_of, cfg, CN, rules, learned=learned, planned=lambda d, r: seen.setdefault(d, r))
+    assert list(seen) == kept.days[:-1] and list(handed.candidates) == list(handed.audit) == [kept.published]
+    for day in kept.days[:-1]:
+        pd.testing.assert_frame_equal(seen[day].candidates, kept.candidates[day])
+        pd.testing.assert_frame_equal(seen[day].audit, kept.audit[day])
+    pd.testing.assert_frame_equal(handed.candidates[kept.published], kept.candidates[kept.published])
+    assert handed.stats == kept.stats and handed.promises == kept.promises
+
+
 def test_effect_models_fitted_on_their_own_schedule_plan_as_if_fitted_now(book, settings, tmp_path):
     """huishou fit-effects saves the effect models (native text + effects.json) and the nightly plan loads
     them: the same plans as with the models in memory; a changed file is refused; the plan refuses models

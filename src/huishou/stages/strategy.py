@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -66,11 +67,26 @@ def run(settings) -> dict:
     profile = Profile.from_settings(cfg.compliance)
     book = BookRules.from_settings(f, settings.data.timezone)
     learned, provenance = _fitted_effects(settings, as_of)
+    staging = tempfile.TemporaryDirectory(prefix="huishou-audit-")  # each date's audit until the worklists are out
+    audits = Path(staging.name)  # (removed below, or by its finaliser if the run fails)
     with publish(Path(settings.data.worklists_dir), what="huishou strategy") as out:
-        plans = plan_strategy(tables, as_of, cfg, profile, book, progress=True, learned=learned)
-        for day, cand in plans.candidates.items():
+
+        def write_day(day: pd.Timestamp, cand: pd.DataFrame, audit: pd.DataFrame) -> None:
             write_parquet(cand, candidates_path(out, day))
+            audit.to_parquet(audits / f"{day.date()}.parquet", index=False)
+
+        plans = plan_strategy(  # every earlier date's plan written and dropped as soon as it is made
+            tables,
+            as_of,
+            cfg,
+            profile,
+            book,
+            progress=True,
+            learned=learned,
+            planned=lambda d, result: write_day(d, result.candidates, result.audit),
+        )
         day = plans.published
+        write_day(day, plans.candidates[day], plans.audit[day])
         cand = plans.candidates[day]
         feats = build_features(
             whole_borrowers(tables, cand["loan_id"]),
@@ -110,7 +126,8 @@ def run(settings) -> dict:
         }
         write_json(metrics, out / "strategy_metrics.json")
         write_json(rounded(_headline(metrics)), out / "headline.json")
-    _write_audit(settings.data.compliance_dir, plans.audit, as_of, profile.record_retention_days)
+    _write_audit(settings.data.compliance_dir, audits, as_of, profile.record_retention_days)
+    staging.cleanup()
     _archive_decisions(settings.data.experiments_dir, cfg.experiment, cand.assign(date=str(day.date())), day)
     with tempfile.TemporaryDirectory() as tmp:  # the build's files: its settings and effect models (native text)
         files = {"settings": write_json(settings.declared_values(), Path(tmp) / "strategy_settings.json")}
@@ -184,12 +201,13 @@ def _headline(metrics: dict) -> dict:
     return out
 
 
-def _write_audit(folder: str, audit: dict, as_of: pd.Timestamp, retention_days: int) -> None:
-    """One parquet per worklist date in the audit log; files older than the retention are removed."""
+def _write_audit(folder: str, staged: Path, as_of: pd.Timestamp, retention_days: int) -> None:
+    """One parquet per worklist date in the audit log (the files staged in `staged`, each published whole); files
+    older than the retention are removed."""
     root = Path(folder)
-    for day, rows in audit.items():
-        with publish(root / f"{pd.Timestamp(day).date()}.parquet", kind="file", what="huishou strategy") as tmp:
-            rows.to_parquet(tmp, index=False)
+    for path in sorted(staged.glob("*.parquet")):
+        with publish(root / path.name, kind="file", what="huishou strategy") as tmp:
+            shutil.copyfile(path, tmp)
     cutoff = (as_of - pd.Timedelta(days=retention_days)).date()
     for old in root.glob("*.parquet"):
         try:

@@ -4,7 +4,7 @@ the hold-out of logged decisions (doubly robust, against the ladder)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,9 +53,12 @@ def plan_strategy(
     book: BookRules,
     progress: bool = False,
     learned: LearnedEffects | None = None,
+    planned: Callable[[pd.Timestamp, DayPlan], None] | None = None,
 ) -> StrategyPlans:
     """Plan every worklist date with the action effects per stage: `learned` (fitted on their own schedule by
-    `learn_effects`, see huishou fit-effects), else learnt here from the logged decisions."""
+    `learn_effects`, see huishou fit-effects), else learnt here from the logged decisions. `planned`, when
+    given, receives each earlier date's plan as soon as it is made (the caller writes it out), and only the
+    published date's candidates and audit are kept: memory holds one day's plan, not every date's."""
     days = worklist_days(as_of, cfg)
     cutoff = learning_cutoff(as_of, cfg)
     tables = dict(tables)
@@ -76,7 +79,11 @@ def plan_strategy(
         bar.set_postfix_str(f"plan {day.date()}")
         result = plan_day(tables, day, effects, cfg, profile, book, rng, complaints)
         bar.update()
-        candidates_by_day[day], audit[day], stats[str(day.date())] = result.candidates, result.audit, result.stats
+        stats[str(day.date())] = result.stats
+        if planned is not None and day != days[-1]:
+            planned(day, result)
+            continue
+        candidates_by_day[day], audit[day] = result.candidates, result.audit
     bar.close()
     promises = promise_model(pd.concat(logged_by.values(), ignore_index=True), tables, book, cfg)
     published = candidates_by_day[days[-1]]
