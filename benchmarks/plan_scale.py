@@ -1,7 +1,8 @@
 """The partition plan for a book of `--loans` (1e8 by default) on a Dask cluster, checked by a dry run.
 
 The plan takes its per-partition costs from the last measured runs on this machine
-(`results/scale.json`: the 1e7 book stage by stage; `results/train.json`: the training sample) and
+(`results/scale.json`: the 1e7 book stage by stage, with the stages of a later `--stages` run,
+`results/scale_stages.json`, in place of theirs; `results/train.json`: the training sample) and
 lays them over `--workers` workers of `--worker-gib` memory: partitions (the loans per partition of
 params.yaml, as `huishou.book.buckets.partitions_for` counts them), memory per worker, and the expected
 wall time of each stage, with the stages that do not run by partition (they hold the book) named as such.
@@ -120,13 +121,17 @@ def per_partition_costs(
             peak="worker_peak_rss_gib",
         )
     if "evaluate_stage" in at and "features_stage" in at:
+        sampled = at["evaluate_stage"].get("test_rows_used", 0) < at["evaluate_stage"].get("test_rows", 0)
         out["evaluate"] = entry(
             "evaluate_stage",
             at["features_stage"]["buckets"],
             rows,
-            "part by part in one process; holds every test row's keys, target and probabilities",
+            "part by part in one process; holds the test rows it scores"
+            + (
+                " (a stratified sample of evaluate.max_test_rows at the measured size: memory stays)" if sampled else ""
+            ),
             False,
-        )
+        ) | ({"memory_capped": True} if sampled else {})
     if "portfolio_stage" in at:
         out["portfolio"] = entry(
             "portfolio_stage",
@@ -143,6 +148,15 @@ def per_partition_costs(
             loans,
             "one process: DuckDB scans the whole log (time carried on in proportion, an upper bound: the fits "
             "learn from at most strategy.effect_model.max_decisions a stage)",
+            False,
+        )
+    if "strategy_stage" in at:
+        out["strategy"] = entry(
+            "strategy_stage",
+            1,
+            loans,
+            "one process: the book read in place by DuckDB, one worklist date's candidates planned at a time "
+            "(time and memory carried on in proportion to the candidates)",
             False,
         )
     if "train_stage" in at:
@@ -180,6 +194,8 @@ def plan(n_loans: int, workers: int, worker_gib: float, costs: dict, dry: dict, 
         if c.get("peak_gib_before") is not None:
             grow = max(0.0, (c["peak_gib"] - c["peak_gib_before"]) / (0.9 * measured_loans))  # GiB per loan
         linear = c["peak_gib"] + grow * max(0, n_loans - measured_loans)
+        if c.get("memory_capped"):  # a sample at its cap at the measured size: memory stays, time grows
+            linear = c["peak_gib"]
         if c.get("constant"):  # a capped sample: what grew below the cap stops growing at it
             stages[name] = {"wall_s": c["seconds"], "peak_gib_flat": c["peak_gib"], "peak_gib_linear": c["peak_gib"]}
         else:
@@ -198,7 +214,7 @@ def plan(n_loans: int, workers: int, worker_gib: float, costs: dict, dry: dict, 
         stage["fits_worker_flat"] = stage["peak_gib_flat"] <= worker_gib
         stage["fits_worker_linear"] = stage["peak_gib_linear"] <= worker_gib
         stage["how"] = c["how"]
-    not_partitioned = ["strategy", "evaluate-strategy"]
+    not_partitioned = ["evaluate-strategy"]
     return {
         "loans": n_loans,
         "workers": workers,
@@ -208,7 +224,7 @@ def plan(n_loans: int, workers: int, worker_gib: float, costs: dict, dry: dict, 
         "stages": stages,
         "wall_s_total": sum(s["wall_s"] for s in stages.values()),
         "not_partitioned": {
-            name: "holds the book's candidates or history in pandas: not run at 1e7, not runnable at this size"
+            name: "reads the book into pandas to sample its closed loop: not run at 1e7, not runnable at this size"
             for name in not_partitioned
         },
     }
@@ -229,6 +245,10 @@ def main() -> None:
     rows_per_partition = settings.score.rows_per_partition
     n_loans = int(args.loans)
     scale = json.loads((RESULTS / "scale.json").read_text())
+    stages = RESULTS / "scale_stages.json"  # a later --stages run of some stages: its figures replace theirs
+    if stages.exists():
+        for size, steps in json.loads(stages.read_text())["sizes"].items():
+            scale["sizes"].setdefault(size, {}).update({k: v for k, v in steps.items() if k.endswith("_stage")})
     train = json.loads((RESULTS / "train.json").read_text())
     folder = WORK / f"plan-{n_loans}"
     try:

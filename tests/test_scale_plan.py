@@ -33,6 +33,10 @@ def test_the_plan_runs_dask_stages_in_rounds_of_workers_and_flags_what_does_not_
         # grew from 3 to 7 GiB between 1e6 and 1e7 loans: holds rows of the whole book
         "grows": common | {"seconds": 8.0, "peak_gib": 7.0, "peak_gib_before": 3.0, "dask": False, "how": "held"},
         "train": common | {"seconds": 90.0, "peak_gib": 5.0, "dask": False, "how": "a sample", "constant": True},
+        # grew below a sample's cap, measured at it: time per partition as measured, memory stays
+        "capped": common
+        | {"seconds": 8.0, "peak_gib": 4.0, "peak_gib_before": 2.0, "dask": False, "how": "a sample of rows"}
+        | {"memory_capped": True},
     }
     out = plan(100_000_000, 64, 16.0, costs, dry, 10_000_000)
     score = out["stages"]["score"]
@@ -45,4 +49,7 @@ def test_the_plan_runs_dask_stages_in_rounds_of_workers_and_flags_what_does_not_
     assert grows["peak_gib_linear"] == pytest.approx((7.0 + 4.0 / 9e6 * 9e7) * 1.01)
     assert grows["fits_worker_flat"] and not grows["fits_worker_linear"]
     assert out["stages"]["train"]["wall_s"] == 90.0  # a sample: constant in book size
-    assert set(out["not_partitioned"]) == {"strategy", "evaluate-strategy"}
+    capped = out["stages"]["capped"]
+    assert capped["peak_gib_linear"] == capped["peak_gib_flat"] == pytest.approx(4.0 * 1.01)
+    assert capped["wall_s"] == pytest.approx(400 * 8.0 * 1.01)
+    assert set(out["not_partitioned"]) == {"evaluate-strategy"}
