@@ -14,7 +14,7 @@ sample beyond train.max_rows), `huishou evaluate` (part by part), `huishou portf
 beyond 1 M loans) and `huishou fit-effects` (the log read in place, at most 200 k decisions a stage), and
 the Dask scoring path (`score_dask`: one task reads the book once and splits it by borrower partition,
 then one task per partition builds, scores, explains and writes; the driver only adds aggregates), then
-`huishou strategy` (the book still in pandas: skipped where its memory would pass `--max-gib`).
+`huishou strategy` (the book read in place, one worklist date planned at a time).
 `huishou validate` checks books beyond contracts.bucket_loans (1e6) bucket by bucket and `huishou
 score` scores books beyond score.rows_per_partition (250 k) one borrower partition at a time. The
 whole-book feature build (what the DVC features stage runs over the snapshot grid: one pandas frame)
@@ -23,8 +23,8 @@ grows with the book and is run only where the extrapolation of the smaller books
 
     python benchmarks/bench_scale.py                               # 1e5, 1e6, 1e7 -> results/scale.json
     python benchmarks/bench_scale.py --loans 100000 --out /tmp/s.json
-    python benchmarks/bench_scale.py --loans 100000 1000000 --stages features_stage train_stage \\
-        effects_stage strategy_stage --out benchmarks/results/scale_strategy.json
+    python benchmarks/bench_scale.py --loans 100000 1000000 10000000 --stages features_stage train_stage \\
+        evaluate_stage effects_stage strategy_stage --out benchmarks/results/scale_stages.json
 """
 
 from __future__ import annotations
@@ -319,9 +319,8 @@ STEPS = {
     "effects_stage": step_effects_stage,
     "strategy_stage": step_strategy_stage,
 }
-STAGES = ("features_stage", "train_stage", "evaluate_stage", "portfolio_stage", "effects_stage")  # DVC stages
-GROWS_WITH_BOOK = ("features",)
-STAGES_GROWING = ("strategy_stage",)  # DVC stages that still hold the book in pandas: skipped past --max-gib
+STAGES = ("features_stage", "train_stage", "evaluate_stage", "portfolio_stage", "effects_stage", "strategy_stage")
+GROWS_WITH_BOOK = ("features",)  # the whole-book build in one frame: skipped past --max-gib
 
 
 def _run(name: str, *args) -> dict:
@@ -398,8 +397,6 @@ def main() -> None:
         out["score_dask"] = _run("score_dask", folder, model_dir)
         for step in STAGES:
             out[step] = _run(step, folder)
-        for step in STAGES_GROWING:
-            _run_if_it_fits(done, skipped, step, n, ns.max_gib, folder)
         if "features" in out:
             out["features"]["vs_anchor"] = out["anchor"]["rows_per_s"] / out["features"]["rows_per_s"]
         if not ns.keep:
@@ -416,7 +413,6 @@ def main() -> None:
             "score_local",
             "score_dask",
             *STAGES,
-            *STAGES_GROWING,
         ):
             if step in done[a] and step in done[b]:
                 ratio = done[b]["simulate"]["loans"] / done[a]["simulate"]["loans"]
@@ -445,9 +441,7 @@ def _plot(report: dict, path: Path) -> None:
 
     sizes = sorted(int(n) for n in report["sizes"])
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for i, step in enumerate(
-        ("simulate", "validate", "features", "score_local", "score_dask", *STAGES, *STAGES_GROWING)
-    ):
+    for i, step in enumerate(("simulate", "validate", "features", "score_local", "score_dask", *STAGES)):
         xs = [n for n in sizes if step in report["sizes"][str(n)]]
         if not xs:
             continue
