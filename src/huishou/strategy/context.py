@@ -72,7 +72,7 @@ RULE_COLUMNS = [
 
 
 def decision_context(
-    tables: Mapping[str, pd.DataFrame],
+    tables: Mapping[str, pd.DataFrame | Path],
     decisions: pd.DataFrame,
     tol: float,
     share: float,

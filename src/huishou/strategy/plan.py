@@ -202,7 +202,7 @@ def predicted_paid(ctx: pd.DataFrame, effects: Mapping[str, EffectModel | None])
 
 
 def plan_day(
-    tables: Mapping[str, pd.DataFrame],
+    tables: Mapping[str, pd.DataFrame | Path],
     day: pd.Timestamp,
     effects: Mapping[str, EffectModel | None],
     cfg: StrategySettings,
