@@ -15,8 +15,8 @@ the expected shape, and its coefficients go to the report as they are.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -51,7 +51,11 @@ class ComplaintModel:
 
 
 def contact_examples(
-    tables: Mapping[str, pd.DataFrame | Path], before: pd.Timestamp, contact_start: str, contact_end: str, lender_zone: str
+    tables: Mapping[str, pd.DataFrame | Path],
+    before: pd.Timestamp,
+    contact_start: str,
+    contact_end: str,
+    lender_zone: str,
 ) -> pd.DataFrame:
     """Every logged contact whose complaint would be known at `before`, with FEATURES and `complained`, in one
     order whatever the source (frames or parquet files) and DuckDB's threads (the model's last bits follow it)."""
