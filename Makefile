@@ -89,7 +89,7 @@ pull: venv  ## dvc pull: another analyst's outputs for this commit's dvc.lock, i
 
 # `dvc exp show` on one screen: the params that differ between experiments and four headline metrics (dvc
 # matches these regexes at the start of a column's name; --keep wins over --drop and --only-changed)
-EXP_DROP := (src/|data/|models/)|rows_(train|valid)_|dask_|(gap|test|train|valid)\.(rows|snapshots|target_rate)$$|valid_|(lightgbm|logistic|scorecard|oracle)\.|.*_dr_|experiment_|.*share_of_oracle$$|(blocked|human_actions|worklist_rows|n_features|lightgbm_best_iteration|uplift_vs_ladder)$$|(as_of_month|cure_rate|defaulted|entry_rate|ever_30|flow_rates|open_loans|operations_|recovery_rate|share_30_plus|annualised_cost|features_)|loop_
+EXP_DROP := (src/|data/|models/)|rows_(train|valid)_|test_rows\.|dask_|(gap|test|train|valid)\.(rows|snapshots|target_rate)$$|valid_|(lightgbm|logistic|scorecard|oracle)\.|.*_dr_|experiment_|.*share_of_oracle$$|(blocked|human_actions|worklist_rows|n_features|lightgbm_best_iteration|uplift_vs_ladder)$$|(as_of_month|cure_rate|defaulted|entry_rate|ever_30|flow_rates|open_loans|operations_|recovery_rate|share_30_plus|annualised_cost|features_)|loop_
 EXP_KEEP := (valid_lightgbm_auc|lightgbm\.auc|lightgbm\.ks|loop_collections_uplift_vs_strongest)$$
 exps: venv  ## dvc exp show on one screen: changed params + valid/test AUC, KS, closed-loop uplift
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc exp show --no-pager --only-changed --drop '$(EXP_DROP)' --keep '$(EXP_KEEP)'

@@ -89,6 +89,8 @@ def test_declared_values_are_flat_and_only_declared():
         "features.horizon_days": 60,
         "evaluate.lift_top_fraction": 0.1,
         "evaluate.calibration_bins": 10,
+        "evaluate.max_test_rows": 2000000,
+        "evaluate.sample_seed": 0,
     }
 
 
