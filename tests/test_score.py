@@ -292,7 +292,8 @@ def test_scores_carry_reason_codes_for_the_risky_bands(workspace, monkeypatch):
 
 def test_the_book_is_read_once_and_split_into_whole_borrower_buckets(workspace, tmp_path):
     """bucket_book reads each raw file once into per-partition folders; a partition's task then reads its
-    own folder only (the raw files moved away, it still gets exactly what filtering the raw files gives)."""
+    own folder only (the raw files moved away, it still gets exactly what filtering the raw files gives, the
+    same dtypes too: a boolean column with nulls stays pandas' nullable boolean)."""
     import shutil
 
     from huishou.book.buckets import bucket_book
@@ -316,7 +317,7 @@ def test_the_book_is_read_once_and_split_into_whole_borrower_buckets(workspace, 
             key = [c for c in ("loan_id", "borrower_id") if c in want][0]
             sort = [key, *[c for c in want.columns if c != key][:3]]
             pd.testing.assert_frame_equal(
-                got.sort_values(sort, ignore_index=True), want.sort_values(sort, ignore_index=True), check_dtype=False
+                got.sort_values(sort, ignore_index=True), want.sort_values(sort, ignore_index=True)
             )
     assert (
         sum(len(_partition_tables(tables, k, n, tmp_path / "buckets")["installments"]) for k in range(n))
