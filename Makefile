@@ -61,7 +61,7 @@ bench-features: venv  ## the features stage whole vs bucket by bucket at 1e6 and
 bench-train: venv  ## train on every labelled row vs time-stratified samples vs lightgbm.dask at 1e6 loans: AUC cost, time, memory -> benchmarks/results/train.json
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/bench_train.py
 
-plan-scale: venv  ## the 1e8 partition plan from scale.json, scale_stages.json and train.json, checked by a dry run of the partitions -> benchmarks/results/plan_1e8.json
+plan-scale: venv  ## the 1e8 partition plan from scale.json, scale_stages.json, scale_validate.json and train.json, checked by a dry run of the partitions -> benchmarks/results/plan_1e8.json
 	$(BIN)/python benchmarks/plan_scale.py
 
 bench-effects: venv  ## where fit-effects spends its time, on the repro's book (make repro first) -> benchmarks/results/effects.json

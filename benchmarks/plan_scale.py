@@ -1,8 +1,9 @@
 """The partition plan for a book of `--loans` (1e8 by default) on a Dask cluster, checked by a dry run.
 
 The plan takes its per-partition costs from the last measured runs on this machine
-(`results/scale.json`: the 1e7 book stage by stage, with the stages of a later `--stages` run,
-`results/scale_stages.json`, in place of theirs; `results/train.json`: the training sample) and
+(`results/scale.json`: the 1e7 book stage by stage, with the stages of later `--stages` runs in place of
+theirs: `results/scale_stages.json`, then `results/scale_validate.json` with its validate too;
+`results/train.json`: the training sample) and
 lays them over `--workers` workers of `--worker-gib` memory: partitions (the loans per partition of
 params.yaml, as `huishou.book.buckets.partitions_for` counts them), memory per worker, and the expected
 wall time of each stage, with the stages that do not run by partition (they hold the book) named as such.
@@ -31,6 +32,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
 WORK = HERE / "work"
+# later `bench_scale.py --stages` runs, oldest first, and what each replaces besides its *_stage steps
+LATER = {"scale_stages.json": (), "scale_validate.json": ("validate",)}
 
 
 def dry_run(n_loans: int, rows_per_partition: int, folder: Path) -> dict:
@@ -245,10 +248,11 @@ def main() -> None:
     rows_per_partition = settings.score.rows_per_partition
     n_loans = int(args.loans)
     scale = json.loads((RESULTS / "scale.json").read_text())
-    stages = RESULTS / "scale_stages.json"  # a later --stages run of some stages: its figures replace theirs
-    if stages.exists():
-        for size, steps in json.loads(stages.read_text())["sizes"].items():
-            scale["sizes"].setdefault(size, {}).update({k: v for k, v in steps.items() if k.endswith("_stage")})
+    for later in LATER:  # later --stages runs of some stages, oldest first: their figures replace theirs
+        if (RESULTS / later).exists():
+            for size, steps in json.loads((RESULTS / later).read_text())["sizes"].items():
+                replaced = {k: v for k, v in steps.items() if k.endswith("_stage") or k in LATER[later]}
+                scale["sizes"].setdefault(size, {}).update(replaced)
     train = json.loads((RESULTS / "train.json").read_text())
     folder = WORK / f"plan-{n_loans}"
     try:
