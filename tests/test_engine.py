@@ -47,3 +47,15 @@ def test_an_empty_spill_setting_is_the_system_temp_folder(tmp_path, monkeypatch)
     folder = con.execute("SELECT current_setting('temp_directory')").fetchone()[0]
     con.close()
     assert os.path.dirname(folder) == str(tmp_path)
+
+
+def test_a_connection_without_a_thread_count_uses_the_cpus_this_process_may_use(monkeypatch):
+    """DuckDB's own default counts the machine's cores even for a process pinned to fewer (taskset, a
+    scheduler's slot): a connection given no count takes `available_cpus` instead; one given a count keeps it."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})  # pinned to one core
+    con = duckdb_connect()
+    assert con.execute("SELECT current_setting('threads')").fetchone()[0] == 1
+    con.close()
+    con = duckdb_connect(threads=3)
+    assert con.execute("SELECT current_setting('threads')").fetchone()[0] == 3
+    con.close()

@@ -69,7 +69,9 @@ def duckdb_connect(
     Parameters
     ----------
     threads : int, optional
-        Worker threads (default: DuckDB's, one per core).
+        Worker threads (default: `available_cpus`, the CPUs this process may use; DuckDB's own default
+        counts the machine's cores whatever the process's CPU affinity, so a process pinned to one core
+        would run two threads on it here).
     memory_limit : str, optional
         e.g. "2GB"; beyond it DuckDB spills to disk (operators that cannot spill fail cleanly).
     preserve_insertion_order : bool
@@ -86,8 +88,7 @@ def duckdb_connect(
         "preserve_insertion_order": preserve_insertion_order,
         "temp_directory": str(folder / f"huishou-duckdb-{os.getpid()}-{uuid.uuid4().hex[:12]}"),
     }
-    if threads:
-        config["threads"] = int(threads)
+    config["threads"] = int(threads) if threads else available_cpus()
     if memory_limit:
         config["memory_limit"] = str(memory_limit)
     con = duckdb.connect(config=config)
