@@ -91,17 +91,12 @@ def partition_tables(
 ) -> dict[str, pd.DataFrame]:
     """Whole borrowers of one hash partition: its bucket of `buckets` (written by `bucket_book`), or else
     filtered from the raw parquet files (paths and numbers are query parameters, never pasted into SQL text)."""
+    if buckets is not None:  # per table its bucket's files, or an empty frame of its columns (`partition_files`)
+        found = partition_files(tables, part, buckets)
+        return {name: t if isinstance(t, pd.DataFrame) else _bucket_frame(Path(t).parent) for name, t in found.items()}
     con = duckdb_connect(threads=1)
     out = {}
     try:
-        if buckets is not None:
-            for name, path in tables.items():
-                files = Path(buckets) / name / f"bucket={int(part)}"
-                if files.is_dir():
-                    out[name] = _bucket_frame(files)
-                else:  # no row of this table in the partition: an empty frame of the table's columns
-                    out[name] = con.execute("SELECT * FROM read_parquet($path) LIMIT 0", {"path": str(path)}).df()
-            return out
         con.execute(
             "CREATE TEMP TABLE apps AS SELECT * FROM read_parquet($path) WHERE hash(borrower_id) % $n = $part",
             {"path": str(tables["applications"]), "n": int(n_parts), "part": int(part)},
