@@ -12,7 +12,12 @@ stage with enough logged decisions:
   from the first tree for each value, and the lawful actions with their explanations) against what
   fit-effects does (each tree evaluated once, raw scores accumulated over the grid; lawful actions
   without the explanation text). Both must give the same plan values (max abs difference in the JSON);
-- one fit at the chosen rounds with 1 LightGBM thread against compute.threads.
+- one fit at the chosen rounds with 1 LightGBM thread against compute.threads;
+- `huishou fit-effects` itself, end to end in a child process (imports, reading the log, every stage,
+  publishing), `--repeats` times alternating with the reference: the same command with the effect
+  model's settings before the scaling issue's speed-up (learning rate 0.05, rounds 100-1200, 4 folds).
+  The medians and their ratio are in the JSON, with the ratio to the 85 s the issue was filed with
+  (a figure from its text, not measured here).
 
     python benchmarks/bench_effects.py   # -> benchmarks/results/effects.json
 """
@@ -22,6 +27,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,6 +39,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+FILED_S = 85.0  # huishou fit-effects on the default book when the scaling issue was filed (its text)
+# the effect model's settings before the speed-up: the reference the command is measured against
+REFERENCE = {"learning_rate": 0.05, "rounds_grid": [100, 200, 400, 800, 1200], "cv_folds": 4}
 
 
 def _clock() -> tuple[float, float]:
@@ -59,6 +72,54 @@ def staged_scores(model, held, grid, cfg, profile) -> tuple[list[float], float]:
     allowed = evaluate(held, cfg, profile, explain=False).allowed
     scores = [_dr_value(held, p, allowed, cfg) for p in model.predict_staged(held, grid)]
     return scores, time.perf_counter() - start
+
+
+def run_command(params: Path, logs: Path) -> dict:
+    """`huishou fit-effects` with `params` in a child process, from the repository root: wall, CPU seconds."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "huishou", "--params", str(params), "--json", "fit-effects"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=os.environ | {"HUISHOU_LOGS": str(logs), "TQDM_DISABLE": "1"},
+    )
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise RuntimeError(f"huishou fit-effects failed:\n{proc.stderr[-3000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2)}
+
+
+def measure_command(repeats: int) -> dict:
+    """The command with params.yaml against the reference settings, alternating, each publishing into a
+    temporary models folder (the repository's models/effects is left alone)."""
+    runs: dict[str, list[dict]] = {"current": [], "reference": []}
+    with tempfile.TemporaryDirectory(prefix="bench_effects_") as tmp:
+        folder = Path(tmp)
+        files = {}
+        for name, effect_model in (("current", {}), ("reference", REFERENCE)):
+            text = f"extends: {ROOT / 'params.yaml'}\ndata: {json.dumps({'models_dir': str(folder / name)})}\n"
+            if effect_model:
+                text += f"strategy: {json.dumps({'effect_model': effect_model})}\n"
+            files[name] = folder / f"{name}.yaml"
+            files[name].write_text(text)
+        for _ in range(repeats):
+            for name in runs:
+                runs[name].append(run_command(files[name], folder / "logs"))
+    median = {name: statistics.median(r["wall_s"] for r in rs) for name, rs in runs.items()}
+    return {
+        "repeats": repeats,
+        "reference_settings": REFERENCE,
+        "runs": runs,
+        "median_wall_s": median,
+        "speedup_vs_reference": round(median["reference"] / median["current"], 2),
+        "filed_s": FILED_S,
+        "speedup_vs_filed": round(FILED_S / median["current"], 2),
+    }
 
 
 def measure_stage(stage: str, logged, cutoff, cfg, profile, threads: int) -> dict:
@@ -115,6 +176,7 @@ def measure_stage(stage: str, logged, cutoff, cfg, profile, threads: int) -> dic
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=RESULTS / "effects.json")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of the command and of its reference")
     args = parser.parse_args()
     os.environ.setdefault("HUISHOU_PROGRESS", "off")
 
@@ -143,8 +205,10 @@ def main() -> None:
         for stage, frame in logged_by.items()
         if len(frame) >= cfg.min_logged_decisions and frame["paid"].nunique() == 2
     }
+    command = measure_command(args.repeats)
     result = {
         "cpus": available_cpus(),
+        "command": command,
         "threads": n,
         "load_tables": load,
         "logged_decisions": logged,
@@ -156,7 +220,12 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in result.items() if k != "stages"}, indent=2))
+    print(json.dumps({k: v for k, v in result.items() if k not in ("stages", "command")}, indent=2))
+    print(
+        f"huishou fit-effects: {command['median_wall_s']['current']} s (median of {args.repeats}), reference settings "
+        f"{command['median_wall_s']['reference']} s: {command['speedup_vs_reference']}x; "
+        f"{command['speedup_vs_filed']}x the {FILED_S:.0f} s of the issue"
+    )
     for stage, s in stages.items():
         folds = s["folds"]
         print(
