@@ -245,6 +245,24 @@ def step_strategy_stage(folder: Path) -> dict:
     }
 
 
+def step_score_stage(folder: Path) -> dict:
+    """`huishou score`: the nightly scores of the extract date with the registry's champion (the model train_stage
+    just registered), what evaluate-strategy's expected-loss worklists rank by."""
+    out = _cli(folder / "params.yaml", "score")
+    result = out.pop("result")
+    return out | {"rows": result.get("rows")}
+
+
+def step_evaluate_strategy_stage(folder: Path) -> dict:
+    """`huishou evaluate-strategy`: the published worklists against the simulator's truth one day at a time, and
+    the closed loop on strategy.closed_loop.sample_borrowers (3,000) drawn from the book, its files read in place
+    (needs the score, fit-effects and strategy stages' outputs)."""
+    out = _cli(folder / "params.yaml", "evaluate-strategy")
+    result = out.pop("result")
+    loop = result.get("closed_loop", {})
+    return out | {"loop_collections_uplift_vs_strongest": loop.get("loop_collections_uplift_vs_strongest")}
+
+
 def step_score_local(folder: Path, model_dir: Path) -> dict:
     out = _cli(folder / "params.yaml", "score", "--model-path", str(model_dir), "--out", str(folder / "scores_local"))
     result = out.pop("result")
@@ -318,6 +336,8 @@ STEPS = {
     "portfolio_stage": step_portfolio_stage,
     "effects_stage": step_effects_stage,
     "strategy_stage": step_strategy_stage,
+    "score_stage": step_score_stage,
+    "evaluate_strategy_stage": step_evaluate_strategy_stage,
 }
 STAGES = ("features_stage", "train_stage", "evaluate_stage", "portfolio_stage", "effects_stage", "strategy_stage")
 GROWS_WITH_BOOK = ("features",)  # the whole-book build in one frame: skipped past --max-gib

@@ -188,3 +188,35 @@ def test_the_loop_reports_every_policy_per_stage_with_the_spread_over_seeds(loop
         assert entry["none"]["added"] == 0
         assert out["strongest_baseline"][stage] in BASELINES
     assert out["by_stage"]["collections"]["oracle"]["recovery"] > out["by_stage"]["collections"]["none"]["recovery"]
+
+
+def test_the_sample_read_from_parquet_files_is_the_frames_cut_and_the_truth_is_read_for_it_only(book, tmp_path):
+    """evaluate-strategy reads the book's files in place: of each file only the sample's rows (and of the truth
+    only the sample's borrowers and loans), the same frames, dtypes and order as cutting the whole frames."""
+    from huishou.book.truth import load_borrowers, load_truth_table, write_truth
+    from huishou.core.io import write_parquet
+
+    raw = book.raw_tables()
+    paths = {}
+    for name, frame in raw.items():
+        paths[name] = tmp_path / "raw" / f"{name}.parquet"
+        write_parquet(frame, paths[name])
+    # what evaluate-strategy cut before: every file read whole, then the frames cut
+    from_frames, share = sample_book({name: pd.read_parquet(path) for name, path in paths.items()}, 300, 4)
+    from_files, share_files = sample_book(paths, 300, 4)
+    assert share_files == share and 0 < share < 1
+    assert set(from_files) == set(from_frames)
+    for name, frame in from_frames.items():
+        pd.testing.assert_frame_equal(from_files[name], frame, check_exact=True, obj=name)
+    people = from_frames["applications"]["borrower_id"]
+    assert people.nunique() == 300 and len(from_frames["installments"]) < len(raw["installments"])
+
+    write_truth({k: book.truth[k] for k in ("borrowers", "installments")}, tmp_path / "truth")
+    loans = from_frames["applications"]["loan_id"]
+    whole = pd.read_parquet(tmp_path / "truth" / "installments.parquet")
+    cut = load_truth_table(tmp_path / "truth", "installments", "loan_id", loans)
+    pd.testing.assert_frame_equal(cut, whole[whole["loan_id"].isin(loans)].reset_index(drop=True), check_exact=True)
+    assert 0 < len(cut) < len(whole)
+    borrowers = load_borrowers(tmp_path / "truth", people.unique())
+    assert sorted(borrowers["borrower_id"]) == sorted(people.unique())
+    assert len(load_borrowers(tmp_path / "truth")) == len(book.truth["borrowers"])

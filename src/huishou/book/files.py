@@ -11,8 +11,10 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset as pads
 
 from huishou.core.errors import DataValidationError
 from huishou.core.io import file_md5, read_json, write_parquet
@@ -40,6 +42,21 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise DataValidationError(
             f"{path}: cannot be read as a parquet table (rule: each table is a parquet file; {reason})"
         ) from None
+
+
+def read_rows(path: str | Path, column: str, values) -> pd.DataFrame:
+    """The rows of a parquet table whose `column` is one of `values`, in the file's order and with the dtypes
+    `read_table` gives the whole file: pyarrow filters batch by batch, so memory follows the rows kept, not the
+    file (a sample of a book too large for memory)."""
+    wanted = pa.array(np.unique(np.asarray(values)))
+    try:
+        table = pads.dataset(str(path), format="parquet").to_table(filter=pads.field(column).isin(wanted))
+    except (pa.ArrowException, OSError, ValueError) as err:
+        reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        raise DataValidationError(
+            f"{path}: cannot be read as a parquet table (rule: each table is a parquet file; {reason})"
+        ) from None
+    return table.to_pandas()
 
 
 def read_raw(raw_dir: str | Path) -> dict[str, pd.DataFrame]:

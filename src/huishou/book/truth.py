@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from huishou.book.files import read_rows
 from huishou.core.errors import DataValidationError
 from huishou.core.io import write_parquet
 
@@ -27,19 +28,22 @@ def load_oracle(truth_dir: str | Path) -> pd.DataFrame | None:
     return pd.read_parquet(path) if path.exists() else None
 
 
-def load_borrowers(truth_dir: str | Path) -> pd.DataFrame:
-    """Latent borrower state (z, hardship, drift) of the simulated book."""
-    path = Path(truth_dir) / "borrowers.parquet"
-    if not path.exists():
-        raise DataValidationError(
-            f"{path}: no simulator truth; the strategy can only be checked against truth on the simulated book"
-        )
-    return pd.read_parquet(path)
-
-
-def load_truth_table(truth_dir: str | Path, name: str) -> pd.DataFrame:
-    """One table of the simulator's truth (e.g. installments: true miss log-odds)."""
+def truth_file(truth_dir: str | Path, name: str) -> Path:
+    """The path of one table of the simulator's truth; refused where there is none (a lender's own book)."""
     path = Path(truth_dir) / f"{name}.parquet"
     if not path.exists():
         raise DataValidationError(f"{path}: no simulator truth; this check runs on the simulated book only")
-    return pd.read_parquet(path)
+    return path
+
+
+def load_borrowers(truth_dir: str | Path, borrower_ids=None) -> pd.DataFrame:
+    """Latent borrower state (z, hardship, drift) of the simulated book: every borrower, or those of
+    `borrower_ids` (only their rows are read)."""
+    return load_truth_table(truth_dir, "borrowers", "borrower_id", borrower_ids)
+
+
+def load_truth_table(truth_dir: str | Path, name: str, column: str = "loan_id", values=None) -> pd.DataFrame:
+    """One table of the simulator's truth (e.g. installments: true miss log-odds): every row, or those whose
+    `column` is one of `values` (only they are read: a day's candidates, a sample, not the whole book)."""
+    path = truth_file(truth_dir, name)
+    return pd.read_parquet(path) if values is None else read_rows(path, column, values)

@@ -22,7 +22,7 @@ import pandas as pd
 
 from huishou.book.contracts import empty_table
 from huishou.book.source import BookSource
-from huishou.book.truth import load_borrowers, load_truth_table
+from huishou.book.truth import load_borrowers, load_truth_table, truth_file
 from huishou.compliance import Profile
 from huishou.core import tracking
 from huishou.core.engine import threads
@@ -71,8 +71,9 @@ def run(settings) -> dict:
     """Sum the true expected recovery, contacts and complaints of the three policies over every date."""
     cfg = settings.strategy
     out_dir = Path(settings.data.worklists_dir)
-    borrowers = load_borrowers(settings.data.truth_dir)
-    installments = load_truth_table(settings.data.truth_dir, "installments")
+    truth_dir = settings.data.truth_dir
+    for name in ("borrowers", "installments"):  # refused before any work where there is no truth
+        truth_file(truth_dir, name)
     if not (out_dir / "index.json").exists():
         raise DataValidationError(f"{out_dir / 'index.json'}: not found; run `huishou strategy` first")
     index = read_json(out_dir / "index.json")
@@ -86,6 +87,9 @@ def run(settings) -> dict:
         if cand.empty:
             continue
         allowed = cand[[f"allowed_{a}" for a in ACTIONS]].set_axis(list(ACTIONS), axis=1)
+        # the truth of this day's candidates only (the whole book's need not fit in memory)
+        borrowers = load_borrowers(truth_dir, cand["borrower_id"].unique())
+        installments = load_truth_table(truth_dir, "installments", "loan_id", cand["loan_id"].unique())
         p_true = true_paid(cand, borrowers, installments, settings.simulate.cure_shift)
         values = true_values(cand, p_true, cfg)
         chosen = cand["champion_action"] if "champion_action" in cand else cand["action"]
@@ -99,7 +103,7 @@ def run(settings) -> dict:
                     target[key] += value
     summary = {stage: _summary(totals.get(stage)) for stage in (*STAGES, "all")}
     experiment = experiment_report(pd.concat(units, ignore_index=True), exp) if units else {}
-    loop = run_closed_loop(settings, borrowers, installments)
+    loop = run_closed_loop(settings)
     metrics = {
         "closed_loop": loop,
         "by_stage": summary,
@@ -127,13 +131,16 @@ def run(settings) -> dict:
     return {"closed_loop": loop_headline, "by_stage": summary, "experiment": experiment.get("headline", {})}
 
 
-def run_closed_loop(settings, borrowers: pd.DataFrame, installments: pd.DataFrame) -> dict:
+def run_closed_loop(settings) -> dict:
     """Every policy day by day on a sample of the validated book, in the headline world over every seed and in
-    each other world over strategy.closed_loop.other_worlds_seeds (the baselines and the strategy)."""
+    each other world over strategy.closed_loop.other_worlds_seeds (the baselines and the strategy). The book's
+    files are read in place (DuckDB for the logged decisions and complaints; the sample's rows and their truth
+    by pyarrow): memory follows the sample, not the book."""
     n_threads = threads(settings.compute.threads)
     cfg, f = with_threads(settings.strategy.whole(), n_threads), settings.features  # whole: a plain copy for the loop
     loop = cfg.closed_loop
-    as_of, tables = BookSource.from_settings(settings.data).validated_frames(settings.data.validated_dir)
+    report, tables = BookSource.from_settings(settings.data).validated_inputs(settings.data.validated_dir)
+    as_of = pd.Timestamp(report["as_of"])
     for name in ("collection_actions", "contact_preferences"):  # optional tables: the loop writes to both
         tables.setdefault(name, empty_table(name))
     book = BookRules.from_settings(f, settings.data.timezone)
@@ -152,8 +159,12 @@ def run_closed_loop(settings, borrowers: pd.DataFrame, installments: pd.DataFram
         contact_examples(tables, cutoff, profile.contact_start, profile.contact_end, book.lender_zone)
     )
     planners = Planners(effects, complaints, risk, learn_channel_rule(logged))
-    truth = Truth(borrowers, true_miss_logit(installments), settings.simulate.cure_shift)
     sample, share = sample_book(tables, int(loop["sample_borrowers"]), int(loop["sample_seed"]))
+    people, loans = sample["applications"]["borrower_id"].unique(), sample["applications"]["loan_id"].unique()
+    installments = load_truth_table(settings.data.truth_dir, "installments", "loan_id", loans)
+    truth = Truth(
+        load_borrowers(settings.data.truth_dir, people), true_miss_logit(installments), settings.simulate.cure_shift
+    )
     horizon = int(loop["horizon_days"])
     workers = int(loop["workers"]) or n_threads
     out = {"world": loop["world"], "sample_borrowers": int(sample["applications"]["borrower_id"].nunique())}

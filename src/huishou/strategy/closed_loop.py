@@ -26,10 +26,13 @@ import multiprocessing
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
+from huishou.book.files import read_rows, read_table
 from huishou.compliance import Profile, evaluate, lawful
 from huishou.core.progress import progress_bar
 from huishou.core.settings import StrategySettings
@@ -419,23 +422,37 @@ def true_miss_logit(installments_truth: pd.DataFrame) -> pd.Series:
     return t.set_index(["loan_id", "due_date"])["miss_logit"]
 
 
-def sample_book(tables: Mapping[str, pd.DataFrame], borrowers: int, seed: int) -> tuple[dict, float]:
-    """The book cut to a random `borrowers` of its borrowers (all their loans and rows), and their share."""
+def sample_book(tables: Mapping[str, pd.DataFrame | Path], borrowers: int, seed: int) -> tuple[dict, float]:
+    """The book cut to a random `borrowers` of its borrowers (all their loans and rows), and their share.
+
+    `tables` holds frames or parquet files: of a file only the sample's rows are read (the applications'
+    borrower ids whole), so the loop's memory follows the sample, not the book; the cut is the same frames
+    either way."""
     apps = tables["applications"]
-    people = np.sort(apps["borrower_id"].unique())
+    ids = (
+        apps["borrower_id"]
+        if isinstance(apps, pd.DataFrame)
+        else pd.read_parquet(apps, columns=["borrower_id"])["borrower_id"]
+    )
+    people = np.sort(pd.unique(ids))
+    share_of = len(people)
     if borrowers < len(people):
         people = np.sort(np.random.default_rng(seed).choice(people, borrowers, replace=False))
-    share = len(people) / apps["borrower_id"].nunique()
-    keep = apps["borrower_id"].isin(people)
-    loans = set(apps.loc[keep, "loan_id"])
+    share = len(people) / share_of
+    if isinstance(apps, pd.DataFrame):
+        loans = apps.loc[apps["borrower_id"].isin(people), "loan_id"].to_numpy()
+    else:
+        loans = read_rows(apps, "borrower_id", people)["loan_id"].to_numpy()
     out = {}
-    for name, frame in tables.items():
-        if "loan_id" in frame:
-            out[name] = frame[frame["loan_id"].isin(loans)].reset_index(drop=True)
-        elif "borrower_id" in frame:
-            out[name] = frame[frame["borrower_id"].isin(people)].reset_index(drop=True)
+    for name, table in tables.items():
+        columns = table.columns if isinstance(table, pd.DataFrame) else pq.read_schema(table).names
+        key, wanted = ("loan_id", loans) if "loan_id" in columns else ("borrower_id", people)
+        if key not in columns:
+            out[name] = table if isinstance(table, pd.DataFrame) else read_table(table)
+        elif isinstance(table, pd.DataFrame):
+            out[name] = table[table[key].isin(wanted)].reset_index(drop=True)
         else:
-            out[name] = frame
+            out[name] = read_rows(table, key, wanted)
     return out, share
 
 
