@@ -248,7 +248,8 @@ def step_strategy_stage(folder: Path) -> dict:
 def step_score_stage(folder: Path) -> dict:
     """`huishou score`: the nightly scores of the extract date with the registry's champion (the model train_stage
     just registered), what evaluate-strategy's expected-loss worklists rank by."""
-    out = _cli(folder / "params.yaml", "score")
+    model = folder / "models" / "trained" / "lightgbm"
+    out = _cli(folder / "params.yaml", "score", "--model-path", str(model), "--out", str(folder / "scores"))
     result = out.pop("result")
     return out | {"rows": result.get("rows")}
 

@@ -227,7 +227,8 @@ def plan(n_loans: int, workers: int, worker_gib: float, costs: dict, dry: dict, 
         "stages": stages,
         "wall_s_total": sum(s["wall_s"] for s in stages.values()),
         "not_partitioned": {
-            name: "reads the book into pandas to sample its closed loop: not run at 1e7, not runnable at this size"
+            name: "reads its closed loop's sample and one worklist date's candidates with their truth at a time from "
+            "the files (results/scale_evaluate_strategy.json: 1e5 and 1e6 only): not run at 1e7, not planned here"
             for name in not_partitioned
         },
     }
