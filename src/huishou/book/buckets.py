@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from huishou.book.contracts import DEFAULT, KEYS, Contract, validate_table
-from huishou.book.files import as_files
+from huishou.book.files import as_files, unreadable
 from huishou.book.validation import MAX_SHOWN, validate_book
 from huishou.core.engine import duckdb_connect
 from huishou.core.errors import DataValidationError
@@ -157,10 +157,7 @@ def rows_in(path: Path) -> int:
     try:
         return int(con.execute("SELECT count(*) FROM read_parquet($path)", {"path": str(path)}).fetchone()[0])
     except duckdb.Error as err:
-        reason = str(err).splitlines()[0][:200]
-        raise DataValidationError(
-            f"{path}: cannot be read as a parquet table (rule: each table is a parquet file; {reason})"
-        ) from None
+        raise unreadable(path, err) from None
     finally:
         con.close()
 

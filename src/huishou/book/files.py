@@ -33,15 +33,23 @@ def raw_paths(raw_dir: str | Path) -> dict[str, Path]:
     return {name: raw_dir / f"{name}.parquet" for name in ALL_TABLES if (raw_dir / f"{name}.parquet").exists()}
 
 
+UNREADABLE = (pa.ArrowException, OSError, ValueError)
+
+
+def unreadable(path: str | Path, err: Exception) -> DataValidationError:
+    """What a user sees of a table file that is not readable parquet (empty, truncated, another format)."""
+    reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+    return DataValidationError(
+        f"{path}: cannot be read as a parquet table (rule: each table is a parquet file; {reason})"
+    )
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
     """One table file; a file that is not readable parquet (empty, truncated, another format) is a clear error."""
     try:
         return pd.read_parquet(path)
-    except (pa.ArrowException, OSError, ValueError) as err:
-        reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
-        raise DataValidationError(
-            f"{path}: cannot be read as a parquet table (rule: each table is a parquet file; {reason})"
-        ) from None
+    except UNREADABLE as err:
+        raise unreadable(path, err) from None
 
 
 def read_rows(path: str | Path, column: str, values) -> pd.DataFrame:
@@ -51,11 +59,8 @@ def read_rows(path: str | Path, column: str, values) -> pd.DataFrame:
     wanted = pa.array(np.unique(np.asarray(values)))
     try:
         table = pads.dataset(str(path), format="parquet").to_table(filter=pads.field(column).isin(wanted))
-    except (pa.ArrowException, OSError, ValueError) as err:
-        reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
-        raise DataValidationError(
-            f"{path}: cannot be read as a parquet table (rule: each table is a parquet file; {reason})"
-        ) from None
+    except UNREADABLE as err:
+        raise unreadable(path, err) from None
     return table.to_pandas()
 
 
