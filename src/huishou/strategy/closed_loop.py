@@ -429,31 +429,34 @@ def sample_book(tables: Mapping[str, pd.DataFrame | Path], borrowers: int, seed:
     borrower ids whole), so the loop's memory follows the sample, not the book; the cut is the same frames
     either way."""
     apps = tables["applications"]
-    ids = (
-        apps["borrower_id"]
-        if isinstance(apps, pd.DataFrame)
-        else pd.read_parquet(apps, columns=["borrower_id"])["borrower_id"]
-    )
+    if isinstance(apps, pd.DataFrame):
+        ids = apps["borrower_id"]
+    else:
+        ids = pd.read_parquet(apps, columns=["borrower_id"])["borrower_id"]
     people = np.sort(pd.unique(ids))
     share_of = len(people)
     if borrowers < len(people):
         people = np.sort(np.random.default_rng(seed).choice(people, borrowers, replace=False))
-    share = len(people) / share_of
-    if isinstance(apps, pd.DataFrame):
-        loans = apps.loc[apps["borrower_id"].isin(people), "loan_id"].to_numpy()
-    else:
-        loans = read_rows(apps, "borrower_id", people)["loan_id"].to_numpy()
+    mine = _cut(apps, "borrower_id", people)
+    loans = mine["loan_id"].to_numpy()
     out = {}
     for name, table in tables.items():
         columns = table.columns if isinstance(table, pd.DataFrame) else pq.read_schema(table).names
         key, wanted = ("loan_id", loans) if "loan_id" in columns else ("borrower_id", people)
-        if key not in columns:
-            out[name] = table if isinstance(table, pd.DataFrame) else read_table(table)
-        elif isinstance(table, pd.DataFrame):
-            out[name] = table[table[key].isin(wanted)].reset_index(drop=True)
+        if name == "applications":
+            out[name] = mine
+        elif key in columns:
+            out[name] = _cut(table, key, wanted)
         else:
-            out[name] = read_rows(table, key, wanted)
-    return out, share
+            out[name] = table if isinstance(table, pd.DataFrame) else read_table(table)
+    return out, len(people) / share_of
+
+
+def _cut(table: pd.DataFrame | Path, key: str, wanted) -> pd.DataFrame:
+    """The rows of a frame or a parquet file whose `key` is in `wanted`, in their order, renumbered."""
+    if isinstance(table, pd.DataFrame):
+        return table[table[key].isin(wanted)].reset_index(drop=True)
+    return read_rows(table, key, wanted)
 
 
 def _add(run: dict, stages: tuple[str, ...]) -> dict[str, float]:
