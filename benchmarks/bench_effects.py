@@ -27,15 +27,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from bench_scale import _cli
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -74,29 +72,10 @@ def staged_scores(model, held, grid, cfg, profile) -> tuple[list[float], float]:
     return scores, time.perf_counter() - start
 
 
-def run_command(params: Path, logs: Path) -> dict:
-    """`huishou fit-effects` with `params` in a child process, from the repository root: wall, CPU seconds."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-m", "huishou", "--params", str(params), "--json", "fit-effects"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        env=os.environ | {"HUISHOU_LOGS": str(logs), "TQDM_DISABLE": "1"},
-    )
-    wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
-        raise RuntimeError(f"huishou fit-effects failed:\n{proc.stderr[-3000:]}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2)}
-
-
 def measure_command(repeats: int) -> dict:
     """The command with params.yaml against the reference settings, alternating, each publishing into a
-    temporary models folder (the repository's models/effects is left alone)."""
+    temporary models folder (the repository's models/effects is left alone; logs and MLflow beside the params
+    file, as bench_scale's `_cli` puts them)."""
     runs: dict[str, list[dict]] = {"current": [], "reference": []}
     with tempfile.TemporaryDirectory(prefix="bench_effects_") as tmp:
         folder = Path(tmp)
@@ -108,8 +87,9 @@ def measure_command(repeats: int) -> dict:
             files[name] = folder / f"{name}.yaml"
             files[name].write_text(text)
         for _ in range(repeats):
-            for name in runs:
-                runs[name].append(run_command(files[name], folder / "logs"))
+            for name in runs:  # from the repository root (main has moved there): params.yaml's relative paths
+                out = _cli(files[name], "fit-effects")
+                runs[name].append({"wall_s": round(out["seconds"], 2), "cpu_s": round(out["cpu_s"], 2)})
     median = {name: statistics.median(r["wall_s"] for r in rs) for name, rs in runs.items()}
     return {
         "repeats": repeats,
