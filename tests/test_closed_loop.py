@@ -18,6 +18,7 @@ from huishou.strategy.closed_loop import (
     Truth,
     closed_loop,
     learn_channel_rule,
+    run_policies,
     run_policy,
     sample_book,
     summarise,
@@ -172,6 +173,23 @@ def test_policies_meet_the_same_luck_and_doing_nothing_is_deterministic(loop):
     c = run_policy("none", *args, 2, *rest)
     assert a == b and a != c
     assert all(a[s]["contacts"] == 0 for s in a)
+
+
+def test_runs_stacked_in_one_book_give_each_runs_own_figures_and_book(loop):
+    """run_policies stacks the runs' copies of the book (shifted ids) so one query finds every run's candidates:
+    each run's figures and final tables are those of the run alone, to the last bit."""
+    tables, share, truth, rules, profile, planners, start, cfg = loop
+    jobs = [(1, "ladder"), (2, "el_worklist"), (1, "oracle"), (1, "none")]
+    rest = (cfg, profile, rules, planners, WORLD, truth, share)
+    kept: list = []
+    stacked = run_policies(jobs, tables, start, 6, *rest, keep=kept)
+    assert len(stacked) == len(kept) == len(jobs)
+    for (seed, policy), figures, final in zip(jobs, stacked, kept, strict=True):
+        alone: list = []
+        assert figures == run_policy(policy, tables, start, 6, seed, *rest, keep=alone)
+        for name, table in alone[0].items():
+            pd.testing.assert_frame_equal(final[name], table, check_index_type=False)
+    assert sum(f[s]["contacts"] for f in stacked[:3] for s in f) > 0 and stacked[3] != stacked[0]
 
 
 def test_the_loop_reports_every_policy_per_stage_with_the_spread_over_seeds(loop):

@@ -22,9 +22,11 @@ Pure over tables and the world's truth handed in by the evaluate-strategy stage.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import queue
 from collections.abc import Callable, Mapping
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -201,13 +203,23 @@ def choose(
     ).action
 
 
-class Book:
-    """One policy's copy of the book, changed day by day."""
+ID_COLUMNS = ("loan_id", "borrower_id")
 
-    def __init__(self, tables: Mapping[str, pd.DataFrame]):
-        self.tables = {k: v.copy() for k, v in tables.items()}
-        inst = self.tables["installments"]
-        self.tables["installments"] = inst.reset_index(drop=True)
+
+class Book:
+    """The copies of the book that several runs (policy, seed) change day by day, stacked in one set of tables:
+    run r's loan and borrower ids are shifted by r * span (span: a power of ten above every id), so one DuckDB
+    query finds every run's candidates of a day (one query over 20 books costs about twice one over a single
+    book) while no row, key or draw of one run meets another's."""
+
+    def __init__(self, tables: Mapping[str, pd.DataFrame], runs: int = 1):
+        top = max((int(t[c].max()) for t in tables.values() for c in ID_COLUMNS if c in t and len(t)), default=0)
+        self.span = 10 ** len(str(top))
+        if runs * self.span >= 2**62:
+            raise ValueError(f"{runs} runs of ids up to {top} do not fit in int64 when stacked")
+        self.runs = runs
+        self.tables = {k: _stacked(v, runs, self.span) for k, v in tables.items()}
+        self.tables["installments"] = self.tables["installments"].reset_index(drop=True)
         self.by_loan = self.tables["installments"].groupby("loan_id").indices
         self.actions: list[pd.DataFrame] = []
         self.prefs: list[pd.DataFrame] = []
@@ -231,6 +243,30 @@ class Book:
         take = rows[unpaid]
         inst.loc[take, "paid_date"] = day
         inst.loc[take, "amount_paid"] = inst.loc[take, "amount_due"]
+
+    def run_of(self, ids) -> np.ndarray:
+        return np.asarray(ids, dtype=np.int64) // self.span
+
+    def own(self, run: int) -> dict[str, pd.DataFrame]:
+        """Run `run`'s tables as the run sees them: its rows, in their order, with its own ids."""
+        out = {}
+        for name, table in self.tables.items():
+            key = next((c for c in ID_COLUMNS if c in table), None)
+            mine = table if key is None or self.runs == 1 else table[self.run_of(table[key]) == run]
+            out[name] = _shifted(mine.reset_index(drop=True), -run * self.span)
+        return out
+
+
+def _shifted(table: pd.DataFrame, by: int) -> pd.DataFrame:
+    if by == 0:
+        return table
+    return table.assign(**{c: table[c] + by for c in ID_COLUMNS if c in table})
+
+
+def _stacked(table: pd.DataFrame, runs: int, span: int) -> pd.DataFrame:
+    if runs == 1 or not any(c in table for c in ID_COLUMNS):
+        return table.copy()
+    return pd.concat([_shifted(table, r * span) for r in range(runs)], ignore_index=True).astype(table.dtypes.to_dict())
 
 
 def _log_rows(ctx, action, result, collector, day) -> pd.DataFrame:
@@ -276,11 +312,13 @@ def _pref_rows(ctx, action, result, day) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def _write_back(book: Book, ctx: pd.DataFrame, stage: np.ndarray, result: pd.DataFrame, day: pd.Timestamp) -> None:
+def _write_back(
+    book: Book, ctx: pd.DataFrame, stage: np.ndarray, result: pd.DataFrame, day: pd.Timestamp, shift: int
+) -> None:
     """Today's cures paid into the book: an early cure pays what is overdue, a recovery the whole loan; a kept
-    promise lands its payment later (the loan waits, pending, until then)."""
+    promise lands its payment later (the loan waits, pending, until then). `shift`: the run's id shift."""
     for i in np.flatnonzero(result["cured"].to_numpy() & (stage != "pre_due")):
-        loan = int(ctx.at[i, "loan_id"])
+        loan = int(ctx.at[i, "loan_id"]) + shift
         when = day + pd.Timedelta(days=int(result.at[i, "pay_delay"]))
         book.pay(loan, when, overdue_only=stage[i] == "early")
         if when > day:
@@ -319,6 +357,18 @@ def _tally(out, ctx, stage, action, result, p, cfg: StrategySettings, seen: dict
             out[stage[i]]["care_offered"] += 1
 
 
+@dataclass
+class _Run:
+    """One (policy, seed) of a stacked book: its luck, its random numbers and its running figures."""
+
+    policy: str
+    seed: int
+    luck: Luck
+    rng: np.random.Generator
+    out: dict[str, dict[str, float]]
+    seen: dict[str, set[int]]
+
+
 def run_policy(
     policy: str,
     tables: Mapping[str, pd.DataFrame],
@@ -340,47 +390,103 @@ def run_policy(
     it; the book moves by the drawn outcomes), contacts, complaints, opt-outs and cease
     requests, collector minutes, hardship loans and those offered a plan. `keep`, a list, gets the final book's
     tables appended (for inspection)."""
-    book = Book(tables)
-    loans = book.tables["installments"]["loan_id"].unique()
-    luck = Luck(seed, loans)
-    rng = np.random.default_rng([seed, POLICIES.index(policy)])
+    rest = (cfg, profile, book_rules, planners, world, truth, share)
+    tick = None if on_day is None else (lambda _n: on_day())
+    return run_policies([(seed, policy)], tables, start, horizon, *rest, on_day=tick, keep=keep)[0]
+
+
+def run_policies(
+    jobs: list[tuple[int, str]],
+    tables: Mapping[str, pd.DataFrame],
+    start: pd.Timestamp,
+    horizon: int,
+    cfg: StrategySettings,
+    profile: Profile,
+    book_rules: BookRules,
+    planners: Planners,
+    world: WorldParams,
+    truth: Truth,
+    share: float,
+    on_day: Callable[[int], None] | None = None,
+    keep: list | None = None,
+) -> list[dict[str, dict[str, float]]]:
+    """`run_policy` for each (seed, policy) of `jobs`, each on its own copy of the book, the copies stacked
+    (`Book`) so that each day's candidates of every run come from one query; the figures are those of the runs
+    one at a time. `on_day` gets the number of runs after each day; `keep` gets each run's final tables."""
+    book = Book(tables, len(jobs))
+    loans = tables["installments"]["loan_id"].unique()
     caps, limits = _scaled(cfg, share)
     keys = ("recovery", "contacts", "complaints", "opt_outs", "minutes", "hardship_loans", "care_offered")
-    out = {s: dict.fromkeys(keys, 0.0) for s in STAGES}
-    seen: dict[str, set[int]] = {"hardship": set(), "cared": set()}
+    runs = [
+        _Run(
+            policy,
+            seed,
+            Luck(seed, loans),
+            np.random.default_rng([seed, POLICIES.index(policy)]),
+            {s: dict.fromkeys(keys, 0.0) for s in STAGES},
+            {"hardship": set(), "cared": set()},
+        )
+        for seed, policy in jobs
+    ]
     for offset in range(horizon):
         day = start + pd.Timedelta(days=offset)
-        ctx = candidates(book.tables, day, cfg, book_rules)
-        ctx = ctx[~ctx["loan_id"].isin([k for k, d in book.pending.items() if d >= day])].reset_index(drop=True)
-        allowed = evaluate(ctx, cfg, profile, explain=False).allowed if len(ctx) else None
-        x = with_truth(ctx, truth.borrowers)
-        if len(ctx):
-            action = choose(policy, ctx, allowed, x, cfg, caps, limits, planners, world, truth, rng)
-            action = action.where(lawful(allowed, action), "none")
-            p = daily_cure(x, world, truth.cure_shift)
-            result = outcomes(x, action.to_numpy(dtype=object), p, luck.day(day, ctx["loan_id"]), world)
-            collector = pd.Series(np.where(action.isin(MESSAGES), AUTO, "C001"), index=ctx.index)
-            collector = collector.where(action != "none", None)
-            stage = ctx["stage"].to_numpy()
-            _write_back(book, ctx, stage, result, day)
-            _tally(out, ctx, stage, action, result, p, cfg, seen)
-            for i in np.flatnonzero(stage == "pre_due"):
-                if action.iat[i] in MESSAGES:
-                    book.reminded[int(ctx.at[i, "loan_id"])] = (day, action.iat[i])
-            book.actions.append(_log_rows(ctx, action, result, collector, day))
-            prefs = _pref_rows(ctx, action, result, day)
-            if len(prefs):
-                book.prefs.append(prefs)
-        _falls_due(book, day, cfg, truth, luck, out)
+        every = candidates(book.tables, day, cfg, book_rules)
+        run_of = book.run_of(every["loan_id"])
+        waiting = [k for k, d in book.pending.items() if d >= day]
+        for r, run in enumerate(runs):
+            ctx = every[run_of == r].reset_index(drop=True)
+            ctx["decision_id"] = np.arange(len(ctx))  # as the run's own book numbers its candidates
+            ctx = ctx[~ctx["loan_id"].isin(waiting)].reset_index(drop=True)
+            ctx = _shifted(ctx, -r * book.span)
+            _decide(run, ctx, book, r * book.span, day, cfg, profile, caps, limits, planners, world, truth)
+        _falls_due(book, day, cfg, truth, runs)
         book.flush()
         if on_day is not None:
-            on_day()
+            on_day(len(runs))
     if keep is not None:
-        keep.append(book.tables)
-    return out
+        keep.extend(book.own(r) for r in range(len(runs)))
+    return [run.out for run in runs]
 
 
-def _falls_due(book: Book, day: pd.Timestamp, cfg: StrategySettings, truth: Truth, luck: Luck, out: dict) -> None:
+def _decide(
+    run: _Run,
+    ctx: pd.DataFrame,
+    book: Book,
+    shift: int,
+    day: pd.Timestamp,
+    cfg: StrategySettings,
+    profile: Profile,
+    caps: Team,
+    limits: dict,
+    planners: Planners,
+    world: WorldParams,
+    truth: Truth,
+) -> None:
+    """One run's day: its policy's actions on its candidates (`ctx`, in the run's own ids), their drawn
+    outcomes written back into its rows of the book (ids shifted by `shift`), and the day's figures."""
+    if not len(ctx):
+        return
+    allowed = evaluate(ctx, cfg, profile, explain=False).allowed
+    x = with_truth(ctx, truth.borrowers)
+    action = choose(run.policy, ctx, allowed, x, cfg, caps, limits, planners, world, truth, run.rng)
+    action = action.where(lawful(allowed, action), "none")
+    p = daily_cure(x, world, truth.cure_shift)
+    result = outcomes(x, action.to_numpy(dtype=object), p, run.luck.day(day, ctx["loan_id"]), world)
+    collector = pd.Series(np.where(action.isin(MESSAGES), AUTO, "C001"), index=ctx.index)
+    collector = collector.where(action != "none", None)
+    stage = ctx["stage"].to_numpy()
+    _write_back(book, ctx, stage, result, day, shift)
+    _tally(run.out, ctx, stage, action, result, p, cfg, run.seen)
+    for i in np.flatnonzero(stage == "pre_due"):
+        if action.iat[i] in MESSAGES:
+            book.reminded[int(ctx.at[i, "loan_id"]) + shift] = (day, action.iat[i])
+    book.actions.append(_shifted(_log_rows(ctx, action, result, collector, day), shift))
+    prefs = _pref_rows(ctx, action, result, day)
+    if len(prefs):
+        book.prefs.append(_shifted(prefs, shift))
+
+
+def _falls_due(book: Book, day: pd.Timestamp, cfg: StrategySettings, truth: Truth, runs: list[_Run]) -> None:
     """Installments due today: paid on time (by the true miss chance after the latest reminder) unless the
     loan is already overdue; an on-time payment counts to the pre-due stage."""
     inst = book.tables["installments"]
@@ -399,21 +505,28 @@ def _falls_due(book: Book, day: pd.Timestamp, cfg: StrategySettings, truth: Trut
     reminder = np.array([r[1] if r and day - r[0] <= window else "none" for r in latest], dtype=object)
     people = truth.borrowers.set_index("borrower_id")
     loans = book.tables["applications"].set_index("loan_id")
-    who = rows["loan_id"].map(loans["borrower_id"])
+    run_of = book.run_of(rows["loan_id"])
+    own = rows["loan_id"].to_numpy() - run_of * book.span  # the loans' ids in their run's own book
+    who = rows["loan_id"].map(loans["borrower_id"]).to_numpy() - run_of * book.span
     x = pd.DataFrame(
         {
             "age": rows["loan_id"].map(loans["age"]).to_numpy(dtype=float),
             "device_os": rows["loan_id"].map(loans["device_os"]).to_numpy(dtype=object),
-            "z": who.map(people["z"]).to_numpy(dtype=float),
+            "z": pd.Series(who).map(people["z"]).to_numpy(dtype=float),
         }
     )
-    logit = truth.miss_logit.reindex(pd.MultiIndex.from_arrays([rows["loan_id"], rows["due_date"]])).to_numpy()
+    logit = truth.miss_logit.reindex(pd.MultiIndex.from_arrays([own, rows["due_date"]])).to_numpy()
     chance = pre_due_on_time(x, np.nan_to_num(logit, nan=0.0), reminder)
-    on_time = luck.day(day, rows["loan_id"])["due"] < chance
+    on_time = np.zeros(len(rows), dtype=bool)
+    for r, run in enumerate(runs):
+        mine = run_of == r
+        if mine.any():
+            on_time[mine] = run.luck.day(day, own[mine])["due"] < chance[mine]
+            expected = chance[mine] * rows["amount_due"].to_numpy()[mine]
+            run.out["pre_due"]["recovery"] += float(expected.sum())  # expected, as above
     paid = rows.index[on_time]
     inst.loc[paid, "paid_date"] = day
     inst.loc[paid, "amount_paid"] = inst.loc[paid, "amount_due"]
-    out["pre_due"]["recovery"] += float((chance * rows["amount_due"].to_numpy()).sum())  # expected, as above
 
 
 def true_miss_logit(installments_truth: pd.DataFrame) -> pd.Series:
@@ -531,28 +644,42 @@ def closed_loop(
     workers: int = 1,
 ) -> dict:
     """Every policy on every seed (common random numbers), summarised per stage; the (seed, policy) runs are
-    independent and go to `workers` processes."""
+    independent: they are dealt to `workers` processes, each running its share on one stacked book
+    (`run_policies`)."""
     jobs = [(seed, policy) for seed in seeds for policy in policies]
-    args = (tables, start, horizon)
-    rest = (cfg, profile, book_rules, planners, world, truth, share)
+    args = (tables, start, horizon, cfg, profile, book_rules, planners, world, truth, share)
     bar = progress_bar(total=len(jobs) * horizon, desc=label, unit="day", disable=not progress)
+    groups = [jobs[k :: max(1, workers)] for k in range(min(max(1, workers), len(jobs)))]
+    bar.set_postfix_str(f"{len(jobs)} runs in {len(groups)} process(es)")
     results: dict[tuple[int, str], dict] = {}
-    if workers <= 1:
-        for seed, policy in jobs:
-            bar.set_postfix_str(f"seed {seed} {policy}")
-            results[seed, policy] = run_policy(policy, *args, seed, *rest, on_day=bar.update)
+    if len(groups) <= 1:
+        results |= dict(zip(jobs, run_policies(jobs, *args, on_day=bar.update), strict=True))
     else:
         context = multiprocessing.get_context("spawn")  # no forked DuckDB or LightGBM threads
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            running = {pool.submit(run_policy, policy, *args, seed, *rest): (seed, policy) for seed, policy in jobs}
-            for done in as_completed(running):
-                seed, policy = running[done]
-                results[seed, policy] = done.result()
-                bar.set_postfix_str(f"seed {seed} {policy} done")
-                bar.update(horizon)
+        with context.Manager() as manager, ProcessPoolExecutor(len(groups), mp_context=context) as pool:
+            days = manager.Queue()
+            running = {pool.submit(run_policies, group, *args, on_day=_Tick(days)): group for group in groups}
+            while running:
+                finished = [f for f in running if f.done()]
+                for future in finished:
+                    results |= dict(zip(running.pop(future), future.result(), strict=True))
+                with contextlib.suppress(queue.Empty):
+                    bar.update(days.get(timeout=0.2))
+    if bar.total and bar.n < bar.total:  # ticks still queued when the last process finished
+        bar.update(bar.total - bar.n)
     bar.close()
     per_seed = {p: [results[s, p] for s in seeds] for p in policies}
     return {"horizon_days": horizon, "seeds": list(seeds), "start": str(start.date())} | summarise(per_seed)
+
+
+class _Tick:
+    """Days done, sent from a worker process to the progress bar."""
+
+    def __init__(self, days):
+        self.days = days
+
+    def __call__(self, runs: int) -> None:
+        self.days.put(runs)
 
 
 __all__ = [
@@ -562,6 +689,7 @@ __all__ = [
     "Truth",
     "closed_loop",
     "learn_channel_rule",
+    "run_policies",
     "run_policy",
     "sample_book",
     "summarise",
