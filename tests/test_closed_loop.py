@@ -176,20 +176,23 @@ def test_policies_meet_the_same_luck_and_doing_nothing_is_deterministic(loop):
 
 
 def test_runs_stacked_in_one_book_give_each_runs_own_figures_and_book(loop):
-    """run_policies stacks the runs' copies of the book (shifted ids) so one query finds every run's candidates:
-    each run's figures and final tables are those of the run alone, to the last bit."""
+    """run_policies stacks the runs' copies of the book (shifted ids) so one query finds every run's candidates,
+    whatever world each run lives in: each run's figures and final tables are those of the run alone, to the
+    last bit."""
     tables, share, truth, rules, profile, planners, start, cfg = loop
-    jobs = [(1, "ladder"), (2, "el_worklist"), (1, "oracle"), (1, "none")]
-    rest = (cfg, profile, rules, planners, WORLD, truth, share)
+    worlds = {"a": WORLD, "b": WorldParams(fatigue=0.2, heterogeneity=0.4, recovery_step_days=20, complaint_channel={})}
+    jobs = [(1, "ladder", "a"), (2, "el_worklist", "a"), (1, "oracle", "b"), (1, "none", "a"), (1, "ladder", "b")]
     kept: list = []
-    stacked = run_policies(jobs, tables, start, 6, *rest, keep=kept)
+    stacked = run_policies(jobs, tables, start, 6, cfg, profile, rules, planners, worlds, truth, share, keep=kept)
     assert len(stacked) == len(kept) == len(jobs)
-    for (seed, policy), figures, final in zip(jobs, stacked, kept, strict=True):
+    for (seed, policy, world), figures, final in zip(jobs, stacked, kept, strict=True):
         alone: list = []
+        rest = (cfg, profile, rules, planners, worlds[world], truth, share)
         assert figures == run_policy(policy, tables, start, 6, seed, *rest, keep=alone)
         for name, table in alone[0].items():
             pd.testing.assert_frame_equal(final[name], table, check_index_type=False)
-    assert sum(f[s]["contacts"] for f in stacked[:3] for s in f) > 0 and stacked[3] != stacked[0]
+    assert sum(f[s]["contacts"] for f in stacked[:3] for s in f) > 0
+    assert stacked[3] != stacked[0] and stacked[4] != stacked[0]
 
 
 def test_the_loop_reports_every_policy_per_stage_with_the_spread_over_seeds(loop):

@@ -35,9 +35,10 @@ from huishou.core.vocab import ACTIONS, STAGES
 from huishou.simulate.daily import WorldParams
 from huishou.strategy.closed_loop import (
     BASELINES,
+    POLICIES,
     Planners,
     Truth,
-    closed_loop,
+    closed_loops,
     learn_channel_rule,
     sample_book,
     true_miss_logit,
@@ -64,7 +65,7 @@ PARAMS = (
     "tracking.default_uri",
     "tracking.strategy_experiment",
 )
-POLICIES = ("strategy", "ladder", "oracle")
+ONE_DAY = ("strategy", "ladder", "oracle")  # the policies of the one-day evaluation
 
 
 def run(settings) -> dict:
@@ -170,43 +171,17 @@ def run_closed_loop(settings) -> dict:
     out = {"world": loop["world"], "sample_borrowers": int(sample["applications"]["borrower_id"].nunique())}
     out["capacity_share"] = share
     out["channel_rule"] = {"/".join(map(str, k)): v for k, v in sorted(planners.channel_rule.items())}
-    headline = WorldParams.from_dict(loop["worlds"][loop["world"]])
-    out |= closed_loop(
-        sample,
-        as_of,
-        horizon,
-        list(loop["seeds"]),
-        cfg,
-        profile,
-        book,
-        planners,
-        headline,
-        truth,
-        share,
-        progress=True,
-        workers=workers,
-    )
+    worlds = {loop["world"]: (WorldParams.from_dict(loop["worlds"][loop["world"]]), list(loop["seeds"]), POLICIES)}
+    others = [name for name in loop["worlds"] if name != loop["world"] and loop["other_worlds_seeds"]]
+    for name in others:  # the baselines and the strategy only ([]: the headline world alone)
+        policies = ("none", *BASELINES, "strategy")
+        worlds[name] = (WorldParams.from_dict(loop["worlds"][name]), list(loop["other_worlds_seeds"]), policies)
+    rest = (cfg, profile, book, planners, truth, share)
+    results = closed_loops(sample, as_of, horizon, *rest, worlds, progress=True, workers=workers)
+    out |= results[loop["world"]]
     out["other_worlds"] = {}
-    for name, raw in loop["worlds"].items():
-        if name == loop["world"] or not loop["other_worlds_seeds"]:  # []: the headline world alone
-            continue
-        result = closed_loop(
-            sample,
-            as_of,
-            horizon,
-            list(loop["other_worlds_seeds"]),
-            cfg,
-            profile,
-            book,
-            planners,
-            WorldParams.from_dict(raw),
-            truth,
-            share,
-            policies=("none", *BASELINES, "strategy"),
-            progress=True,
-            label=f"closed loop ({name})",
-            workers=workers,
-        )
+    for name in others:
+        result = results[name]
         out["other_worlds"][name] = {
             "seeds": result["seeds"],
             "strongest_baseline": result["strongest_baseline"],
@@ -237,8 +212,8 @@ def _loop_headline(loop: dict) -> dict:
 def _summary(policies: dict | None) -> dict:
     if not policies:
         return {}
-    out = {p: dict(policies[p]) for p in POLICIES}
-    for p in POLICIES:
+    out = {p: dict(policies[p]) for p in ONE_DAY}
+    for p in ONE_DAY:
         e = out[p]
         e["contacts_per_1000_cny"] = 1000 * e["contacts"] / e["recovery"] if e["recovery"] > 0 else None
         e["complaints_per_1000_accounts"] = 1000 * e["complaints"] / e["accounts"] if e["accounts"] else None

@@ -363,6 +363,7 @@ class _Run:
 
     policy: str
     seed: int
+    world: WorldParams
     luck: Luck
     rng: np.random.Generator
     out: dict[str, dict[str, float]]
@@ -390,13 +391,13 @@ def run_policy(
     it; the book moves by the drawn outcomes), contacts, complaints, opt-outs and cease
     requests, collector minutes, hardship loans and those offered a plan. `keep`, a list, gets the final book's
     tables appended (for inspection)."""
-    rest = (cfg, profile, book_rules, planners, world, truth, share)
+    rest = (cfg, profile, book_rules, planners, {"": world}, truth, share)
     tick = None if on_day is None else (lambda _n: on_day())
-    return run_policies([(seed, policy)], tables, start, horizon, *rest, on_day=tick, keep=keep)[0]
+    return run_policies([(seed, policy, "")], tables, start, horizon, *rest, on_day=tick, keep=keep)[0]
 
 
 def run_policies(
-    jobs: list[tuple[int, str]],
+    jobs: list[tuple[int, str, str]],
     tables: Mapping[str, pd.DataFrame],
     start: pd.Timestamp,
     horizon: int,
@@ -404,13 +405,14 @@ def run_policies(
     profile: Profile,
     book_rules: BookRules,
     planners: Planners,
-    world: WorldParams,
+    worlds: Mapping[str, WorldParams],
     truth: Truth,
     share: float,
     on_day: Callable[[int], None] | None = None,
     keep: list | None = None,
 ) -> list[dict[str, dict[str, float]]]:
-    """`run_policy` for each (seed, policy) of `jobs`, each on its own copy of the book, the copies stacked
+    """`run_policy` for each (seed, policy, world: a key of `worlds`) of `jobs`, each on its own copy of the book,
+    the copies stacked
     (`Book`) so that each day's candidates of every run come from one query; the figures are those of the runs
     one at a time. `on_day` gets the number of runs after each day; `keep` gets each run's final tables."""
     book = Book(tables, len(jobs))
@@ -421,12 +423,13 @@ def run_policies(
         _Run(
             policy,
             seed,
+            worlds[world],
             Luck(seed, loans),
             np.random.default_rng([seed, POLICIES.index(policy)]),
             {s: dict.fromkeys(keys, 0.0) for s in STAGES},
             {"hardship": set(), "cared": set()},
         )
-        for seed, policy in jobs
+        for seed, policy, world in jobs
     ]
     for offset in range(horizon):
         day = start + pd.Timedelta(days=offset)
@@ -438,7 +441,7 @@ def run_policies(
             ctx["decision_id"] = np.arange(len(ctx))  # as the run's own book numbers its candidates
             ctx = ctx[~ctx["loan_id"].isin(waiting)].reset_index(drop=True)
             ctx = _shifted(ctx, -r * book.span)
-            _decide(run, ctx, book, r * book.span, day, cfg, profile, caps, limits, planners, world, truth)
+            _decide(run, ctx, book, r * book.span, day, cfg, profile, caps, limits, planners, truth)
         _falls_due(book, day, cfg, truth, runs)
         book.flush()
         if on_day is not None:
@@ -459,7 +462,6 @@ def _decide(
     caps: Team,
     limits: dict,
     planners: Planners,
-    world: WorldParams,
     truth: Truth,
 ) -> None:
     """One run's day: its policy's actions on its candidates (`ctx`, in the run's own ids), their drawn
@@ -468,10 +470,10 @@ def _decide(
         return
     allowed = evaluate(ctx, cfg, profile, explain=False).allowed
     x = with_truth(ctx, truth.borrowers)
-    action = choose(run.policy, ctx, allowed, x, cfg, caps, limits, planners, world, truth, run.rng)
+    action = choose(run.policy, ctx, allowed, x, cfg, caps, limits, planners, run.world, truth, run.rng)
     action = action.where(lawful(allowed, action), "none")
-    p = daily_cure(x, world, truth.cure_shift)
-    result = outcomes(x, action.to_numpy(dtype=object), p, run.luck.day(day, ctx["loan_id"]), world)
+    p = daily_cure(x, run.world, truth.cure_shift)
+    result = outcomes(x, action.to_numpy(dtype=object), p, run.luck.day(day, ctx["loan_id"]), run.world)
     collector = pd.Series(np.where(action.isin(MESSAGES), AUTO, "C001"), index=ctx.index)
     collector = collector.where(action != "none", None)
     stage = ctx["stage"].to_numpy()
@@ -643,15 +645,39 @@ def closed_loop(
     label: str = "closed loop",
     workers: int = 1,
 ) -> dict:
-    """Every policy on every seed (common random numbers), summarised per stage; the (seed, policy) runs are
-    independent: they are dealt to `workers` processes, each running its share on one stacked book
-    (`run_policies`)."""
-    jobs = [(seed, policy) for seed in seeds for policy in policies]
-    args = (tables, start, horizon, cfg, profile, book_rules, planners, world, truth, share)
+    """Every policy on every seed (common random numbers) in one world, summarised per stage (`closed_loops`)."""
+    rest = (cfg, profile, book_rules, planners, truth, share)
+    out = closed_loops(tables, start, horizon, *rest, {"": (world, seeds, policies)}, progress, label, workers)
+    return out[""]
+
+
+def closed_loops(
+    tables: Mapping[str, pd.DataFrame],
+    start: pd.Timestamp,
+    horizon: int,
+    cfg: StrategySettings,
+    profile: Profile,
+    book_rules: BookRules,
+    planners: Planners,
+    truth: Truth,
+    share: float,
+    worlds: Mapping[str, tuple[WorldParams, list[int], tuple[str, ...]]],
+    progress: bool = False,
+    label: str = "closed loop",
+    workers: int = 1,
+) -> dict[str, dict]:
+    """Per world (name -> its physics, seeds and policies) every policy on every seed (common random numbers),
+    summarised per stage. The (world, seed, policy) runs are independent: they are dealt to `workers`
+    processes, each running its share on one stacked book (`run_policies`)."""
+    jobs = [
+        (seed, policy, name) for name, (_, seeds, policies) in worlds.items() for seed in seeds for policy in policies
+    ]
+    physics = {name: entry[0] for name, entry in worlds.items()}
+    args = (tables, start, horizon, cfg, profile, book_rules, planners, physics, truth, share)
     bar = progress_bar(total=len(jobs) * horizon, desc=label, unit="day", disable=not progress)
     groups = [jobs[k :: max(1, workers)] for k in range(min(max(1, workers), len(jobs)))]
-    bar.set_postfix_str(f"{len(jobs)} runs in {len(groups)} process(es)")
-    results: dict[tuple[int, str], dict] = {}
+    bar.set_postfix_str(f"{len(jobs)} runs in {len(worlds)} world(s), {len(groups)} process(es)")
+    results: dict[tuple[int, str, str], dict] = {}
     if len(groups) <= 1:
         results |= dict(zip(jobs, run_policies(jobs, *args, on_day=bar.update), strict=True))
     else:
@@ -668,8 +694,11 @@ def closed_loop(
     if bar.total and bar.n < bar.total:  # ticks still queued when the last process finished
         bar.update(bar.total - bar.n)
     bar.close()
-    per_seed = {p: [results[s, p] for s in seeds] for p in policies}
-    return {"horizon_days": horizon, "seeds": list(seeds), "start": str(start.date())} | summarise(per_seed)
+    out = {}
+    for name, (_, seeds, policies) in worlds.items():
+        per_seed = {p: [results[s, p, name] for s in seeds] for p in policies}
+        out[name] = {"horizon_days": horizon, "seeds": list(seeds), "start": str(start.date())} | summarise(per_seed)
+    return out
 
 
 class _Tick:
@@ -688,6 +717,7 @@ __all__ = [
     "Planners",
     "Truth",
     "closed_loop",
+    "closed_loops",
     "learn_channel_rule",
     "run_policies",
     "run_policy",
