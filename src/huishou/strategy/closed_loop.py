@@ -433,15 +433,19 @@ def run_policies(
     ]
     for offset in range(horizon):
         day = start + pd.Timedelta(days=offset)
-        every = candidates(book.tables, day, cfg, book_rules)
-        run_of = book.run_of(every["loan_id"])
-        waiting = [k for k, d in book.pending.items() if d >= day]
-        for r, run in enumerate(runs):
-            ctx = every[run_of == r].reset_index(drop=True)
-            ctx["decision_id"] = np.arange(len(ctx))  # as the run's own book numbers its candidates
-            ctx = ctx[~ctx["loan_id"].isin(waiting)].reset_index(drop=True)
-            ctx = _shifted(ctx, -r * book.span)
-            _decide(run, ctx, book, r * book.span, day, cfg, profile, caps, limits, planners, truth)
+        every, run_of = _todays_candidates(book, day, cfg, book_rules)
+        if len(every):  # the rules, the borrowers' truth and the true cure chances of every run's rows at once
+            allowed = evaluate(every, cfg, profile, explain=False).allowed
+            x = with_truth(every, truth.borrowers)
+            p = np.zeros((len(every), len(ACTIONS)))
+            for world in {id(run.world): run.world for run in runs}.values():
+                rows = np.isin(run_of, [r for r, run in enumerate(runs) if run.world is world])
+                p[rows] = daily_cure(x[rows], world, truth.cure_shift)
+            for r, run in enumerate(runs):
+                rows = run_of == r
+                if rows.any():
+                    mine = (t[rows].reset_index(drop=True) for t in (every, allowed, x))
+                    _decide(run, *mine, p[rows], book, r * book.span, day, cfg, caps, limits, planners, truth)
         _falls_due(book, day, cfg, truth, runs)
         book.flush()
         if on_day is not None:
@@ -451,28 +455,41 @@ def run_policies(
     return [run.out for run in runs]
 
 
+def _todays_candidates(
+    book: Book, day: pd.Timestamp, cfg: StrategySettings, book_rules: BookRules
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Every run's candidates of `day` from one query over the stacked book, in each run's own ids and numbered
+    as its own book numbers them, less the loans waiting for a promised payment; and each row's run."""
+    every = candidates(book.tables, day, cfg, book_rules)
+    run_of = book.run_of(every["loan_id"])
+    every["decision_id"] = pd.Series(run_of).groupby(run_of).cumcount().to_numpy()
+    waiting = [k for k, d in book.pending.items() if d >= day]
+    fresh = ~every["loan_id"].isin(waiting).to_numpy()
+    every, run_of = every[fresh].reset_index(drop=True), run_of[fresh]
+    shift = run_of * book.span
+    return every.assign(**{c: every[c] - shift for c in ID_COLUMNS}), run_of
+
+
 def _decide(
     run: _Run,
     ctx: pd.DataFrame,
+    allowed: pd.DataFrame,
+    x: pd.DataFrame,
+    p: np.ndarray,
     book: Book,
     shift: int,
     day: pd.Timestamp,
     cfg: StrategySettings,
-    profile: Profile,
     caps: Team,
     limits: dict,
     planners: Planners,
     truth: Truth,
 ) -> None:
-    """One run's day: its policy's actions on its candidates (`ctx`, in the run's own ids), their drawn
-    outcomes written back into its rows of the book (ids shifted by `shift`), and the day's figures."""
-    if not len(ctx):
-        return
-    allowed = evaluate(ctx, cfg, profile, explain=False).allowed
-    x = with_truth(ctx, truth.borrowers)
+    """One run's day: its policy's actions on its candidates (`ctx`, in the run's own ids; `allowed` by the
+    rules, `x` with the borrowers' truth, `p` the true cure chances), their drawn outcomes written back into its
+    rows of the book (ids shifted by `shift`), and the day's figures."""
     action = choose(run.policy, ctx, allowed, x, cfg, caps, limits, planners, run.world, truth, run.rng)
     action = action.where(lawful(allowed, action), "none")
-    p = daily_cure(x, run.world, truth.cure_shift)
     result = outcomes(x, action.to_numpy(dtype=object), p, run.luck.day(day, ctx["loan_id"]), run.world)
     collector = pd.Series(np.where(action.isin(MESSAGES), AUTO, "C001"), index=ctx.index)
     collector = collector.where(action != "none", None)
