@@ -230,7 +230,11 @@ class Book:
         for name, rows in (("collection_actions", self.actions), ("contact_preferences", self.prefs)):
             if rows:
                 base = self.tables[name]
-                self.tables[name] = pd.concat([base, *rows], ignore_index=True).astype(base.dtypes.to_dict())
+                dtypes = base.dtypes.to_dict()
+                new = pd.concat(rows, ignore_index=True)
+                new = new.reindex(columns=base.columns.append(new.columns.difference(base.columns))).astype(dtypes)
+                both = pd.concat([base, new], ignore_index=True)
+                self.tables[name] = both if both.dtypes.to_dict() == dtypes else both.astype(dtypes)
                 rows.clear()
 
     def pay(self, loan: int, day: pd.Timestamp, overdue_only: bool) -> None:
@@ -336,16 +340,21 @@ def _tally(out, ctx, stage, action, result, p, cfg: StrategySettings, seen: dict
     expected = np.where(stage != "pre_due", p[rows_idx, col] * gain, 0.0)
     for s in ("early", "recovery"):
         out[s]["recovery"] += float(expected[stage == s].sum())
+    cost = np.array([cfg.costs.get(a, 0.0) for a in ACTIONS], dtype=float)[col]
+    minutes = np.array([cfg.minutes.get(a, 0) for a in ACTIONS], dtype=float)[col]
+    contact = col != ACTIONS.index("none")
+    complaint = result["complaint"].to_numpy(dtype=bool)
+    stopped = result["opt_out"].to_numpy(dtype=bool) | result["cease"].to_numpy(dtype=bool)
     for s in STAGES:
         rows = stage == s
-        a = action[rows]
-        out[s]["recovery"] -= float(a.map(cfg.costs).sum())
-        out[s]["contacts"] += float((a != "none").sum())
-        out[s]["complaints"] += float(result.loc[rows, "complaint"].sum())
-        out[s]["opt_outs"] += float((result.loc[rows, "opt_out"] | result.loc[rows, "cease"]).sum())
-        out[s]["minutes"] += float(a.map(cfg.minutes).sum())
-        for name, n in a[a != "none"].value_counts().items():
-            out[s][f"n_{name}"] = out[s].get(f"n_{name}", 0.0) + float(n)
+        out[s]["recovery"] -= float(cost[rows].sum())
+        out[s]["contacts"] += float(contact[rows].sum())
+        out[s]["complaints"] += float(complaint[rows].sum())
+        out[s]["opt_outs"] += float(stopped[rows].sum())
+        out[s]["minutes"] += float(minutes[rows].sum())
+        counts = np.bincount(col[rows & contact], minlength=len(ACTIONS))
+        for k in np.flatnonzero(counts):  # in ACTIONS order
+            out[s][f"n_{ACTIONS[k]}"] = out[s].get(f"n_{ACTIONS[k]}", 0.0) + float(counts[k])
     known = ctx["hardship_reported"].fillna(0).to_numpy() > 0
     for i in np.flatnonzero(known & (stage != "pre_due")):
         loan = int(ctx.at[i, "loan_id"])
