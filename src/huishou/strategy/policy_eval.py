@@ -77,20 +77,26 @@ def plan_in_order(
     minutes = cfg.minutes
     team = Team.from_settings(cfg) if capacities is None else Team.of(capacities)
     rooms = Rooms(team.minutes)
-    lang = pd.Series(team.row_languages(languages_of(ctx), len(ctx)), index=ctx.index)
+    lang = team.row_languages(languages_of(ctx), len(ctx))
     left = dict(limits or {})
-    action = pd.Series("none", index=ctx.index, dtype=object)
-    collector = pd.Series(None, index=ctx.index, dtype=object)
+    # plain lists by position: the loop runs once per candidate, where pandas' scalar access costs most
+    borrowers, wishes = ctx["borrower_id"].tolist(), wish.reindex(ctx.index).tolist()
+    spares = ["sms"] * len(ctx) if fallback is None else fallback.reindex(ctx.index).tolist()
+    lawful_now = {a: allowed[a].reindex(ctx.index).to_numpy(dtype=bool) for a in allowed.columns}
+    positions = ctx.index.get_indexer(order)
+    if (positions < 0).any():
+        raise KeyError("the order names rows that are not candidates")
+    action, collector = ["none"] * len(ctx), [None] * len(ctx)
     contacted: set = set()
-    for i in order:
-        borrower = ctx.at[i, "borrower_id"]
+    for i in positions:
+        borrower = borrowers[i]
         if borrower in contacted:
             continue
-        want = wish[i]
+        want = wishes[i]
         need = minutes.get(want, 0)
         who = rooms.roomiest(need, team.eligible(want, lang[i]) if team.restricted else None)
         capped = want in left and left[want] <= 0
-        spare = "sms" if fallback is None else fallback[i]
+        spare = spares[i]
         if (need == 0 or who is not None) and not capped:
             action[i] = want
             if who is not None:
@@ -98,10 +104,12 @@ def plan_in_order(
                 collector[i] = who
             if want in left:
                 left[want] -= 1
-        elif spare != "none" and allowed.at[i, spare]:
+        elif spare != "none" and lawful_now[spare][i]:
             action[i] = spare
         if action[i] != "none":
             contacted.add(borrower)
+    action = pd.Series(action, index=ctx.index, dtype=object)
+    collector = pd.Series(collector, index=ctx.index, dtype=object)
     return Plan(action, collector, float("nan"), name, {})
 
 
