@@ -209,8 +209,8 @@ ID_COLUMNS = ("loan_id", "borrower_id")
 class Book:
     """The copies of the book that several runs (policy, seed) change day by day, stacked in one set of tables:
     run r's loan and borrower ids are shifted by r * span (span: a power of ten above every id), so one DuckDB
-    query finds every run's candidates of a day (one query over 20 books costs about twice one over a single
-    book) while no row, key or draw of one run meets another's."""
+    query finds every run's candidates of a day (over 16 copies of the 3,000-borrower sample: 0.18 s, against
+    0.12 s for one) while no row, key or draw of one run meets another's."""
 
     def __init__(self, tables: Mapping[str, pd.DataFrame], runs: int = 1):
         top = max((int(t[c].max()) for t in tables.values() for c in ID_COLUMNS if c in t and len(t)), default=0)
