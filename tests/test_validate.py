@@ -180,6 +180,12 @@ def _duplicate_loan_of_another_borrower(t):
     return ("applications.parquet", "'unique'", f"loan_id={row['loan_id'].iloc[0]}")
 
 
+def _repeated_installment(t):
+    row = t["installments"].iloc[[len(t["installments"]) // 2]]
+    t["installments"] = pd.concat([t["installments"], row], ignore_index=True)
+    return ("installments.parquet", "unique", f"loan_id={row['loan_id'].iloc[0]}")
+
+
 def _orphan(t):
     t["callbacks"].loc[0, "loan_id"] = 10**9
     return ("callbacks.parquet", "'loan_id'", "must exist in applications.loan_id", "loan_id=1000000000")
@@ -201,7 +207,7 @@ def _overpaid(t):
     return ("installments.parquet", "'amount_paid'", "amount_paid <= amount_due")
 
 
-@pytest.mark.parametrize("breakage", ["duplicate", "orphan", "range", "late", "overpaid"])
+@pytest.mark.parametrize("breakage", ["duplicate", "repeated", "orphan", "range", "late", "overpaid"])
 def test_bucket_by_bucket_validation_refuses_what_the_whole_book_refuses(
     tmp_path, book, settings, monkeypatch, capsys, breakage
 ):
@@ -210,6 +216,7 @@ def test_bucket_by_bucket_validation_refuses_what_the_whole_book_refuses(
     t = _tables(book)
     break_it = {
         "duplicate": _duplicate_loan_of_another_borrower,
+        "repeated": _repeated_installment,
         "orphan": _orphan,
         "range": _out_of_range,
         "late": lambda t: _late_event(t, settings.simulate.as_of),

@@ -9,8 +9,10 @@ partition, not the book. Paths and numbers reach DuckDB as query parameters, nev
 from __future__ import annotations
 
 import math
+import multiprocessing
 import tempfile
 from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -180,11 +182,12 @@ def validate_in_buckets(
     spill_to: str | None = None,
 ) -> dict:
     """`validate_book` for a book larger than memory, same rules and same messages: each table's first rows
-    against its contract (columns and types), then every table's keys and references over the whole
-    files in DuckDB (a repeated key or a row of an unknown loan could fall into different buckets, or
-    none), then every rule on one borrower bucket at a time (the buckets written by `bucket_book`, each
-    raw file read once) in a temporary folder under `workdir` (default: beside the files), removed after;
-    DuckDB spills into `spill_to` (compute.spill_directory)."""
+    against its contract (columns and types), then the applications' key and every table's references over
+    the whole files in DuckDB (a repeated loan could fall into different buckets, a row of an unknown loan
+    into none), then every rule bucket by bucket (the borrower buckets written by `bucket_book`, each
+    raw file read once) in a temporary folder under `workdir` (default: beside the files), removed after,
+    `threads` buckets at once in as many processes (memory: that many buckets); DuckDB spills into `spill_to`
+    (compute.spill_directory)."""
     con = duckdb_connect(threads=threads, memory_limit=memory_limit, preserve_insertion_order=False, spill_to=spill_to)
     try:
         rows = {}
@@ -195,8 +198,10 @@ def validate_in_buckets(
         for name in REQUIRED_TABLES:
             if not rows.get(name):
                 raise DataValidationError(f"{sources[name]}: has 0 rows (rule: a required table holds the book)")
-        for name, path in tables.items():
-            _unique_keys(con, name, path, sources[name])
+        # a repeated loan_id may belong to two borrowers, so two buckets: the applications' key over the whole
+        # file; every other table's key holds a loan or a borrower, whose rows all land in one bucket (once the
+        # applications' loans are unique and every row's loan is known), where the bucket's own check finds it
+        _unique_keys(con, "applications", tables["applications"], sources["applications"])
         _known_loans(con, tables, sources)
     finally:
         con.close()
@@ -204,11 +209,41 @@ def validate_in_buckets(
     parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".validate-buckets-", dir=parent) as tmp:
         bucket_book(tables, n_parts, Path(tmp), memory_limit, threads, spill_to)
+        args = (tables, n_parts, Path(tmp), as_of, sources, contract)
+        bar = progress_bar(total=n_parts, desc="validate buckets", unit="bucket", disable=not progress)
+        workers = max(1, min(int(threads or 1), n_parts))
         checked = None
-        for part in progress_bar(range(n_parts), desc="validate buckets", unit="bucket", disable=not progress):
-            frames = partition_tables(tables, part, n_parts, Path(tmp))
-            checked = validate_book(frames, as_of, sources, contract, whole=False)
+        if workers == 1:
+            for part in range(n_parts):
+                checked = _validate_bucket(part, *args)
+                bar.update()
+        else:  # the rules are pandas, one core a bucket: `workers` buckets at once, in processes
+            context = multiprocessing.get_context("spawn")  # no forked DuckDB threads
+            with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                futures = [pool.submit(_validate_bucket, part, *args) for part in range(n_parts)]
+                try:
+                    for future in futures:  # in bucket order: the error reported is the first bucket's, as one by one
+                        checked = future.result()
+                        bar.update()
+                except BaseException:
+                    for future in futures:
+                        future.cancel()
+                    raise
+        bar.close()
     return checked | {"rows": rows, "buckets": n_parts}
+
+
+def _validate_bucket(
+    part: int,
+    tables: Mapping[str, Path],
+    n_parts: int,
+    buckets: Path,
+    as_of: pd.Timestamp,
+    sources: Mapping[str, str],
+    contract: Contract,
+) -> dict:
+    """Every rule on one bucket written by `bucket_book` (a task of `validate_in_buckets`)."""
+    return validate_book(partition_tables(tables, part, n_parts, buckets), as_of, sources, contract, whole=False)
 
 
 def _unique_keys(con, name: str, path: Path, source: str) -> None:

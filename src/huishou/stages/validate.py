@@ -5,7 +5,8 @@ DuckDB / PostgreSQL database read as of data.as_of); publishes data.validated_di
 the row counts, a content hash of every table that passed (later stages refuse anything else) and
 the columns huishou will ignore (protected characteristics among them). A broken rule writes nothing.
 A parquet book of more than contracts.bucket_loans loans is validated bucket by bucket (keys and
-references over the whole files in DuckDB first), so memory follows a bucket, not the book.
+references over the whole files in DuckDB first), compute.threads buckets at once in as many processes,
+so memory follows that many buckets, not the book.
 """
 
 from __future__ import annotations
