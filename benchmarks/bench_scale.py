@@ -41,7 +41,7 @@ import sys
 import time
 from pathlib import Path
 
-from child import run_step, usage
+from child import TreePeak, run_step, usage
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -75,14 +75,15 @@ def _params(folder: Path, n_loans: int) -> Path:
 
 
 def _cli(params: Path, *args: str) -> dict:
-    """A huishou command in a child process: wall time, its CPU time and peak memory."""
+    """A huishou command in a child process: wall time, its CPU time, its peak memory (ru_maxrss: the largest
+    single process) and the peak of it and the processes it starts together (`TreePeak`)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.run(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "huishou", "--params", str(params), "--json", *args],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        check=False,
         env=os.environ
         | {
             "MLFLOW_TRACKING_URI": f"sqlite:///{params.parent / 'mlflow.db'}",
@@ -90,15 +91,18 @@ def _cli(params: Path, *args: str) -> dict:
             "TQDM_DISABLE": "1",
         },
     )
+    with TreePeak(proc.pid) as tree:
+        stdout, stderr = proc.communicate()
     seconds = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
-        raise RuntimeError(f"huishou {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+        raise RuntimeError(f"huishou {' '.join(args)} failed:\n{stderr[-3000:]}")
     return {
         "seconds": seconds,
         "cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
         "peak_rss_gib": after.ru_maxrss / 2**20,  # the largest child so far: each step runs in a fresh parent
-        "result": json.loads(proc.stdout.strip().splitlines()[-1]),
+        "tree_peak_gib": tree.gib,
+        "result": json.loads(stdout.strip().splitlines()[-1]),
     }
 
 

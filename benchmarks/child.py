@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import resource
 import subprocess
 import sys
+import threading
+
+import psutil
 
 
 def usage() -> dict:
@@ -25,3 +29,44 @@ def run_step(script: str, flag: str, name: str, *args, width: int = 12) -> dict:
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     print(f"  {name:{width}s} {json.dumps(result)}", flush=True)
     return result
+
+
+class TreePeak:
+    """The peak memory of a process and every process it starts, sampled while it runs: the sum of their
+    proportional set sizes (PSS: a page shared by n of them counts 1/n to each, so the sum is what the tree
+    holds), where ru_maxrss only gives the largest single process. `with TreePeak(pid) as peak: ...`, then
+    `peak.gib`."""
+
+    def __init__(self, pid: int, every: float = 0.2):
+        self.pid, self.every, self.peak = pid, every, 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> TreePeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join()
+
+    @property
+    def gib(self) -> float:
+        return self.peak / 2**30
+
+    def _watch(self) -> None:
+        try:
+            root = psutil.Process(self.pid)
+        except psutil.Error:
+            return
+        while not self._done.is_set():
+            try:
+                tree = [root, *root.children(recursive=True)]
+            except psutil.Error:
+                return
+            total = 0
+            for proc in tree:
+                with contextlib.suppress(psutil.Error):
+                    total += proc.memory_full_info().pss
+            self.peak = max(self.peak, total)
+            self._done.wait(self.every)

@@ -53,3 +53,18 @@ def test_the_plan_runs_dask_stages_in_rounds_of_workers_and_flags_what_does_not_
     assert capped["peak_gib_linear"] == capped["peak_gib_flat"] == pytest.approx(4.0 * 1.01)
     assert capped["wall_s"] == pytest.approx(400 * 8.0 * 1.01)
     assert set(out["not_partitioned"]) == {"evaluate-strategy"}
+
+
+def test_tree_peak_adds_the_memory_of_the_processes_a_step_starts():
+    """A stage that works in processes (bucket validation, the closed loop) holds what all of them hold:
+    ru_maxrss gives the largest one alone; TreePeak sums the tree (two 300 MB children: over 550 MB)."""
+    import subprocess
+
+    from child import TreePeak
+
+    hold = "import time; b = bytearray(300 * 2**20); b[::4096] = b'x' * len(b[::4096]); time.sleep(1.5)"
+    parent = f"import subprocess, sys; ps = [subprocess.Popen([sys.executable, '-c', {hold!r}]) for _ in range(2)]; [p.wait() for p in ps]"
+    proc = subprocess.Popen([sys.executable, "-c", parent])
+    with TreePeak(proc.pid, every=0.1) as tree:
+        assert proc.wait(timeout=60) == 0
+    assert tree.peak > 550 * 2**20 and tree.gib == tree.peak / 2**30
