@@ -14,6 +14,7 @@ from huishou.simulate.daily import EARLY_STEP_DAYS, Luck, WorldParams, daily_cur
 from huishou.simulate.generation import sigmoid
 from huishou.strategy.closed_loop import (
     BASELINES,
+    Loop,
     Planners,
     Truth,
     closed_loop,
@@ -143,7 +144,7 @@ def loop(book, settings):
 def test_each_days_actions_change_the_next_days_book_and_the_rules_follow(loop):
     tables, share, truth, rules, profile, planners, start, cfg = loop
     kept: list = []
-    out = run_policy("ladder", tables, start, 8, 1, cfg, profile, rules, planners, WORLD, truth, share, keep=kept)
+    out = run_policy(Loop(tables, start, 8, cfg, profile, rules, planners, truth, share), "ladder", 1, WORLD, keep=kept)
     final = kept[0]
     new = final["collection_actions"][final["collection_actions"]["action_at"] >= start]
     assert len(new) == sum(out[s]["contacts"] for s in out) > 0
@@ -166,11 +167,10 @@ def test_each_days_actions_change_the_next_days_book_and_the_rules_follow(loop):
 
 def test_policies_meet_the_same_luck_and_doing_nothing_is_deterministic(loop):
     tables, share, truth, rules, profile, planners, start, cfg = loop
-    args = (tables, start, 5)
-    rest = (cfg, profile, rules, planners, WORLD, truth, share)
-    a = run_policy("none", *args, 1, *rest)
-    b = run_policy("none", *args, 1, *rest)
-    c = run_policy("none", *args, 2, *rest)
+    runs = Loop(tables, start, 5, cfg, profile, rules, planners, truth, share)
+    a = run_policy(runs, "none", 1, WORLD)
+    b = run_policy(runs, "none", 1, WORLD)
+    c = run_policy(runs, "none", 2, WORLD)
     assert a == b and a != c
     assert all(a[s]["contacts"] == 0 for s in a)
 
@@ -183,12 +183,12 @@ def test_runs_stacked_in_one_book_give_each_runs_own_figures_and_book(loop):
     worlds = {"a": WORLD, "b": WorldParams(fatigue=0.2, heterogeneity=0.4, recovery_step_days=20, complaint_channel={})}
     jobs = [(1, "ladder", "a"), (2, "el_worklist", "a"), (1, "oracle", "b"), (1, "none", "a"), (1, "ladder", "b")]
     kept: list = []
-    stacked = run_policies(jobs, tables, start, 6, cfg, profile, rules, planners, worlds, truth, share, keep=kept)
+    runs = Loop(tables, start, 6, cfg, profile, rules, planners, truth, share)
+    stacked = run_policies(runs, jobs, worlds, keep=kept)
     assert len(stacked) == len(kept) == len(jobs)
     for (seed, policy, world), figures, final in zip(jobs, stacked, kept, strict=True):
         alone: list = []
-        rest = (cfg, profile, rules, planners, worlds[world], truth, share)
-        assert figures == run_policy(policy, tables, start, 6, seed, *rest, keep=alone)
+        assert figures == run_policy(runs, policy, seed, worlds[world], keep=alone)
         for name, table in alone[0].items():
             pd.testing.assert_frame_equal(final[name], table, check_index_type=False)
     assert sum(f[s]["contacts"] for f in stacked[:3] for s in f) > 0
@@ -198,7 +198,8 @@ def test_runs_stacked_in_one_book_give_each_runs_own_figures_and_book(loop):
 def test_the_loop_reports_every_policy_per_stage_with_the_spread_over_seeds(loop):
     tables, share, truth, rules, profile, planners, start, cfg = loop
     policies = ("none", *BASELINES, "oracle")
-    out = closed_loop(tables, start, 4, [1, 2], cfg, profile, rules, planners, WORLD, truth, share, policies=policies)
+    runs = Loop(tables, start, 4, cfg, profile, rules, planners, truth, share)
+    out = closed_loop(runs, [1, 2], WORLD, policies=policies)
     assert out["horizon_days"] == 4 and out["seeds"] == [1, 2]
     for stage in ("pre_due", "early", "recovery", "collections", "all"):
         entry = out["by_stage"][stage]

@@ -36,6 +36,7 @@ from huishou.simulate.daily import WorldParams
 from huishou.strategy.closed_loop import (
     BASELINES,
     POLICIES,
+    Loop,
     Planners,
     Truth,
     closed_loops,
@@ -176,8 +177,8 @@ def run_closed_loop(settings) -> dict:
     for name in others:  # the baselines and the strategy only ([]: the headline world alone)
         policies = ("none", *BASELINES, "strategy")
         worlds[name] = (WorldParams.from_dict(loop["worlds"][name]), list(loop["other_worlds_seeds"]), policies)
-    rest = (cfg, profile, book, planners, truth, share)
-    results = closed_loops(sample, as_of, horizon, *rest, worlds, progress=True, workers=workers)
+    runs = Loop(sample, as_of, horizon, cfg, profile, book, planners, truth, share)
+    results = closed_loops(runs, worlds, progress=True, workers=workers)
     out |= results[loop["world"]]
     out["other_worlds"] = {}
     for name in others:

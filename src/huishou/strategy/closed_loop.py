@@ -83,6 +83,23 @@ class Planners:
     channel_rule: dict[tuple[str, str, int], str]
 
 
+@dataclass
+class Loop:
+    """What every run of the loop shares: the (sampled) book, the first day and the horizon, the strategy
+    settings and rule profile, the book's rules, the learned policies' models, the world's truth and the
+    sample's share of the book (capacity is scaled to it)."""
+
+    tables: Mapping[str, pd.DataFrame]
+    start: pd.Timestamp
+    horizon: int
+    cfg: StrategySettings
+    profile: Profile
+    book_rules: BookRules
+    planners: Planners
+    truth: Truth
+    share: float
+
+
 def segment_keys(ctx: pd.DataFrame) -> list[tuple[str, str, int]]:
     """(stage, age band, iOS) per row: the segments the channel rule is learnt and applied by."""
     band = np.select([ctx["age"] < 30, ctx["age"] < 40], ["<30", "30-39"], "40+")
@@ -380,53 +397,37 @@ class _Run:
 
 
 def run_policy(
+    loop: Loop,
     policy: str,
-    tables: Mapping[str, pd.DataFrame],
-    start: pd.Timestamp,
-    horizon: int,
     seed: int,
-    cfg: StrategySettings,
-    profile: Profile,
-    book_rules: BookRules,
-    planners: Planners,
     world: WorldParams,
-    truth: Truth,
-    share: float,
     on_day: Callable[[], None] | None = None,
     keep: list | None = None,
 ) -> dict[str, dict[str, float]]:
-    """One policy over `horizon` days from `start` on its own copy of the book; per stage: recovery (the
-    expected amount each day's actions and the book bring in, net of the actions' cost, as the strategy counts
-    it; the book moves by the drawn outcomes), contacts, complaints, opt-outs and cease
+    """One policy over `loop.horizon` days from `loop.start` on its own copy of the book; per stage: recovery
+    (the expected amount each day's actions and the book bring in, net of the actions' cost, as the strategy
+    counts it; the book moves by the drawn outcomes), contacts, complaints, opt-outs and cease
     requests, collector minutes, hardship loans and those offered a plan. `keep`, a list, gets the final book's
     tables appended (for inspection)."""
-    rest = (cfg, profile, book_rules, planners, {"": world}, truth, share)
     tick = None if on_day is None else (lambda _n: on_day())
-    return run_policies([(seed, policy, "")], tables, start, horizon, *rest, on_day=tick, keep=keep)[0]
+    return run_policies(loop, [(seed, policy, "")], {"": world}, on_day=tick, keep=keep)[0]
 
 
 def run_policies(
+    loop: Loop,
     jobs: list[tuple[int, str, str]],
-    tables: Mapping[str, pd.DataFrame],
-    start: pd.Timestamp,
-    horizon: int,
-    cfg: StrategySettings,
-    profile: Profile,
-    book_rules: BookRules,
-    planners: Planners,
     worlds: Mapping[str, WorldParams],
-    truth: Truth,
-    share: float,
     on_day: Callable[[int], None] | None = None,
     keep: list | None = None,
 ) -> list[dict[str, dict[str, float]]]:
-    """`run_policy` for each (seed, policy, world: a key of `worlds`) of `jobs`, each on its own copy of the book,
-    the copies stacked
-    (`Book`) so that each day's candidates of every run come from one query; the figures are those of the runs
-    one at a time. `on_day` gets the number of runs after each day; `keep` gets each run's final tables."""
-    book = Book(tables, len(jobs))
-    loans = tables["installments"]["loan_id"].unique()
-    caps, limits = _scaled(cfg, share)
+    """`run_policy` for each (seed, policy, world: a key of `worlds`) of `jobs`, each on its own copy of the
+    book, the copies stacked (`Book`) so that each day's candidates of every run come from one query; the
+    figures are those of the runs one at a time. `on_day` gets the number of runs after each day; `keep` gets
+    each run's final tables."""
+    cfg, truth = loop.cfg, loop.truth
+    book = Book(loop.tables, len(jobs))
+    loans = loop.tables["installments"]["loan_id"].unique()
+    caps, limits = _scaled(cfg, loop.share)
     keys = ("recovery", "contacts", "complaints", "opt_outs", "minutes", "hardship_loans", "care_offered")
     runs = [
         _Run(
@@ -440,11 +441,11 @@ def run_policies(
         )
         for seed, policy, world in jobs
     ]
-    for offset in range(horizon):
-        day = start + pd.Timedelta(days=offset)
-        every, run_of = _todays_candidates(book, day, cfg, book_rules)
+    for offset in range(loop.horizon):
+        day = loop.start + pd.Timedelta(days=offset)
+        every, run_of = _todays_candidates(book, day, cfg, loop.book_rules)
         if len(every):  # the rules, the borrowers' truth and the true cure chances of every run's rows at once
-            allowed = evaluate(every, cfg, profile, explain=False).allowed
+            allowed = evaluate(every, cfg, loop.profile, explain=False).allowed
             x = with_truth(every, truth.borrowers)
             p = np.zeros((len(every), len(ACTIONS)))
             for world in {id(run.world): run.world for run in runs}.values():
@@ -454,7 +455,7 @@ def run_policies(
                 rows = run_of == r
                 if rows.any():
                     mine = (t[rows].reset_index(drop=True) for t in (every, allowed, x))
-                    _decide(run, *mine, p[rows], book, r * book.span, day, cfg, caps, limits, planners, truth)
+                    _decide(run, *mine, p[rows], book, r * book.span, day, cfg, caps, limits, loop.planners, truth)
         _falls_due(book, day, cfg, truth, runs)
         book.flush()
         if on_day is not None:
@@ -655,38 +656,20 @@ def summarise(per_seed: dict[str, list[dict]]) -> dict:
 
 
 def closed_loop(
-    tables: Mapping[str, pd.DataFrame],
-    start: pd.Timestamp,
-    horizon: int,
+    loop: Loop,
     seeds: list[int],
-    cfg: StrategySettings,
-    profile: Profile,
-    book_rules: BookRules,
-    planners: Planners,
     world: WorldParams,
-    truth: Truth,
-    share: float,
     policies: tuple[str, ...] = POLICIES,
     progress: bool = False,
     label: str = "closed loop",
     workers: int = 1,
 ) -> dict:
     """Every policy on every seed (common random numbers) in one world, summarised per stage (`closed_loops`)."""
-    rest = (cfg, profile, book_rules, planners, truth, share)
-    out = closed_loops(tables, start, horizon, *rest, {"": (world, seeds, policies)}, progress, label, workers)
-    return out[""]
+    return closed_loops(loop, {"": (world, seeds, policies)}, progress, label, workers)[""]
 
 
 def closed_loops(
-    tables: Mapping[str, pd.DataFrame],
-    start: pd.Timestamp,
-    horizon: int,
-    cfg: StrategySettings,
-    profile: Profile,
-    book_rules: BookRules,
-    planners: Planners,
-    truth: Truth,
-    share: float,
+    loop: Loop,
     worlds: Mapping[str, tuple[WorldParams, list[int], tuple[str, ...]]],
     progress: bool = False,
     label: str = "closed loop",
@@ -699,18 +682,17 @@ def closed_loops(
         (seed, policy, name) for name, (_, seeds, policies) in worlds.items() for seed in seeds for policy in policies
     ]
     physics = {name: entry[0] for name, entry in worlds.items()}
-    args = (tables, start, horizon, cfg, profile, book_rules, planners, physics, truth, share)
-    bar = progress_bar(total=len(jobs) * horizon, desc=label, unit="day", disable=not progress)
+    bar = progress_bar(total=len(jobs) * loop.horizon, desc=label, unit="day", disable=not progress)
     groups = [jobs[k :: max(1, workers)] for k in range(min(max(1, workers), len(jobs)))]
     bar.set_postfix_str(f"{len(jobs)} runs in {len(worlds)} world(s), {len(groups)} process(es)")
     results: dict[tuple[int, str, str], dict] = {}
     if len(groups) <= 1:
-        results |= dict(zip(jobs, run_policies(jobs, *args, on_day=bar.update), strict=True))
+        results |= dict(zip(jobs, run_policies(loop, jobs, physics, on_day=bar.update), strict=True))
     else:
         context = multiprocessing.get_context("spawn")  # no forked DuckDB or LightGBM threads
         with context.Manager() as manager, ProcessPoolExecutor(len(groups), mp_context=context) as pool:
             days = manager.Queue()
-            running = {pool.submit(run_policies, group, *args, on_day=_Tick(days)): group for group in groups}
+            running = {pool.submit(run_policies, loop, group, physics, _Tick(days)): group for group in groups}
             while running:
                 finished = [f for f in running if f.done()]
                 for future in finished:
@@ -723,7 +705,9 @@ def closed_loops(
     out = {}
     for name, (_, seeds, policies) in worlds.items():
         per_seed = {p: [results[s, p, name] for s in seeds] for p in policies}
-        out[name] = {"horizon_days": horizon, "seeds": list(seeds), "start": str(start.date())} | summarise(per_seed)
+        out[name] = {"horizon_days": loop.horizon, "seeds": list(seeds), "start": str(loop.start.date())} | summarise(
+            per_seed
+        )
     return out
 
 
@@ -740,6 +724,7 @@ class _Tick:
 __all__ = [
     "BASELINES",
     "POLICIES",
+    "Loop",
     "Planners",
     "Truth",
     "closed_loop",
