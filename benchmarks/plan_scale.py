@@ -104,11 +104,10 @@ def per_partition_costs(
     rows = rows_per_partition
     if "validate" in at:
         # buckets run compute.threads at once in processes: the memory is the tree's where it was measured
-        peak = "tree_peak_gib" if "tree_peak_gib" in at["validate"] and "tree_peak_gib" in small["validate"] else None
+        tree = "tree_peak_gib" in at["validate"] and "tree_peak_gib" in small["validate"]
         how = "bucket by bucket, compute.threads buckets at once (2 on this VM) in processes"
-        out["validate"] = entry(
-            "validate", at["validate"].get("buckets", 1), bucket_loans, how, False, peak or "peak_rss_gib"
-        )
+        peak = "tree_peak_gib" if tree else "peak_rss_gib"
+        out["validate"] = entry("validate", at["validate"].get("buckets", 1), bucket_loans, how, False, peak)
     if "features_stage" in at:
         out["features"] = entry(
             "features_stage",

@@ -278,8 +278,9 @@ class Book:
         return out
 
 
-def _shifted(table: pd.DataFrame, by: int) -> pd.DataFrame:
-    if by == 0:
+def _shifted(table: pd.DataFrame, by: int | np.ndarray) -> pd.DataFrame:
+    """`table` with its loan and borrower ids moved by `by` (one shift, or one per row)."""
+    if np.ndim(by) == 0 and by == 0:
         return table
     return table.assign(**{c: table[c] + by for c in ID_COLUMNS if c in table})
 
@@ -385,10 +386,9 @@ def _tally(out, ctx, stage, action, result, p, cfg: StrategySettings, seen: dict
 
 @dataclass
 class _Run:
-    """One (policy, seed) of a stacked book: its luck, its random numbers and its running figures."""
+    """One (policy, seed) of a stacked book: its world, luck (the seed's), random numbers and running figures."""
 
     policy: str
-    seed: int
     world: WorldParams
     luck: Luck
     rng: np.random.Generator
@@ -432,7 +432,6 @@ def run_policies(
     runs = [
         _Run(
             policy,
-            seed,
             worlds[world],
             Luck(seed, loans),
             np.random.default_rng([seed, POLICIES.index(policy)]),
@@ -476,8 +475,7 @@ def _todays_candidates(
     waiting = [k for k, d in book.pending.items() if d >= day]
     fresh = ~every["loan_id"].isin(waiting).to_numpy()
     every, run_of = every[fresh].reset_index(drop=True), run_of[fresh]
-    shift = run_of * book.span
-    return every.assign(**{c: every[c] - shift for c in ID_COLUMNS}), run_of
+    return _shifted(every, -run_of * book.span), run_of
 
 
 def _decide(
@@ -535,8 +533,9 @@ def _falls_due(book: Book, day: pd.Timestamp, cfg: StrategySettings, truth: Trut
     people = truth.borrowers.set_index("borrower_id")
     loans = book.tables["applications"].set_index("loan_id")
     run_of = book.run_of(rows["loan_id"])
-    own = rows["loan_id"].to_numpy() - run_of * book.span  # the loans' ids in their run's own book
-    who = rows["loan_id"].map(loans["borrower_id"]).to_numpy() - run_of * book.span
+    shift = run_of * book.span
+    own = rows["loan_id"].to_numpy() - shift  # the loans' ids in their run's own book
+    who = rows["loan_id"].map(loans["borrower_id"]).to_numpy() - shift
     x = pd.DataFrame(
         {
             "age": rows["loan_id"].map(loans["age"]).to_numpy(dtype=float),
