@@ -150,3 +150,14 @@ def test_a_file_unit_is_replaced_in_one_step(tmp_path):
         tmp.write_text('{"half"')
         raise RuntimeError
     assert target.read_text() == "{}"
+
+
+def test_significant_digits_absorb_last_bit_differences_and_keep_small_values():
+    """strategy_truth.json mixes shares and millions: decimals would zero a small share or keep a large
+    sum's noise; significant digits do neither, so a sum that differs in its last bits (another CPU's SIMD
+    math) writes the same bytes."""
+    a = {"recovery": 3574576.3358277623, "share": [1.23456789e-7, -13.457464225117292], "n": 3, "x": None}
+    b = {"recovery": 3574576.3358277627, "share": [1.23456789e-7, -13.4574642251755], "n": 3, "x": None}
+    assert a != b and hio.significant(a) == hio.significant(b)
+    assert hio.significant(a) == {"recovery": 3574580.0, "share": [1.23457e-7, -13.4575], "n": 3, "x": None}
+    assert hio.significant({"inf": float("inf")})["inf"] == float("inf") and hio.rounded(1.23456789e-7) == 0.0

@@ -18,6 +18,7 @@ import contextlib
 import ctypes
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -110,6 +111,19 @@ def rounded(obj: Any, digits: int = 4) -> Any:
         return [rounded(v, digits) for v in obj]
     if isinstance(obj, float):
         return round(obj, digits)
+    return obj
+
+
+def significant(obj: Any, digits: int = 6) -> Any:
+    """`obj` with every float kept to `digits` significant digits: for metrics whose magnitudes range from
+    shares to millions, where another CPU's math library may change the last bits of a sum (numpy picks its
+    SIMD loops by CPU), so that a rerun elsewhere writes the same bytes."""
+    if isinstance(obj, dict):
+        return {k: significant(v, digits) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [significant(v, digits) for v in obj]
+    if isinstance(obj, float) and math.isfinite(obj):
+        return float(f"{obj:.{digits}g}")
     return obj
 
 

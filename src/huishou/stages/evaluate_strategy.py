@@ -27,7 +27,7 @@ from huishou.compliance import Profile
 from huishou.core import tracking
 from huishou.core.engine import threads
 from huishou.core.errors import DataValidationError
-from huishou.core.io import publish, read_json, rounded, write_json
+from huishou.core.io import publish, read_json, rounded, significant, write_json
 from huishou.core.paths import candidates_path, effects_dir, scores_path, strategy_truth_path
 from huishou.core.progress import progress_bar
 from huishou.core.settings import SOURCE_PARAMS, with_threads
@@ -115,7 +115,7 @@ def run(settings) -> dict:
         "share_of_oracle": summary["all"].get("share_of_oracle"),
     }
     with publish(strategy_truth_path(settings.data.models_dir), kind="file", what="huishou evaluate-strategy") as tmp:
-        write_json(metrics, tmp)
+        write_json(significant(metrics), tmp)
     loop_headline = _loop_headline(loop)
     headline = dict(loop_headline)
     headline |= {"uplift_vs_ladder": metrics["uplift_vs_ladder"], "share_of_oracle": metrics["share_of_oracle"]}
