@@ -27,6 +27,12 @@ from sklearn.linear_model import LogisticRegression
 from huishou.core.errors import FeatureMismatchError, ModelIntegrityError, ModelNotFoundError
 from huishou.core.io import file_sha256, write_json
 from huishou.risk.scorecard import ScorecardModel, points_shortfall
+from huishou.risk.treeshap import TreeShap, lightgbm_matrix
+
+# LightGBM contributions for at least this many rows per tree come from TreeShap's tables (the same values):
+# building them and loading the compiled kernel once (~1.3 s for the default model's 178 trees) costs what
+# LightGBM's own TreeSHAP takes for ~4,000 of its rows (benchmarks/bench_reasons.py)
+TREESHAP_TABLE_ROWS_PER_TREE = 24
 
 FORMAT = "huishou-risk-model/1"
 MODEL_JSON = "model.json"
@@ -230,6 +236,7 @@ class RiskModel:
     contract: FeatureContract
     meta: dict = field(default_factory=dict)
     num_threads: int = 0
+    _treeshap: TreeShap | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def explains(self) -> bool:
@@ -257,9 +264,13 @@ class RiskModel:
         sum to the raw score's logit).
         """
         if self.kind == "lightgbm":
-            contrib = self.estimator.predict(
-                self.contract.align(frame), pred_contrib=True, num_threads=self.num_threads
-            )
+            x = self.contract.align(frame)
+            if len(x) >= TREESHAP_TABLE_ROWS_PER_TREE * self.estimator.num_trees():
+                if self._treeshap is None:
+                    self._treeshap = TreeShap(self.estimator)
+                contrib = self._treeshap.contributions(lightgbm_matrix(x), num_threads=self.num_threads)
+            else:
+                contrib = self.estimator.predict(x, pred_contrib=True, num_threads=self.num_threads)
             return pd.DataFrame(contrib, columns=[*self.contract.columns, "bias"], index=frame.index)
         if self.kind == "scorecard":
             return points_shortfall(self.estimator, self.contract.align(frame)).assign(bias=0.0)
