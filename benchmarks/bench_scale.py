@@ -74,13 +74,22 @@ def _params(folder: Path, n_loans: int) -> Path:
     return path
 
 
-def _cli(params: Path, *args: str) -> dict:
+# `huishou` with reason codes from LightGBM's pred_contrib on any number of rows (the reference for the tables)
+PRED_CONTRIB = (
+    "import sys; import huishou.risk.model as m; m.TREESHAP_TABLE_ROWS_PER_TREE = float('inf'); "
+    "from huishou.cli import main; sys.exit(main())"
+)
+
+
+def _cli(params: Path, *args: str, reference: bool = False) -> dict:
     """A huishou command in a child process: wall time, its CPU time, its peak memory (ru_maxrss: the largest
-    single process) and the peak of it and the processes it starts together (`TreePeak`)."""
+    single process) and the peak of it and the processes it starts together (`TreePeak`). `reference`: with
+    LightGBM's own TreeSHAP for the reason codes."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
+    command = [sys.executable, "-c", PRED_CONTRIB] if reference else [sys.executable, "-m", "huishou"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "huishou", "--params", str(params), "--json", *args],
+        [*command, "--params", str(params), "--json", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -250,12 +259,13 @@ def step_strategy_stage(folder: Path) -> dict:
 
 
 def step_score_stage(folder: Path) -> dict:
-    """`huishou score`: the nightly scores of the extract date with the registry's champion (the model train_stage
-    just registered), what evaluate-strategy's expected-loss worklists rank by."""
+    """`huishou score`: the nightly scores of the extract date with the model train_stage just trained (what
+    evaluate-strategy's expected-loss worklists rank by), then the same command with reason codes from
+    LightGBM's own TreeSHAP (`pred_contrib`) as the reference: the same scores, the ratio of the two times."""
     model = folder / "models" / "trained" / "lightgbm"
-    out = _cli(folder / "params.yaml", "score", "--model-path", str(model), "--out", str(folder / "scores"))
-    result = out.pop("result")
-    return out | {"rows": result.get("rows")}
+    out = _score(folder, model, "scores")
+    reference = _score(folder, model, "scores_pred_contrib", reference=True)
+    return out | {"pred_contrib_reference": reference, "vs_pred_contrib": reference["seconds"] / out["seconds"]}
 
 
 def step_evaluate_strategy_stage(folder: Path) -> dict:
@@ -268,11 +278,25 @@ def step_evaluate_strategy_stage(folder: Path) -> dict:
     return out | {"loop_collections_uplift_vs_strongest": loop.get("loop_collections_uplift_vs_strongest")}
 
 
-def step_score_local(folder: Path, model_dir: Path) -> dict:
-    out = _cli(folder / "params.yaml", "score", "--model-path", str(model_dir), "--out", str(folder / "scores_local"))
+def _score(folder: Path, model_dir: Path, name: str, reference: bool = False) -> dict:
+    """`huishou score` with `model_dir` into folder/name; `reference`: reason codes from LightGBM's own
+    TreeSHAP (pred_contrib) instead of huishou's tables."""
+    out = _cli(
+        folder / "params.yaml",
+        "score",
+        "--model-path",
+        str(model_dir),
+        "--out",
+        str(folder / name),
+        reference=reference,
+    )
     result = out.pop("result")
     rows = result["rows"]
     return out | {"loans": rows, "loans_per_s": rows / out["seconds"], "reasons": result["reasons_computed"]}
+
+
+def step_score_local(folder: Path, model_dir: Path) -> dict:
+    return _score(folder, model_dir, "scores_local")
 
 
 def step_score_dask(folder: Path, model_dir: Path) -> dict:
