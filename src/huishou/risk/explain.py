@@ -9,7 +9,9 @@ explanation record a borrower could contest: each reason's feature, the input va
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -151,6 +153,7 @@ def reason_codes(model: RiskModel, features: pd.DataFrame, top: int = 3) -> pd.D
 
 
 EXPLAIN_COLUMNS = ["reason_1", "reason_2", "reason_3", "reason_codes", "explanation"]
+FLOATS = (float, np.float64)
 
 
 def _json_value(value) -> object:
@@ -168,28 +171,35 @@ def explain(model: RiskModel, features: pd.DataFrame, model_version: str = "") -
     names, pushed = _ranked(model, features, MAX_ADVERSE_REASONS * 2)  # room for codes shared by features
     words = model.meta.get("descriptions", {})
     inputs = {c: features[c].to_numpy(dtype=object) for c in dict.fromkeys(names.ravel().tolist())}
+    # the record is json.dumps of {"model_version", "reasons": [{code, reason, feature, value, contribution}]},
+    # written from fragments: a feature's fixed part once per feature, finite floats as their repr
+    dumps = functools.partial(json.dumps, ensure_ascii=False)
+    fixed = {
+        name: (
+            reason_code(name),
+            f'{{"code": {dumps(reason_code(name))}, "reason": {dumps(reason_text(name, words))}, '
+            f'"feature": {dumps(name)}, "value": ',
+        )
+        for name in inputs
+    }
+    head = f'{{"model_version": {dumps(model_version)}, "reasons": ['
     codes, records = [], []
-    for i in range(len(features)):
-        seen, reasons = set(), []
-        for name, value in zip(names[i], pushed[i], strict=True):
+    for i, (row_names, row_pushed) in enumerate(zip(names.tolist(), pushed.tolist(), strict=True)):
+        seen, parts = [], []
+        for name, value in zip(row_names, row_pushed, strict=True):
             if value <= 0:
                 break
-            code = reason_code(name)
+            code, text = fixed[name]
             if code in seen:  # one code once: the strongest feature behind it speaks for it
                 continue
-            seen.add(code)
-            reasons.append(
-                {
-                    "code": code,
-                    "reason": reason_text(name, words),
-                    "feature": name,
-                    "value": _json_value(inputs[name][i]),
-                    "contribution": round(float(value), 6),
-                }
-            )
-            if len(reasons) == MAX_ADVERSE_REASONS:
+            seen.append(code)
+            raw = inputs[name][i]
+            encoded = repr(float(raw)) if type(raw) in FLOATS and math.isfinite(raw) else dumps(_json_value(raw))
+            share = round(value, 6)  # json writes a finite float as its repr
+            parts.append(f'{text}{encoded}, "contribution": {repr(share) if math.isfinite(share) else dumps(share)}}}')
+            if len(seen) == MAX_ADVERSE_REASONS:
                 break
-        codes.append(";".join(r["code"] for r in reasons))
-        records.append(json.dumps({"model_version": model_version, "reasons": reasons}, ensure_ascii=False))
+        codes.append(";".join(seen))
+        records.append(f"{head}{', '.join(parts)}]}}")
     out = _words(names, pushed, words, 3)
     return pd.DataFrame(out | {"reason_codes": codes, "explanation": records}, index=features.index)
