@@ -20,7 +20,6 @@ from pathlib import Path
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-import skops.io as sio
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
@@ -288,6 +287,8 @@ class RiskModel:
         if self.kind == "lightgbm":
             self.estimator.save_model(folder / name)  # the best iteration only, as predict uses it
         elif self.kind == "logistic":
+            import skops.io as sio  # here, not at the top: importing skops takes ~2 s (it lists every estimator)
+
             sio.dump(self.estimator, folder / name)
         else:
             self.estimator.to_json(folder / name)
@@ -326,6 +327,8 @@ class RiskModel:
         if kind == "lightgbm":
             estimator = lgb.Booster(model_file=str(path))
         elif kind == "logistic":
+            import skops.io as sio  # here, not at the top: importing skops takes ~2 s (it lists every estimator)
+
             untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in SKOPS_TRUSTED]
             if untrusted:
                 raise ModelIntegrityError(f"{path}: holds types outside the allow-list: {untrusted[:5]}")
