@@ -1,7 +1,7 @@
 """Tabulated TreeSHAP gives LightGBM's own pred_contrib values: numeric splits with missing values, exact
 zeros and values on a threshold (each missing_type), categorical splits with missing categories, rows in
 threads, the fallback for paths too long to tabulate, and RiskModel.contributions on both sides of its
-switch."""
+switch; linear trees are refused, as pred_contrib refuses them."""
 
 from __future__ import annotations
 
@@ -86,3 +86,19 @@ def test_risk_model_contributions_agree_on_both_sides_of_the_switch(monkeypatch)
     direct = risk_model.RiskModel("lightgbm", booster, risk_model.Calibrator("none"), contract).contributions(x)
     pd.testing.assert_frame_equal(tabulated, direct, check_exact=False, rtol=0, atol=1e-10)
     assert list(tabulated.columns) == [*x.columns, "bias"]
+
+
+def test_linear_trees_are_refused_not_explained_wrongly():
+    """A linear tree's leaf value depends on the row: the tables would silently leave that out, so they refuse
+    such a model, as LightGBM's own pred_contrib does."""
+    rng = np.random.default_rng(5)
+    x = rng.random((2000, 3))
+    booster = lgb.train(
+        {"objective": "regression", "linear_tree": True, "verbose": -1},
+        lgb.Dataset(x, 2 * x[:, 0] + rng.random(2000)),
+        3,
+    )
+    with pytest.raises(ValueError, match="linear trees"):
+        TreeShap(booster)
+    with pytest.raises(lgb.basic.LightGBMError, match="linear trees"):
+        booster.predict(x, pred_contrib=True)

@@ -145,6 +145,8 @@ class TreeShap:
         while stack:
             n = stack.pop()
             if "split_feature" not in n:
+                if n.get("leaf_coeff"):  # a linear tree's leaf: its value depends on the row
+                    raise ValueError("TreeSHAP contributions are not implemented for linear trees (nor in LightGBM)")
                 continue
             f = int(n["split_feature"])
             if n["decision_type"] == "==":
