@@ -11,7 +11,7 @@ counts) and o_j is 1 when the row itself satisfies all of them, else 0. So a lea
 on the row only through d bits: `TreeShap` tabulates them for all 2^d bit patterns of every leaf once,
 then, for all rows together, looks up each leaf's pattern (one table lookup per feature on the path, on
 interval codes of the model's own thresholds) and adds the table's row. No walk per row remains: on the
-default book's model (178 trees of depth 5) this is ~10x LightGBM's own TreeSHAP on 2 cores
+default book's model (178 trees of depth 5) this is 7-9x LightGBM's own TreeSHAP on 2 cores
 (`benchmarks/bench_reasons.py`), with the same values to the last bits (summation order).
 
 A row's side of a split follows LightGBM's `NumericalDecision` and `CategoricalDecision`: missing values
@@ -40,14 +40,11 @@ MAX_PATH_FEATURES = 12  # tables hold 2^d rows per leaf: deeper paths are left t
 @dataclass(frozen=True)
 class _Codes:
     """How a feature's values become codes: numeric, the interval between the model's thresholds on it
-    (then NaN, then zero); categorical, the category (then NaN, negative, beyond the largest split on)."""
+    (then NaN, then zero); categorical, the category (then any category above those split on, negative,
+    NaN)."""
 
     cuts: np.ndarray | None  # numeric: the sorted thresholds; None: categorical
     n_categories: int  # categorical: categories 0..n-1 have their own code
-
-    @property
-    def size(self) -> int:
-        return len(self.cuts) + 3 if self.cuts is not None else self.n_categories + 3
 
     def codes(self, v: np.ndarray) -> np.ndarray:
         if self.cuts is not None:
