@@ -103,28 +103,27 @@ def write_json(obj: Any, path: str | Path) -> Path:
     return Path(path)
 
 
+def _map_floats(obj: Any, fn) -> Any:
+    """`obj` (dicts, lists and tuples of them, nested) with `fn` applied to every float."""
+    if isinstance(obj, dict):
+        return {k: _map_floats(v, fn) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_map_floats(v, fn) for v in obj]
+    if isinstance(obj, float):
+        return fn(obj)
+    return obj
+
+
 def rounded(obj: Any, digits: int = 4) -> Any:
     """`obj` with every float rounded (DVC metrics: differences in the 16th digit are not changes)."""
-    if isinstance(obj, dict):
-        return {k: rounded(v, digits) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [rounded(v, digits) for v in obj]
-    if isinstance(obj, float):
-        return round(obj, digits)
-    return obj
+    return _map_floats(obj, lambda x: round(x, digits))
 
 
 def significant(obj: Any, digits: int = 6) -> Any:
     """`obj` with every float kept to `digits` significant digits: for metrics whose magnitudes range from
     shares to millions, where another CPU's math library may change the last bits of a sum (numpy picks its
     SIMD loops by CPU), so that a rerun elsewhere writes the same bytes."""
-    if isinstance(obj, dict):
-        return {k: significant(v, digits) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [significant(v, digits) for v in obj]
-    if isinstance(obj, float) and math.isfinite(obj):
-        return float(f"{obj:.{digits}g}")
-    return obj
+    return _map_floats(obj, lambda x: float(f"{x:.{digits}g}") if math.isfinite(x) else x)
 
 
 def write_text(text: str, path: str | Path) -> Path:

@@ -111,18 +111,19 @@ def _shap_tables(z: np.ndarray) -> np.ndarray:
     return out
 
 
-def _walk(node: dict, path: list[tuple[dict, bool, float]], leaves: list[tuple[float, list]]) -> None:
-    """Every leaf with its path: (node, went left, child's count over the node's)."""
-    stack = [(node, path)]
+def _leaves(tree: dict) -> list[tuple[float, list[tuple[dict, bool, float]]]]:
+    """Every leaf's value with its path: (node, went left, child's count over the node's) from the root."""
+    found, stack = [], [(tree, [])]
     while stack:
-        n, p = stack.pop()
+        n, path = stack.pop()
         if "split_feature" not in n:
-            leaves.append((float(n["leaf_value"]), p))
+            found.append((float(n["leaf_value"]), path))
             continue
         count = float(n["internal_count"])
         for child, left in ((n["left_child"], True), (n["right_child"], False)):
             c = float(child.get("internal_count", child.get("leaf_count", 0)))
-            stack.append((child, [*p, (n, left, c / count)]))
+            stack.append((child, [*path, (n, left, c / count)]))
+    return found
 
 
 class TreeShap:
@@ -162,8 +163,7 @@ class TreeShap:
         decisions: dict[int, np.ndarray] = {}  # per split node (by identity): its side for each code
         paths: list[tuple[float, np.ndarray, np.ndarray, list[np.ndarray]]] = []
         for tree in trees:
-            found: list[tuple[float, list]] = []
-            _walk(tree, [], found)
+            found = _leaves(tree)
             if len(found) == 1:  # a single leaf: no split, its value is the bias
                 self.bias += found[0][0]
                 continue
