@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from huishou.book.contracts import complete_columns
 from huishou.compliance import Profile
 from huishou.core.vocab import ACTIONS
 from huishou.simulate.collection import action_cure_logits
@@ -14,6 +15,7 @@ from huishou.simulate.daily import EARLY_STEP_DAYS, Luck, WorldParams, daily_cur
 from huishou.simulate.generation import sigmoid
 from huishou.strategy.closed_loop import (
     BASELINES,
+    Book,
     Loop,
     Planners,
     Truth,
@@ -193,6 +195,44 @@ def test_runs_stacked_in_one_book_give_each_runs_own_figures_and_book(loop):
             pd.testing.assert_frame_equal(final[name], table, check_index_type=False)
     assert sum(f[s]["contacts"] for f in stacked[:3] for s in f) > 0
     assert stacked[3] != stacked[0] and stacked[4] != stacked[0]
+
+
+def test_the_duckdb_copy_the_daily_query_reads_follows_the_books_frames(loop, monkeypatch):
+    """Book keeps its frames and the DuckDB copy the candidates are queried from alike: after every day's flush
+    each changed table holds the same rows in the same order (the day's contacts and wishes appended, its
+    payments written to their installments), so a day never decides on yesterday's book."""
+    tables, share, truth, rules, profile, planners, start, cfg = loop
+    before = {
+        "installments": int(tables["installments"]["paid_date"].notna().sum()),
+        "collection_actions": len(tables["collection_actions"]),
+        "contact_preferences": len(tables["contact_preferences"]),
+    }
+    after = {name: [] for name in before}
+    flush = Book.flush
+    wish = pd.DataFrame(  # the sample's complaints are rare: one opt-out on the first day, as the loop writes it
+        {
+            "borrower_id": tables["applications"]["borrower_id"].iloc[:1].to_numpy(),
+            "kind": ["opt_out"],
+            "channel": ["sms"],
+            "valid_from": [start + pd.Timedelta(days=1)],
+            "valid_until": [pd.NaT],
+        }
+    )
+
+    def flush_and_compare(self):
+        if not after["installments"]:
+            self.prefs.append(wish)
+        flush(self)
+        for name, sizes in after.items():
+            copy = self.con.execute(f'SELECT * FROM "{name}" ORDER BY rowid').df()
+            frame = complete_columns(self.tables[name], name)
+            pd.testing.assert_frame_equal(copy[list(frame.columns)], frame, check_dtype=False)
+            sizes.append(int(copy["paid_date"].notna().sum()) if name == "installments" else len(copy))
+
+    monkeypatch.setattr(Book, "flush", flush_and_compare)
+    runs = Loop(tables, start, 5, cfg, profile, rules, planners, truth, share)
+    run_policy(runs, "el_worklist", 1, WORLD)
+    assert all(len(sizes) == 5 and sizes[-1] > before[name] for name, sizes in after.items()), (before, after)
 
 
 def test_the_loop_reports_every_policy_per_stage_with_the_spread_over_seeds(loop):

@@ -99,6 +99,27 @@ def open_book(
     return con
 
 
+def copy_book(tables: Mapping[str, pd.DataFrame], contract: Contract = DEFAULT) -> duckdb.DuckDBPyConnection:
+    """A new DuckDB connection holding a copy of every table of the book (frames, completed as `open_book`
+    completes them; absent optional tables empty) as DuckDB's own tables, each row at its frame position
+    (rowid). For a caller that queries a book many times and changes it a little in between (the closed
+    loop: one query a day, a few rows added and paid): DuckDB reads its own tables about twice as fast as
+    frames scanned in place, and nothing is registered anew per query. The caller keeps the copy current."""
+    con = duckdb_connect()
+    try:
+        for name in [*tables, *(n for n in ALL_TABLES if n not in tables)]:
+            if name not in ALL_TABLES:
+                raise ValueError(f"copy_book: {name!r} is not a table of the book")
+            frame = complete_columns(tables[name], name, contract) if name in tables else empty_table(name, contract)
+            con.register("book_input", frame)
+            con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM book_input')  # a contract table name, not data
+            con.unregister("book_input")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
 def contract_for(extras: Sequence[Extra]) -> Contract:
     """The contract that completes the declared columns (ranges do not matter for reading)."""
     out: dict[str, dict[str, str]] = {}

@@ -79,13 +79,16 @@ def _one_contact_per_group(values: pd.DataFrame, action: pd.Series, groups: pd.S
     """Where a borrower got several contacts, keep the one worth most over `none`; the others wait."""
     if groups is None or NONE not in values.columns:
         return action
-    contact = action != NONE
-    gain = pd.Series(values.to_numpy()[np.arange(len(values)), values.columns.get_indexer(action)], index=values.index)
-    gain = gain - values[NONE]
-    ranked = pd.DataFrame({"g": groups, "gain": gain, "pos": np.arange(len(action))})[contact]
-    keep = ranked.sort_values(["g", "gain", "pos"], ascending=[True, False, True]).drop_duplicates("g").index
+    v = values.to_numpy()
+    contact = np.flatnonzero((action != NONE).to_numpy())
+    gain = v[contact, values.columns.get_indexer(action.iloc[contact])] - v[contact, values.columns.get_loc(NONE)]
+    g = pd.factorize(np.asarray(groups))[0][contact]
+    order = np.lexsort((contact, -gain, g))  # by borrower, the most gain first (NaN last), then row order
+    first = np.r_[True, g[order][1:] != g[order][:-1]][: len(order)]
+    wait = np.ones(len(contact), dtype=bool)
+    wait[order[first]] = False
     out = action.copy()
-    out[contact & ~out.index.isin(keep)] = NONE
+    out.iloc[contact[wait]] = NONE
     return out
 
 
@@ -360,20 +363,23 @@ def _pack(values, action, minutes, capacities, limits=None, languages=None):
     a row that fits nobody falls back to its best automated, unlimited action: still at most one contact
     for its borrower)."""
     team = Team.of(capacities)
-    lang = pd.Series(team.row_languages(languages, len(values)), index=values.index)
-    base_action = _fallback(values, minutes, limits)
+    lang = team.row_languages(languages, len(values))
+    base_action = _fallback(values, minutes, limits).to_numpy(dtype=object)
     rooms = Rooms(team.minutes)
-    collector = pd.Series(None, index=values.index, dtype=object)
-    human = action[action.map(lambda a: minutes.get(a, 0) > 0)]
-    order = pd.DataFrame({"minutes": human.map(minutes), "pos": np.arange(len(human))}, index=human.index)
-    for row in order.sort_values(["minutes", "pos"], ascending=[False, True]).index:
-        act = action[row]
+    acts = action.to_numpy(dtype=object).copy()
+    who_of = np.full(len(acts), None, dtype=object)
+    need = np.array([minutes.get(a, 0) for a in acts], dtype=float)
+    human = np.flatnonzero(need > 0)
+    for row in human[np.lexsort((human, -need[human]))].tolist():  # most minutes first, then in row order
+        act = acts[row]
         who = rooms.roomiest(minutes[act], team.eligible(act, lang[row]) if team.restricted else None)
         if who is None:
-            action[row] = base_action[row]
+            acts[row] = base_action[row]
             continue
         rooms.use(who, minutes[act])
-        collector[row] = who
+        who_of[row] = who
+    action = pd.Series(acts, index=action.index, dtype=object)
+    collector = pd.Series(who_of, index=values.index, dtype=object)
     return action, collector
 
 

@@ -34,12 +34,15 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from huishou.book.contracts import complete_columns
 from huishou.book.files import read_rows, read_table
 from huishou.compliance import Profile, evaluate, lawful
 from huishou.core.progress import progress_bar
 from huishou.core.settings import StrategySettings
 from huishou.core.vocab import ACTIONS, AUTO, STAGES
+from huishou.features import copy_book
 from huishou.simulate.daily import (
+    DRAWS,
     HOLD_DAYS,
     Luck,
     WorldParams,
@@ -183,6 +186,31 @@ def _true_values(x, allowed, cfg, world: WorldParams, truth: Truth) -> tuple[pd.
     return values.where(allowed, -np.inf), p
 
 
+VALUED = ("strategy", "oracle")  # the policies that plan on a value per (row, action): `policy_values`
+
+
+def policy_values(
+    policy: str,
+    ctx: pd.DataFrame,
+    allowed: pd.DataFrame,
+    x: pd.DataFrame,
+    cfg: StrategySettings,
+    planners: Planners,
+    world: WorldParams,
+    truth: Truth,
+) -> pd.DataFrame:
+    """What `policy` (one of VALUED) plans on: the strategy's estimated value of each action per row (effect
+    and complaint models), the oracle's true one (the world's chances). Row by row: the rows of several runs
+    (the oracle's: of one world) can be valued at once."""
+    if policy == "strategy":
+        p_paid, _ = predicted_paid(ctx, planners.effects)
+        p_complaint = planners.complaints.predict(ctx) if planners.complaints is not None else None
+        return values_matrix(p_paid.fillna(0.0), ctx, allowed, cfg, p_complaint)
+    if policy == "oracle":
+        return _true_values(x, allowed, cfg, world, truth)[0]
+    raise ValueError(f"no values for policy {policy!r}")
+
+
 def choose(
     policy: str,
     ctx: pd.DataFrame,
@@ -195,8 +223,10 @@ def choose(
     world: WorldParams,
     truth: Truth,
     rng: np.random.Generator,
+    values: pd.DataFrame | None = None,
 ) -> pd.Series:
-    """Today's action per candidate row under `policy`."""
+    """Today's action per candidate row under `policy`; `values`: the strategy's or the oracle's
+    `policy_values` of these rows, where already known."""
     if policy == "none" or ctx.empty:
         return pd.Series("none", index=ctx.index, dtype=object)
     if policy == "ladder":
@@ -207,12 +237,9 @@ def choose(
     if policy == "random_lawful":
         values = pd.DataFrame(rng.random((len(ctx), len(ACTIONS))), index=ctx.index, columns=list(ACTIONS))
         values = values.where(allowed, -np.inf)
-    elif policy == "strategy":
-        p_paid, _ = predicted_paid(ctx, planners.effects)
-        p_complaint = planners.complaints.predict(ctx) if planners.complaints is not None else None
-        values = values_matrix(p_paid.fillna(0.0), ctx, allowed, cfg, p_complaint)
-    elif policy == "oracle":
-        values, _ = _true_values(x, allowed, cfg, world, truth)
+    elif policy in VALUED:
+        if values is None:
+            values = policy_values(policy, ctx, allowed, x, cfg, planners, world, truth)
     else:
         raise ValueError(f"unknown policy {policy!r}")
     return plan(
@@ -227,7 +254,11 @@ class Book:
     """The copies of the book that several runs (policy, seed) change day by day, stacked in one set of tables:
     run r's loan and borrower ids are shifted by r * span (span: a power of ten above every id), so one DuckDB
     query finds every run's candidates of a day (over 16 copies of the 3,000-borrower sample: 0.18 s, against
-    0.12 s for one) while no row, key or draw of one run meets another's."""
+    0.12 s for one) while no row, key or draw of one run meets another's.
+
+    The frames are the book; DuckDB queries a copy of them (`con`, `copy_book`) that `flush` brings up to date
+    at the end of each day: the day's contacts and wishes appended, its payments (`settle`) written to their
+    rows. Close it with `close`."""
 
     def __init__(self, tables: Mapping[str, pd.DataFrame], runs: int = 1):
         top = max((int(t[c].max()) for t in tables.values() for c in ID_COLUMNS if c in t and len(t)), default=0)
@@ -238,6 +269,8 @@ class Book:
         self.tables = {k: _stacked(v, runs, self.span) for k, v in tables.items()}
         self.tables["installments"] = self.tables["installments"].reset_index(drop=True)
         self.by_loan = self.tables["installments"].groupby("loan_id").indices
+        self.con = copy_book(self.tables)
+        self.paid: list[tuple[np.ndarray, np.ndarray]] = []  # installment rows paid today and their dates
         self.actions: list[pd.DataFrame] = []
         self.prefs: list[pd.DataFrame] = []
         self.pending: dict[int, pd.Timestamp] = {}  # loan -> the day its promised payment lands
@@ -253,17 +286,47 @@ class Book:
                 both = pd.concat([base, new], ignore_index=True)
                 self.tables[name] = both if both.dtypes.to_dict() == dtypes else both.astype(dtypes)
                 rows.clear()
+                self.con.register("book_rows", complete_columns(new, name))
+                self.con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM book_rows')  # a table name, not data
+                self.con.unregister("book_rows")
+        if self.paid:
+            rows, dates = (np.concatenate(part) for part in zip(*self.paid, strict=True))
+            paid = pd.DataFrame({"row": rows, "paid_date": dates}).drop_duplicates("row", keep="last")
+            self.con.register("book_paid", paid)
+            self.con.execute(
+                "UPDATE installments SET paid_date = p.paid_date, amount_paid = installments.amount_due "
+                "FROM book_paid p WHERE installments.rowid = p.row"
+            )
+            self.con.unregister("book_paid")
+            self.paid.clear()
 
-    def pay(self, loan: int, day: pd.Timestamp, overdue_only: bool) -> None:
+    def settle(self, rows: np.ndarray, dates: np.ndarray) -> None:
+        """Installment `rows` (positions) paid in full on `dates` (datetime64[us])."""
         inst = self.tables["installments"]
-        rows = self.by_loan[loan]
-        open_ = inst["paid_date"].to_numpy()[rows]
-        unpaid = pd.isna(open_) | (inst["amount_paid"].to_numpy()[rows] < inst["amount_due"].to_numpy()[rows])
-        if overdue_only:
-            unpaid &= inst["due_date"].to_numpy()[rows] < np.datetime64(day)
-        take = rows[unpaid]
-        inst.loc[take, "paid_date"] = day
-        inst.loc[take, "amount_paid"] = inst.loc[take, "amount_due"]
+        inst.loc[rows, "paid_date"] = dates
+        inst.loc[rows, "amount_paid"] = inst["amount_due"].to_numpy()[rows]
+        self.paid.append((np.asarray(rows, dtype=np.int64), np.asarray(dates, dtype="datetime64[us]")))
+
+    def close(self) -> None:
+        self.con.close()
+
+    def pay(self, loans: np.ndarray, days: list[pd.Timestamp], overdue_only: np.ndarray) -> None:
+        """Each of `loans` (distinct) pays on its day of `days` what it has unpaid: every installment, or those
+        due before that day where `overdue_only`."""
+        if len(loans) == 0:
+            return
+        inst = self.tables["installments"]
+        paid_date, paid = inst["paid_date"].to_numpy(), inst["amount_paid"].to_numpy()
+        due_date, due = inst["due_date"].to_numpy(), inst["amount_due"].to_numpy()
+        takes, dates = [], []
+        for loan, day, only in zip(loans, days, overdue_only, strict=True):
+            rows = self.by_loan[loan]
+            unpaid = pd.isna(paid_date[rows]) | (paid[rows] < due[rows])
+            if only:
+                unpaid &= due_date[rows] < np.datetime64(day)
+            takes.append(rows[unpaid])
+            dates.append(np.full(unpaid.sum(), np.datetime64(day, "us")))
+        self.settle(np.concatenate(takes), np.concatenate(dates))
 
     def run_of(self, ids) -> np.ndarray:
         return np.asarray(ids, dtype=np.int64) // self.span
@@ -291,21 +354,21 @@ def _stacked(table: pd.DataFrame, runs: int, span: int) -> pd.DataFrame:
     return pd.concat([_shifted(table, r * span) for r in range(runs)], ignore_index=True).astype(table.dtypes.to_dict())
 
 
-def _log_rows(ctx, action, result, collector, day) -> pd.DataFrame:
-    contact = (action != "none").to_numpy()
-    c, a, r = ctx[contact], action[contact], result[contact]
-    promise = (r["outcome"] == "promise_to_pay").to_numpy()
+def _log_rows(every, sel, action, result, collector, loans, day) -> pd.DataFrame:
+    """The contact log of rows `sel` of the stacked day (each run's contacts together, in its order): stacked
+    loan ids (`loans`), the action as channel, the drawn outcome, the collector and any promise."""
+    promise = result["outcome"][sel] == "promise_to_pay"
     return pd.DataFrame(
         {
-            "loan_id": c["loan_id"].astype(np.int64).to_numpy(),
-            "action_at": np.full(len(c), day + CONTACT_HOUR, dtype="datetime64[us]"),
-            "channel": a.to_numpy(dtype=object),
-            "outcome": r["outcome"].to_numpy(dtype=object),
-            "collector_id": collector[contact].to_numpy(dtype=object),
-            "promised_amount": np.where(promise, stake(c).to_numpy(dtype=float), np.nan),
-            "hardship_reported": r["hardship_reported"].to_numpy(dtype=bool),
-            "propensity": np.ones(len(c)),
-            "policy_stage": c["stage"].to_numpy(dtype=object),
+            "loan_id": loans[sel],
+            "action_at": np.full(len(sel), day + CONTACT_HOUR, dtype="datetime64[us]"),
+            "channel": action[sel],
+            "outcome": result["outcome"][sel],
+            "collector_id": collector[sel],
+            "promised_amount": np.where(promise, result["stake"][sel], np.nan),
+            "hardship_reported": result["hardship_reported"][sel],
+            "propensity": np.ones(len(sel)),
+            "policy_stage": every["stage"].to_numpy(dtype=object)[sel],
             "promised_date": pd.Series(
                 np.where(promise, day + pd.Timedelta(days=2), pd.NaT), dtype="datetime64[us]"
             ).to_numpy(),
@@ -313,73 +376,77 @@ def _log_rows(ctx, action, result, collector, day) -> pd.DataFrame:
     )
 
 
-def _pref_rows(ctx, action, result, day) -> pd.DataFrame:
+_WISHES = (("complaint_hold", "complaint"), ("opt_out", "opt_out"), ("cease", "cease"))
+
+
+def _pref_rows(every, order, run_of, action, result, people, day) -> pd.DataFrame:
+    """Tomorrow's contact preferences from today's complaints, opt-outs and cease requests (stacked borrower
+    ids, `people`): per run, its complaint holds, then its opt-outs, then its cease requests."""
+    parts = [(k, order[result[flag][order]]) for k, (_, flag) in enumerate(_WISHES)]
+    kinds = np.concatenate([np.full(len(sel), k) for k, sel in parts])
+    if len(kinds) == 0:
+        return pd.DataFrame()
+    rows = np.concatenate([sel for _, sel in parts])
+    rank = np.lexsort((kinds, run_of[rows]))  # stable: a run's rows of one kind keep the day's order
+    rows, kinds = rows[rank], kinds[rank]
     start = day + pd.Timedelta(days=1)
-    parts = []
-    for kind, flag in (("complaint_hold", "complaint"), ("opt_out", "opt_out"), ("cease", "cease")):
-        rows = result[flag].to_numpy()
-        if not rows.any():
-            continue
-        parts.append(
-            pd.DataFrame(
-                {
-                    "borrower_id": ctx.loc[rows, "borrower_id"].astype(np.int64).to_numpy(),
-                    "kind": kind,
-                    "channel": action[rows].to_numpy(dtype=object) if kind == "opt_out" else None,
-                    "valid_from": start,
-                    "valid_until": start + pd.Timedelta(days=HOLD_DAYS) if kind == "complaint_hold" else pd.NaT,
-                }
-            )
-        )
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    hold = kinds == 0
+    return pd.DataFrame(
+        {
+            "borrower_id": people[rows],
+            "kind": np.array([kind for kind, _ in _WISHES], dtype=object)[kinds],
+            "channel": np.where(kinds == 1, action[rows], None),
+            "valid_from": np.full(len(rows), np.datetime64(start, "us")),
+            "valid_until": np.where(
+                hold, np.datetime64(start + pd.Timedelta(days=HOLD_DAYS), "us"), np.datetime64("NaT")
+            ),
+        }
+    )
 
 
-def _write_back(
-    book: Book, ctx: pd.DataFrame, stage: np.ndarray, result: pd.DataFrame, day: pd.Timestamp, shift: int
-) -> None:
-    """Today's cures paid into the book: an early cure pays what is overdue, a recovery the whole loan; a kept
-    promise lands its payment later (the loan waits, pending, until then). `shift`: the run's id shift."""
-    for i in np.flatnonzero(result["cured"].to_numpy() & (stage != "pre_due")):
-        loan = int(ctx.at[i, "loan_id"]) + shift
-        when = day + pd.Timedelta(days=int(result.at[i, "pay_delay"]))
-        book.pay(loan, when, overdue_only=stage[i] == "early")
-        if when > day:
-            book.pending[loan] = when
+def _write_back(book: Book, order, stage, result, loans, day: pd.Timestamp) -> None:
+    """Today's cures paid into the book (`loans`: stacked ids): an early cure pays what is overdue, a recovery
+    the whole loan; a kept promise lands its payment later (the loan waits, pending, until then)."""
+    cured = order[(result["cured"] & (stage != "pre_due"))[order]]
+    when = [day + pd.Timedelta(days=int(delay)) for delay in result["pay_delay"][cured]]
+    book.pay(loans[cured], when, stage[cured] == "early")
+    for loan, paid in zip(loans[cured].tolist(), when, strict=True):
+        if paid > day:
+            book.pending[loan] = paid
 
 
-def _tally(out, ctx, stage, action, result, p, cfg: StrategySettings, seen: dict[str, set[int]]) -> None:
-    """Add today's figures per stage: the expected gain of today's actions (their true chance times the amount,
-    not the drawn outcome: the same expectation with far less noise; the book itself moves by the draws) less
-    their cost, contacts, complaints, opt-outs and cease requests, minutes, action counts, and the hardship
-    loans seen and offered care."""
-    col = pd.Index(ACTIONS).get_indexer(action)
-    rows_idx = np.arange(len(ctx))
-    gain = stake(ctx).fillna(0).to_numpy() * recovered_share(ctx, cfg).to_numpy()[rows_idx, col]
-    expected = np.where(stage != "pre_due", p[rows_idx, col] * gain, 0.0)
+def _tally(run: _Run, rows, every, stage, col, result, figures, cfg: StrategySettings) -> None:
+    """Add a run's figures of today (its `rows` of the stacked day) per stage: the expected gain of today's
+    actions (their true chance times the amount, not the drawn outcome: the same expectation with far less
+    noise; the book itself moves by the draws) less their cost, contacts, complaints, opt-outs and cease
+    requests, minutes, action counts, and the hardship loans seen and offered care."""
+    out, seen = run.out, run.seen
+    stage, col = stage[rows], col[rows]
+    expected = figures["expected"][rows]
     for s in ("early", "recovery"):
         out[s]["recovery"] += float(expected[stage == s].sum())
-    cost = np.array([cfg.costs.get(a, 0.0) for a in ACTIONS], dtype=float)[col]
-    minutes = np.array([cfg.minutes.get(a, 0) for a in ACTIONS], dtype=float)[col]
+    cost, minutes = figures["cost"][rows], figures["minutes"][rows]
     contact = col != ACTIONS.index("none")
-    complaint = result["complaint"].to_numpy(dtype=bool)
-    stopped = result["opt_out"].to_numpy(dtype=bool) | result["cease"].to_numpy(dtype=bool)
+    complaint = result["complaint"][rows]
+    stopped = result["opt_out"][rows] | result["cease"][rows]
     for s in STAGES:
-        rows = stage == s
-        out[s]["recovery"] -= float(cost[rows].sum())
-        out[s]["contacts"] += float(contact[rows].sum())
-        out[s]["complaints"] += float(complaint[rows].sum())
-        out[s]["opt_outs"] += float(stopped[rows].sum())
-        out[s]["minutes"] += float(minutes[rows].sum())
-        counts = np.bincount(col[rows & contact], minlength=len(ACTIONS))
+        mine = stage == s
+        out[s]["recovery"] -= float(cost[mine].sum())
+        out[s]["contacts"] += float(contact[mine].sum())
+        out[s]["complaints"] += float(complaint[mine].sum())
+        out[s]["opt_outs"] += float(stopped[mine].sum())
+        out[s]["minutes"] += float(minutes[mine].sum())
+        counts = np.bincount(col[mine & contact], minlength=len(ACTIONS))
         for k in np.flatnonzero(counts):  # in ACTIONS order
             out[s][f"n_{ACTIONS[k]}"] = out[s].get(f"n_{ACTIONS[k]}", 0.0) + float(counts[k])
-    known = ctx["hardship_reported"].fillna(0).to_numpy() > 0
-    for i in np.flatnonzero(known & (stage != "pre_due")):
-        loan = int(ctx.at[i, "loan_id"])
+    known = figures["hardship"][rows] & (stage != "pre_due")
+    loans = every["loan_id"].to_numpy()[rows]
+    for i in np.flatnonzero(known):
+        loan = int(loans[i])
         if loan not in seen["hardship"]:
             seen["hardship"].add(loan)
             out[stage[i]]["hardship_loans"] += 1
-        if action.iat[i] in ("repayment_plan", "settlement") and loan not in seen["cared"]:
+        if ACTIONS[col[i]] in ("repayment_plan", "settlement") and loan not in seen["cared"]:
             seen["cared"].add(loan)
             out[stage[i]]["care_offered"] += 1
 
@@ -440,25 +507,24 @@ def run_policies(
         )
         for seed, policy, world in jobs
     ]
-    for offset in range(loop.horizon):
-        day = loop.start + pd.Timedelta(days=offset)
-        every, run_of = _todays_candidates(book, day, cfg, loop.book_rules)
-        if len(every):  # the rules, the borrowers' truth and the true cure chances of every run's rows at once
-            allowed = evaluate(every, cfg, loop.profile, explain=False).allowed
-            x = with_truth(every, truth.borrowers)
-            p = np.zeros((len(every), len(ACTIONS)))
-            for world in {id(run.world): run.world for run in runs}.values():
-                rows = np.isin(run_of, [r for r, run in enumerate(runs) if run.world is world])
-                p[rows] = daily_cure(x[rows], world, truth.cure_shift)
-            for r, run in enumerate(runs):
-                rows = run_of == r
-                if rows.any():
-                    mine = (t[rows].reset_index(drop=True) for t in (every, allowed, x))
-                    _decide(run, *mine, p[rows], book, r * book.span, day, cfg, caps, limits, loop.planners, truth)
-        _falls_due(book, day, cfg, truth, runs)
-        book.flush()
-        if on_day is not None:
-            on_day(len(runs))
+    try:
+        for offset in range(loop.horizon):
+            day = loop.start + pd.Timedelta(days=offset)
+            every, run_of = _todays_candidates(book, day, cfg, loop.book_rules)
+            if len(every):  # the rules, the borrowers' truth and the true cure chances of every run's rows at once
+                allowed = evaluate(every, cfg, loop.profile, explain=False).allowed
+                x = with_truth(every, truth.borrowers)
+                p = np.zeros((len(every), len(ACTIONS)))
+                for world in {id(run.world): run.world for run in runs}.values():
+                    rows = np.isin(run_of, [r for r, run in enumerate(runs) if run.world is world])
+                    p[rows] = daily_cure(x[rows], world, truth.cure_shift)
+                _day(runs, every, allowed, x, p, run_of, book, day, cfg, caps, limits, loop.planners, truth)
+            _falls_due(book, day, cfg, truth, runs)
+            book.flush()
+            if on_day is not None:
+                on_day(len(runs))
+    finally:
+        book.close()
     if keep is not None:
         keep.extend(book.own(r) for r in range(len(runs)))
     return [run.out for run in runs]
@@ -469,7 +535,7 @@ def _todays_candidates(
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Every run's candidates of `day` from one query over the stacked book, in each run's own ids and numbered
     as its own book numbers them, less the loans waiting for a promised payment; and each row's run."""
-    every = candidates(book.tables, day, cfg, book_rules)
+    every = candidates(book.tables, day, cfg, book_rules, con=book.con.cursor())
     run_of = book.run_of(every["loan_id"])
     every["decision_id"] = pd.Series(run_of).groupby(run_of).cumcount().to_numpy()
     waiting = [k for k, d in book.pending.items() if d >= day]
@@ -478,14 +544,14 @@ def _todays_candidates(
     return _shifted(every, -run_of * book.span), run_of
 
 
-def _decide(
-    run: _Run,
-    ctx: pd.DataFrame,
+def _day(
+    runs: list[_Run],
+    every: pd.DataFrame,
     allowed: pd.DataFrame,
     x: pd.DataFrame,
     p: np.ndarray,
+    run_of: np.ndarray,
     book: Book,
-    shift: int,
     day: pd.Timestamp,
     cfg: StrategySettings,
     caps: Team,
@@ -493,24 +559,83 @@ def _decide(
     planners: Planners,
     truth: Truth,
 ) -> None:
-    """One run's day: its policy's actions on its candidates (`ctx`, in the run's own ids; `allowed` by the
-    rules, `x` with the borrowers' truth, `p` the true cure chances), their drawn outcomes written back into its
-    rows of the book (ids shifted by `shift`), and the day's figures."""
-    action = choose(run.policy, ctx, allowed, x, cfg, caps, limits, planners, run.world, truth, run.rng)
-    action = action.where(lawful(allowed, action), "none")
-    result = outcomes(x, action.to_numpy(dtype=object), p, run.luck.day(day, ctx["loan_id"]), run.world)
-    collector = pd.Series(np.where(action.isin(MESSAGES), AUTO, "C001"), index=ctx.index)
-    collector = collector.where(action != "none", None)
-    stage = ctx["stage"].to_numpy()
-    _write_back(book, ctx, stage, result, day, shift)
-    _tally(run.out, ctx, stage, action, result, p, cfg, run.seen)
-    for i in np.flatnonzero(stage == "pre_due"):
-        if action.iat[i] in MESSAGES:
-            book.reminded[int(ctx.at[i, "loan_id"]) + shift] = (day, action.iat[i])
-    book.actions.append(_shifted(_log_rows(ctx, action, result, collector, day), shift))
-    prefs = _pref_rows(ctx, action, result, day)
+    """Every run's day on the stacked candidates (`every`, in each run's own ids; `allowed` by the rules, `x`
+    with the borrowers' truth, `p` the true cure chances; `run_of` each row's run): each run's policy chooses
+    on its own rows; then, for every run at once, the drawn outcomes (each run's luck, each world's
+    physics) are written back into the book, the contacts and wishes logged and the figures added up."""
+    order = np.argsort(run_of, kind="stable")  # each run's rows together, in their order
+    edges = np.searchsorted(run_of[order], np.arange(len(runs) + 1))
+    action = np.full(len(every), "none", dtype=object)
+    luck = {name: np.empty(len(every)) for name in DRAWS}
+    loan_ids = every["loan_id"].to_numpy(dtype=np.int64)
+    valued = _valued(runs, order, edges, every, allowed, x, cfg, planners, truth)
+    for r, run in enumerate(runs):
+        rows = order[edges[r] : edges[r + 1]]
+        if len(rows) == 0:
+            continue
+        if run.policy != "none":  # doing nothing needs no look at the rows
+            ctx, ok, xr = (t.take(rows).reset_index(drop=True) for t in (every, allowed, x))
+            values = valued.get(r)
+            chosen = choose(run.policy, ctx, ok, xr, cfg, caps, limits, planners, run.world, truth, run.rng, values)
+            action[rows] = chosen.to_numpy(dtype=object)
+        for name, draws in run.luck.day(day, loan_ids[rows]).items():
+            luck[name][rows] = draws
+    action = np.where(lawful(allowed, action), action, "none").astype(object)
+    result: dict[str, np.ndarray] = {}
+    for world in {id(run.world): run.world for run in runs}.values():
+        rows = np.flatnonzero(np.isin(run_of, [r for r, run in enumerate(runs) if run.world is world]))
+        drawn = outcomes(x.take(rows), action[rows], p[rows], {k: v[rows] for k, v in luck.items()}, world)
+        for name in drawn:
+            values = drawn[name].to_numpy()
+            result.setdefault(name, np.empty(len(every), dtype=values.dtype))[rows] = values
+    shift = run_of.astype(np.int64) * book.span
+    loans = loan_ids + shift
+    stage = every["stage"].to_numpy(dtype=object)
+    col = pd.Index(ACTIONS).get_indexer(action)
+    at = np.arange(len(every))
+    amount = stake(every).to_numpy(dtype=float)
+    result["stake"] = amount
+    gain = np.nan_to_num(amount, nan=0.0) * recovered_share(every, cfg).to_numpy()[at, col]
+    figures = {
+        "expected": np.where(stage != "pre_due", p[at, col] * gain, 0.0),
+        "cost": np.array([cfg.costs.get(a, 0.0) for a in ACTIONS], dtype=float)[col],
+        "minutes": np.array([cfg.minutes.get(a, 0) for a in ACTIONS], dtype=float)[col],
+        "hardship": every["hardship_reported"].fillna(0).to_numpy() > 0,
+    }
+    _write_back(book, order, stage, result, loans, day)
+    for r, run in enumerate(runs):
+        if edges[r + 1] > edges[r]:
+            _tally(run, order[edges[r] : edges[r + 1]], every, stage, col, result, figures, cfg)
+    message = np.isin(action, MESSAGES)
+    for i in order[(message & (stage == "pre_due"))[order]]:
+        book.reminded[int(loans[i])] = (day, action[i])
+    collector = np.where(action == "none", None, np.where(message, AUTO, "C001")).astype(object)
+    book.actions.append(_log_rows(every, order[(action != "none")[order]], action, result, collector, loans, day))
+    people = every["borrower_id"].to_numpy(dtype=np.int64) + shift
+    prefs = _pref_rows(every, order, run_of, action, result, people, day)
     if len(prefs):
-        book.prefs.append(_shifted(prefs, shift))
+        book.prefs.append(prefs)
+
+
+def _valued(runs, order, edges, every, allowed, x, cfg, planners, truth) -> dict[int, pd.DataFrame]:
+    """`policy_values` of each VALUED run's rows (numbered from 0, as `choose` sees them), worked out once for
+    all the runs of one policy (and world) together: a few large model calls instead of one per run."""
+    together: dict[tuple, list[int]] = {}
+    for r, run in enumerate(runs):
+        if run.policy in VALUED and edges[r + 1] > edges[r]:
+            together.setdefault((run.policy, id(run.world)), []).append(r)
+    out = {}
+    for members in together.values():
+        run = runs[members[0]]
+        rows = np.concatenate([order[edges[r] : edges[r + 1]] for r in members])
+        ctx, ok, xr = (t.take(rows).reset_index(drop=True) for t in (every, allowed, x))
+        values = policy_values(run.policy, ctx, ok, xr, cfg, planners, run.world, truth)
+        start = 0
+        for r in members:
+            n = int(edges[r + 1] - edges[r])
+            out[r] = values.iloc[start : start + n].reset_index(drop=True)
+            start += n
+    return out
 
 
 def _falls_due(book: Book, day: pd.Timestamp, cfg: StrategySettings, truth: Truth, runs: list[_Run]) -> None:
@@ -552,9 +677,7 @@ def _falls_due(book: Book, day: pd.Timestamp, cfg: StrategySettings, truth: Trut
             on_time[mine] = run.luck.day(day, own[mine])["due"] < chance[mine]
             expected = chance[mine] * rows["amount_due"].to_numpy()[mine]
             run.out["pre_due"]["recovery"] += float(expected.sum())  # expected, as above
-    paid = rows.index[on_time]
-    inst.loc[paid, "paid_date"] = day
-    inst.loc[paid, "amount_paid"] = inst.loc[paid, "amount_due"]
+    book.settle(rows.index[on_time].to_numpy(), np.full(int(on_time.sum()), np.datetime64(day, "us")))
 
 
 def true_miss_logit(installments_truth: pd.DataFrame) -> pd.Series:

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 
@@ -54,12 +55,17 @@ class BookRules:
 
 
 def candidates(
-    tables: Mapping[str, pd.DataFrame | Path], day: pd.Timestamp, cfg: StrategySettings, book: BookRules
+    tables: Mapping[str, pd.DataFrame | Path],
+    day: pd.Timestamp,
+    cfg: StrategySettings,
+    book: BookRules,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> pd.DataFrame:
     """Every loan to decide about at `day`, with its stage and decision context. `tables` holds frames or
     parquet paths: DuckDB picks the loans and builds their context in one connection, reading files in place
-    (a book of 1e7 loans need not fit in memory)."""
-    con = open_book(tables)
+    (a book of 1e7 loans need not fit in memory). `con`: a connection that already sees the book (a cursor
+    of `copy_book`'s), used instead of opening one on `tables`; closed here either way."""
+    con = open_book(tables) if con is None else con
     try:
         picked = con.execute(_STAGE_SQL, _stage_params(day, cfg, book)).df()
     except BaseException:
