@@ -99,13 +99,16 @@ def open_book(
     return con
 
 
-def copy_book(tables: Mapping[str, pd.DataFrame], contract: Contract = DEFAULT) -> duckdb.DuckDBPyConnection:
+def copy_book(
+    tables: Mapping[str, pd.DataFrame], contract: Contract = DEFAULT, threads: int | None = None
+) -> duckdb.DuckDBPyConnection:
     """A new DuckDB connection holding a copy of every table of the book (frames, completed as `open_book`
     completes them; absent optional tables empty) as DuckDB's own tables, each row at its frame position
     (rowid). For a caller that queries a book many times and changes it a little in between (the closed
     loop: one query a day, a few rows added and paid): DuckDB reads its own tables about twice as fast as
-    frames scanned in place, and nothing is registered anew per query. The caller keeps the copy current."""
-    con = duckdb_connect()
+    frames scanned in place, and nothing is registered anew per query. The caller keeps the copy current.
+    `threads`: DuckDB's worker threads (default: the CPUs this process may use)."""
+    con = duckdb_connect(threads=threads)
     try:
         for name in [*tables, *(n for n in ALL_TABLES if n not in tables)]:
             if name not in ALL_TABLES:

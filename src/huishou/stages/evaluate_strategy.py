@@ -139,8 +139,10 @@ def run_closed_loop(settings) -> dict:
     files are read in place (DuckDB for the logged decisions and complaints; the sample's rows and their truth
     by pyarrow): memory follows the sample, not the book."""
     n_threads = threads(settings.compute.threads)
+    loop = settings.strategy.closed_loop
+    workers = int(loop["workers"]) or n_threads
+    each = max(1, n_threads // workers)  # each loop process's threads (DuckDB, LightGBM, HiGHS): none oversubscribed
     cfg, f = with_threads(settings.strategy.whole(), n_threads), settings.features  # whole: a plain copy for the loop
-    loop = cfg.closed_loop
     report, tables = BookSource.from_settings(settings.data).validated_inputs(settings.data.validated_dir)
     as_of = pd.Timestamp(report["as_of"])
     for name in ("collection_actions", "contact_preferences"):  # optional tables: the loop writes to both
@@ -151,7 +153,7 @@ def run_closed_loop(settings) -> dict:
     folder = effects_dir(settings.data.models_dir)
     if not (folder / LearnedEffects.DOC).is_file():
         raise DataValidationError(f"{folder}: no effect models; run `huishou fit-effects` first")
-    effects = LearnedEffects.load(folder, n_threads).effects
+    effects = LearnedEffects.load(folder, each).effects
     scores = scores_path(settings.score.scores_dir, as_of)
     if not scores.exists():
         raise DataValidationError(f"{scores}: no nightly scores of {as_of.date()}; run `huishou score` first")
@@ -168,7 +170,6 @@ def run_closed_loop(settings) -> dict:
         load_borrowers(settings.data.truth_dir, people), true_miss_logit(installments), settings.simulate.cure_shift
     )
     horizon = int(loop["horizon_days"])
-    workers = int(loop["workers"]) or n_threads
     out = {"world": loop["world"], "sample_borrowers": int(sample["applications"]["borrower_id"].nunique())}
     out["capacity_share"] = share
     out["channel_rule"] = {"/".join(map(str, k)): v for k, v in sorted(planners.channel_rule.items())}
@@ -177,7 +178,7 @@ def run_closed_loop(settings) -> dict:
     for name in others:  # the baselines and the strategy only ([]: the headline world alone)
         policies = ("none", *BASELINES, "strategy")
         worlds[name] = (WorldParams.from_dict(loop["worlds"][name]), list(loop["other_worlds_seeds"]), policies)
-    runs = Loop(sample, as_of, horizon, cfg, profile, book, planners, truth, share)
+    runs = Loop(sample, as_of, horizon, with_threads(cfg, each), profile, book, planners, truth, share, each)
     results = closed_loops(runs, worlds, progress=True, workers=workers)
     out |= results[loop["world"]]
     out["other_worlds"] = {}

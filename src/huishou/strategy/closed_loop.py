@@ -101,6 +101,7 @@ class Loop:
     planners: Planners
     truth: Truth
     share: float
+    threads: int | None = None  # DuckDB threads of each process's book (None: the CPUs it may use)
 
 
 def segment_keys(ctx: pd.DataFrame) -> list[tuple[str, str, int]]:
@@ -260,7 +261,7 @@ class Book:
     at the end of each day: the day's contacts and wishes appended, its payments (`settle`) written to their
     rows. Close it with `close`."""
 
-    def __init__(self, tables: Mapping[str, pd.DataFrame], runs: int = 1):
+    def __init__(self, tables: Mapping[str, pd.DataFrame], runs: int = 1, threads: int | None = None):
         top = max((int(t[c].max()) for t in tables.values() for c in ID_COLUMNS if c in t and len(t)), default=0)
         self.span = 10 ** len(str(top))
         if runs * self.span >= 2**62:
@@ -269,7 +270,7 @@ class Book:
         self.tables = {k: _stacked(v, runs, self.span) for k, v in tables.items()}
         self.tables["installments"] = self.tables["installments"].reset_index(drop=True)
         self.by_loan = self.tables["installments"].groupby("loan_id").indices
-        self.con = copy_book(self.tables)
+        self.con = copy_book(self.tables, threads=threads)
         self.paid: list[tuple[np.ndarray, np.ndarray]] = []  # installment rows paid today and their dates
         self.actions: list[pd.DataFrame] = []
         self.prefs: list[pd.DataFrame] = []
@@ -492,7 +493,7 @@ def run_policies(
     figures are those of the runs one at a time. `on_day` gets the number of runs after each day; `keep` gets
     each run's final tables."""
     cfg, truth = loop.cfg, loop.truth
-    book = Book(loop.tables, len(jobs))
+    book = Book(loop.tables, len(jobs), loop.threads)
     loans = loop.tables["installments"]["loan_id"].unique()
     caps, limits = _scaled(cfg, loop.share)
     keys = ("recovery", "contacts", "complaints", "opt_outs", "minutes", "hardship_loans", "care_offered")
