@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv system repro plots lab push pull exps metrics test test-unit test-e2e bench bench-scale bench-features bench-train plan-scale bench-effects bench-assign taiwan german lint format mlflow-ui serve clean
+.PHONY: venv system repro plots lab push pull exps metrics test test-unit test-e2e bench bench-scale bench-features bench-train plan-scale bench-effects bench-assign bench-loop taiwan german lint format mlflow-ui serve clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,9 @@ plan-scale: venv  ## the 1e8 partition plan from scale.json, scale_stages.json, 
 
 bench-effects: venv  ## where fit-effects spends its time, on the repro's book (make repro first) -> benchmarks/results/effects.json
 	$(BIN)/python benchmarks/bench_effects.py
+
+bench-loop: venv  ## the closed loop of evaluate-strategy, this code against the revision before its batched day, twice each (~4 min; make repro first) -> benchmarks/results/closed_loop.json
+	$(BIN)/python benchmarks/bench_closed_loop.py
 
 bench-assign: venv  ## one day's assignment at 3e4-2e6 candidates with collectors' skills and languages (make repro first) -> benchmarks/results/assign.json
 	$(BIN)/python benchmarks/bench_assign.py
