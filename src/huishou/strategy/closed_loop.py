@@ -416,7 +416,7 @@ def _write_back(book: Book, order, stage, result, loans, day: pd.Timestamp) -> N
             book.pending[loan] = paid
 
 
-def _tally(run: _Run, rows, every, stage, col, result, figures, cfg: StrategySettings) -> None:
+def _tally(run: _Run, rows, every, stage, col, result, figures) -> None:
     """Add a run's figures of today (its `rows` of the stacked day) per stage: the expected gain of today's
     actions (their true chance times the amount, not the drawn outcome: the same expectation with far less
     noise; the book itself moves by the draws) less their cost, contacts, complaints, opt-outs and cease
@@ -606,7 +606,7 @@ def _day(
     _write_back(book, order, stage, result, loans, day)
     for r, run in enumerate(runs):
         if edges[r + 1] > edges[r]:
-            _tally(run, order[edges[r] : edges[r + 1]], every, stage, col, result, figures, cfg)
+            _tally(run, order[edges[r] : edges[r + 1]], every, stage, col, result, figures)
     message = np.isin(action, MESSAGES)
     for i in order[(message & (stage == "pre_due"))[order]]:
         book.reminded[int(loans[i])] = (day, action[i])
