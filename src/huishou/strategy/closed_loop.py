@@ -355,9 +355,10 @@ def _stacked(table: pd.DataFrame, runs: int, span: int) -> pd.DataFrame:
     return pd.concat([_shifted(table, r * span) for r in range(runs)], ignore_index=True).astype(table.dtypes.to_dict())
 
 
-def _log_rows(every, sel, action, result, collector, loans, day) -> pd.DataFrame:
+def _log_rows(sel, action, result, collector, loans, stage, amount, day) -> pd.DataFrame:
     """The contact log of rows `sel` of the stacked day (each run's contacts together, in its order): stacked
-    loan ids (`loans`), the action as channel, the drawn outcome, the collector and any promise."""
+    loan ids (`loans`), the action as channel, the drawn outcome, the collector, the stage and any promise
+    (of the amount at stake, `amount`)."""
     promise = result["outcome"][sel] == "promise_to_pay"
     return pd.DataFrame(
         {
@@ -366,10 +367,10 @@ def _log_rows(every, sel, action, result, collector, loans, day) -> pd.DataFrame
             "channel": action[sel],
             "outcome": result["outcome"][sel],
             "collector_id": collector[sel],
-            "promised_amount": np.where(promise, result["stake"][sel], np.nan),
+            "promised_amount": np.where(promise, amount[sel], np.nan),
             "hardship_reported": result["hardship_reported"][sel],
             "propensity": np.ones(len(sel)),
-            "policy_stage": every["stage"].to_numpy(dtype=object)[sel],
+            "policy_stage": stage[sel],
             "promised_date": pd.Series(
                 np.where(promise, day + pd.Timedelta(days=2), pd.NaT), dtype="datetime64[us]"
             ).to_numpy(),
@@ -380,7 +381,7 @@ def _log_rows(every, sel, action, result, collector, loans, day) -> pd.DataFrame
 _WISHES = (("complaint_hold", "complaint"), ("opt_out", "opt_out"), ("cease", "cease"))
 
 
-def _pref_rows(every, order, run_of, action, result, people, day) -> pd.DataFrame:
+def _pref_rows(order, run_of, action, result, people, day) -> pd.DataFrame:
     """Tomorrow's contact preferences from today's complaints, opt-outs and cease requests (stacked borrower
     ids, `people`): per run, its complaint holds, then its opt-outs, then its cease requests."""
     parts = [(k, order[result[flag][order]]) for k, (_, flag) in enumerate(_WISHES)]
@@ -416,11 +417,12 @@ def _write_back(book: Book, order, stage, result, loans, day: pd.Timestamp) -> N
             book.pending[loan] = paid
 
 
-def _tally(run: _Run, rows, every, stage, col, result, figures) -> None:
-    """Add a run's figures of today (its `rows` of the stacked day) per stage: the expected gain of today's
-    actions (their true chance times the amount, not the drawn outcome: the same expectation with far less
-    noise; the book itself moves by the draws) less their cost, contacts, complaints, opt-outs and cease
-    requests, minutes, action counts, and the hardship loans seen and offered care."""
+def _tally(run: _Run, rows, loan_ids, stage, col, result, figures) -> None:
+    """Add a run's figures of today (its `rows` of the stacked day; `loan_ids` in the runs' own ids) per stage:
+    the expected gain of today's actions (their true chance times the amount, not the drawn outcome: the same
+    expectation with far less noise; the book itself moves by the draws) less their cost, contacts,
+    complaints, opt-outs and cease requests, minutes, action counts, and the hardship loans seen and offered
+    care."""
     out, seen = run.out, run.seen
     stage, col = stage[rows], col[rows]
     expected = figures["expected"][rows]
@@ -441,7 +443,7 @@ def _tally(run: _Run, rows, every, stage, col, result, figures) -> None:
         for k in np.flatnonzero(counts):  # in ACTIONS order
             out[s][f"n_{ACTIONS[k]}"] = out[s].get(f"n_{ACTIONS[k]}", 0.0) + float(counts[k])
     known = figures["hardship"][rows] & (stage != "pre_due")
-    loans = every["loan_id"].to_numpy()[rows]
+    loans = loan_ids[rows]
     for i in np.flatnonzero(known):
         loan = int(loans[i])
         if loan not in seen["hardship"]:
@@ -512,14 +514,10 @@ def run_policies(
         for offset in range(loop.horizon):
             day = loop.start + pd.Timedelta(days=offset)
             every, run_of = _todays_candidates(book, day, cfg, loop.book_rules)
-            if len(every):  # the rules, the borrowers' truth and the true cure chances of every run's rows at once
+            if len(every):  # the rules and the borrowers' truth of every run's rows at once
                 allowed = evaluate(every, cfg, loop.profile, explain=False).allowed
                 x = with_truth(every, truth.borrowers)
-                p = np.zeros((len(every), len(ACTIONS)))
-                for world in {id(run.world): run.world for run in runs}.values():
-                    rows = np.isin(run_of, [r for r, run in enumerate(runs) if run.world is world])
-                    p[rows] = daily_cure(x[rows], world, truth.cure_shift)
-                _day(runs, every, allowed, x, p, run_of, book, day, cfg, caps, limits, loop.planners, truth)
+                _day(runs, every, allowed, x, run_of, book, day, cfg, caps, limits, loop.planners, truth)
             _falls_due(book, day, cfg, truth, runs)
             book.flush()
             if on_day is not None:
@@ -550,7 +548,6 @@ def _day(
     every: pd.DataFrame,
     allowed: pd.DataFrame,
     x: pd.DataFrame,
-    p: np.ndarray,
     run_of: np.ndarray,
     book: Book,
     day: pd.Timestamp,
@@ -561,9 +558,16 @@ def _day(
     truth: Truth,
 ) -> None:
     """Every run's day on the stacked candidates (`every`, in each run's own ids; `allowed` by the rules, `x`
-    with the borrowers' truth, `p` the true cure chances; `run_of` each row's run): each run's policy chooses
-    on its own rows; then, for every run at once, the drawn outcomes (each run's luck, each world's
-    physics) are written back into the book, the contacts and wishes logged and the figures added up."""
+    with the borrowers' truth; `run_of` each row's run): the true cure chances in each world, each run's policy
+    choosing on its own rows; then, for every run at once, the drawn outcomes (each run's luck, each world's
+    physics) written back into the book, the contacts and wishes logged and the figures added up."""
+    worlds = [  # each world with the stacked rows of its runs
+        (world, np.flatnonzero(np.isin(run_of, [r for r, run in enumerate(runs) if run.world is world])))
+        for world in {id(run.world): run.world for run in runs}.values()
+    ]
+    p = np.zeros((len(every), len(ACTIONS)))
+    for world, rows in worlds:
+        p[rows] = daily_cure(x.take(rows), world, truth.cure_shift)
     order = np.argsort(run_of, kind="stable")  # each run's rows together, in their order
     edges = np.searchsorted(run_of[order], np.arange(len(runs) + 1))
     action = np.full(len(every), "none", dtype=object)
@@ -583,19 +587,17 @@ def _day(
             luck[name][rows] = draws
     action = np.where(lawful(allowed, action), action, "none").astype(object)
     result: dict[str, np.ndarray] = {}
-    for world in {id(run.world): run.world for run in runs}.values():
-        rows = np.flatnonzero(np.isin(run_of, [r for r, run in enumerate(runs) if run.world is world]))
+    for world, rows in worlds:
         drawn = outcomes(x.take(rows), action[rows], p[rows], {k: v[rows] for k, v in luck.items()}, world)
         for name in drawn:
-            values = drawn[name].to_numpy()
-            result.setdefault(name, np.empty(len(every), dtype=values.dtype))[rows] = values
+            column = drawn[name].to_numpy()
+            result.setdefault(name, np.empty(len(every), dtype=column.dtype))[rows] = column
     shift = run_of.astype(np.int64) * book.span
     loans = loan_ids + shift
     stage = every["stage"].to_numpy(dtype=object)
     col = pd.Index(ACTIONS).get_indexer(action)
     at = np.arange(len(every))
     amount = stake(every).to_numpy(dtype=float)
-    result["stake"] = amount
     gain = np.nan_to_num(amount, nan=0.0) * recovered_share(every, cfg).to_numpy()[at, col]
     figures = {
         "expected": np.where(stage != "pre_due", p[at, col] * gain, 0.0),
@@ -606,14 +608,15 @@ def _day(
     _write_back(book, order, stage, result, loans, day)
     for r, run in enumerate(runs):
         if edges[r + 1] > edges[r]:
-            _tally(run, order[edges[r] : edges[r + 1]], every, stage, col, result, figures)
+            _tally(run, order[edges[r] : edges[r + 1]], loan_ids, stage, col, result, figures)
     message = np.isin(action, MESSAGES)
     for i in order[(message & (stage == "pre_due"))[order]]:
         book.reminded[int(loans[i])] = (day, action[i])
     collector = np.where(action == "none", None, np.where(message, AUTO, "C001")).astype(object)
-    book.actions.append(_log_rows(every, order[(action != "none")[order]], action, result, collector, loans, day))
+    contacts = order[(action != "none")[order]]
+    book.actions.append(_log_rows(contacts, action, result, collector, loans, stage, amount, day))
     people = every["borrower_id"].to_numpy(dtype=np.int64) + shift
-    prefs = _pref_rows(every, order, run_of, action, result, people, day)
+    prefs = _pref_rows(order, run_of, action, result, people, day)
     if len(prefs):
         book.prefs.append(prefs)
 
