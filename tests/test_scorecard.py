@@ -91,3 +91,26 @@ def test_reason_codes_for_both_models_are_plain_words(card, features):
     assert list(reasons.columns) == ["reason_1", "reason_2", "reason_3"]
     assert reasons["reason_1"].isin(set(REASONS.values())).mean() > 0.5
     assert not reasons["reason_1"].str.contains("_").any()
+
+
+def test_the_card_fitted_beside_the_other_models_is_the_card_fitted_here(card, features):
+    """`scorecard_beside` (train fits the card in a process of its own while LightGBM and the logistic fit,
+    leaving them one thread fewer) gives the card this process fits: the same bins, points and IV table, and
+    a calibration equal to the last bits (BLAS on one thread there); with one thread it fits here."""
+    from concurrent.futures import Future
+
+    from huishou.risk.train import fit_scorecard_model, scorecard_beside
+
+    train, valid = features[features["split"] == "train"], features[features["split"] == "valid"]
+    columns = feature_columns(features)
+    here, here_iv = fit_scorecard_model(train, valid, columns, CFG, 0)
+    with scorecard_beside(train, valid, columns, CFG, 0, threads=2) as (fitted, left):
+        assert left == 1 and isinstance(fitted.__self__, Future)  # a process's result to wait for
+        beside, beside_iv = fitted()
+    pd.testing.assert_frame_equal(beside.estimator.points, here.estimator.points)
+    pd.testing.assert_frame_equal(beside_iv, here_iv)
+    np.testing.assert_allclose(beside.predict_proba(valid), here.predict_proba(valid), rtol=1e-12)
+    with scorecard_beside(train, valid, columns, CFG, 0, threads=1) as (fitted, left):
+        assert left == 1 and not isinstance(getattr(fitted, "__self__", None), Future)  # fitted here when called
+        alone, _ = fitted()
+    pd.testing.assert_frame_equal(alone.estimator.points, here.estimator.points)

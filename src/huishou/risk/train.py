@@ -4,6 +4,9 @@ points scorecard, each calibrated on the validation snapshots. No file or MLflow
 
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from functools import partial
 
 import lightgbm as lgb
@@ -31,6 +34,30 @@ def fit_scorecard_model(
     model = RiskModel("scorecard", card, Calibrator("none"), FeatureContract.from_frame(train, card.variables))
     model.calibrator = Calibrator("platt").fit(model.raw_score(valid), valid["target"].astype(int).to_numpy())
     return model, iv_table
+
+
+def _one_thread() -> None:
+    """A scorecard process's initializer: BLAS on one thread (its one core of compute.threads)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
+@contextmanager
+def scorecard_beside(
+    train: pd.DataFrame, valid: pd.DataFrame, columns: list[str], cfg: ScorecardSettings, seed: int, threads: int
+):
+    """Fit the scorecard in a process of its own while the caller fits the other models: yields (a function
+    that returns `fit_scorecard_model`'s result, the threads left to the caller). optbinning bins one feature
+    at a time in Python, so the card takes one core: with two threads or more it takes one of them (the same
+    card as in this process: the same seeded fit), with one the function fits it here when called. Spawned,
+    not forked: no copied LightGBM or BLAS threads."""
+    if threads < 2:
+        yield partial(fit_scorecard_model, train, valid, columns, cfg, seed), threads
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=context, initializer=_one_thread) as pool:
+        yield pool.submit(fit_scorecard_model, train, valid, columns, cfg, seed).result, threads - 1
 
 
 def informative_columns(train: pd.DataFrame, columns: list[str]) -> tuple[list[str], dict[str, str]]:

@@ -34,8 +34,8 @@ from huishou.risk.train import (
     fit_lightgbm,
     fit_lightgbm_dask,
     fit_logistic,
-    fit_scorecard_model,
     informative_columns,
+    scorecard_beside,
     top_features,
 )
 
@@ -102,25 +102,26 @@ def run(settings) -> dict:
     champion = choice.champion
     with publish(trained_dir(settings.data.models_dir), what="huishou train") as out:
         bar = progress_bar(total=4, desc="train", unit="step")
-        bar.set_postfix_str("lightgbm")
-        models = {"lightgbm": fit_lightgbm(train, valid, columns, cfg, monotone, dropped, n_threads)}
-        if cfg.engine == "dask":  # every labelled train row, its rounds fixed by the single-node fit above
-            bar.set_postfix_str("lightgbm.dask")
-            client = dask_client(settings.compute.scheduler, n_threads)
-            try:
-                models["lightgbm"] = fit_lightgbm_dask(
-                    feature_files(source), models["lightgbm"], valid, cfg, client=client
-                )
-            finally:
-                close_dask(client)
-            log.info("lightgbm.dask: %s", models["lightgbm"].meta["partitioning"])
-        bar.update()
-        bar.set_postfix_str("logistic")
-        models["logistic"] = fit_logistic(train, valid, columns, cfg)
-        bar.update()
-        bar.set_postfix_str("scorecard")
-        models["scorecard"], iv_table = fit_scorecard_model(train, valid, columns, settings.scorecard, cfg.seed)
-        bar.update()
+        with scorecard_beside(train, valid, columns, settings.scorecard.whole(), cfg.seed, n_threads) as (card, left):
+            bar.set_postfix_str("lightgbm" + (", the scorecard beside it" if left < n_threads else ""))
+            models = {"lightgbm": fit_lightgbm(train, valid, columns, cfg, monotone, dropped, left)}
+            if cfg.engine == "dask":  # every labelled train row, its rounds fixed by the single-node fit above
+                bar.set_postfix_str("lightgbm.dask")
+                client = dask_client(settings.compute.scheduler, left)
+                try:
+                    models["lightgbm"] = fit_lightgbm_dask(
+                        feature_files(source), models["lightgbm"], valid, cfg, client=client
+                    )
+                finally:
+                    close_dask(client)
+                log.info("lightgbm.dask: %s", models["lightgbm"].meta["partitioning"])
+            bar.update()
+            bar.set_postfix_str("logistic")
+            models["logistic"] = fit_logistic(train, valid, columns, cfg)
+            bar.update()
+            bar.set_postfix_str("scorecard")
+            models["scorecard"], iv_table = card()
+        models["lightgbm"].num_threads = n_threads  # scoring below on every thread
         bar.set_postfix_str("save, validate, log")
         watched = top_features(models["lightgbm"], cfg.reference_features)
         metrics, curves = {}, []
