@@ -720,6 +720,51 @@ def test_effect_models_fitted_on_their_own_schedule_plan_as_if_fitted_now(book, 
         LearnedEffects.load(folder)
 
 
+def test_the_logged_decisions_fit_effects_read_are_reused_only_for_the_same_book_cutoff_and_rules(
+    book, settings, tmp_path
+):
+    """fit-effects keeps the logged decisions it learnt from with what they were read under (the book's hashes,
+    the cutoff, the rules); the plans and the evaluation of the same book take them from there: the frames
+    `logged_by_stage` reads, to the last bit. Another book, cutoff or rule: None (read again); a changed file
+    is refused."""
+    from huishou.core.errors import ModelIntegrityError
+    from huishou.strategy.effects import LearnedEffects
+    from huishou.strategy.learning import learn_from_log, learning_cutoff, logged_by_stage, logged_key
+
+    cfg = dataclasses.replace(
+        settings.strategy,
+        eval_days_before_as_of=[7, 0],
+        effect_model=settings.strategy.effect_model | {"rounds_grid": [40, 80], "cv_folds": 2},
+    )
+    as_of, rules, tables = settings.simulate.as_of, book_rules(settings), book.raw_tables()
+    cutoff = learning_cutoff(as_of, cfg)
+    hashes = {"applications": "a1", "installments": "i1", "collection_actions": "c1"}
+    learned = learn_from_log(tables, as_of, cfg, CN, rules, book_hashes=hashes)
+    folder = tmp_path / "effects"
+    learned.save(folder)
+    fresh = logged_by_stage(dict(tables), cutoff, cfg, rules)  # what the plans would read themselves
+    key = logged_key(dict(hashes), cutoff, cfg, rules)
+    reused = LearnedEffects.load(folder).logged_by_stage(key)
+    assert list(reused) == list(fresh) and all(len(f) for f in fresh.values())
+    for stage in fresh:
+        pd.testing.assert_frame_equal(reused[stage], fresh[stage])
+    other_cfg = dataclasses.replace(cfg, response_days=cfg.response_days + 1)
+    for other in (
+        logged_key(hashes | {"collection_actions": "c2"}, cutoff, cfg, rules),  # a contact more in the log
+        logged_key(hashes, cutoff - pd.Timedelta(days=1), cfg, rules),
+        logged_key(hashes, cutoff, other_cfg, rules),
+        logged_key(hashes, cutoff, cfg, dataclasses.replace(rules, grace_days=rules.grace_days + 1)),
+    ):
+        assert LearnedEffects.load(folder).logged_by_stage(other) is None
+    plain = learn_from_log(tables, as_of, cfg, CN, rules)  # no hashes given: nothing kept
+    plain.save(tmp_path / "plain")
+    assert LearnedEffects.load(tmp_path / "plain").logged_by_stage(key) is None
+    assert not (tmp_path / "plain" / LearnedEffects.LOGGED).exists()
+    (folder / LearnedEffects.LOGGED).write_bytes((folder / LearnedEffects.LOGGED).read_bytes() + b"\0")
+    with pytest.raises(ModelIntegrityError, match="SHA-256"):
+        LearnedEffects.load(folder).logged_by_stage(key)
+
+
 def json_like(obj):
     """What a JSON round trip makes of a report (tuples become lists, numpy numbers plain ones)."""
     import json

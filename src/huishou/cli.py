@@ -149,7 +149,8 @@ COMMANDS = {
         "effects",
         "learn the action-effect models from the collection log (on their own schedule, e.g. weekly)",
         "data/raw/ (as validated, with collection_actions)",
-        "models/effects/ (one LightGBM text file per stage, effects.json: cutoff, decisions, off-policy estimates)",
+        "models/effects/ (one LightGBM text file per stage, effects.json: cutoff, decisions, off-policy estimates; "
+        "logged.parquet: the logged decisions learnt from)",
         headline=("cutoff", "fitted"),
     ),
     "strategy": Command(

@@ -3,7 +3,9 @@
 Reads data.raw_dir (the book and its logged collection decisions; refused unless unchanged since
 validation). Publishes models/effects/ (data.models_dir) as one unit: one LightGBM text file per
 lifecycle stage with enough logged decisions, and effects.json with the log's cutoff, the number of
-decisions per stage, the chosen boosting rounds and the off-policy estimates. `huishou strategy`
+decisions per stage, the chosen boosting rounds and the off-policy estimates, and logged.parquet, the
+logged decisions learnt from (with what they were read under, in effects.json: `huishou strategy` and
+`huishou evaluate-strategy` reuse them for the same book, cutoff and rules). `huishou strategy`
 loads them instead of refitting every night (the refit was ~78 % of the nightly plan): run this
 weekly, or when the log has grown (strategy.effect_max_age_days bounds how old they may be).
 """
@@ -75,7 +77,7 @@ def run(settings) -> dict:
     as_of = pd.Timestamp(report["as_of"])
     book = BookRules.from_settings(f, settings.data.timezone)
     bar = progress_bar(total=len(STAGES), desc="effect models", unit="stage")
-    learned = learn_from_log(tables, as_of, cfg, Profile.from_settings(cfg.compliance), book, bar)
+    learned = learn_from_log(tables, as_of, cfg, Profile.from_settings(cfg.compliance), book, bar, report["md5"])
     bar.close()
     with publish(target, what="huishou fit-effects") as out:
         learned.save(out)

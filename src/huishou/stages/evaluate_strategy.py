@@ -46,7 +46,7 @@ from huishou.strategy.closed_loop import (
 )
 from huishou.strategy.complaints import contact_examples, fit_complaint_model
 from huishou.strategy.effects import LearnedEffects
-from huishou.strategy.learning import learning_cutoff, logged_by_stage
+from huishou.strategy.learning import learning_cutoff, logged_by_stage, logged_key
 from huishou.strategy.plan import BookRules
 from huishou.strategy.truth_eval import experiment_report, experiment_units, true_paid, true_values, truth_comparison
 
@@ -153,12 +153,16 @@ def run_closed_loop(settings) -> dict:
     folder = effects_dir(settings.data.models_dir)
     if not (folder / LearnedEffects.DOC).is_file():
         raise DataValidationError(f"{folder}: no effect models; run `huishou fit-effects` first")
-    effects = LearnedEffects.load(folder, each).effects
+    learned = LearnedEffects.load(folder, each)
+    effects = learned.effects
     scores = scores_path(settings.score.scores_dir, as_of)
     if not scores.exists():
         raise DataValidationError(f"{scores}: no nightly scores of {as_of.date()}; run `huishou score` first")
     risk = pd.read_parquet(scores, columns=["loan_id", "probability"]).set_index("loan_id")["probability"]
-    logged = pd.concat(logged_by_stage(tables, cutoff, cfg, book).values(), ignore_index=True)
+    logged_by = learned.logged_by_stage(logged_key(report["md5"], cutoff, cfg, book))
+    if logged_by is None:  # the effect models were fitted on another book, cutoff or rules: read them here
+        logged_by = logged_by_stage(tables, cutoff, cfg, book)
+    logged = pd.concat(logged_by.values(), ignore_index=True)
     complaints = fit_complaint_model(
         contact_examples(tables, cutoff, profile.contact_start, profile.contact_end, book.lender_zone)
     )

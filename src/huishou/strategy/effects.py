@@ -11,7 +11,8 @@ against `none` are uplifts.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from huishou.core.errors import DataValidationError, ModelIntegrityError, ModelNotFoundError
-from huishou.core.io import file_sha256, read_json, write_json
+from huishou.core.io import file_sha256, read_json, write_json, write_parquet
 from huishou.core.vocab import ACTIONS
 from huishou.strategy.context import CONTEXT_FEATURES
 
@@ -137,15 +138,21 @@ def _training(decisions: pd.DataFrame, params: dict) -> tuple[dict, lgb.Dataset]
 class LearnedEffects:
     """What the plans learn from the collection log: per stage the effect model (None: too few decisions,
     the cold-start policy plans), the off-policy report, and the log it was learnt from (its cutoff, the
-    number of decisions per stage)."""
+    number of decisions per stage) and, where kept, those decisions themselves with what they were read
+    under (`logged_key`: the book's hashes, the cutoff, the rules), so that the plans of the same book reuse
+    them instead of reading them again (`logged_by_stage`)."""
 
     cutoff: pd.Timestamp
     effects: dict[str, EffectModel | None]
     off_policy: dict
     decisions: dict[str, int] = field(default_factory=dict)
+    logged: dict[str, pd.DataFrame] | None = None
+    logged_key: dict | None = None
+    logged_file: dict | None = None  # where `load` found them: path, sha256, stages (read only when asked for)
 
     FORMAT = "huishou-effects/1"
     DOC = "effects.json"
+    LOGGED = "logged.parquet"
 
     def save(self, folder: str | Path) -> Path:
         """effects.json (cutoff, decisions, off-policy report, each model's file and SHA-256) and one LightGBM
@@ -166,8 +173,34 @@ class LearnedEffects:
             "stages": stages,
             "off_policy": self.off_policy,
         }
+        if self.logged is not None and self.logged_key is not None:  # every stage's rows, in stage order
+            write_parquet(pd.concat(self.logged.values(), ignore_index=True), folder / self.LOGGED)
+            doc["logged"] = {
+                "file": self.LOGGED,
+                "sha256": file_sha256(folder / self.LOGGED),
+                "stages": list(self.logged),
+                "key": _jsonable(self.logged_key),
+            }
         write_json(doc, folder / self.DOC)
         return folder
+
+    def logged_by_stage(self, key: Mapping) -> dict[str, pd.DataFrame] | None:
+        """The logged decisions per stage, as `learning.logged_by_stage` reads them, where `key` (the book's
+        hashes, the cutoff and the rules now) is the one they were read under; else None (read them again).
+        A file changed since it was saved is refused."""
+        if self.logged_key is None or _jsonable(key) != _jsonable(self.logged_key):
+            return None
+        if self.logged is None and self.logged_file is not None:
+            path = self.logged_file["path"]
+            if not path.is_file() or file_sha256(path) != self.logged_file["sha256"]:
+                raise ModelIntegrityError(
+                    f"{path}: missing or changed since it was saved (SHA-256 differs from {self.DOC}); refusing it"
+                )
+            frame = pd.read_parquet(path)
+            self.logged = {
+                stage: frame[frame["stage"] == stage].reset_index(drop=True) for stage in self.logged_file["stages"]
+            }
+        return self.logged
 
     @classmethod
     def load(cls, folder: str | Path, num_threads: int = 0) -> LearnedEffects:
@@ -196,4 +229,18 @@ class LearnedEffects:
             booster = lgb.Booster(model_file=str(file))
             effects[stage] = EffectModel(booster, tuple(entry["actions"]), int(num_threads))
         decisions = {stage: int(entry["decisions"]) for stage, entry in doc["stages"].items()}
-        return cls(pd.Timestamp(doc["cutoff"]), effects, doc["off_policy"], decisions)
+        learned = cls(pd.Timestamp(doc["cutoff"]), effects, doc["off_policy"], decisions)
+        kept = doc.get("logged")
+        if isinstance(kept, dict) and (folder / str(kept.get("file"))).parent == folder:
+            learned.logged_key = kept.get("key")
+            learned.logged_file = {
+                "path": folder / str(kept["file"]),
+                "sha256": kept.get("sha256"),
+                "stages": list(kept.get("stages") or []),
+            }
+        return learned
+
+
+def _jsonable(key: Mapping) -> dict:
+    """`key` as it reads back from JSON (tuples as lists, numpy numbers as Python's)."""
+    return json.loads(json.dumps(key, default=lambda v: v.item() if hasattr(v, "item") else str(v)))

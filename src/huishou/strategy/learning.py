@@ -54,16 +54,20 @@ def plan_strategy(
     progress: bool = False,
     learned: LearnedEffects | None = None,
     planned: Callable[[pd.Timestamp, DayPlan], None] | None = None,
+    logged_by: Mapping[str, pd.DataFrame] | None = None,
 ) -> StrategyPlans:
     """Plan every worklist date with the action effects per stage: `learned` (fitted on their own schedule by
     `learn_effects`, see huishou fit-effects), else learnt here from the logged decisions. `planned`, when
     given, receives each earlier date's plan as soon as it is made (the caller writes it out), and only the
-    published date's candidates and audit are kept: memory holds one day's plan, not every date's."""
+    published date's candidates and audit are kept: memory holds one day's plan, not every date's. `logged_by`:
+    the logged decisions at this plan's cutoff where the caller has them (`LearnedEffects.logged_by_stage`),
+    else they are read here."""
     days = worklist_days(as_of, cfg)
     cutoff = learning_cutoff(as_of, cfg)
     tables = dict(tables)
     tables.setdefault("collection_actions", empty_table("collection_actions"))
-    logged_by = logged_by_stage(tables, cutoff, cfg, book)
+    if logged_by is None:
+        logged_by = logged_by_stage(tables, cutoff, cfg, book)
     bar = progress_bar(total=len(STAGES) + len(days), desc="strategy", unit="step", disable=not progress)
     if learned is None:
         learned = learn_effects(logged_by, cutoff, cfg, profile, bar)
@@ -131,6 +135,25 @@ def logged_by_stage(
     }
 
 
+def logged_key(book_hashes: Mapping[str, str], cutoff: pd.Timestamp, cfg: StrategySettings, book: BookRules) -> dict:
+    """What `logged_by_stage` reads the logged decisions under: the book (its tables' content hashes, as
+    validated), the cutoff and the rules that shape them. Equal keys, equal decisions."""
+    em = cfg.effect_model
+    return {
+        "book": dict(sorted(book_hashes.items())),
+        "cutoff": cutoff.isoformat(),
+        "stages": list(STAGES),
+        "response_days": int(cfg.response_days),
+        "decision_step_days": [int(d) for d in cfg.decision_step_days],
+        "tol": float(book.tol),
+        "share": float(book.share),
+        "grace_days": int(book.grace_days),
+        "lender_zone": str(book.lender_zone),
+        "max_decisions": em.get("max_decisions"),
+        "seed": int(em.get("seed", 0)),
+    }
+
+
 def learn_from_log(
     tables: Mapping[str, pd.DataFrame | Path],
     as_of: pd.Timestamp,
@@ -138,12 +161,19 @@ def learn_from_log(
     profile: Profile,
     book: BookRules,
     bar=None,
+    book_hashes: Mapping[str, str] | None = None,
 ) -> LearnedEffects:
     """`learn_effects` on the decisions `plan_strategy` would learn from at `as_of` (its learning cutoff;
-    no collection log: none): what huishou fit-effects publishes for the plans to load."""
+    no collection log: none): what huishou fit-effects publishes for the plans to load. With `book_hashes`
+    (the validated tables' content hashes) the decisions are kept with their `logged_key`, for the plans
+    and the evaluation of the same book to reuse."""
     cutoff = learning_cutoff(as_of, cfg)
     tables = {"collection_actions": empty_table("collection_actions"), **tables}
-    return learn_effects(logged_by_stage(tables, cutoff, cfg, book), cutoff, cfg, profile, bar)
+    logged_by = logged_by_stage(tables, cutoff, cfg, book)
+    learned = learn_effects(logged_by, cutoff, cfg, profile, bar)
+    if book_hashes is not None:
+        learned.logged, learned.logged_key = logged_by, logged_key(book_hashes, cutoff, cfg, book)
+    return learned
 
 
 def learn_effects(
