@@ -113,4 +113,6 @@ def test_the_card_fitted_beside_the_other_models_is_the_card_fitted_here(card, f
     with scorecard_beside(train, valid, columns, CFG, 0, threads=1) as (fitted, left):
         assert left == 1 and not isinstance(getattr(fitted, "__self__", None), Future)  # fitted here when called
         alone, _ = fitted()
+    with scorecard_beside(train, valid, columns, CFG, 0, threads=2, beside=False) as (later, left):
+        assert left == 2 and not isinstance(getattr(later, "__self__", None), Future)  # the Dask refit's case
     pd.testing.assert_frame_equal(alone.estimator.points, here.estimator.points)

@@ -45,14 +45,20 @@ def _one_thread() -> None:
 
 @contextmanager
 def scorecard_beside(
-    train: pd.DataFrame, valid: pd.DataFrame, columns: list[str], cfg: ScorecardSettings, seed: int, threads: int
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    columns: list[str],
+    cfg: ScorecardSettings,
+    seed: int,
+    threads: int,
+    beside: bool = True,
 ):
     """Fit the scorecard in a process of its own while the caller fits the other models: yields (a function
     that returns `fit_scorecard_model`'s result, the threads left to the caller). optbinning bins one feature
     at a time in Python, so the card takes one core: with two threads or more it takes one of them (the same
-    card as in this process: the same seeded fit), with one the function fits it here when called. Spawned,
-    not forked: no copied LightGBM or BLAS threads."""
-    if threads < 2:
+    card as in this process: the same seeded fit); with one, or `beside` False, the function fits it here
+    when called and the caller keeps every thread. Spawned, not forked: no copied LightGBM or BLAS threads."""
+    if threads < 2 or not beside:
         yield partial(fit_scorecard_model, train, valid, columns, cfg, seed), threads
         return
     context = multiprocessing.get_context("spawn")

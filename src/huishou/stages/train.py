@@ -102,12 +102,14 @@ def run(settings) -> dict:
     champion = choice.champion
     with publish(trained_dir(settings.data.models_dir), what="huishou train") as out:
         bar = progress_bar(total=4, desc="train", unit="step")
-        with scorecard_beside(train, valid, columns, settings.scorecard.whole(), cfg.seed, n_threads) as (card, left):
+        beside = cfg.engine != "dask"  # the Dask refit keeps every thread for its workers: the card fits after it
+        card_cfg = settings.scorecard.whole()
+        with scorecard_beside(train, valid, columns, card_cfg, cfg.seed, n_threads, beside) as (card, left):
             bar.set_postfix_str("lightgbm" + (", the scorecard beside it" if left < n_threads else ""))
             models = {"lightgbm": fit_lightgbm(train, valid, columns, cfg, monotone, dropped, left)}
             if cfg.engine == "dask":  # every labelled train row, its rounds fixed by the single-node fit above
                 bar.set_postfix_str("lightgbm.dask")
-                client = dask_client(settings.compute.scheduler, left)
+                client = dask_client(settings.compute.scheduler, n_threads)
                 try:
                     models["lightgbm"] = fit_lightgbm_dask(
                         feature_files(source), models["lightgbm"], valid, cfg, client=client
