@@ -586,12 +586,17 @@ def test_logged_decisions_read_from_parquet_in_place_and_capped_by_whole_loans(b
     assert set(other["loan_id"]) != set(sample["loan_id"])
 
 
-def test_plan_strategy_reports_per_stage(book, settings):
-    cfg = dataclasses.replace(
+def _two_dates_quick_effects(settings):
+    """Strategy settings for a quick learn: two worklist dates, a small rounds grid on two folds."""
+    return dataclasses.replace(
         settings.strategy,
         eval_days_before_as_of=[7, 0],
         effect_model=settings.strategy.effect_model | {"rounds_grid": [40, 80], "cv_folds": 2},
     )
+
+
+def test_plan_strategy_reports_per_stage(book, settings):
+    cfg = _two_dates_quick_effects(settings)
     plans = plan_strategy(book.raw_tables(), settings.simulate.as_of, cfg, CN, book_rules(settings))
     assert len(plans.days) == 2 and set(plans.off_policy) == set(STAGES)
     for stage in STAGES:
@@ -683,11 +688,7 @@ def test_effect_models_fitted_on_their_own_schedule_plan_as_if_fitted_now(book, 
     from huishou.strategy.effects import LearnedEffects
     from huishou.strategy.learning import learn_from_log, learning_cutoff
 
-    cfg = dataclasses.replace(
-        settings.strategy,
-        eval_days_before_as_of=[7, 0],
-        effect_model=settings.strategy.effect_model | {"rounds_grid": [40, 80], "cv_folds": 2},
-    )
+    cfg = _two_dates_quick_effects(settings)
     as_of, rules, tables = settings.simulate.as_of, book_rules(settings), book.raw_tables()
     cutoff = learning_cutoff(as_of, cfg)
     learned = learn_from_log(tables, as_of, cfg, CN, rules)
@@ -731,11 +732,7 @@ def test_the_logged_decisions_fit_effects_read_are_reused_only_for_the_same_book
     from huishou.strategy.effects import LearnedEffects
     from huishou.strategy.learning import learn_from_log, learning_cutoff, logged_by_stage, logged_key
 
-    cfg = dataclasses.replace(
-        settings.strategy,
-        eval_days_before_as_of=[7, 0],
-        effect_model=settings.strategy.effect_model | {"rounds_grid": [40, 80], "cv_folds": 2},
-    )
+    cfg = _two_dates_quick_effects(settings)
     as_of, rules, tables = settings.simulate.as_of, book_rules(settings), book.raw_tables()
     cutoff = learning_cutoff(as_of, cfg)
     hashes = {"applications": "a1", "installments": "i1", "collection_actions": "c1"}
