@@ -730,7 +730,7 @@ def test_the_logged_decisions_fit_effects_read_are_reused_only_for_the_same_book
     is refused."""
     from huishou.core.errors import ModelIntegrityError
     from huishou.strategy.effects import LearnedEffects
-    from huishou.strategy.learning import learn_from_log, learning_cutoff, logged_by_stage, logged_key
+    from huishou.strategy.learning import learn_from_log, learning_cutoff, logged_at, logged_by_stage, logged_key
 
     cfg = _two_dates_quick_effects(settings)
     as_of, rules, tables = settings.simulate.as_of, book_rules(settings), book.raw_tables()
@@ -745,6 +745,10 @@ def test_the_logged_decisions_fit_effects_read_are_reused_only_for_the_same_book
     assert list(reused) == list(fresh) and all(len(f) for f in fresh.values())
     for stage in fresh:
         pd.testing.assert_frame_equal(reused[stage], fresh[stage])
+    taken, reused = logged_at(tables, cutoff, cfg, rules, LearnedEffects.load(folder), hashes)
+    assert reused and all(taken[stage].equals(fresh[stage]) for stage in fresh)
+    read, reused = logged_at(tables, cutoff, cfg, rules, LearnedEffects.load(folder), hashes | {"installments": "i2"})
+    assert not reused and all(read[stage].equals(fresh[stage]) for stage in fresh)
     other_cfg = dataclasses.replace(cfg, response_days=cfg.response_days + 1)
     for other in (
         logged_key(hashes | {"collection_actions": "c2"}, cutoff, cfg, rules),  # a contact more in the log

@@ -46,7 +46,7 @@ from huishou.strategy.closed_loop import (
 )
 from huishou.strategy.complaints import contact_examples, fit_complaint_model
 from huishou.strategy.effects import LearnedEffects
-from huishou.strategy.learning import learning_cutoff, logged_by_stage, logged_key
+from huishou.strategy.learning import learning_cutoff, logged_at
 from huishou.strategy.plan import BookRules
 from huishou.strategy.truth_eval import experiment_report, experiment_units, true_paid, true_values, truth_comparison
 
@@ -159,9 +159,7 @@ def run_closed_loop(settings) -> dict:
     if not scores.exists():
         raise DataValidationError(f"{scores}: no nightly scores of {as_of.date()}; run `huishou score` first")
     risk = pd.read_parquet(scores, columns=["loan_id", "probability"]).set_index("loan_id")["probability"]
-    logged_by = learned.logged_by_stage(logged_key(report["md5"], cutoff, cfg, book))
-    if logged_by is None:  # the effect models were fitted on another book, cutoff or rules: read them here
-        logged_by = logged_by_stage(tables, cutoff, cfg, book)
+    logged_by, _ = logged_at(tables, cutoff, cfg, book, learned, report["md5"])
     logged = pd.concat(logged_by.values(), ignore_index=True)
     complaints = fit_complaint_model(
         contact_examples(tables, cutoff, profile.contact_start, profile.contact_end, book.lender_zone)

@@ -34,7 +34,7 @@ from huishou.risk.explain import reason_codes
 from huishou.risk.model import RiskModel
 from huishou.strategy import AUTO, BookRules, plan_strategy, worklist
 from huishou.strategy.effects import LearnedEffects
-from huishou.strategy.learning import learning_cutoff, logged_key
+from huishou.strategy.learning import learning_cutoff, logged_at
 from huishou.strategy.readout import DECISION_COLUMNS
 
 log = logging.getLogger("huishou.strategy")
@@ -67,11 +67,8 @@ def run(settings) -> dict:
     profile = Profile.from_settings(cfg.compliance)
     book = BookRules.from_settings(f, settings.data.timezone)
     learned, provenance = _fitted_effects(settings, as_of)
-    key = logged_key(report["md5"], learning_cutoff(as_of, cfg), cfg, book)
-    logged_by = learned.logged_by_stage(key) if learned is not None else None
-    provenance["logged_decisions"] = (
-        "those fit-effects read (same book, cutoff and rules)" if logged_by is not None else "read here"
-    )
+    logged_by, reused = logged_at(tables, learning_cutoff(as_of, cfg), cfg, book, learned, report["md5"])
+    provenance["logged_decisions"] = "those fit-effects read (same book, cutoff and rules)" if reused else "read here"
     staging = tempfile.TemporaryDirectory(prefix="huishou-audit-")  # each date's audit until the worklists are out
     audits = Path(staging.name)  # (removed below, or by its finaliser if the run fails)
     with publish(Path(settings.data.worklists_dir), what="huishou strategy") as out:

@@ -60,8 +60,8 @@ def plan_strategy(
     `learn_effects`, see huishou fit-effects), else learnt here from the logged decisions. `planned`, when
     given, receives each earlier date's plan as soon as it is made (the caller writes it out), and only the
     published date's candidates and audit are kept: memory holds one day's plan, not every date's. `logged_by`:
-    the logged decisions at this plan's cutoff where the caller has them (`LearnedEffects.logged_by_stage`),
-    else they are read here."""
+    the logged decisions at this plan's cutoff where the caller has them (`logged_at`), else they are read
+    here."""
     days = worklist_days(as_of, cfg)
     cutoff = learning_cutoff(as_of, cfg)
     tables = dict(tables)
@@ -115,7 +115,9 @@ def logged_by_stage(
     tables: Mapping[str, pd.DataFrame | Path], cutoff: pd.Timestamp, cfg: StrategySettings, book: BookRules
 ) -> dict[str, pd.DataFrame]:
     """The logged decisions of each lifecycle stage whose outcome is known at `cutoff` (beyond
-    strategy.effect_model.max_decisions a stage's decisions of whole loans chosen by hash, up to that many)."""
+    strategy.effect_model.max_decisions a stage's decisions of whole loans chosen by hash, up to that many;
+    no collection log: none)."""
+    tables = {"collection_actions": empty_table("collection_actions"), **tables}
     em = cfg.effect_model
     return {
         stage: logged_decisions(
@@ -154,6 +156,24 @@ def logged_key(book_hashes: Mapping[str, str], cutoff: pd.Timestamp, cfg: Strate
     }
 
 
+def logged_at(
+    tables: Mapping[str, pd.DataFrame | Path],
+    cutoff: pd.Timestamp,
+    cfg: StrategySettings,
+    book: BookRules,
+    learned: LearnedEffects | None = None,
+    book_hashes: Mapping[str, str] | None = None,
+) -> tuple[dict[str, pd.DataFrame], bool]:
+    """`logged_by_stage` at `cutoff`: the decisions `learned` kept (huishou fit-effects) where they were read
+    under the same book (`book_hashes`, the validated tables' content hashes), cutoff and rules, else read
+    from `tables`; and whether they were reused."""
+    if learned is not None and book_hashes is not None:
+        kept = learned.logged_by_stage(logged_key(book_hashes, cutoff, cfg, book))
+        if kept is not None:
+            return kept, True
+    return logged_by_stage(tables, cutoff, cfg, book), False
+
+
 def learn_from_log(
     tables: Mapping[str, pd.DataFrame | Path],
     as_of: pd.Timestamp,
@@ -168,7 +188,6 @@ def learn_from_log(
     (the validated tables' content hashes) the decisions are kept with their `logged_key`, for the plans
     and the evaluation of the same book to reuse."""
     cutoff = learning_cutoff(as_of, cfg)
-    tables = {"collection_actions": empty_table("collection_actions"), **tables}
     logged_by = logged_by_stage(tables, cutoff, cfg, book)
     learned = learn_effects(logged_by, cutoff, cfg, profile, bar)
     if book_hashes is not None:
